@@ -1,0 +1,174 @@
+//! Messages a client sends to the relay.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::{ParseError, Role, parse_body, parse_tag};
+
+/// A message from a client to the relay. Parse with [`ClientMsg::parse`], encode with
+/// [`ClientMsg::to_json`].
+#[derive(Debug, Serialize)]
+#[serde(tag = "type")]
+pub enum ClientMsg {
+    /// `session:create`: make a room and become its host.
+    #[serde(rename = "session:create")]
+    Create(CreateRoom),
+    /// `session:join`: enter an existing room.
+    #[serde(rename = "session:join")]
+    Join(JoinRoom),
+    /// `session:leave`: leave the room (the connection stays open).
+    #[serde(rename = "session:leave")]
+    Leave,
+    /// `event:broadcast`: send an event to every other member of the room.
+    #[serde(rename = "event:broadcast")]
+    Broadcast(Broadcast),
+    /// `clock:ping`: ask for the relay's time.
+    #[serde(rename = "clock:ping")]
+    ClockPing(ClockPing),
+}
+
+/// Body of `session:create`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateRoom {
+    /// The creator's display name.
+    pub name: String,
+    /// Optional password that joiners must give.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+/// Body of `session:join`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinRoom {
+    /// The room to join, as typed (the relay forgives case and spaces).
+    pub room_code: String,
+    /// The joiner's display name.
+    pub name: String,
+    /// Player (default) or listener.
+    #[serde(default)]
+    pub role: Role,
+    /// The room's password, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+/// Body of `event:broadcast` as sent by a client.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Broadcast {
+    /// The room the client believes it is in; must match, or the relay answers `NOT_IN_ROOM`.
+    pub room_code: String,
+    /// The event's name, e.g. `piano_note`; any name of 1–64 characters is relayed.
+    pub event_name: String,
+    /// The event's payload, kept byte for byte.
+    pub payload: Box<RawValue>,
+}
+
+/// Body of `clock:ping`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClockPing {
+    /// The client's own clock reading, echoed back unchanged in `clock:pong`.
+    pub client_time: f64,
+}
+
+impl ClientMsg {
+    /// Parses one text frame.
+    pub fn parse(text: &str) -> Result<ClientMsg, ParseError> {
+        let ty = parse_tag(text)?;
+        Ok(match ty.as_str() {
+            "session:create" => ClientMsg::Create(parse_body(&ty, text)?),
+            "session:join" => ClientMsg::Join(parse_body(&ty, text)?),
+            "session:leave" => ClientMsg::Leave,
+            "event:broadcast" => ClientMsg::Broadcast(parse_body(&ty, text)?),
+            "clock:ping" => ClientMsg::ClockPing(parse_body(&ty, text)?),
+            _ => return Err(ParseError::UnknownType(ty)),
+        })
+    }
+
+    /// Encodes the message as one JSON text frame.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("client messages always serialize: string keys only")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_every_message() {
+        let payload = RawValue::from_string(r#"{"note":60, "velocity":100}"#.into()).unwrap();
+        let msgs = [
+            ClientMsg::Create(CreateRoom {
+                name: "Alice".into(),
+                password: None,
+            }),
+            ClientMsg::Join(JoinRoom {
+                room_code: "K7M2QX".into(),
+                name: "Bob".into(),
+                role: Role::Listener,
+                password: Some("pw".into()),
+            }),
+            ClientMsg::Leave,
+            ClientMsg::Broadcast(Broadcast {
+                room_code: "K7M2QX".into(),
+                event_name: "piano_note".into(),
+                payload,
+            }),
+            ClientMsg::ClockPing(ClockPing { client_time: 12.5 }),
+        ];
+        for msg in msgs {
+            let json = msg.to_json();
+            let back = ClientMsg::parse(&json).unwrap();
+            assert_eq!(back.to_json(), json);
+        }
+    }
+
+    #[test]
+    fn payload_is_kept_byte_for_byte() {
+        let text = r#"{"type":"event:broadcast","roomCode":"K7M2QX","eventName":"x","payload":{"b": 1.50, "a":[ ]}}"#;
+        let ClientMsg::Broadcast(b) = ClientMsg::parse(text).unwrap() else {
+            panic!()
+        };
+        assert_eq!(b.payload.get(), r#"{"b": 1.50, "a":[ ]}"#);
+    }
+
+    #[test]
+    fn role_defaults_to_player() {
+        let text = r#"{"type":"session:join","roomCode":"K7M2QX","name":"Bob"}"#;
+        let ClientMsg::Join(j) = ClientMsg::parse(text).unwrap() else {
+            panic!()
+        };
+        assert_eq!(j.role, Role::Player);
+    }
+
+    #[test]
+    fn bad_frames_say_what_is_wrong() {
+        assert!(matches!(
+            ClientMsg::parse("nope"),
+            Err(ParseError::NotJson(_))
+        ));
+        assert!(matches!(
+            ClientMsg::parse("[1]"),
+            Err(ParseError::NotJson(_))
+        ));
+        assert_eq!(
+            ClientMsg::parse(r#"{"name":"x"}"#).unwrap_err(),
+            ParseError::MissingType
+        );
+        assert_eq!(
+            ClientMsg::parse(r#"{"type":"dance"}"#).unwrap_err(),
+            ParseError::UnknownType("dance".into())
+        );
+        let err = ClientMsg::parse(r#"{"type":"session:join","name":"Bob"}"#).unwrap_err();
+        assert_eq!(err.to_string(), "session:join: missing field `roomCode`");
+        let err = ClientMsg::parse(r#"{"type":"clock:ping","clientTime":"soon"}"#).unwrap_err();
+        assert!(
+            err.to_string().starts_with("clock:ping: invalid type"),
+            "{err}"
+        );
+    }
+}

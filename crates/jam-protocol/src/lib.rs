@@ -1,0 +1,65 @@
+//! Wire types of the Jamwire relay protocol, version 1.
+//!
+//! Everything that crosses the network between a Jamwire client and a relay is defined here and
+//! nowhere else; `docs/PROTOCOL.md` is the prose version of this crate.
+//!
+//! - [`client`]: [`ClientMsg`], what a client sends to the relay.
+//! - [`server`]: [`ServerMsg`], what the relay sends to a client.
+//! - [`event`]: [`MusicalEvent`], the vocabulary of musical events carried inside
+//!   `event:broadcast` (the relay forwards any event name, but understands these).
+//! - [`room`]: [`RoomCode`], [`Role`], [`Participant`], [`RoomState`], [`HeldNote`].
+//! - [`error`]: [`ErrorCode`] (sent to clients) and [`ParseError`] (a frame that is not a valid message).
+//!
+//! Frames are WebSocket text frames holding one JSON object each, whose `type` field names the
+//! message. Event payloads are kept as [`serde_json::value::RawValue`] so the relay forwards them
+//! exactly as sent, without re-encoding.
+
+pub mod client;
+pub mod error;
+pub mod event;
+pub mod room;
+pub mod server;
+
+pub use client::{Broadcast, ClientMsg, ClockPing, CreateRoom, JoinRoom};
+pub use error::{ErrorCode, ParseError};
+pub use event::{EventError, MusicalEvent};
+pub use room::{HeldNote, Participant, Role, RoomCode, RoomState};
+pub use server::{
+    ClockPong, Connected, ErrorMsg, RelayedEvent, RoomWelcome, ServerMsg, UserJoined, UserLeft,
+};
+
+/// The protocol version this crate speaks; sent by the relay in `connected`.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Reads the `type` tag of a frame, then the message body for that tag.
+///
+/// Serde's internally tagged enums cannot hold a `RawValue` (they buffer the object first), so
+/// both directions parse in two steps: the tag, then the body struct from the same text.
+pub(crate) fn parse_tag(text: &str) -> Result<String, ParseError> {
+    #[derive(serde::Deserialize)]
+    struct Tag {
+        #[serde(rename = "type")]
+        ty: Option<String>,
+    }
+    let value: Tag = serde_json::from_str(text).map_err(|e| ParseError::NotJson(e.to_string()))?;
+    value.ty.ok_or(ParseError::MissingType)
+}
+
+/// Parses the body of a message whose tag is `ty`, naming the message in the error.
+pub(crate) fn parse_body<'a, T: serde::Deserialize<'a>>(
+    ty: &str,
+    text: &'a str,
+) -> Result<T, ParseError> {
+    serde_json::from_str(text).map_err(|e| ParseError::BadField {
+        message_type: ty.to_owned(),
+        detail: strip_position(&e.to_string()),
+    })
+}
+
+/// serde_json appends " at line 1 column 57" to its errors; clients see the message, so drop it.
+fn strip_position(detail: &str) -> String {
+    match detail.rfind(" at line ") {
+        Some(i) => detail[..i].to_owned(),
+        None => detail.to_owned(),
+    }
+}

@@ -1,0 +1,123 @@
+//! Rooms as clients see them: codes, roles, participants and the late-join state.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// A room code such as `K7M2QX`: six characters from a 32-symbol alphabet (30 bits), short
+/// enough to read out loud and free of look-alikes (no `0`, `O`, `1` or `I`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RoomCode(String);
+
+impl RoomCode {
+    /// The symbols a room code is made of: digits 2–9 and the letters A–Z without I and O.
+    pub const ALPHABET: &'static [u8; 32] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+    /// Number of symbols in a room code (6 × 5 bits = 30 bits).
+    pub const LEN: usize = 6;
+
+    /// Builds a code from [`Self::LEN`] random numbers (each taken modulo 32).
+    pub fn from_random(values: [u8; Self::LEN]) -> RoomCode {
+        let code = values
+            .iter()
+            .map(|v| Self::ALPHABET[usize::from(v % 32)] as char)
+            .collect();
+        RoomCode(code)
+    }
+
+    /// Reads a code typed by a person: surrounding spaces and letter case are forgiven; anything
+    /// else that is not a code (wrong length, a symbol outside [`Self::ALPHABET`]) is `None`.
+    pub fn parse(input: &str) -> Option<RoomCode> {
+        let code: String = input.trim().to_ascii_uppercase();
+        let valid = code.len() == Self::LEN && code.bytes().all(|b| Self::ALPHABET.contains(&b));
+        valid.then_some(RoomCode(code))
+    }
+
+    /// The code as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RoomCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a participant may do in a room.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Plays and hears everything (the default).
+    #[default]
+    Player,
+    /// Hears everything, cannot broadcast.
+    Listener,
+}
+
+/// A member of a room, as announced in `participants` and `session:user-joined`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Participant {
+    /// The member's user id (the same as the `clientId` of their connection).
+    pub id: String,
+    /// Display name, 1–32 characters.
+    pub name: String,
+    /// Player or listener.
+    pub role: Role,
+    /// True for the member who created the room.
+    pub is_host: bool,
+}
+
+/// A piano note still sounding for a member (key down, or held by the sustain pedal), as sent
+/// in [`RoomState::held_notes`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeldNote {
+    /// The member holding the note.
+    pub user_id: String,
+    /// MIDI note number, 0–127.
+    pub note: u8,
+    /// Note-on velocity, 1–127.
+    pub velocity: u8,
+}
+
+/// What the relay knows about a room, sent to everyone who creates or joins it so that late
+/// joiners start in the same place as everyone else.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomState {
+    /// The payload of the last `tempo_change`, exactly as sent; `null` before the first one.
+    pub tempo: Option<Box<RawValue>>,
+    /// The payload of the last `pattern_change`, exactly as sent; `null` before the first one.
+    pub pattern: Option<Box<RawValue>>,
+    /// Every piano note still sounding (key down, or released while that member's sustain pedal is down).
+    pub held_notes: Vec<HeldNote>,
+    /// Ids of the members whose sustain pedal is down.
+    pub sustain: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_read_forgivingly_and_reject_look_alikes() {
+        assert_eq!(RoomCode::parse(" k7m2qx ").unwrap().as_str(), "K7M2QX");
+        assert!(RoomCode::parse("K7M2Q0").is_none(), "0 is never used");
+        assert!(RoomCode::parse("K7M2QO").is_none(), "O is never used");
+        assert!(RoomCode::parse("K7M2Q").is_none(), "too short");
+        assert!(RoomCode::parse("K7M2QXX").is_none(), "too long");
+    }
+
+    #[test]
+    fn alphabet_has_no_look_alikes_and_gives_thirty_bits() {
+        for bad in b"01IO" {
+            assert!(!RoomCode::ALPHABET.contains(bad));
+        }
+        let bits = (RoomCode::ALPHABET.len() as f64).log2() * RoomCode::LEN as f64;
+        assert!(bits >= 30.0, "{bits} bits");
+        let code = RoomCode::from_random([0, 31, 32, 63, 7, 200]);
+        assert!(RoomCode::parse(code.as_str()).is_some());
+    }
+}

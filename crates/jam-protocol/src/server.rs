@@ -1,0 +1,218 @@
+//! Messages the relay sends to a client.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::{ErrorCode, ParseError, Participant, RoomState, parse_body, parse_tag};
+
+/// A message from the relay to a client. Encode with [`ServerMsg::to_json`], parse with
+/// [`ServerMsg::parse`].
+#[derive(Debug, Serialize)]
+#[serde(tag = "type")]
+pub enum ServerMsg {
+    /// `connected`: the first message on every connection.
+    #[serde(rename = "connected")]
+    Connected(Connected),
+    /// `session:created`: answer to `session:create`.
+    #[serde(rename = "session:created")]
+    Created(RoomWelcome),
+    /// `session:joined`: answer to `session:join`.
+    #[serde(rename = "session:joined")]
+    Joined(RoomWelcome),
+    /// `session:user-joined`: someone else entered the room.
+    #[serde(rename = "session:user-joined")]
+    UserJoined(UserJoined),
+    /// `session:user-left`: someone else left the room or dropped.
+    #[serde(rename = "session:user-left")]
+    UserLeft(UserLeft),
+    /// `event:broadcast`: an event another member sent.
+    #[serde(rename = "event:broadcast")]
+    Event(RelayedEvent),
+    /// `clock:pong`: answer to `clock:ping`.
+    #[serde(rename = "clock:pong")]
+    ClockPong(ClockPong),
+    /// `error`: a request failed; the connection stays usable unless it is closed right after.
+    #[serde(rename = "error")]
+    Error(ErrorMsg),
+}
+
+/// Body of `connected`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Connected {
+    /// This connection's id; it becomes the user id in any room the connection enters.
+    pub client_id: String,
+    /// Relay time in milliseconds (see `docs/PROTOCOL.md`, "Relay time").
+    pub server_time: f64,
+    /// The protocol version, [`crate::PROTOCOL_VERSION`].
+    pub protocol: u32,
+}
+
+/// Body of `session:created` and `session:joined`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomWelcome {
+    /// The room's code.
+    pub room_code: String,
+    /// The receiver's own user id in the room.
+    pub user_id: String,
+    /// Everyone in the room, the receiver included, in order of arrival.
+    pub participants: Vec<Participant>,
+    /// Tempo, pattern and held notes, so a late joiner starts where the others are.
+    pub state: RoomState,
+    /// Relay time in milliseconds.
+    pub server_time: f64,
+}
+
+/// Body of `session:user-joined`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserJoined {
+    /// The new member.
+    pub user: Participant,
+}
+
+/// Body of `session:user-left`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserLeft {
+    /// The member who left.
+    pub user_id: String,
+}
+
+/// Body of `event:broadcast` as the relay delivers it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RelayedEvent {
+    /// The event's name, as sent.
+    pub event_name: String,
+    /// The event's payload, exactly as sent.
+    pub payload: Box<RawValue>,
+    /// Who sent it, set by the relay (never taken from the client).
+    pub sender_id: String,
+    /// Position of this event in the room's event sequence: one more than the previous event.
+    pub seq: u64,
+    /// Relay time in milliseconds when the relay accepted the event.
+    pub server_time: f64,
+    /// True for note-offs the relay made up for a member who left while holding notes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub synthetic: bool,
+}
+
+/// Body of `clock:pong`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClockPong {
+    /// The `clientTime` of the ping, unchanged.
+    pub client_time: f64,
+    /// Relay time in milliseconds when the relay answered.
+    pub server_time: f64,
+}
+
+/// Body of `error`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorMsg {
+    /// What went wrong, for programs.
+    pub code: ErrorCode,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+impl ServerMsg {
+    /// Builds an `error` message.
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> ServerMsg {
+        ServerMsg::Error(ErrorMsg {
+            code,
+            message: message.into(),
+        })
+    }
+
+    /// Encodes the message as one JSON text frame.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("server messages always serialize: string keys only")
+    }
+
+    /// Parses one text frame.
+    pub fn parse(text: &str) -> Result<ServerMsg, ParseError> {
+        let ty = parse_tag(text)?;
+        Ok(match ty.as_str() {
+            "connected" => ServerMsg::Connected(parse_body(&ty, text)?),
+            "session:created" => ServerMsg::Created(parse_body(&ty, text)?),
+            "session:joined" => ServerMsg::Joined(parse_body(&ty, text)?),
+            "session:user-joined" => ServerMsg::UserJoined(parse_body(&ty, text)?),
+            "session:user-left" => ServerMsg::UserLeft(parse_body(&ty, text)?),
+            "event:broadcast" => ServerMsg::Event(parse_body(&ty, text)?),
+            "clock:pong" => ServerMsg::ClockPong(parse_body(&ty, text)?),
+            "error" => ServerMsg::Error(parse_body(&ty, text)?),
+            _ => return Err(ParseError::UnknownType(ty)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{HeldNote, Role};
+
+    #[test]
+    fn relayed_event_has_the_documented_shape() {
+        let msg = ServerMsg::Event(RelayedEvent {
+            event_name: "drum_hit".into(),
+            payload: RawValue::from_string(r#"{"note":38}"#.into()).unwrap(),
+            sender_id: "ABC".into(),
+            seq: 7,
+            server_time: 1.5,
+            synthetic: false,
+        });
+        assert_eq!(
+            msg.to_json(),
+            r#"{"type":"event:broadcast","eventName":"drum_hit","payload":{"note":38},"senderId":"ABC","seq":7,"serverTime":1.5}"#
+        );
+    }
+
+    #[test]
+    fn welcome_round_trips_with_state() {
+        let msg = ServerMsg::Joined(RoomWelcome {
+            room_code: "K7M2QX".into(),
+            user_id: "U1".into(),
+            participants: vec![Participant {
+                id: "U1".into(),
+                name: "Bob".into(),
+                role: Role::Listener,
+                is_host: false,
+            }],
+            state: RoomState {
+                tempo: Some(RawValue::from_string(r#"{"bpm":96}"#.into()).unwrap()),
+                pattern: None,
+                held_notes: vec![HeldNote {
+                    user_id: "U0".into(),
+                    note: 60,
+                    velocity: 90,
+                }],
+                sustain: vec!["U0".into()],
+            },
+            server_time: 10.0,
+        });
+        let json = msg.to_json();
+        assert!(
+            json.contains(r#""isHost":false"#) && json.contains(r#""heldNotes":[{"userId":"U0""#),
+            "{json}"
+        );
+        let ServerMsg::Joined(back) = ServerMsg::parse(&json).unwrap() else {
+            panic!()
+        };
+        assert_eq!(back.state.tempo.unwrap().get(), r#"{"bpm":96}"#);
+        assert!(back.state.pattern.is_none());
+    }
+
+    #[test]
+    fn unknown_error_codes_from_newer_relays_are_tolerated() {
+        let ServerMsg::Error(e) =
+            ServerMsg::parse(r#"{"type":"error","code":"SOMETHING_NEW","message":"m"}"#).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(e.code, ErrorCode::Unknown);
+    }
+}

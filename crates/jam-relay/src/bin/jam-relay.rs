@@ -1,0 +1,80 @@
+//! `jam-relay`: the Jamwire room relay as a headless server.
+
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use clap::Parser;
+use jam_relay::RelayConfig;
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+/// Jamwire's room relay: musicians connect over WebSocket, create or join rooms, and every
+/// event one of them plays is forwarded to everyone else in the room.
+///
+/// Prints one line `jam-relay listening on ws://ADDR:PORT/` on stdout once it accepts
+/// connections. Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=jam_relay=debug) for more.
+/// Stops cleanly on Ctrl-C or SIGTERM.
+#[derive(Debug, Parser)]
+#[command(name = "jam-relay", version)]
+struct Cli {
+    /// Address to listen on: 127.0.0.1:PORT for this machine only, 0.0.0.0:PORT for the
+    /// network. Port 0 picks a free port.
+    #[arg(long, default_value = "0.0.0.0:7878", value_name = "ADDR:PORT")]
+    bind: SocketAddr,
+
+    #[command(flatten)]
+    config: RelayConfig,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let cli = Cli::parse();
+    let listener = TcpListener::bind(cli.bind)
+        .await
+        .with_context(|| format!("couldn't listen on {} — is another relay using that port? Use --bind with another port, or port 0 for any free one", cli.bind))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "jam-relay listening on ws://{addr}/")?;
+        out.flush()?;
+    }
+    tracing::info!(%addr, limits = ?cli.config, "relay listening");
+    jam_relay::run(listener, cli.config, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "couldn't listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "couldn't listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C: shutting down"),
+        () = term => tracing::info!("SIGTERM: shutting down"),
+    }
+}

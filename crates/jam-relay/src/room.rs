@@ -1,0 +1,627 @@
+//! Rooms: membership, the event sequence, the late-join state and the fan-out.
+//!
+//! Lock order: the registry (`Shared::rooms`) before a room. Broadcasts take only their room's
+//! lock, which is never held across an `.await`: delivering is a `try_send` into each member's
+//! bounded queue, so a slow member can never hold up the room.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+
+use jam_protocol::event::{PianoNote, PianoNoteOff, Sustain, names};
+use jam_protocol::{
+    ErrorCode, HeldNote, MusicalEvent, Participant, RelayedEvent, Role, RoomCode, RoomState,
+    RoomWelcome, ServerMsg, UserJoined, UserLeft,
+};
+use serde_json::value::RawValue;
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+use crate::limiter::TokenBucket;
+use crate::server::Shared;
+use crate::stats::RelayStats;
+
+/// Close code sent to a member whose outbound queue overflowed.
+pub(crate) const CLOSE_SLOW_CONSUMER: u16 = 4008;
+
+/// A frame waiting in a member's outbound queue.
+#[derive(Debug)]
+pub(crate) struct Outbound {
+    /// The WebSocket frame; text frames share one serialised buffer between all receivers.
+    pub(crate) frame: Message,
+    /// For note-ons: after this instant the frame is stale and is dropped instead of sent.
+    pub(crate) stale_at: Option<Instant>,
+}
+
+impl Outbound {
+    pub(crate) fn msg(msg: &ServerMsg) -> Outbound {
+        Outbound {
+            frame: Message::text(msg.to_json()),
+            stale_at: None,
+        }
+    }
+}
+
+/// How the relay ends a connection from outside its own task.
+#[derive(Debug, Default)]
+pub(crate) struct PeerControl {
+    /// Cancelled to end the connection; a child of the relay's shutdown token.
+    pub(crate) kill: CancellationToken,
+    /// Close code and reason to send, set once by whoever ends the connection first.
+    pub(crate) close: OnceLock<(u16, &'static str)>,
+}
+
+impl PeerControl {
+    pub(crate) fn new(kill: CancellationToken) -> PeerControl {
+        PeerControl {
+            kill,
+            close: OnceLock::new(),
+        }
+    }
+
+    /// Ends the connection with `code`. Returns false if it was already being ended.
+    pub(crate) fn end(&self, code: u16, reason: &'static str) -> bool {
+        let first = self.close.set((code, reason)).is_ok();
+        self.kill.cancel();
+        first
+    }
+}
+
+/// What a room needs to reach a member's connection.
+#[derive(Debug, Clone)]
+pub(crate) struct PeerLink {
+    /// The connection's client id (also its user id in rooms).
+    pub(crate) id: String,
+    /// The member's bounded outbound queue.
+    pub(crate) tx: mpsc::Sender<Outbound>,
+    /// Lets the room disconnect a member that cannot keep up.
+    pub(crate) control: Arc<PeerControl>,
+}
+
+impl PeerLink {
+    /// Queues `out` without waiting. A full queue means the member cannot keep up: it is
+    /// disconnected, never waited for. Returns true if the frame was queued.
+    pub(crate) fn deliver(&self, out: Outbound, stats: &RelayStats) -> bool {
+        match self.tx.try_send(out) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                if self
+                    .control
+                    .end(CLOSE_SLOW_CONSUMER, "slow consumer: could not keep up")
+                {
+                    RelayStats::add(&stats.slow_consumers, 1);
+                    tracing::warn!(peer = %self.id, "disconnecting a member that cannot keep up");
+                }
+                false
+            }
+            Err(TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+/// A client-caused refusal: answered with an `error` message, the connection carries on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    pub(crate) code: ErrorCode,
+    pub(crate) message: String,
+}
+
+impl Refusal {
+    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Refusal {
+        Refusal {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Which piano notes a member is sounding, so late joiners hear them and nobody hears a stuck
+/// note when the member leaves. Fixed size: a member can hold at most 128 notes.
+#[derive(Debug, Clone)]
+struct NoteLedger {
+    /// Note-on velocity of every sounding note (key down or held by the pedal); 0 = silent.
+    velocity: [u8; 128],
+    /// Bit n set while the key of note n is down.
+    keys_down: u128,
+    /// True while the sustain pedal is down.
+    pedal: bool,
+}
+
+impl Default for NoteLedger {
+    fn default() -> NoteLedger {
+        NoteLedger {
+            velocity: [0; 128],
+            keys_down: 0,
+            pedal: false,
+        }
+    }
+}
+
+impl NoteLedger {
+    /// True for events that release something this member holds; those are never rate limited.
+    fn releases_held(&self, event: Option<&MusicalEvent>) -> bool {
+        match event {
+            Some(MusicalEvent::PianoNoteOff(PianoNoteOff { note, .. })) => {
+                self.velocity[usize::from(*note)] != 0
+            }
+            Some(MusicalEvent::Sustain(Sustain { on: false, .. })) => self.pedal,
+            _ => false,
+        }
+    }
+
+    fn apply(&mut self, event: &MusicalEvent) {
+        match *event {
+            // A note with a duration releases itself on every receiver: nothing to remember.
+            MusicalEvent::PianoNote(PianoNote {
+                duration: Some(_), ..
+            }) => {}
+            MusicalEvent::PianoNote(PianoNote { note, velocity, .. }) => {
+                self.velocity[usize::from(note)] = velocity;
+                self.keys_down |= 1 << note;
+            }
+            MusicalEvent::PianoNoteOff(PianoNoteOff { note, .. }) => {
+                self.keys_down &= !(1u128 << note);
+                if !self.pedal {
+                    self.velocity[usize::from(note)] = 0;
+                }
+            }
+            MusicalEvent::Sustain(Sustain { on, .. }) => {
+                self.pedal = on;
+                if !on {
+                    for note in 0..128u8 {
+                        if self.keys_down & (1 << note) == 0 {
+                            self.velocity[usize::from(note)] = 0;
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn sounding(&self) -> impl Iterator<Item = (u8, u8)> + '_ {
+        (0..128u8)
+            .map(|n| (n, self.velocity[usize::from(n)]))
+            .filter(|&(_, v)| v != 0)
+    }
+}
+
+/// A room member.
+#[derive(Debug)]
+struct Member {
+    link: PeerLink,
+    participant: Participant,
+    ledger: NoteLedger,
+}
+
+/// One jam room. Owned by the registry behind its own lock.
+#[derive(Debug)]
+pub(crate) struct Room {
+    code: RoomCode,
+    /// Joiners must give this password, if set.
+    password: Option<String>,
+    /// Members in order of arrival.
+    members: Vec<Member>,
+    /// `seq` of the last relayed event; the next one gets `seq + 1`.
+    seq: u64,
+    /// Payload of the last `tempo_change`.
+    tempo: Option<Box<RawValue>>,
+    /// Payload of the last `pattern_change`.
+    pattern: Option<Box<RawValue>>,
+}
+
+pub(crate) type RoomRef = Arc<Mutex<Room>>;
+
+pub(crate) fn lock(room: &RoomRef) -> MutexGuard<'_, Room> {
+    // A panic while holding a room lock is a bug; the state it guards is still usable.
+    room.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn passwords_match(expected: &str, given: &str) -> bool {
+    // Compare in constant time for equal lengths, so timing does not reveal a prefix.
+    expected.len() == given.len()
+        && expected
+            .bytes()
+            .zip(given.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+impl Room {
+    pub(crate) fn code(&self) -> &RoomCode {
+        &self.code
+    }
+
+    fn welcome(&self, user_id: &str, now_ms: f64) -> RoomWelcome {
+        let mut held_notes = Vec::new();
+        let mut sustain = Vec::new();
+        for m in &self.members {
+            held_notes.extend(m.ledger.sounding().map(|(note, velocity)| HeldNote {
+                user_id: m.participant.id.clone(),
+                note,
+                velocity,
+            }));
+            if m.ledger.pedal {
+                sustain.push(m.participant.id.clone());
+            }
+        }
+        RoomWelcome {
+            room_code: self.code.to_string(),
+            user_id: user_id.to_owned(),
+            participants: self.members.iter().map(|m| m.participant.clone()).collect(),
+            state: RoomState {
+                tempo: self.tempo.clone(),
+                pattern: self.pattern.clone(),
+                held_notes,
+                sustain,
+            },
+            server_time: now_ms,
+        }
+    }
+
+    fn add(&mut self, shared: &Shared, link: PeerLink, participant: Participant, created: bool) {
+        let joined = ServerMsg::UserJoined(UserJoined {
+            user: participant.clone(),
+        });
+        let out = Message::text(joined.to_json());
+        for m in &self.members {
+            m.link.deliver(
+                Outbound {
+                    frame: out.clone(),
+                    stale_at: None,
+                },
+                &shared.stats,
+            );
+        }
+        let id = participant.id.clone();
+        self.members.push(Member {
+            link,
+            participant,
+            ledger: NoteLedger::default(),
+        });
+        let welcome = self.welcome(&id, shared.clock.now_ms());
+        let msg = if created {
+            ServerMsg::Created(welcome)
+        } else {
+            ServerMsg::Joined(welcome)
+        };
+        // Queued under the room lock, so it precedes every event relayed to the newcomer.
+        let me = &self.members[self.members.len() - 1];
+        me.link.deliver(Outbound::msg(&msg), &shared.stats);
+        RelayStats::add(&shared.stats.members, 1);
+    }
+
+    /// Relays an event from `sender_id` to every other member.
+    ///
+    /// `event` is the parsed payload when `event_name` belongs to the vocabulary. The sender's
+    /// `limiter` is charged here, where the ledger tells whether the event releases a held note.
+    pub(crate) fn broadcast(
+        &mut self,
+        shared: &Shared,
+        sender_id: &str,
+        event_name: String,
+        payload: Box<RawValue>,
+        event: Option<&MusicalEvent>,
+        limiter: &mut TokenBucket,
+    ) -> Result<(), Refusal> {
+        let now = Instant::now();
+        let sender = self
+            .members
+            .iter_mut()
+            .find(|m| m.link.id == sender_id)
+            .ok_or_else(|| Refusal::new(ErrorCode::NotInRoom, "you are not in this room"))?;
+        if sender.participant.role == Role::Listener {
+            return Err(Refusal::new(
+                ErrorCode::Forbidden,
+                "listeners can't play in this room; rejoin as a player to play",
+            ));
+        }
+        if !sender.ledger.releases_held(event) && !limiter.try_take(now) {
+            return Err(Refusal::new(
+                ErrorCode::RateLimited,
+                "too many events: some were dropped",
+            ));
+        }
+        if let Some(event) = event {
+            sender.ledger.apply(event);
+            match event {
+                MusicalEvent::TempoChange(_) => self.tempo = Some(payload.clone()),
+                MusicalEvent::PatternChange(_) => self.pattern = Some(payload.clone()),
+                _ => {}
+            }
+        }
+        let stale_at = event
+            .filter(|e| e.is_note_on())
+            .map(|_| now + shared.config.stale_note());
+        RelayStats::add(&shared.stats.events_in, 1);
+        self.fan_out(shared, sender_id, event_name, payload, false, stale_at, now);
+        Ok(())
+    }
+
+    /// Serialises one event once and queues it for every member but the sender.
+    #[allow(clippy::too_many_arguments)]
+    fn fan_out(
+        &mut self,
+        shared: &Shared,
+        sender_id: &str,
+        event_name: String,
+        payload: Box<RawValue>,
+        synthetic: bool,
+        stale_at: Option<Instant>,
+        now: Instant,
+    ) {
+        self.seq += 1;
+        let msg = ServerMsg::Event(RelayedEvent {
+            event_name,
+            payload,
+            sender_id: sender_id.to_owned(),
+            seq: self.seq,
+            server_time: shared.clock.at(now),
+            synthetic,
+        });
+        let frame = Message::text(msg.to_json());
+        let mut delivered = 0;
+        for m in self.members.iter().filter(|m| m.link.id != sender_id) {
+            delivered += u64::from(m.link.deliver(
+                Outbound {
+                    frame: frame.clone(),
+                    stale_at,
+                },
+                &shared.stats,
+            ));
+        }
+        RelayStats::add(&shared.stats.deliveries, delivered);
+    }
+
+    /// Removes a member, releases every note it still sounds (as synthetic events from it) and
+    /// tells the others it left. Returns true if the room is now empty.
+    fn remove(&mut self, shared: &Shared, id: &str) -> bool {
+        let Some(index) = self.members.iter().position(|m| m.link.id == id) else {
+            return self.members.is_empty();
+        };
+        let member = self.members.remove(index);
+        RelayStats::sub(&shared.stats.members, 1);
+        let now = Instant::now();
+        let timestamp = shared.clock.at(now);
+        for (note, _) in member.ledger.sounding() {
+            let off = MusicalEvent::PianoNoteOff(PianoNoteOff { note, timestamp });
+            self.fan_out(
+                shared,
+                id,
+                names::PIANO_NOTE_OFF.to_owned(),
+                off.to_payload(),
+                true,
+                None,
+                now,
+            );
+        }
+        if member.ledger.pedal {
+            let off = MusicalEvent::Sustain(Sustain {
+                on: false,
+                timestamp,
+            });
+            self.fan_out(
+                shared,
+                id,
+                names::SUSTAIN.to_owned(),
+                off.to_payload(),
+                true,
+                None,
+                now,
+            );
+        }
+        let left = Message::text(
+            ServerMsg::UserLeft(UserLeft {
+                user_id: id.to_owned(),
+            })
+            .to_json(),
+        );
+        for m in &self.members {
+            m.link.deliver(
+                Outbound {
+                    frame: left.clone(),
+                    stale_at: None,
+                },
+                &shared.stats,
+            );
+        }
+        self.members.is_empty()
+    }
+}
+
+/// The registry of rooms, keyed by code.
+#[derive(Debug, Default)]
+pub(crate) struct Rooms {
+    map: Mutex<HashMap<RoomCode, RoomRef>>,
+}
+
+impl Rooms {
+    fn map(&self) -> MutexGuard<'_, HashMap<RoomCode, RoomRef>> {
+        self.map.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Number of rooms.
+    pub(crate) fn len(&self) -> usize {
+        self.map().len()
+    }
+}
+
+impl Shared {
+    /// Creates a room with `link` as its host and only member.
+    pub(crate) fn create_room(
+        &self,
+        link: PeerLink,
+        name: String,
+        password: Option<String>,
+    ) -> Result<RoomRef, Refusal> {
+        let mut map = self.rooms.map();
+        if map.len() >= self.config.max_rooms {
+            return Err(Refusal::new(
+                ErrorCode::TooManyRooms,
+                format!(
+                    "this relay already hosts its maximum of {} rooms; try again later",
+                    self.config.max_rooms
+                ),
+            ));
+        }
+        let code = loop {
+            let code = RoomCode::from_random(rand::random());
+            if !map.contains_key(&code) {
+                break code;
+            }
+        };
+        let participant = Participant {
+            id: link.id.clone(),
+            name,
+            role: Role::Player,
+            is_host: true,
+        };
+        let room = Arc::new(Mutex::new(Room {
+            code: code.clone(),
+            password: password.filter(|p| !p.is_empty()),
+            members: Vec::new(),
+            seq: 0,
+            tempo: None,
+            pattern: None,
+        }));
+        lock(&room).add(self, link, participant, true);
+        map.insert(code, room.clone());
+        RelayStats::add(&self.stats.rooms, 1);
+        Ok(room)
+    }
+
+    /// Adds `link` to the room `code`.
+    pub(crate) fn join_room(
+        &self,
+        link: PeerLink,
+        code: &str,
+        name: String,
+        role: Role,
+        password: Option<&str>,
+    ) -> Result<RoomRef, Refusal> {
+        let not_found = || {
+            Refusal::new(
+                ErrorCode::RoomNotFound,
+                format!(
+                    "there is no room \"{}\" on this relay — check the code, or ask the host for a new invite",
+                    code.trim()
+                ),
+            )
+        };
+        let code = RoomCode::parse(code).ok_or_else(not_found)?;
+        let map = self.rooms.map();
+        let room = map.get(&code).ok_or_else(not_found)?.clone();
+        let mut guard = lock(&room);
+        if let Some(expected) = &guard.password {
+            if !password.is_some_and(|given| passwords_match(expected, given)) {
+                let message = match password {
+                    None | Some("") => "this room needs a password — ask the host for it",
+                    Some(_) => "wrong password for this room — check it with the host",
+                };
+                return Err(Refusal::new(ErrorCode::WrongPassword, message));
+            }
+        }
+        if guard.members.len() >= self.config.max_room_size {
+            return Err(Refusal::new(
+                ErrorCode::RoomFull,
+                format!("room {code} is full ({} people)", self.config.max_room_size),
+            ));
+        }
+        let participant = Participant {
+            id: link.id.clone(),
+            name,
+            role,
+            is_host: false,
+        };
+        guard.add(self, link, participant, false);
+        drop(guard);
+        Ok(room)
+    }
+
+    /// Takes member `id` out of `room`; the room is removed when nobody is left.
+    pub(crate) fn leave_room(&self, room: &RoomRef, id: &str) {
+        let mut map = self.rooms.map();
+        let mut guard = lock(room);
+        if guard.remove(self, id) {
+            let code = guard.code.clone();
+            drop(guard);
+            if map.get(&code).is_some_and(|r| Arc::ptr_eq(r, room)) {
+                map.remove(&code);
+                RelayStats::sub(&self.stats.rooms, 1);
+                tracing::info!(room = %code, "room closed: everyone left");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn note_on(note: u8) -> MusicalEvent {
+        MusicalEvent::PianoNote(PianoNote {
+            note,
+            velocity: 90,
+            timestamp: 0.0,
+            duration: None,
+        })
+    }
+    fn note_off(note: u8) -> MusicalEvent {
+        MusicalEvent::PianoNoteOff(PianoNoteOff {
+            note,
+            timestamp: 0.0,
+        })
+    }
+    fn pedal(on: bool) -> MusicalEvent {
+        MusicalEvent::Sustain(Sustain { on, timestamp: 0.0 })
+    }
+
+    #[test]
+    fn ledger_follows_keys_and_pedal() {
+        let mut l = NoteLedger::default();
+        l.apply(&note_on(60));
+        l.apply(&note_on(64));
+        l.apply(&pedal(true));
+        l.apply(&note_off(60));
+        assert_eq!(
+            l.sounding().map(|(n, _)| n).collect::<Vec<_>>(),
+            [60, 64],
+            "pedal holds 60"
+        );
+        assert!(l.releases_held(Some(&pedal(false))));
+        l.apply(&pedal(false));
+        assert_eq!(
+            l.sounding().map(|(n, _)| n).collect::<Vec<_>>(),
+            [64],
+            "64 is still down"
+        );
+        assert!(l.releases_held(Some(&note_off(64))));
+        assert!(!l.releases_held(Some(&note_off(65))), "65 is not held");
+        l.apply(&note_off(64));
+        assert_eq!(l.sounding().count(), 0);
+        assert!(!l.releases_held(Some(&pedal(false))), "pedal is already up");
+    }
+
+    #[test]
+    fn notes_with_a_duration_are_not_held() {
+        let mut l = NoteLedger::default();
+        l.apply(&MusicalEvent::PianoNote(PianoNote {
+            note: 127,
+            velocity: 1,
+            timestamp: 0.0,
+            duration: Some(200.0),
+        }));
+        assert_eq!(l.sounding().count(), 0);
+        l.apply(&note_on(127));
+        assert_eq!(l.sounding().collect::<Vec<_>>(), [(127, 90)]);
+    }
+
+    #[test]
+    fn password_comparison() {
+        assert!(passwords_match("secret", "secret"));
+        assert!(!passwords_match("secret", "secreT"));
+        assert!(!passwords_match("secret", "secre"));
+    }
+}

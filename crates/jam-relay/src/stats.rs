@@ -1,0 +1,74 @@
+//! Figures the relay keeps while it runs, for tests, benchmarks and the host's status view.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Live counters. Gauges go up and down; counters only up.
+#[derive(Debug, Default)]
+pub struct RelayStats {
+    /// Open WebSocket connections (gauge).
+    pub(crate) connections: AtomicU64,
+    /// Rooms that exist (gauge).
+    pub(crate) rooms: AtomicU64,
+    /// Room memberships (gauge).
+    pub(crate) members: AtomicU64,
+    /// `event:broadcast` messages accepted from clients.
+    pub(crate) events_in: AtomicU64,
+    /// Event frames queued for delivery to members (one per receiver).
+    pub(crate) deliveries: AtomicU64,
+    /// Members disconnected because their outbound queue was full.
+    pub(crate) slow_consumers: AtomicU64,
+    /// Client messages dropped by the rate limiter.
+    pub(crate) rate_limited: AtomicU64,
+    /// Note-ons dropped at dequeue because they waited longer than the stale bound.
+    pub(crate) stale_dropped: AtomicU64,
+    /// Frames answered with `BAD_MESSAGE` or `PAYLOAD_TOO_LARGE`.
+    pub(crate) bad_messages: AtomicU64,
+}
+
+/// A copy of [`RelayStats`] at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    /// Open WebSocket connections.
+    pub connections: u64,
+    /// Rooms that exist.
+    pub rooms: u64,
+    /// Room memberships.
+    pub members: u64,
+    /// `event:broadcast` messages accepted from clients.
+    pub events_in: u64,
+    /// Event frames queued for delivery (one per receiver).
+    pub deliveries: u64,
+    /// Members disconnected because they could not keep up.
+    pub slow_consumers: u64,
+    /// Client messages dropped by the rate limiter.
+    pub rate_limited: u64,
+    /// Stale note-ons dropped at dequeue.
+    pub stale_dropped: u64,
+    /// Frames refused as malformed or too large.
+    pub bad_messages: u64,
+}
+
+impl RelayStats {
+    /// Reads every counter.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            connections: self.connections.load(Relaxed),
+            rooms: self.rooms.load(Relaxed),
+            members: self.members.load(Relaxed),
+            events_in: self.events_in.load(Relaxed),
+            deliveries: self.deliveries.load(Relaxed),
+            slow_consumers: self.slow_consumers.load(Relaxed),
+            rate_limited: self.rate_limited.load(Relaxed),
+            stale_dropped: self.stale_dropped.load(Relaxed),
+            bad_messages: self.bad_messages.load(Relaxed),
+        }
+    }
+
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Relaxed);
+    }
+
+    pub(crate) fn sub(counter: &AtomicU64, n: u64) {
+        counter.fetch_sub(n, Relaxed);
+    }
+}

@@ -1,0 +1,203 @@
+//! Helpers for Jamwire's end-to-end tests: a relay on `127.0.0.1:0` and a small WebSocket
+//! client that speaks the protocol as plain JSON, so tests see exactly what goes over the wire.
+//!
+//! Waiting is always for an event, bounded by [`PATIENCE`] so that a bug fails the test instead
+//! of hanging it; nothing here sleeps to synchronise.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use jam_relay::{RelayConfig, RelayHandle};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// Longest a test waits for something that should happen; only reached when a test fails.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Starts a relay on a free loopback port.
+pub async fn relay(config: RelayConfig) -> RelayHandle {
+    jam_relay::start("127.0.0.1:0".parse().expect("valid address"), config)
+        .await
+        .expect("a loopback port is free")
+}
+
+/// A protocol client for tests.
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// The `clientId` from `connected` (also the user id in rooms).
+    pub id: String,
+    /// The room this client created or joined last.
+    pub room: Option<String>,
+}
+
+/// How a connection ended, as seen by the client.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// A close frame arrived with this code and reason.
+    Closed(u16, String),
+    /// The socket ended without a close frame.
+    Dropped,
+}
+
+impl Client {
+    /// Connects and reads the `connected` greeting.
+    pub async fn connect(url: &str) -> Client {
+        let (ws, _) = tokio::time::timeout(PATIENCE, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("connect in time")
+            .expect("relay accepts the connection");
+        let mut client = Client {
+            ws,
+            id: String::new(),
+            room: None,
+        };
+        let hello = client.recv().await;
+        assert_eq!(hello["type"], "connected", "{hello}");
+        assert_eq!(hello["protocol"], 1);
+        assert!(hello["serverTime"].as_f64().is_some());
+        client.id = hello["clientId"].as_str().expect("clientId").to_owned();
+        client
+    }
+
+    /// Sends one JSON message.
+    pub async fn send(&mut self, msg: Value) {
+        self.send_text(msg.to_string()).await;
+    }
+
+    /// Sends one raw text frame.
+    pub async fn send_text(&mut self, text: impl Into<String>) {
+        self.ws
+            .send(Message::text(text.into()))
+            .await
+            .expect("send a frame");
+    }
+
+    /// Sends a raw frame of any kind.
+    pub async fn send_frame(&mut self, frame: Message) {
+        self.ws.send(frame).await.expect("send a frame");
+    }
+
+    /// The next protocol message (pings and pongs are skipped).
+    pub async fn recv(&mut self) -> Value {
+        match self.next().await {
+            Ok(v) => v,
+            Err(ending) => panic!("connection ended while waiting for a message: {ending:?}"),
+        }
+    }
+
+    /// The next protocol message, or how the connection ended.
+    pub async fn next(&mut self) -> Result<Value, Ending> {
+        loop {
+            let frame = tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .expect("a message arrives in time");
+            match frame {
+                Some(Ok(Message::Text(t))) => {
+                    return Ok(serde_json::from_str(t.as_str()).expect("relay sends JSON"));
+                }
+                Some(Ok(Message::Close(Some(CloseFrame { code, reason })))) => {
+                    return Err(Ending::Closed(code.into(), reason.to_string()));
+                }
+                Some(Ok(Message::Close(None))) => return Err(Ending::Closed(1005, String::new())),
+                Some(Ok(Message::Binary(_))) => panic!("relay sent a binary frame"),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Err(Ending::Dropped),
+            }
+        }
+    }
+
+    /// Reads until the connection ends, returning how (messages before that are discarded).
+    pub async fn ending(&mut self) -> Ending {
+        loop {
+            if let Err(ending) = self.next().await {
+                return ending;
+            }
+        }
+    }
+
+    /// The next message, which must have `type` equal to `ty`.
+    pub async fn expect(&mut self, ty: &str) -> Value {
+        let msg = self.recv().await;
+        assert_eq!(msg["type"], ty, "expected {ty}, got {msg}");
+        msg
+    }
+
+    /// The next message, which must be an `error` with this code.
+    pub async fn expect_error(&mut self, code: &str) -> Value {
+        let msg = self.expect("error").await;
+        assert_eq!(msg["code"], code, "{msg}");
+        assert!(
+            msg["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{msg}"
+        );
+        msg
+    }
+
+    /// Proves that nothing else is queued for this client: sends `clock:ping` and requires the
+    /// very next message to be its `clock:pong`. The relay handles a connection's messages in
+    /// order, so anything already queued for us would arrive first.
+    pub async fn expect_nothing_pending(&mut self) {
+        self.send(json!({"type": "clock:ping", "clientTime": 4242.5}))
+            .await;
+        let msg = self.recv().await;
+        assert_eq!(
+            msg["type"], "clock:pong",
+            "expected nothing before the pong, got {msg}"
+        );
+        assert_eq!(msg["clientTime"], 4242.5);
+    }
+
+    /// Creates a room; returns the `session:created` message.
+    pub async fn create(&mut self, name: &str) -> Value {
+        self.send(json!({"type": "session:create", "name": name}))
+            .await;
+        let created = self.expect("session:created").await;
+        self.room = Some(created["roomCode"].as_str().expect("roomCode").to_owned());
+        created
+    }
+
+    /// Joins `code` as a player; returns the `session:joined` message.
+    pub async fn join(&mut self, code: &str, name: &str) -> Value {
+        self.join_as(code, name, "player").await
+    }
+
+    /// Joins `code` with a role; returns the `session:joined` message.
+    pub async fn join_as(&mut self, code: &str, name: &str, role: &str) -> Value {
+        self.send(json!({"type": "session:join", "roomCode": code, "name": name, "role": role}))
+            .await;
+        let joined = self.expect("session:joined").await;
+        self.room = Some(code.to_owned());
+        joined
+    }
+
+    /// Broadcasts an event to the room this client is in.
+    pub async fn broadcast(&mut self, event_name: &str, payload: Value) {
+        let room = self.room.clone().expect("in a room");
+        self.send(json!({"type": "event:broadcast", "roomCode": room, "eventName": event_name, "payload": payload}))
+            .await;
+    }
+
+    /// Closes the connection politely.
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+        while let Some(Ok(_)) = self.ws.next().await {}
+    }
+}
+
+/// A `piano_note` payload.
+pub fn piano_note(note: u8, velocity: u8) -> Value {
+    json!({"note": note, "velocity": velocity, "timestamp": 1000.0})
+}
+
+/// A `piano_note_off` payload.
+pub fn piano_note_off(note: u8) -> Value {
+    json!({"note": note, "timestamp": 1100.0})
+}
+
+/// A `drum_hit` payload.
+pub fn drum_hit(note: u8, velocity: u8) -> Value {
+    json!({"note": note, "velocity": velocity, "timestamp": 1000.0})
+}

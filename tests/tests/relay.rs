@@ -1,0 +1,602 @@
+//! The relay over real sockets: rooms, broadcast to everyone but the sender, late join, errors,
+//! limits. Every client is a real tokio-tungstenite connection to a relay on 127.0.0.1:0.
+
+use jam_relay::RelayConfig;
+use jam_tests::{Client, Ending, drum_hit, piano_note, piano_note_off, relay};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+/// A relay and a room with the named members, the first one hosting.
+async fn room_with(config: RelayConfig, names: &[&str]) -> (jam_relay::RelayHandle, Vec<Client>) {
+    let relay = relay(config).await;
+    let mut clients = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let mut c = Client::connect(&relay.url()).await;
+        if i == 0 {
+            c.create(name).await;
+        } else {
+            let code = clients
+                .first()
+                .map(|h: &Client| h.room.clone().unwrap())
+                .unwrap();
+            c.join(&code, name).await;
+        }
+        // Everyone already there hears of the newcomer.
+        for other in clients.iter_mut() {
+            let joined = other.expect("session:user-joined").await;
+            assert_eq!(joined["user"]["id"], c.id.as_str());
+        }
+        clients.push(c);
+    }
+    (relay, clients)
+}
+
+#[tokio::test]
+async fn an_event_reaches_everyone_but_its_sender() {
+    let (_relay, mut c) = room_with(RelayConfig::default(), &["Alice", "Bob", "Carol"]).await;
+    c[0].broadcast("drum_hit", drum_hit(38, 110)).await;
+    for receiver in &mut c[1..] {
+        let msg = receiver.expect("event:broadcast").await;
+        assert_eq!(msg["eventName"], "drum_hit");
+        assert_eq!(msg["payload"], drum_hit(38, 110));
+        assert_eq!(msg["seq"], 1);
+        assert!(msg["serverTime"].as_f64().is_some());
+        assert!(msg.get("synthetic").is_none(), "{msg}");
+    }
+    let alice = c[0].id.clone();
+    for receiver in &mut c[1..] {
+        receiver.expect_nothing_pending().await;
+    }
+    c[0].expect_nothing_pending().await; // no echo to the sender
+    // The relay sets senderId; a client cannot choose it.
+    c[1].broadcast(
+        "drum_hit",
+        json!({"note": 36, "velocity": 90, "timestamp": 1.0, "senderId": alice}),
+    )
+    .await;
+    let msg = c[0].expect("event:broadcast").await;
+    assert_eq!(msg["senderId"], c[1].id.as_str());
+    assert_eq!(
+        msg["payload"]["senderId"],
+        alice.as_str(),
+        "payload is untouched"
+    );
+    assert_eq!(msg["seq"], 2);
+    let msg = c[2].expect("event:broadcast").await;
+    assert_eq!(msg["senderId"], c[1].id.as_str());
+}
+
+#[tokio::test]
+async fn payloads_of_every_event_arrive_unchanged_and_seq_counts_per_room() {
+    let (_relay, mut c) = room_with(RelayConfig::default(), &["Alice", "Bob"]).await;
+    let room = c[0].room.clone().unwrap();
+    let events = [
+        (
+            "drum_hit",
+            r#"{"note":42,"velocity":64,"timestamp":1234.5}"#,
+        ),
+        (
+            "piano_note",
+            r#"{"note":60,"velocity":100,"timestamp":1235.25,"duration":250}"#,
+        ),
+        ("piano_note_off", r#"{"note":60,"timestamp":1300}"#),
+        ("sustain", r#"{"on":true,"timestamp":1301}"#),
+        (
+            "tempo_change",
+            r#"{"bpm":96,"beatsPerBar":4,"timestamp":1400}"#,
+        ),
+        (
+            "pattern_change",
+            r#"{"patternId":"p1","steps":[[36,0],[38,4]],"timestamp":1500,"playing":true}"#,
+        ),
+        ("chat", r#"{"text":"<b>hi</b> \u00e9 \"quoted\""}"#),
+        ("cursor", r#"{"x":0.25,"y":0.75}"#),
+        (
+            "my_custom_thing",
+            r#"{ "spaced" : [1, 2.50, {"deep": null}] , "emoji":"🥁" }"#,
+        ),
+        ("bare_value", r#"42"#),
+    ];
+    for (name, payload) in events {
+        // Raw text, so the spacing and number spelling above reach the relay as written.
+        c[0].send_text(format!(
+            r#"{{"type":"event:broadcast","roomCode":"{room}","eventName":"{name}","payload":{payload}}}"#
+        ))
+        .await;
+    }
+    for (i, (name, payload)) in events.iter().enumerate() {
+        let msg = c[1].expect("event:broadcast").await;
+        assert_eq!(msg["eventName"], *name);
+        let sent: Value = serde_json::from_str(payload).unwrap();
+        assert_eq!(msg["payload"], sent, "{name}");
+        assert_eq!(msg["seq"], i as u64 + 1);
+    }
+    c[0].expect_nothing_pending().await;
+}
+
+#[tokio::test]
+async fn payload_bytes_are_forwarded_verbatim() {
+    let (relay, mut alice) = {
+        let (relay, mut c) = room_with(RelayConfig::default(), &["Alice"]).await;
+        (relay, c.remove(0))
+    };
+    let room = alice.room.clone().unwrap();
+    let mut raw = tokio_tungstenite::connect_async(relay.url())
+        .await
+        .unwrap()
+        .0;
+    use futures_util::{SinkExt, StreamExt};
+    raw.next().await.unwrap().unwrap(); // connected
+    raw.send(Message::text(format!(
+        r#"{{"type":"session:join","roomCode":"{room}","name":"Raw"}}"#
+    )))
+    .await
+    .unwrap();
+    raw.next().await.unwrap().unwrap(); // joined
+    alice.expect("session:user-joined").await;
+    let payload = r#"{ "b" : 1.50 ,"a":[ ] }"#;
+    alice
+        .send_text(format!(r#"{{"type":"event:broadcast","roomCode":"{room}","eventName":"x","payload":{payload}}}"#))
+        .await;
+    let text = loop {
+        if let Message::Text(t) = raw.next().await.unwrap().unwrap() {
+            break t.to_string();
+        }
+    };
+    assert!(text.contains(&format!(r#""payload":{payload},"#)), "{text}");
+}
+
+#[tokio::test]
+async fn rooms_are_isolated() {
+    let relay = relay(RelayConfig::default()).await;
+    let url = relay.url();
+    let (mut a1, mut a2, mut b1, mut b2) = (
+        Client::connect(&url).await,
+        Client::connect(&url).await,
+        Client::connect(&url).await,
+        Client::connect(&url).await,
+    );
+    let room_a = a1.create("A1").await["roomCode"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let room_b = b1.create("B1").await["roomCode"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(room_a, room_b);
+    a2.join(&room_a, "A2").await;
+    a1.expect("session:user-joined").await;
+    let joined = b2.join(&room_b, "B2").await;
+    assert_eq!(
+        joined["participants"].as_array().unwrap().len(),
+        2,
+        "only room B's members"
+    );
+    b1.expect("session:user-joined").await;
+
+    a1.broadcast("drum_hit", drum_hit(36, 100)).await;
+    b1.broadcast("drum_hit", drum_hit(38, 100)).await;
+    let got_a = a2.expect("event:broadcast").await;
+    let got_b = b2.expect("event:broadcast").await;
+    assert_eq!(got_a["payload"]["note"], 36);
+    assert_eq!(got_b["payload"]["note"], 38);
+    assert_eq!(
+        (got_a["seq"].as_u64(), got_b["seq"].as_u64()),
+        (Some(1), Some(1)),
+        "seq is per room"
+    );
+    for c in [&mut a1, &mut a2, &mut b1, &mut b2] {
+        c.expect_nothing_pending().await;
+    }
+    // Broadcasting to the other room's code is refused and relays nothing.
+    a1.send(json!({"type":"event:broadcast","roomCode":room_b,"eventName":"drum_hit","payload":drum_hit(40, 1)}))
+        .await;
+    a1.expect_error("NOT_IN_ROOM").await;
+    b1.expect_nothing_pending().await;
+    b2.expect_nothing_pending().await;
+}
+
+#[tokio::test]
+async fn playing_alone_is_fine() {
+    let (_relay, mut c) = room_with(RelayConfig::default(), &["Solo"]).await;
+    for i in 0..10 {
+        c[0].broadcast("piano_note", piano_note(60 + i, 80)).await;
+    }
+    c[0].expect_nothing_pending().await;
+}
+
+#[tokio::test]
+async fn bad_requests_get_their_error_and_the_connection_keeps_working() {
+    let config = RelayConfig {
+        max_room_size: 3,
+        ..RelayConfig::default()
+    };
+    let relay = relay(config).await;
+    let url = relay.url();
+    let mut host = Client::connect(&url).await;
+    host.send(json!({"type":"session:create","name":"Host","password":"s3cret"}))
+        .await;
+    let room = host.expect("session:created").await["roomCode"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    host.room = Some(room.clone());
+    let mut c = Client::connect(&url).await;
+
+    // Not in a room yet: broadcast and leave are refused, nothing is relayed.
+    c.send(json!({"type":"event:broadcast","roomCode":room,"eventName":"drum_hit","payload":drum_hit(38, 1)}))
+        .await;
+    c.expect_error("NOT_IN_ROOM").await;
+    c.send(json!({"type":"session:leave"})).await;
+    c.expect_error("NOT_IN_ROOM").await;
+    host.expect_nothing_pending().await;
+
+    let bad = [
+        ("not json at all", "BAD_MESSAGE"),
+        ("[1,2,3]", "BAD_MESSAGE"),
+        (r#"{"name":"no type"}"#, "BAD_MESSAGE"),
+        (r#"{"type":"session:dance"}"#, "BAD_MESSAGE"),
+        (r#"{"type":"session:join","name":"Bob"}"#, "BAD_MESSAGE"),
+        (
+            r#"{"type":"clock:ping","clientTime":"noon"}"#,
+            "BAD_MESSAGE",
+        ),
+        (r#"{"type":"session:create","name":"   "}"#, "BAD_MESSAGE"),
+        (
+            r#"{"type":"session:join","roomCode":"ZZZZZZ","name":"Bob"}"#,
+            "ROOM_NOT_FOUND",
+        ),
+        (
+            r#"{"type":"session:join","roomCode":"not a code","name":"Bob"}"#,
+            "ROOM_NOT_FOUND",
+        ),
+    ];
+    for (text, code) in bad {
+        c.send_text(text).await;
+        let err = c.expect_error(code).await;
+        c.expect_nothing_pending().await;
+        let _ = err;
+    }
+    c.send_frame(Message::binary(vec![1u8, 2, 3])).await;
+    c.expect_error("BAD_MESSAGE").await;
+
+    // Passwords.
+    c.send(json!({"type":"session:join","roomCode":room,"name":"Bob"}))
+        .await;
+    assert!(
+        c.expect_error("WRONG_PASSWORD").await["message"]
+            .as_str()
+            .unwrap()
+            .contains("needs a password")
+    );
+    c.send(json!({"type":"session:join","roomCode":room,"name":"Bob","password":"guess"}))
+        .await;
+    c.expect_error("WRONG_PASSWORD").await;
+    host.expect_nothing_pending().await;
+    // Codes are forgiving about case and spaces.
+    c.send(json!({"type":"session:join","roomCode":format!(" {} ", room.to_lowercase()),"name":"Bob","password":"s3cret"}))
+        .await;
+    c.expect("session:joined").await;
+    c.room = Some(room.clone());
+    host.expect("session:user-joined").await;
+
+    // Already in a room.
+    c.send(json!({"type":"session:create","name":"Bob"})).await;
+    c.expect_error("ALREADY_IN_ROOM").await;
+
+    // Oversized: refused, not relayed, connection stays.
+    let big = "x".repeat(20 * 1024);
+    c.broadcast("chat_blob", json!({ "blob": big })).await;
+    c.expect_error("PAYLOAD_TOO_LARGE").await;
+    // An invalid musical event is refused rather than reaching the others' engines.
+    c.broadcast(
+        "piano_note",
+        json!({"note": 200, "velocity": 90, "timestamp": 0}),
+    )
+    .await;
+    let err = c.expect_error("BAD_MESSAGE").await;
+    assert!(
+        err["message"].as_str().unwrap().contains("note 200"),
+        "{err}"
+    );
+    c.send(json!({"type":"event:broadcast","roomCode":room,"eventName":"","payload":{}}))
+        .await;
+    c.expect_error("BAD_MESSAGE").await;
+    host.expect_nothing_pending().await;
+
+    // A listener hears but cannot play.
+    let mut listener = Client::connect(&url).await;
+    listener.send(json!({"type":"session:join","roomCode":room,"name":"Lis","role":"listener","password":"s3cret"})).await;
+    let joined = listener.expect("session:joined").await;
+    listener.room = Some(room.clone());
+    let me = joined["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Lis")
+        .unwrap()
+        .clone();
+    assert_eq!(me["role"], "listener");
+    assert_eq!(me["isHost"], false);
+    host.expect("session:user-joined").await;
+    c.expect("session:user-joined").await;
+    listener.broadcast("drum_hit", drum_hit(38, 100)).await;
+    listener.expect_error("FORBIDDEN").await;
+    host.expect_nothing_pending().await;
+    host.broadcast("drum_hit", drum_hit(38, 100)).await;
+    listener.expect("event:broadcast").await;
+    c.expect("event:broadcast").await;
+
+    // The room holds three: a fourth is turned away.
+    let mut fourth = Client::connect(&url).await;
+    fourth
+        .send(json!({"type":"session:join","roomCode":room,"name":"Dee","password":"s3cret"}))
+        .await;
+    fourth.expect_error("ROOM_FULL").await;
+    fourth.expect_nothing_pending().await;
+
+    // After all that, everyone still plays normally.
+    c.broadcast("drum_hit", drum_hit(42, 90)).await;
+    assert_eq!(host.expect("event:broadcast").await["payload"]["note"], 42);
+    assert_eq!(relay.stats().members, 3);
+}
+
+#[tokio::test]
+async fn a_late_joiner_gets_tempo_pattern_and_held_notes() {
+    let (relay, mut c) = room_with(RelayConfig::default(), &["Keys", "Drums"]).await;
+    let room = c[0].room.clone().unwrap();
+    c[0].broadcast(
+        "tempo_change",
+        json!({"bpm": 90, "beatsPerBar": 4, "timestamp": 1}),
+    )
+    .await;
+    c[0].broadcast(
+        "tempo_change",
+        json!({"bpm": 96, "beatsPerBar": 3, "timestamp": 2}),
+    )
+    .await;
+    let pattern =
+        json!({"patternId": "groove", "steps": [[36, 0, 8], [38, 4, 12]], "timestamp": 3});
+    c[1].broadcast("pattern_change", pattern.clone()).await;
+    c[0].broadcast("piano_note", piano_note(60, 100)).await;
+    c[0].broadcast("piano_note", piano_note(64, 90)).await;
+    c[0].broadcast("piano_note", piano_note(67, 80)).await;
+    c[0].broadcast("piano_note_off", piano_note_off(67)).await; // released
+    c[0].broadcast("sustain", json!({"on": true, "timestamp": 4}))
+        .await;
+    c[0].broadcast("piano_note_off", piano_note_off(64)).await; // held by the pedal
+    c[0].broadcast(
+        "piano_note",
+        json!({"note": 72, "velocity": 70, "timestamp": 5, "duration": 100}),
+    )
+    .await; // releases itself
+    c[1].broadcast("piano_note", piano_note(48, 50)).await;
+    // Wait until the relay has handled all of it: Drums hears Keys' 9 events, Keys hears Drums' 2.
+    for _ in 0..9 {
+        c[1].expect("event:broadcast").await;
+    }
+    for _ in 0..2 {
+        c[0].expect("event:broadcast").await;
+    }
+
+    let mut late = Client::connect(&relay.url()).await;
+    let joined = late.join(&room, "Late").await;
+    let state = &joined["state"];
+    assert_eq!(
+        state["tempo"],
+        json!({"bpm": 96, "beatsPerBar": 3, "timestamp": 2})
+    );
+    assert_eq!(state["pattern"], pattern);
+    let mut held: Vec<(String, u64, u64)> = state["heldNotes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["userId"].as_str().unwrap().to_owned(),
+                h["note"].as_u64().unwrap(),
+                h["velocity"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    held.sort();
+    let mut expected = vec![
+        (c[0].id.clone(), 60, 100),
+        (c[0].id.clone(), 64, 90),
+        (c[1].id.clone(), 48, 50),
+    ];
+    expected.sort();
+    assert_eq!(held, expected);
+    assert_eq!(state["sustain"], json!([c[0].id]));
+    let names: Vec<&str> = joined["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Keys", "Drums", "Late"]);
+    assert_eq!(joined["participants"][0]["isHost"], true);
+    assert_eq!(joined["userId"], late.id.as_str());
+}
+
+#[tokio::test]
+async fn a_member_who_drops_mid_note_leaves_no_stuck_notes() {
+    let (relay, mut c) = room_with(RelayConfig::default(), &["Keys", "Bob", "Carol"]).await;
+    let keys = c[0].id.clone();
+    c[0].broadcast("piano_note", piano_note(60, 100)).await;
+    c[0].broadcast("piano_note", piano_note(64, 100)).await;
+    c[0].broadcast("sustain", json!({"on": true, "timestamp": 2}))
+        .await;
+    c[0].broadcast("piano_note_off", piano_note_off(64)).await; // still sounding: pedal
+    for receiver in &mut c[1..] {
+        for _ in 0..4 {
+            receiver.expect("event:broadcast").await;
+        }
+    }
+    // Keys' machine vanishes: the socket is dropped without a close frame.
+    let keys_client = c.remove(0);
+    drop(keys_client);
+    for receiver in &mut c {
+        let mut offs = Vec::new();
+        let sustain_off = loop {
+            let msg = receiver.expect("event:broadcast").await;
+            assert_eq!(msg["senderId"], keys.as_str());
+            assert_eq!(msg["synthetic"], true, "{msg}");
+            match msg["eventName"].as_str().unwrap() {
+                "piano_note_off" => offs.push(msg["payload"]["note"].as_u64().unwrap()),
+                "sustain" => break msg,
+                other => panic!("unexpected {other}"),
+            }
+        };
+        offs.sort();
+        assert_eq!(offs, [60, 64]);
+        assert_eq!(sustain_off["payload"]["on"], false);
+        let left = receiver.expect("session:user-left").await;
+        assert_eq!(left["userId"], keys.as_str());
+    }
+    // The room forgot Keys' notes: a late joiner sees nothing held.
+    let mut late = Client::connect(&relay.url()).await;
+    let joined = late.join(c[0].room.as_deref().unwrap(), "Late").await;
+    assert_eq!(joined["state"]["heldNotes"], json!([]));
+    assert_eq!(joined["state"]["sustain"], json!([]));
+}
+
+#[tokio::test]
+async fn leaving_politely_releases_notes_and_keeps_the_connection() {
+    let (_relay, mut c) = room_with(RelayConfig::default(), &["Host", "Bob"]).await;
+    c[1].broadcast("piano_note", piano_note(62, 90)).await;
+    c[0].expect("event:broadcast").await;
+    c[1].send(json!({"type": "session:leave"})).await;
+    let off = c[0].expect("event:broadcast").await;
+    assert_eq!(
+        (off["eventName"].as_str(), off["synthetic"].as_bool()),
+        (Some("piano_note_off"), Some(true))
+    );
+    c[0].expect("session:user-left").await;
+    // Bob is out of the room but still connected, and can create a room of his own.
+    c[1].broadcast("drum_hit", drum_hit(38, 90)).await;
+    c[1].expect_error("NOT_IN_ROOM").await;
+    c[1].create("Bob").await;
+    c[0].expect_nothing_pending().await;
+}
+
+#[tokio::test]
+async fn a_stalled_reader_is_disconnected_while_the_others_get_everything() {
+    let config = RelayConfig {
+        outbound_queue: 32,
+        rate_per_sec: 1_000_000,
+        rate_burst: 1_000_000,
+        stale_note_ms: 60_000,
+        ..RelayConfig::default()
+    };
+    let (relay, mut c) = room_with(config, &["Sender", "Reader", "Stalled"]).await;
+    let stalled_id = c[2].id.clone();
+    // Enough data (about 16 MB) to fill any socket buffer between the relay and the stalled client.
+    const EVENTS: u64 = 1_504;
+    let blob = "x".repeat(11_000);
+    let [sender, reader, stalled] = &mut c[..] else {
+        unreachable!()
+    };
+    // The sender plays in bursts of 16 and the reader keeps up with each burst; the stalled
+    // client reads nothing at all.
+    let mut next = 0;
+    let mut saw_stalled_leave = false;
+    for burst in 0..EVENTS / 16 {
+        for i in burst * 16..(burst + 1) * 16 {
+            sender
+                .broadcast("sample_chunk", json!({"i": i, "blob": blob}))
+                .await;
+        }
+        while next < (burst + 1) * 16 {
+            let msg = reader.recv().await;
+            match msg["type"].as_str().unwrap() {
+                "event:broadcast" => {
+                    assert_eq!(msg["payload"]["i"], next, "in order, nothing missing");
+                    next += 1;
+                }
+                "session:user-left" => {
+                    assert_eq!(msg["userId"], stalled_id.as_str());
+                    saw_stalled_leave = true;
+                }
+                other => panic!("unexpected {other}: {msg}"),
+            }
+        }
+    }
+    if !saw_stalled_leave {
+        let left = reader.expect("session:user-left").await;
+        assert_eq!(left["userId"], stalled_id.as_str());
+    }
+    assert_eq!(next, EVENTS / 16 * 16);
+    assert_eq!(relay.stats().slow_consumers, 1);
+    // The stalled client finds its connection ended by the relay (close 4008, or cut off).
+    let ending = stalled.ending().await;
+    assert!(
+        matches!(ending, Ending::Closed(4008, _) | Ending::Dropped),
+        "{ending:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_rate_limit_drops_excess_events_but_never_a_release() {
+    // No refill: exactly `rate_burst` messages pass, so the test does not depend on timing.
+    let config = RelayConfig {
+        rate_per_sec: 0,
+        rate_burst: 20,
+        ..RelayConfig::default()
+    };
+    let (relay, mut c) = room_with(config, &["Flood", "Ear"]).await;
+    // `session:create` took one token: 19 left.
+    let start = std::time::Instant::now();
+    c[0].broadcast("piano_note", piano_note(60, 90)).await;
+    c[0].broadcast("sustain", json!({"on": true, "timestamp": 1}))
+        .await;
+    for _ in 0..100 {
+        c[0].broadcast("drum_hit", drum_hit(38, 100)).await;
+    }
+    c[0].broadcast("piano_note_off", piano_note_off(60)).await; // held: never dropped
+    c[0].broadcast("piano_note_off", piano_note_off(61)).await; // not held: dropped
+    c[0].broadcast("sustain", json!({"on": false, "timestamp": 2}))
+        .await; // pedal down: never dropped
+    let mut hits = 0;
+    let mut others = Vec::new();
+    loop {
+        let msg = c[1].expect("event:broadcast").await;
+        let name = msg["eventName"].as_str().unwrap().to_owned();
+        if name == "drum_hit" {
+            hits += 1;
+        } else {
+            others.push(name.clone());
+        }
+        if name == "sustain" && msg["payload"]["on"] == false {
+            break;
+        }
+    }
+    assert_eq!(hits, 17, "19 tokens: piano_note, sustain and 17 hits");
+    assert_eq!(
+        others,
+        ["piano_note", "sustain", "piano_note_off", "sustain"]
+    );
+    assert_eq!(
+        relay.stats().rate_limited,
+        84,
+        "83 hits and the stray note-off"
+    );
+    // Everything Flood was told is queued before this marker from Ear.
+    c[1].broadcast("marker", json!({})).await;
+    let mut notices = 0;
+    loop {
+        let msg = c[0].recv().await;
+        if msg["type"] == "event:broadcast" {
+            assert_eq!(msg["eventName"], "marker");
+            break;
+        }
+        assert_eq!(msg["code"], "RATE_LIMITED", "{msg}");
+        notices += 1;
+    }
+    let windows = start.elapsed().as_secs() + 1;
+    assert!(
+        notices >= 1 && notices <= windows,
+        "one notice per window, not per event: {notices}"
+    );
+}

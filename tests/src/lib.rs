@@ -45,10 +45,13 @@ pub enum Ending {
 impl Client {
     /// Connects and reads the `connected` greeting.
     pub async fn connect(url: &str) -> Client {
-        let (ws, _) = tokio::time::timeout(PATIENCE, tokio_tungstenite::connect_async(url))
-            .await
-            .expect("connect in time")
-            .expect("relay accepts the connection");
+        let (ws, _) = tokio::time::timeout(
+            PATIENCE,
+            tokio_tungstenite::connect_async_with_config(url, None, true),
+        )
+        .await
+        .expect("connect in time")
+        .expect("relay accepts the connection");
         let mut client = Client {
             ws,
             id: String::new(),
@@ -200,4 +203,28 @@ pub fn piano_note_off(note: u8) -> Value {
 /// A `drum_hit` payload.
 pub fn drum_hit(note: u8, velocity: u8) -> Value {
     json!({"note": note, "velocity": velocity, "timestamp": 1000.0})
+}
+
+/// Path to binary `name` of workspace package `package`, built first so it is never stale.
+///
+/// Cargo only hands `CARGO_BIN_EXE_*` to tests of the binary's own package; these cross-crate
+/// tests ask cargo to build it into the same target directory and profile as the test itself.
+pub fn workspace_binary(package: &str, name: &str) -> std::path::PathBuf {
+    let test_exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = test_exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
+    let release = profile_dir.file_name().is_some_and(|p| p == "release");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = std::process::Command::new(cargo);
+    build.args(["build", "--quiet", "--package", package, "--bin", name]);
+    if release {
+        build.arg("--release");
+    }
+    let status = build.status().expect("cargo runs");
+    assert!(status.success(), "building {name} failed");
+    let path = profile_dir.join(name);
+    assert!(path.exists(), "{} exists after the build", path.display());
+    path
 }

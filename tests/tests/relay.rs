@@ -600,3 +600,92 @@ async fn the_rate_limit_drops_excess_events_but_never_a_release() {
         "one notice per window, not per event: {notices}"
     );
 }
+
+#[tokio::test]
+async fn cursors_are_coalesced_latest_wins_and_notes_are_not() {
+    let (_relay, mut c) = room_with(RelayConfig::default(), &["Mover", "Watcher"]).await;
+    let start = std::time::Instant::now();
+    for i in 0..200 {
+        c[0].broadcast("cursor", json!({"x": i, "y": 0})).await;
+        if i % 50 == 0 {
+            c[0].broadcast("drum_hit", drum_hit(42, 80)).await;
+        }
+    }
+    let mut cursors = Vec::new();
+    let mut hits = 0;
+    // The last position always arrives (latest wins); notes are never held back or merged.
+    while cursors.last() != Some(&199) {
+        let msg = c[1].expect("event:broadcast").await;
+        match msg["eventName"].as_str().unwrap() {
+            "cursor" => cursors.push(msg["payload"]["x"].as_u64().unwrap()),
+            "drum_hit" => hits += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    let elapsed_ms = start.elapsed().as_millis() as usize;
+    assert_eq!(hits, 4);
+    assert_eq!(cursors[0], 0, "the first position goes at once");
+    assert!(
+        cursors.windows(2).all(|w| w[0] < w[1]),
+        "in order: {cursors:?}"
+    );
+    assert!(
+        cursors.len() <= 2 + elapsed_ms / 100,
+        "at most one per 100 ms: {} in {elapsed_ms} ms",
+        cursors.len()
+    );
+}
+
+#[tokio::test]
+async fn a_full_relay_says_so_and_closes() {
+    let relay = relay(RelayConfig {
+        max_connections: 2,
+        ..RelayConfig::default()
+    })
+    .await;
+    let _a = Client::connect(&relay.url()).await;
+    let _b = Client::connect(&relay.url()).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(relay.url()).await.unwrap();
+    use futures_util::StreamExt;
+    let Some(Ok(Message::Text(t))) = ws.next().await else {
+        panic!("an error message first")
+    };
+    let msg: Value = serde_json::from_str(t.as_str()).unwrap();
+    assert_eq!(msg["code"], "SERVER_FULL");
+    let Some(Ok(Message::Close(Some(frame)))) = ws.next().await else {
+        panic!("then a close")
+    };
+    assert_eq!(u16::from(frame.code), 1013);
+}
+
+#[tokio::test]
+async fn stopping_the_relay_closes_every_connection_with_going_away() {
+    let (relay, mut c) = room_with(RelayConfig::default(), &["A", "B"]).await;
+    relay.stop().await.unwrap();
+    for client in &mut c {
+        assert_eq!(
+            client.ending().await,
+            Ending::Closed(1001, "the relay is shutting down".into())
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_frame_over_the_hard_limit_closes_with_1009() {
+    let relay = relay(RelayConfig {
+        max_message_bytes: 1024,
+        ..RelayConfig::default()
+    })
+    .await;
+    let mut c = Client::connect(&relay.url()).await;
+    c.send_text("y".repeat(2048)).await; // over the message limit, under the hard limit
+    c.expect_error("PAYLOAD_TOO_LARGE").await;
+    c.expect_nothing_pending().await;
+    c.send_text("z".repeat(relay.config().hard_frame_limit() + 1))
+        .await;
+    let ending = c.ending().await;
+    assert!(
+        matches!(ending, Ending::Closed(1009, _) | Ending::Dropped),
+        "{ending:?}"
+    );
+}

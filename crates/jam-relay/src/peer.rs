@@ -144,7 +144,7 @@ async fn write_loop<Si>(
     control: Arc<PeerControl>,
     stats: Arc<RelayStats>,
 ) where
-    Si: Sink<Message, Error = WsError> + Unpin,
+    Si: Sink<Message> + Unpin,
 {
     let drained = tokio::select! {
         () = control.kill.cancelled() => false,
@@ -170,7 +170,7 @@ async fn write_loop<Si>(
 
 async fn pump<Si>(sink: &mut Si, rx: &mut mpsc::Receiver<Outbound>, stats: &RelayStats)
 where
-    Si: Sink<Message, Error = WsError> + Unpin,
+    Si: Sink<Message> + Unpin,
 {
     while let Some(out) = rx.recv().await {
         if out.stale_at.is_some_and(|t| Instant::now() > t) {
@@ -493,6 +493,129 @@ fn clean_password(password: Option<String>) -> Result<Option<String>, Refusal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::RelayConfig;
+    use jam_protocol::ServerMsg;
+    use tokio::io::DuplexStream;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    type TestWs = WebSocketStream<DuplexStream>;
+
+    /// A connection to `shared` over an in-memory pipe: the relay serves one end, the test
+    /// holds the other as a WebSocket client. No sockets, so paused time is exact.
+    async fn connect(shared: &Arc<Shared>) -> TestWs {
+        let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+        let server = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
+        tokio::spawn(serve(server, "pipe".into(), shared.clone()));
+        WebSocketStream::from_raw_socket(client_io, Role::Client, None).await
+    }
+
+    async fn recv(ws: &mut TestWs) -> ServerMsg {
+        loop {
+            match ws.next().await.expect("open").expect("readable") {
+                Message::Text(t) => return ServerMsg::parse(t.as_str()).expect("valid"),
+                _ => continue,
+            }
+        }
+    }
+
+    async fn send(ws: &mut TestWs, msg: &ClientMsg) {
+        ws.send(Message::text(msg.to_json()))
+            .await
+            .expect("writable");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_peer_is_dropped_after_the_heartbeat_timeout_and_an_active_one_stays() {
+        let config = RelayConfig {
+            heartbeat_interval_ms: 5_000,
+            heartbeat_timeout_ms: 15_000,
+            ..RelayConfig::default()
+        };
+        let shared = Shared::new(config);
+        let started = Instant::now();
+
+        let mut silent = connect(&shared).await;
+        let ServerMsg::Connected(hello) = recv(&mut silent).await else {
+            panic!("greeting")
+        };
+        send(
+            &mut silent,
+            &ClientMsg::Create(CreateRoom {
+                name: "Quiet".into(),
+                password: None,
+            }),
+        )
+        .await;
+        let ServerMsg::Created(room) = recv(&mut silent).await else {
+            panic!("created")
+        };
+
+        let mut active = connect(&shared).await;
+        recv(&mut active).await;
+        let join = JoinRoom {
+            room_code: room.room_code.clone(),
+            name: "Awake".into(),
+            role: Default::default(),
+            password: None,
+        };
+        send(&mut active, &ClientMsg::Join(join)).await;
+        assert!(matches!(recv(&mut active).await, ServerMsg::Joined(_)));
+        // From here on the silent peer never reads (so never answers a ping) and never writes.
+        // The active peer keeps reading, which answers the relay's pings with pongs.
+        let ServerMsg::UserLeft(left) = recv(&mut active).await else {
+            panic!("user-left")
+        };
+        assert_eq!(left.user_id, hello.client_id);
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_secs(15) && waited <= Duration::from_secs(20),
+            "{waited:?}"
+        );
+
+        // Long after, the active peer is still connected and served.
+        let until = Instant::now() + Duration::from_secs(120);
+        while Instant::now() < until {
+            send(
+                &mut active,
+                &ClientMsg::ClockPing(jam_protocol::ClockPing { client_time: 1.0 }),
+            )
+            .await;
+            assert!(matches!(recv(&mut active).await, ServerMsg::ClockPong(_)));
+            tokio::time::sleep(Duration::from_secs(3)).await; // paused clock: advances instantly
+        }
+        assert_eq!(shared.stats.snapshot().members, 1);
+        assert_eq!(shared.rooms.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stale_note_ons_are_dropped_at_dequeue_but_releases_are_not() {
+        let stats = RelayStats::default();
+        let (tx, mut rx) = mpsc::channel(8);
+        let now = Instant::now();
+        let frame = |s: &str| Message::text(s.to_owned());
+        let stale = Some(now + Duration::from_millis(500));
+        tx.try_send(Outbound {
+            frame: frame("old note-on"),
+            stale_at: stale,
+        })
+        .unwrap();
+        tx.try_send(Outbound {
+            frame: frame("note-off"),
+            stale_at: None,
+        })
+        .unwrap();
+        tx.try_send(Outbound {
+            frame: frame("fresh note-on"),
+            stale_at: Some(now + Duration::from_secs(2)),
+        })
+        .unwrap();
+        drop(tx);
+        tokio::time::advance(Duration::from_millis(501)).await;
+        let mut written: Vec<Message> = Vec::new();
+        pump(&mut written, &mut rx, &stats).await;
+        assert_eq!(written, [frame("note-off"), frame("fresh note-on")]);
+        assert_eq!(stats.snapshot().stale_dropped, 1);
+    }
 
     #[test]
     fn cursor_gate_lets_one_through_per_interval_latest_wins() {

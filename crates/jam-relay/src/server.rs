@@ -31,7 +31,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    fn new(config: RelayConfig) -> Arc<Shared> {
+    pub(crate) fn new(config: RelayConfig) -> Arc<Shared> {
         Arc::new(Shared {
             config,
             stats: Arc::default(),

@@ -1,0 +1,77 @@
+//! The `jam-relay` binary as an operator runs it: prints its URL, relays, stops on SIGTERM.
+
+use std::process::Stdio;
+
+use jam_tests::{Client, PATIENCE, drum_hit};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+#[tokio::test]
+async fn the_binary_prints_its_url_relays_and_stops_cleanly_on_sigterm() {
+    let mut child = Command::new(jam_tests::workspace_binary("jam-relay", "jam-relay"))
+        .args(["--bind", "127.0.0.1:0", "--max-room-size", "8"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the jam-relay binary starts");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(PATIENCE, stdout.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("ws://"))
+        .expect("a ws:// URL on the line");
+    assert!(
+        url.starts_with("ws://127.0.0.1:") && url.ends_with('/'),
+        "{line}"
+    );
+
+    let mut a = Client::connect(url).await;
+    let mut b = Client::connect(url).await;
+    let code = a.create("Alice").await["roomCode"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    b.join(&code, "Bob").await;
+    a.expect("session:user-joined").await;
+    a.broadcast("drum_hit", drum_hit(38, 100)).await;
+    assert_eq!(b.expect("event:broadcast").await["senderId"], a.id.as_str());
+
+    let pid = child.id().expect("running") as i32;
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc_kill(pid, 15) }, 0);
+    let status = tokio::time::timeout(PATIENCE, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+    assert_eq!(
+        a.ending().await,
+        jam_tests::Ending::Closed(1001, "the relay is shutting down".into())
+    );
+
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut log = String::new();
+    while let Ok(Some(l)) = stderr.next_line().await {
+        log.push_str(&l);
+        log.push('\n');
+    }
+    assert!(
+        log.contains("joined room") && log.contains("SIGTERM"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("drum_hit"),
+        "no per-event lines at info level:\n{log}"
+    );
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}

@@ -150,19 +150,16 @@ async fn write_loop<Si>(
         () = control.kill.cancelled() => false,
         () = pump(&mut sink, &mut rx, &stats) => true,
     };
-    if drained {
-        let _ = timeout(CLOSE_TIMEOUT, sink.close()).await;
-    } else {
-        let (code, reason) = control
-            .close
-            .get()
-            .copied()
-            .unwrap_or((1001, "the relay is shutting down"));
-        let frame = CloseFrame {
-            code: CloseCode::from(code),
-            reason: reason.into(),
-        };
-        let _ = timeout(CLOSE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
+    // A reason set by whoever ended the connection wins, whichever branch finished first.
+    match (control.close.get().copied(), drained) {
+        (None, true) => {
+            let _ = timeout(CLOSE_TIMEOUT, sink.close()).await;
+        }
+        (reason, _) => {
+            let (code, reason) = reason.unwrap_or((1001, "the relay is shutting down"));
+            let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
+            let _ = timeout(CLOSE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
+        }
     }
     // If the socket failed while writing, make sure the reader stops too.
     control.kill.cancel();

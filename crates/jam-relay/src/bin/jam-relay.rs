@@ -23,12 +23,26 @@ struct Cli {
     #[arg(long, default_value = "0.0.0.0:7878", value_name = "ADDR:PORT")]
     bind: SocketAddr,
 
+    /// Worker threads for the relay. One is plenty for dozens of jam rooms and gives the
+    /// steadiest latency (see docs/PERFORMANCE.md); raise it for hundreds of busy rooms.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    threads: usize,
+
     #[command(flatten)]
     config: RelayConfig,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cli.threads.max(1))
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(serve(cli))
+}
+
+async fn serve(cli: Cli) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -36,7 +50,6 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let cli = Cli::parse();
     let listener = TcpListener::bind(cli.bind)
         .await
         .with_context(|| format!("couldn't listen on {} — is another relay using that port? Use --bind with another port, or port 0 for any free one", cli.bind))?;

@@ -1,0 +1,58 @@
+# Shared by scripts/run and scripts/test: installs what Jamwire needs on Debian/Ubuntu.
+# Sourced, not run. Everything here is idempotent: a second run installs nothing.
+
+# System packages the build needs. Later parts of the app add theirs here.
+JAM_APT_PACKAGES=(build-essential pkg-config)
+
+jam_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+jam_missing_packages() {
+  local pkg missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  echo "${missing[@]:-}"
+}
+
+# Installs the given Debian packages that are not installed yet.
+jam_apt_install() {
+  command -v dpkg-query >/dev/null || { jam_log "not a Debian/Ubuntu system: make sure $* are installed"; return 0; }
+  local missing
+  missing=$(jam_missing_packages "$@")
+  [ -z "$missing" ] && return 0
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "Missing system packages: $missing. Install them as root: apt-get install $missing" >&2; exit 1; }
+    sudo="sudo"
+  fi
+  jam_log "installing system packages: $missing"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  # shellcheck disable=SC2086
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
+}
+
+jam_ensure_system_packages() {
+  jam_apt_install "${JAM_APT_PACKAGES[@]}"
+}
+
+jam_ensure_rust() {
+  if ! command -v cargo >/dev/null && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+  if ! command -v cargo >/dev/null; then
+    command -v curl >/dev/null || jam_apt_install curl ca-certificates
+    jam_log "installing the Rust toolchain with rustup"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component rustfmt,clippy
+    export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+  if command -v rustup >/dev/null; then
+    for component in rustfmt clippy; do
+      rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
+    done
+  fi
+}
+
+jam_setup() {
+  jam_ensure_system_packages
+  jam_ensure_rust
+}

@@ -157,7 +157,10 @@ async fn write_loop<Si>(
         }
         (reason, _) => {
             let (code, reason) = reason.unwrap_or((1001, "the relay is shutting down"));
-            let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
+            let frame = CloseFrame {
+                code: CloseCode::from(code),
+                reason: reason.into(),
+            };
             let _ = timeout(CLOSE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
         }
     }

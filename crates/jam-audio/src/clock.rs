@@ -1,0 +1,115 @@
+//! The audio clock: how many frames have been rendered, and when the latest one will be heard.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Frame counter of an engine and its mapping to the monotonic clock ([`Instant`]).
+///
+/// The renderer publishes, once per block, "frame F will be heard at instant T". The control
+/// side turns any instant into a frame with it — that is how a remote note stamped with relay
+/// time is placed at the exact frame. Publishing is lock-free (a sequence lock on atomics) and
+/// real-time safe.
+#[derive(Debug)]
+pub struct AudioClock {
+    sample_rate: u32,
+    /// Reference point of the nanosecond values below.
+    epoch: Instant,
+    /// Even when stable, odd while the renderer writes.
+    sequence: AtomicU64,
+    /// First frame of the latest block.
+    frame: AtomicU64,
+    /// When that frame is heard, in ns since `epoch` (an `i64` stored as bits; negative before it).
+    heard_at_ns: AtomicU64,
+}
+
+impl AudioClock {
+    pub(crate) fn new(sample_rate: u32) -> AudioClock {
+        AudioClock {
+            sample_rate,
+            epoch: Instant::now(),
+            sequence: AtomicU64::new(0),
+            frame: AtomicU64::new(0),
+            heard_at_ns: AtomicU64::new(0),
+        }
+    }
+
+    /// Records that `frame` will be heard at `heard_at`. Real-time safe.
+    pub(crate) fn publish(&self, frame: u64, heard_at: Instant) {
+        let ns = self.ns_since_epoch(heard_at) as i64;
+        self.sequence.fetch_add(1, Ordering::AcqRel);
+        self.frame.store(frame, Ordering::Release);
+        self.heard_at_ns.store(ns as u64, Ordering::Release);
+        self.sequence.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn anchor(&self) -> (u64, i128) {
+        loop {
+            let before = self.sequence.load(Ordering::Acquire);
+            let frame = self.frame.load(Ordering::Acquire);
+            let ns = self.heard_at_ns.load(Ordering::Acquire);
+            if before % 2 == 0 && self.sequence.load(Ordering::Acquire) == before {
+                return (frame, i128::from(ns as i64));
+            }
+            std::hint::spin_loop();
+        }
+    }
+
+    /// Nanoseconds from `epoch` to `instant`, negative for instants before it.
+    fn ns_since_epoch(&self, instant: Instant) -> i128 {
+        match instant.checked_duration_since(self.epoch) {
+            Some(d) => d.as_nanos() as i128,
+            None => -(self.epoch.duration_since(instant).as_nanos() as i128),
+        }
+    }
+
+    /// Sample rate in Hz.
+    pub fn sample_rate(&self) -> u32 {
+        self.sample_rate
+    }
+
+    /// First frame of the most recently rendered block.
+    pub fn current_frame(&self) -> u64 {
+        self.anchor().0
+    }
+
+    /// The frame that will be heard at `instant` (extrapolated from the latest block; instants
+    /// before it give earlier frames, clamped at 0).
+    pub fn frame_at(&self, instant: Instant) -> u64 {
+        let (frame, ns) = self.anchor();
+        let at = self.ns_since_epoch(instant);
+        let delta_frames = (at - ns) * i128::from(self.sample_rate) / 1_000_000_000;
+        (frame as i128 + delta_frames).max(0) as u64
+    }
+
+    /// When `frame` will be heard.
+    pub fn instant_of(&self, frame: u64) -> Instant {
+        let (anchor, ns) = self.anchor();
+        let delta_ns =
+            (frame as i128 - anchor as i128) * 1_000_000_000 / i128::from(self.sample_rate);
+        let at = ns + delta_ns;
+        if at >= 0 {
+            self.epoch + Duration::from_nanos(at as u64)
+        } else {
+            self.epoch
+                .checked_sub(Duration::from_nanos((-at) as u64))
+                .unwrap_or(self.epoch)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_instants_to_frames_and_back() {
+        let clock = AudioClock::new(48_000);
+        let t0 = Instant::now();
+        clock.publish(96_000, t0);
+        assert_eq!(clock.frame_at(t0), 96_000);
+        assert_eq!(clock.frame_at(t0 + Duration::from_millis(10)), 96_480);
+        assert_eq!(clock.frame_at(t0 - Duration::from_millis(10)), 95_520);
+        let back = clock.instant_of(96_480);
+        assert!(back.duration_since(t0).as_nanos().abs_diff(10_000_000) < 1_000);
+    }
+}

@@ -1,0 +1,99 @@
+//! Commands from the control side to the renderer: small and `Copy`, so the ring never
+//! allocates or drops anything on the audio thread.
+
+use crate::Instrument;
+
+/// Who is playing: the local player or a remote participant. The renderer keeps gain, mute and
+/// sustain per source. Ids are assigned by the control side (0 is, by convention, the local
+/// player); at most [`SourceId::MAX`] sources exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SourceId(pub u8);
+
+impl SourceId {
+    /// Number of sources the renderer keeps state for; larger ids are folded into this range.
+    pub const MAX: usize = 64;
+    /// The local player.
+    pub const LOCAL: SourceId = SourceId(0);
+
+    pub(crate) fn index(self) -> usize {
+        usize::from(self.0) % Self::MAX
+    }
+}
+
+/// What to do.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Action {
+    /// Start a note. `velocity` 1–127 (0 is treated as a note-off, as in MIDI).
+    NoteOn {
+        /// Who plays it.
+        source: SourceId,
+        /// Which instrument.
+        instrument: Instrument,
+        /// MIDI note number (drums: General MIDI drum number).
+        note: u8,
+        /// 1–127.
+        velocity: u8,
+    },
+    /// Release a note (ignored by drums).
+    NoteOff {
+        /// Who plays it.
+        source: SourceId,
+        /// Which instrument.
+        instrument: Instrument,
+        /// MIDI note number.
+        note: u8,
+    },
+    /// Sustain pedal (MIDI CC64 semantics: notes released while it is down keep sounding).
+    Sustain {
+        /// Whose pedal.
+        source: SourceId,
+        /// Down (true) or up.
+        on: bool,
+    },
+    /// Release every note of a source, pedal or not (a participant left).
+    AllNotesOff {
+        /// Whose notes.
+        source: SourceId,
+    },
+    /// Set a source's gain (linear, ≥ 0; 1 = unchanged). Ramped over 5 ms.
+    SourceGain {
+        /// Which source.
+        source: SourceId,
+        /// Linear gain.
+        gain: f32,
+    },
+    /// Mute or unmute a source. Ramped over 5 ms.
+    SourceMute {
+        /// Which source.
+        source: SourceId,
+        /// Muted or not.
+        muted: bool,
+    },
+    /// Set the master gain (linear, ≥ 0), applied before the limiter.
+    MasterGain(f32),
+}
+
+/// An action and when to do it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Command {
+    /// Frame (on the engine's [`crate::AudioClock`]) at which to act; `None` or a frame in the
+    /// past means "as soon as possible", i.e. at the start of the next rendered block.
+    pub at: Option<u64>,
+    /// What to do.
+    pub action: Action,
+}
+
+impl Command {
+    /// An action to perform at once.
+    pub fn now(action: Action) -> Command {
+        Command { at: None, action }
+    }
+
+    /// An action to perform at `frame`.
+    pub fn at(frame: u64, action: Action) -> Command {
+        Command {
+            at: Some(frame),
+            action,
+        }
+    }
+}

@@ -1,0 +1,488 @@
+//! The audio side: voices, scheduling, per-source mixing and the master bus.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Instant;
+
+use crate::bank::{HARD_VELOCITY, SOFT_VELOCITY};
+use crate::limiter::Limiter;
+use crate::voice::{SampleRef, Voice, render_voice};
+use crate::{Action, AudioClock, Command, EngineConfig, Instrument, SampleBank, SourceId};
+
+/// Largest block rendered in one pass; longer requests are split.
+pub(crate) const MAX_BLOCK: usize = 1_024;
+/// Piano key release: the note falls to −80 dB in this many seconds after key-up.
+const PIANO_RELEASE_S: f32 = 0.35;
+/// A re-struck piano key damps the previous sound of the same key this fast.
+const RESTRIKE_RELEASE_S: f32 = 0.08;
+/// An open hi-hat choked by the closed or pedal hat falls silent this fast.
+const CHOKE_RELEASE_S: f32 = 0.04;
+/// Source gain changes ramp over this long, so mute and volume never click.
+const GAIN_RAMP_S: f32 = 0.005;
+/// Piano velocity below which the soft layer is used.
+const LAYER_SPLIT: u8 = 80;
+/// Instrument levels, so piano and drums sit together in the mix.
+const PIANO_LEVEL: f32 = 1.6;
+const DRUM_LEVEL: f32 = 0.7;
+/// GM drum notes.
+const CLOSED_HAT: u8 = 42;
+const PEDAL_HAT: u8 = 44;
+const OPEN_HAT: u8 = 46;
+
+/// Loudness for a velocity: a square-law curve over a −40 dB floor, so velocity 1 is quiet but
+/// audible and every step up is louder.
+fn velocity_gain(velocity: u8) -> f32 {
+    let v = f32::from(velocity.clamp(1, 127)) / 127.0;
+    0.01 + 0.99 * v * v
+}
+
+/// Live counters of the renderer, readable from any thread.
+#[derive(Debug, Default)]
+pub struct EngineStats {
+    voices_active: AtomicU64,
+    voices_stolen: AtomicU64,
+    /// Scheduled commands that could not wait (schedule full) and were applied at once.
+    schedule_overflows: AtomicU64,
+    /// Output underruns/xruns reported by the device backend.
+    pub(crate) xruns: AtomicU64,
+    /// Callbacks that took longer than their buffer's duration.
+    pub(crate) overruns: AtomicU64,
+    blocks: AtomicU64,
+}
+
+/// A copy of [`EngineStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    /// Voices sounding at the end of the last block.
+    pub voices_active: u64,
+    /// Voices taken from a sounding note because the pool was full.
+    pub voices_stolen: u64,
+    /// Scheduled commands applied early because the schedule was full.
+    pub schedule_overflows: u64,
+    /// Device underruns/xruns.
+    pub xruns: u64,
+    /// Audio callbacks slower than real time.
+    pub overruns: u64,
+    /// Blocks rendered.
+    pub blocks: u64,
+}
+
+impl EngineStats {
+    /// Reads every counter.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            voices_active: self.voices_active.load(Relaxed),
+            voices_stolen: self.voices_stolen.load(Relaxed),
+            schedule_overflows: self.schedule_overflows.load(Relaxed),
+            xruns: self.xruns.load(Relaxed),
+            overruns: self.overruns.load(Relaxed),
+            blocks: self.blocks.load(Relaxed),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct SourceState {
+    /// Gain the user set.
+    gain: f32,
+    muted: bool,
+    /// Gain being applied now (ramps towards `gain`, or 0 when muted).
+    current: f32,
+    /// Sustain pedal down.
+    pedal: bool,
+}
+
+impl SourceState {
+    const DEFAULT: SourceState = SourceState {
+        gain: 1.0,
+        muted: false,
+        current: 1.0,
+        pedal: false,
+    };
+
+    fn target(&self) -> f32 {
+        if self.muted { 0.0 } else { self.gain }
+    }
+}
+
+/// A command waiting for its frame.
+#[derive(Debug, Clone, Copy)]
+struct Scheduled {
+    at: u64,
+    /// Arrival order, so commands for the same frame keep their order.
+    order: u64,
+    action: Action,
+}
+
+/// The audio-thread half of the engine. Hand it to the output callback (or render it offline).
+///
+/// **Voice stealing rule:** when all voices sound and a new note starts, the renderer takes,
+/// in order of preference, the quietest voice that is already releasing, else the oldest voice
+/// (the one started first). The stolen voice is cut (no fade) and counted in
+/// [`StatsSnapshot::voices_stolen`].
+pub struct Renderer {
+    bank: Arc<SampleBank>,
+    sample_rate: f32,
+    command_rx: rtrb::Consumer<Command>,
+    /// Commands waiting for their frame; never grows past its initial capacity.
+    schedule: Vec<Scheduled>,
+    voices: Box<[Voice]>,
+    sources: [SourceState; SourceId::MAX],
+    master_gain: f32,
+    limiter: Limiter,
+    /// Interleaved stereo mix of one block.
+    mix: Box<[f32]>,
+    /// First frame of the next block.
+    frame: u64,
+    order: u64,
+    clock: Arc<AudioClock>,
+    stats: Arc<EngineStats>,
+}
+
+impl Renderer {
+    pub(crate) fn new(
+        bank: Arc<SampleBank>,
+        config: EngineConfig,
+        command_rx: rtrb::Consumer<Command>,
+        clock: Arc<AudioClock>,
+        stats: Arc<EngineStats>,
+    ) -> Renderer {
+        Renderer {
+            bank,
+            sample_rate: config.sample_rate as f32,
+            command_rx,
+            schedule: Vec::with_capacity(config.schedule_capacity.max(1)),
+            voices: vec![Voice::IDLE; config.max_voices.max(1)].into_boxed_slice(),
+            sources: [SourceState::DEFAULT; SourceId::MAX],
+            master_gain: 1.0,
+            limiter: Limiter::new(config.sample_rate),
+            mix: vec![0.0; MAX_BLOCK * 2].into_boxed_slice(),
+            frame: 0,
+            order: 0,
+            clock,
+            stats,
+        }
+    }
+
+    /// Frames rendered so far: the frame the next block starts at.
+    pub fn frame(&self) -> u64 {
+        self.frame
+    }
+
+    /// Renders interleaved `f32` frames into `out` with `channels` channels (1 = mono mix of
+    /// left and right; 2 = stereo; more = stereo in the first two, silence in the rest).
+    /// `heard_at` is when the first frame of `out` will reach the speakers (publishes the
+    /// [`AudioClock`] mapping). Real-time safe: no allocation, locks, logging or I/O.
+    pub fn render(&mut self, out: &mut [f32], channels: usize, heard_at: Instant) {
+        #[cfg(feature = "assert-no-alloc")]
+        assert_no_alloc::assert_no_alloc(|| self.render_inner(out, channels, heard_at));
+        #[cfg(not(feature = "assert-no-alloc"))]
+        self.render_inner(out, channels, heard_at);
+    }
+
+    fn render_inner(&mut self, out: &mut [f32], channels: usize, heard_at: Instant) {
+        let channels = channels.max(1);
+        self.clock.publish(self.frame, heard_at);
+        for chunk in out.chunks_mut(MAX_BLOCK * channels) {
+            let frames = chunk.len() / channels;
+            self.render_block(frames);
+            for (frame, mixed) in chunk
+                .chunks_exact_mut(channels)
+                .zip(self.mix.chunks_exact(2))
+            {
+                match frame {
+                    [mono] => *mono = 0.5 * (mixed[0] + mixed[1]),
+                    [l, r, rest @ ..] => {
+                        *l = mixed[0];
+                        *r = mixed[1];
+                        rest.fill(0.0);
+                    }
+                    [] => {}
+                }
+            }
+        }
+    }
+
+    /// Renders `frames` (≤ MAX_BLOCK) into `self.mix`, applying due commands at their exact frames.
+    fn render_block(&mut self, frames: usize) {
+        let block_start = self.frame;
+        let block_end = block_start + frames as u64;
+        self.take_commands();
+        self.mix[..frames * 2].fill(0.0);
+        let mut pos = 0usize;
+        loop {
+            // The earliest due command (ties: arrival order).
+            let next = self
+                .schedule
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.at < block_end)
+                .min_by_key(|(_, s)| (s.at, s.order))
+                .map(|(i, s)| (i, *s));
+            let Some((i, scheduled)) = next else {
+                self.render_voices(pos, frames);
+                break;
+            };
+            let offset = (scheduled.at.saturating_sub(block_start) as usize).max(pos);
+            self.render_voices(pos, offset);
+            self.schedule.swap_remove(i);
+            self.apply(scheduled.action);
+            pos = offset;
+        }
+        for frame in self.mix[..frames * 2].chunks_exact_mut(2) {
+            let (mut l, mut r) = (frame[0] * self.master_gain, frame[1] * self.master_gain);
+            self.limiter.process(&mut l, &mut r);
+            frame[0] = l;
+            frame[1] = r;
+        }
+        self.frame = block_end;
+        self.stats.blocks.fetch_add(1, Relaxed);
+        self.stats.voices_active.store(
+            self.voices.iter().filter(|v| v.active).count() as u64,
+            Relaxed,
+        );
+    }
+
+    /// Moves commands from the ring into the schedule.
+    fn take_commands(&mut self) {
+        while let Ok(command) = self.command_rx.pop() {
+            let at = command.at.unwrap_or(0);
+            self.order += 1;
+            let scheduled = Scheduled {
+                at,
+                order: self.order,
+                action: command.action,
+            };
+            if self.schedule.len() < self.schedule.capacity() {
+                self.schedule.push(scheduled);
+            } else {
+                // Never grow on the audio thread: play it now rather than lose it.
+                self.stats.schedule_overflows.fetch_add(1, Relaxed);
+                self.apply(scheduled.action);
+            }
+        }
+    }
+
+    /// Renders every voice over mix frames `from..to`.
+    fn render_voices(&mut self, from: usize, to: usize) {
+        if to <= from {
+            return;
+        }
+        let frames = to - from;
+        let max_step = frames as f32 / (GAIN_RAMP_S * self.sample_rate);
+        let mut ramps = [(0.0f32, 0.0f32); SourceId::MAX];
+        for (ramp, source) in ramps.iter_mut().zip(self.sources.iter_mut()) {
+            let target = source.target();
+            let start = source.current;
+            let end = start + (target - start).clamp(-max_step, max_step);
+            source.current = end;
+            *ramp = (start, end);
+        }
+        let mix = &mut self.mix[from * 2..to * 2];
+        let bank = &*self.bank;
+        for voice in self.voices.iter_mut().filter(|v| v.active) {
+            let data: &[f32] = match voice.sample {
+                SampleRef::Piano { zone, hard } => {
+                    let zone = &bank.piano[usize::from(zone)];
+                    if hard {
+                        &zone.hard.data
+                    } else {
+                        &zone.soft.data
+                    }
+                }
+                SampleRef::Drum(note) => bank.drum(note).map_or(&[], |s| &s.data),
+            };
+            let (g0, g1) = ramps[voice.source.index()];
+            if !render_voice(voice, data, mix, frames, g0, g1) {
+                voice.active = false;
+            }
+        }
+    }
+
+    fn apply(&mut self, action: Action) {
+        match action {
+            Action::NoteOn {
+                source,
+                instrument,
+                note,
+                velocity: 0,
+            } => self.note_off(source, instrument, note),
+            Action::NoteOn {
+                source,
+                instrument,
+                note,
+                velocity,
+            } => self.note_on(source, instrument, note, velocity),
+            Action::NoteOff {
+                source,
+                instrument,
+                note,
+            } => self.note_off(source, instrument, note),
+            Action::Sustain { source, on } => {
+                self.sources[source.index()].pedal = on;
+                if !on {
+                    let rate = self.sample_rate;
+                    for v in self
+                        .voices
+                        .iter_mut()
+                        .filter(|v| v.active && v.source == source && v.sustained)
+                    {
+                        v.release(PIANO_RELEASE_S, rate);
+                    }
+                }
+            }
+            Action::AllNotesOff { source } => {
+                self.sources[source.index()].pedal = false;
+                let rate = self.sample_rate;
+                for v in self
+                    .voices
+                    .iter_mut()
+                    .filter(|v| v.active && v.source == source)
+                {
+                    v.release(PIANO_RELEASE_S, rate);
+                }
+            }
+            Action::SourceGain { source, gain } => {
+                self.sources[source.index()].gain =
+                    if gain.is_finite() { gain.max(0.0) } else { 1.0 };
+            }
+            Action::SourceMute { source, muted } => self.sources[source.index()].muted = muted,
+            Action::MasterGain(gain) => {
+                self.master_gain = if gain.is_finite() { gain.max(0.0) } else { 1.0 }
+            }
+        }
+    }
+
+    fn note_on(&mut self, source: SourceId, instrument: Instrument, note: u8, velocity: u8) {
+        let rate = self.sample_rate;
+        let (sample, sample_rate, root, gain, pan) = match instrument {
+            Instrument::Piano => {
+                // Re-striking a key damps its previous sound.
+                for v in self.voices.iter_mut().filter(|v| {
+                    v.active
+                        && v.source == source
+                        && v.instrument == Instrument::Piano
+                        && v.note == note
+                }) {
+                    v.release(RESTRIKE_RELEASE_S, rate);
+                }
+                let zone_index = self.bank.piano_zone(note);
+                let zone = &self.bank.piano[zone_index];
+                let hard = velocity >= LAYER_SPLIT;
+                let layer_velocity = if hard { HARD_VELOCITY } else { SOFT_VELOCITY };
+                let gain = PIANO_LEVEL * velocity_gain(velocity) / velocity_gain(layer_velocity);
+                let pan = (f32::from(note.clamp(21, 108)) - 64.5) / 87.0 * 0.6; // low keys left
+                let sample = if hard { &zone.hard } else { &zone.soft };
+                (
+                    SampleRef::Piano {
+                        zone: zone_index as u16,
+                        hard,
+                    },
+                    sample.rate,
+                    zone.root,
+                    gain,
+                    pan,
+                )
+            }
+            Instrument::Drums => {
+                let Some(sample) = self.bank.drum(note) else {
+                    return;
+                };
+                if note == CLOSED_HAT || note == PEDAL_HAT {
+                    for v in self.voices.iter_mut().filter(|v| {
+                        v.active
+                            && v.source == source
+                            && v.instrument == Instrument::Drums
+                            && v.note == OPEN_HAT
+                    }) {
+                        v.release(CHOKE_RELEASE_S, rate);
+                    }
+                }
+                (
+                    SampleRef::Drum(note),
+                    sample.rate,
+                    note,
+                    DRUM_LEVEL * velocity_gain(velocity),
+                    0.0,
+                )
+            }
+        };
+        let slot = self.free_voice();
+        self.order += 1;
+        let angle = (pan + 1.0) * std::f32::consts::FRAC_PI_4; // equal-power pan
+        let step = 2f64.powf((f64::from(note) - f64::from(root)) / 12.0) * f64::from(sample_rate)
+            / f64::from(rate);
+        self.voices[slot] = Voice {
+            active: true,
+            source,
+            instrument,
+            note,
+            sample,
+            pos: 0.0,
+            step,
+            gain_l: gain * angle.cos(),
+            gain_r: gain * angle.sin(),
+            env: 1.0,
+            decay: 1.0,
+            key_down: true,
+            sustained: false,
+            started: self.order,
+        };
+    }
+
+    fn note_off(&mut self, source: SourceId, instrument: Instrument, note: u8) {
+        if instrument == Instrument::Drums {
+            return; // drums ring out
+        }
+        let pedal = self.sources[source.index()].pedal;
+        let rate = self.sample_rate;
+        for v in self.voices.iter_mut().filter(|v| {
+            v.active
+                && v.key_down
+                && v.source == source
+                && v.instrument == instrument
+                && v.note == note
+        }) {
+            if pedal {
+                v.key_down = false;
+                v.sustained = true;
+            } else {
+                v.release(PIANO_RELEASE_S, rate);
+            }
+        }
+    }
+
+    /// A free voice slot, stealing one by the documented rule if none is free.
+    fn free_voice(&mut self) -> usize {
+        if let Some(i) = self.voices.iter().position(|v| !v.active) {
+            return i;
+        }
+        self.stats.voices_stolen.fetch_add(1, Relaxed);
+        let quietest_releasing = self
+            .voices
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.releasing())
+            .min_by(|(_, a), (_, b)| a.loudness().total_cmp(&b.loudness()))
+            .map(|(i, _)| i);
+        quietest_releasing.unwrap_or_else(|| {
+            self.voices
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, v)| v.started)
+                .map_or(0, |(i, _)| i)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn velocity_curve_is_monotonic_with_forty_db_of_range() {
+        assert!((1..127).all(|v| velocity_gain(v) < velocity_gain(v + 1)));
+        let range_db = 20.0 * (velocity_gain(127) / velocity_gain(1)).log10();
+        assert!((30.0..50.0).contains(&range_db), "{range_db}");
+    }
+}

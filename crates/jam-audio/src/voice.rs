@@ -1,0 +1,119 @@
+//! One sounding sample: position, pitch, level, envelope.
+
+use crate::{Instrument, SourceId};
+
+/// Which sample a voice plays, resolved through the bank at render time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SampleRef {
+    /// Piano zone index and layer.
+    Piano { zone: u16, hard: bool },
+    /// Drum sample by GM note.
+    Drum(u8),
+}
+
+/// A voice of the fixed pool. Inactive voices are reused; nothing is allocated per note.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Voice {
+    pub(crate) active: bool,
+    pub(crate) source: SourceId,
+    pub(crate) instrument: Instrument,
+    pub(crate) note: u8,
+    pub(crate) sample: SampleRef,
+    /// Read position in the sample, in sample frames.
+    pub(crate) pos: f64,
+    /// Sample frames advanced per output frame (pitch × rate conversion).
+    pub(crate) step: f64,
+    /// Left and right gains: velocity, instrument level and pan.
+    pub(crate) gain_l: f32,
+    pub(crate) gain_r: f32,
+    /// Envelope, 1 while held, decaying towards 0 once released.
+    pub(crate) env: f32,
+    /// Per-frame envelope factor once released; 1 while held.
+    pub(crate) decay: f32,
+    /// The key (or pad) is still down.
+    pub(crate) key_down: bool,
+    /// Released while the pedal was down: sounds until the pedal goes up.
+    pub(crate) sustained: bool,
+    /// Order of note-on, for "oldest" in the stealing rule.
+    pub(crate) started: u64,
+}
+
+/// Envelope level below which a releasing voice is silent and freed (−80 dB).
+pub(crate) const SILENT: f32 = 1e-4;
+
+impl Voice {
+    pub(crate) const IDLE: Voice = Voice {
+        active: false,
+        source: SourceId(0),
+        instrument: Instrument::Piano,
+        note: 0,
+        sample: SampleRef::Drum(0),
+        pos: 0.0,
+        step: 1.0,
+        gain_l: 0.0,
+        gain_r: 0.0,
+        env: 0.0,
+        decay: 1.0,
+        key_down: false,
+        sustained: false,
+        started: 0,
+    };
+
+    pub(crate) fn releasing(&self) -> bool {
+        self.decay < 1.0
+    }
+
+    /// Starts the release: the envelope falls to −80 dB in `seconds`.
+    pub(crate) fn release(&mut self, seconds: f32, sample_rate: f32) {
+        let frames = (seconds * sample_rate).max(1.0);
+        let decay = SILENT.powf(1.0 / frames);
+        // A faster release (a choke, a steal) may replace a slower one, never the reverse.
+        self.decay = self.decay.min(decay);
+        self.key_down = false;
+        self.sustained = false;
+    }
+
+    /// Loudness used to pick a voice to steal: what it would contribute now.
+    pub(crate) fn loudness(&self) -> f32 {
+        self.env * self.gain_l.max(self.gain_r)
+    }
+}
+
+/// Renders `voice` into `mix` (interleaved stereo) for `frames` frames, with a source gain
+/// ramping linearly from `g0` to `g1`. Returns false when the voice has finished. Real-time safe.
+#[inline]
+pub(crate) fn render_voice(
+    voice: &mut Voice,
+    data: &[f32],
+    mix: &mut [f32],
+    frames: usize,
+    g0: f32,
+    g1: f32,
+) -> bool {
+    let len = data.len();
+    if len < 2 {
+        return false;
+    }
+    let last = (len - 1) as f64;
+    let dg = if frames > 0 {
+        (g1 - g0) / frames as f32
+    } else {
+        0.0
+    };
+    let mut g = g0;
+    for out in mix.chunks_exact_mut(2).take(frames) {
+        if voice.pos >= last || voice.env < SILENT {
+            return false;
+        }
+        let i = voice.pos as usize;
+        let frac = (voice.pos - i as f64) as f32;
+        let s = data[i] + (data[i + 1] - data[i]) * frac;
+        let level = s * voice.env * g;
+        out[0] += level * voice.gain_l;
+        out[1] += level * voice.gain_r;
+        voice.pos += voice.step;
+        voice.env *= voice.decay;
+        g += dg;
+    }
+    true
+}

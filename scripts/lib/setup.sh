@@ -2,7 +2,7 @@
 # Sourced, not run. Everything here is idempotent: a second run installs nothing.
 
 # System packages the build needs. Later parts of the app add theirs here.
-JAM_APT_PACKAGES=(build-essential pkg-config)
+JAM_APT_PACKAGES=(build-essential pkg-config libasound2-dev)
 
 jam_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

@@ -35,6 +35,32 @@ pub enum AudioError {
         "the audio engine isn't taking commands (its queue is full); is the audio output running?"
     )]
     CommandQueueFull,
+    /// The system offers no output device at all (no sound card, no sound server).
+    #[error(
+        "no audio output is available ({detail}) — Jamwire keeps running without sound; connect headphones or speakers, or start your sound server, then pick an output in Settings"
+    )]
+    NoOutputDevice {
+        /// What the audio system said.
+        detail: String,
+    },
+    /// The chosen device is not there.
+    #[error("the audio output \"{name}\" isn't connected — available: {}", if available.is_empty() { "none".to_owned() } else { available.join(", ") })]
+    DeviceNotFound {
+        /// The name asked for.
+        name: String,
+        /// Devices that are there.
+        available: Vec<String>,
+    },
+    /// The device is there but could not be opened or stopped working.
+    #[error(
+        "couldn't play through \"{device}\": {detail} — is another program using it? Pick another output in Settings"
+    )]
+    DeviceUnavailable {
+        /// The device.
+        device: String,
+        /// What the audio system said.
+        detail: String,
+    },
     /// Writing a WAV file failed.
     #[error("couldn't write {path}: {detail}")]
     WavWrite {

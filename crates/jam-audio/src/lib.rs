@@ -12,6 +12,8 @@
 //! - [`AudioClock`] — the frame counter and its mapping to a monotonic clock, so the network
 //!   layer can turn "play at relay time T" into "start at frame N".
 //! - [`offline`] — render a renderer into a buffer or WAV file without a device.
+//! - [`output`] — play a renderer through a device with cpal (every sample format, chosen
+//!   buffer size, xrun and overrun counters, recoverable errors).
 //!
 //! Units: `note` is a MIDI note number 0–127; `velocity` 1–127; frames are counted at the
 //! engine's sample rate from the start of the stream; gains are linear amplitude factors.
@@ -22,6 +24,7 @@ mod command;
 mod error;
 mod limiter;
 pub mod offline;
+pub mod output;
 mod renderer;
 mod voice;
 

@@ -164,6 +164,11 @@ impl Renderer {
         }
     }
 
+    /// The counters this renderer updates (the device backend adds xruns and overruns).
+    pub(crate) fn stats_handle(&self) -> Arc<EngineStats> {
+        self.stats.clone()
+    }
+
     /// Frames rendered so far: the frame the next block starts at.
     pub fn frame(&self) -> u64 {
         self.frame
@@ -478,6 +483,45 @@ impl Renderer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sounding(renderer: &Renderer) -> Vec<u8> {
+        let mut notes: Vec<u8> = renderer
+            .voices
+            .iter()
+            .filter(|v| v.active)
+            .map(|v| v.note)
+            .collect();
+        notes.sort();
+        notes
+    }
+
+    #[test]
+    fn stealing_takes_the_quietest_releasing_voice_then_the_oldest() {
+        let bank = Arc::new(SampleBank::load(&SampleBank::default_dir()).expect("assets"));
+        let config = EngineConfig {
+            max_voices: 3,
+            ..EngineConfig::default()
+        };
+        let (mut engine, mut renderer) = crate::engine(bank, config);
+        let me = SourceId::LOCAL;
+        let mut out = vec![0.0; 256];
+        for note in [40, 50, 60] {
+            engine.note_on(me, Instrument::Piano, note, 100).unwrap();
+            renderer.render(&mut out, 2, Instant::now());
+        }
+        engine.note_off(me, Instrument::Piano, 50).unwrap(); // 50 starts releasing
+        engine.note_on(me, Instrument::Piano, 70, 100).unwrap();
+        renderer.render(&mut out, 2, Instant::now());
+        assert_eq!(
+            sounding(&renderer),
+            [40, 60, 70],
+            "the releasing voice went first"
+        );
+        engine.note_on(me, Instrument::Piano, 80, 100).unwrap();
+        renderer.render(&mut out, 2, Instant::now());
+        assert_eq!(sounding(&renderer), [60, 70, 80], "then the oldest (40)");
+        assert_eq!(engine.stats().voices_stolen, 2);
+    }
 
     #[test]
     fn velocity_curve_is_monotonic_with_forty_db_of_range() {

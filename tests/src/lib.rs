@@ -4,6 +4,8 @@
 //! Waiting is always for an event, bounded by [`PATIENCE`] so that a bug fails the test instead
 //! of hanging it; nothing here sleeps to synchronise.
 
+pub mod signal;
+
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};

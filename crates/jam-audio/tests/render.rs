@@ -57,88 +57,14 @@ fn off(source: SourceId, instrument: Instrument, note: u8) -> Action {
     }
 }
 
-/// Left + right as mono.
-fn mono(stereo: &[f32]) -> Vec<f32> {
-    stereo
-        .chunks_exact(2)
-        .map(|f| 0.5 * (f[0] + f[1]))
-        .collect()
-}
-
-fn rms(x: &[f32]) -> f32 {
-    (x.iter().map(|v| v * v).sum::<f32>() / x.len().max(1) as f32).sqrt()
-}
+use jam_tests::signal::{mono, rms};
 
 fn range(x: &[f32], from_s: f64, to_s: f64) -> &[f32] {
     &x[secs(from_s) as usize..secs(to_s) as usize]
 }
 
-/// Fundamental frequency: autocorrelation finds it roughly (over 50–2,000 Hz), then the peak of
-/// the Hann-windowed spectrum within ±4 % of that is located to 0.05 Hz. (Autocorrelation alone
-/// reads a piano about 1 % sharp: its upper partials are stretched.)
 fn pitch(x: &[f32]) -> f64 {
-    let rough = rough_pitch(x);
-    let n = x.len();
-    let windowed: Vec<f64> = x
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            f64::from(*v) * (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n as f64).cos())
-        })
-        .collect();
-    let magnitude = |hz: f64| {
-        // A rotating phasor instead of sin/cos per sample.
-        let w = 2.0 * std::f64::consts::PI * hz / f64::from(RATE);
-        let (step_re, step_im) = (w.cos(), w.sin());
-        let (mut p_re, mut p_im, mut re, mut im) = (1.0, 0.0, 0.0, 0.0);
-        for v in &windowed {
-            re += v * p_re;
-            im += v * p_im;
-            (p_re, p_im) = (
-                p_re * step_re - p_im * step_im,
-                p_re * step_im + p_im * step_re,
-            );
-        }
-        re * re + im * im
-    };
-    // Coarse (0.2 % steps over ±4 %), then fine (0.01 % steps over ±0.2 %).
-    let best_near = |centre: f64, half_width: f64, step: f64| {
-        let n = (2.0 * half_width / step).round() as usize;
-        (0..=n)
-            .map(|k| centre * (1.0 - half_width + k as f64 * step))
-            .max_by(|a, b| magnitude(*a).total_cmp(&magnitude(*b)))
-            .expect("a peak")
-    };
-    let coarse = best_near(rough, 0.04, 0.002);
-    best_near(coarse, 0.002, 0.0001)
-}
-
-fn rough_pitch(x: &[f32]) -> f64 {
-    let min_lag = (RATE / 2_000) as usize;
-    let max_lag = (RATE / 50) as usize;
-    let n = x.len() - max_lag;
-    let energy: f64 = x[..n].iter().map(|v| f64::from(*v) * f64::from(*v)).sum();
-    let corr = |lag: usize| -> f64 {
-        let num: f64 = (0..n)
-            .map(|i| f64::from(x[i]) * f64::from(x[i + lag]))
-            .sum();
-        let e2: f64 = x[lag..lag + n]
-            .iter()
-            .map(|v| f64::from(*v) * f64::from(*v))
-            .sum();
-        num / (energy * e2).sqrt()
-    };
-    let values: Vec<f64> = (min_lag..=max_lag).map(corr).collect();
-    // The first peak within 90 % of the highest is the fundamental (not a multiple of it).
-    let best = values.iter().cloned().fold(f64::MIN, f64::max);
-    let i = (1..values.len() - 1)
-        .find(|&i| {
-            values[i] >= 0.9 * best && values[i] >= values[i - 1] && values[i] >= values[i + 1]
-        })
-        .expect("a peak");
-    let (a, b, c) = (values[i - 1], values[i], values[i + 1]);
-    let shift = 0.5 * (a - c) / (a - 2.0 * b + c);
-    f64::from(RATE) / ((min_lag + i) as f64 + shift)
+    jam_tests::signal::pitch(x, RATE)
 }
 
 fn render_piano_note(note: u8, velocity: u8, seconds: f64) -> Vec<f32> {

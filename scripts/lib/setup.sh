@@ -1,8 +1,10 @@
 # Shared by scripts/run and scripts/test: installs what Jamwire needs on Debian/Ubuntu.
 # Sourced, not run. Everything here is idempotent: a second run installs nothing.
 
-# System packages the build needs. Later parts of the app add theirs here.
-JAM_APT_PACKAGES=(build-essential pkg-config libasound2-dev)
+# System packages the build and the tests need. Later parts of the app add theirs here.
+#   libasound2-dev          cpal and midir (ALSA)
+#   jackd2, libjack-jackd2-dev   the MIDI tests' virtual ports (JACK, dummy driver)
+JAM_APT_PACKAGES=(build-essential pkg-config libasound2-dev jackd2 libjack-jackd2-dev)
 
 jam_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

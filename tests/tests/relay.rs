@@ -689,3 +689,30 @@ async fn a_frame_over_the_hard_limit_closes_with_1009() {
         "{ending:?}"
     );
 }
+
+#[tokio::test]
+async fn a_host_can_recreate_its_room_under_the_same_code() {
+    let relay = relay(RelayConfig::default()).await;
+    let mut first = Client::connect(&relay.url()).await;
+    let code = first.create("Host").await["roomCode"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // While the room exists, asking for its code gives a new one.
+    let mut other = Client::connect(&relay.url()).await;
+    other
+        .send(json!({"type": "session:create", "name": "Other", "roomCode": code}))
+        .await;
+    let taken = other.expect("session:created").await;
+    assert_ne!(taken["roomCode"], code.as_str());
+    // Once it is gone (the relay restarted, or everyone left), the host gets it back.
+    first.send(json!({"type": "session:leave"})).await;
+    first.expect_nothing_pending().await;
+    first
+        .send(json!({"type": "session:create", "name": "Host", "roomCode": code.to_lowercase()}))
+        .await;
+    assert_eq!(
+        first.expect("session:created").await["roomCode"],
+        code.as_str()
+    );
+}

@@ -36,6 +36,11 @@ pub struct CreateRoom {
     /// Optional password that joiners must give.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    /// Optional code to create the room under — a host re-creating its room after the relay
+    /// restarted, so guests can rejoin with the invite they have. Used if it is a valid code and
+    /// no room has it; otherwise the relay picks a new code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room_code: Option<String>,
 }
 
 /// Body of `session:join`.

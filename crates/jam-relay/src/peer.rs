@@ -383,9 +383,10 @@ impl Connection {
         self.not_in_room_yet()?;
         let name = clean_name(&create.name)?;
         let password = clean_password(create.password)?;
+        let wanted = create.room_code.as_deref().and_then(RoomCode::parse);
         let room = self
             .shared
-            .create_room(self.link.clone(), name.clone(), password)?;
+            .create_room(self.link.clone(), name.clone(), password, wanted)?;
         let code = lock(&room).code().clone();
         tracing::info!(peer = %self.link.id, room = %code, %name, "created room");
         self.room = Some(Membership { code, room });

@@ -455,6 +455,7 @@ impl Shared {
         link: PeerLink,
         name: String,
         password: Option<String>,
+        wanted: Option<RoomCode>,
     ) -> Result<RoomRef, Refusal> {
         let mut map = self.rooms.map();
         if map.len() >= self.config.max_rooms {
@@ -466,11 +467,14 @@ impl Shared {
                 ),
             ));
         }
-        let code = loop {
-            let code = RoomCode::from_random(rand::random());
-            if !map.contains_key(&code) {
-                break code;
-            }
+        let code = match wanted {
+            Some(code) if !map.contains_key(&code) => code,
+            _ => loop {
+                let code = RoomCode::from_random(rand::random());
+                if !map.contains_key(&code) {
+                    break code;
+                }
+            },
         };
         let participant = Participant {
             id: link.id.clone(),

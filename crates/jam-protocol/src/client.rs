@@ -110,6 +110,7 @@ mod tests {
             ClientMsg::Create(CreateRoom {
                 name: "Alice".into(),
                 password: None,
+                room_code: Some("K7M2QX".into()),
             }),
             ClientMsg::Join(JoinRoom {
                 room_code: "K7M2QX".into(),

@@ -544,6 +544,7 @@ mod tests {
             &ClientMsg::Create(CreateRoom {
                 name: "Quiet".into(),
                 password: None,
+                room_code: None,
             }),
         )
         .await;

@@ -1,0 +1,103 @@
+//! Clock sync: the offset from this machine's clock to relay time, from `clock:ping`/`pong`.
+
+use std::collections::VecDeque;
+
+/// Samples kept; the one with the smallest round trip wins (NTP's "minimum filter").
+const WINDOW: usize = 16;
+/// Largest step, in ms, the offset takes per new estimate once synced, so time never jumps.
+const MAX_SLEW_MS: f64 = 0.5;
+/// A disagreement this large (ms) means a different relay or a stepped clock: start over.
+const RESYNC_MS: f64 = 250.0;
+
+/// Estimates `relay time − local time` and the round-trip time, NTP-style.
+#[derive(Debug, Clone, Default)]
+pub struct ClockSync {
+    /// (round trip ms, offset ms) of the latest samples.
+    samples: VecDeque<(f64, f64)>,
+    /// The smoothed offset, once there is one.
+    offset_ms: Option<f64>,
+    /// Round trip of the latest sample.
+    last_rtt_ms: f64,
+}
+
+impl ClockSync {
+    /// A sync with no samples yet.
+    pub fn new() -> ClockSync {
+        ClockSync::default()
+    }
+
+    /// Adds one ping/pong: sent at local `t0`, answered at relay time `server`, received at
+    /// local `t3` (all ms).
+    pub fn add_sample(&mut self, t0: f64, server: f64, t3: f64) {
+        let rtt = (t3 - t0).max(0.0);
+        let offset = server - (t0 + t3) / 2.0;
+        if self.samples.len() == WINDOW {
+            self.samples.pop_front();
+        }
+        self.samples.push_back((rtt, offset));
+        self.last_rtt_ms = rtt;
+        let best = self
+            .samples
+            .iter()
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .map_or(offset, |s| s.1);
+        self.offset_ms = Some(match self.offset_ms {
+            Some(current) if (best - current).abs() < RESYNC_MS => {
+                current + (best - current).clamp(-MAX_SLEW_MS, MAX_SLEW_MS)
+            }
+            _ => best,
+        });
+    }
+
+    /// Forgets everything (a new connection, maybe to another relay).
+    pub fn reset(&mut self) {
+        *self = ClockSync::default();
+    }
+
+    /// `relay time − local time` in ms, once at least one sample has arrived.
+    pub fn offset_ms(&self) -> Option<f64> {
+        self.offset_ms
+    }
+
+    /// Smallest round trip in the window, ms.
+    pub fn min_rtt_ms(&self) -> Option<f64> {
+        self.samples.iter().map(|s| s.0).min_by(f64::total_cmp)
+    }
+
+    /// Round trip of the latest sample, ms.
+    pub fn last_rtt_ms(&self) -> f64 {
+        self.last_rtt_ms
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn converges_on_the_true_offset_from_noisy_samples_and_moves_smoothly() {
+        let true_offset = 12_345.678;
+        let mut sync = ClockSync::new();
+        let mut t = 1_000.0;
+        // Round trips of up to 20 ms split unevenly between the two directions, with a quick
+        // (0.4–0.5 ms) exchange now and then, as on a real network.
+        for i in 0..40 {
+            let quick = i % 4 == 0;
+            let out = 0.2 + if quick { 0.0 } else { f64::from((i * 7) % 13) };
+            let back = 0.2
+                + if quick {
+                    0.1
+                } else {
+                    f64::from((i * 5) % 11) * 0.7
+                };
+            let server = t + out + true_offset;
+            sync.add_sample(t, server, t + out + back);
+            t += 500.0;
+        }
+        let estimate = sync.offset_ms().unwrap();
+        assert!((estimate - true_offset).abs() < 0.5, "{estimate}");
+        // A noisy sample with a long round trip does not move it.
+        sync.add_sample(t, t + 30.0 + true_offset, t + 31.0);
+        assert!((sync.offset_ms().unwrap() - estimate).abs() <= MAX_SLEW_MS);
+    }
+}

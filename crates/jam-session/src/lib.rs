@@ -1,0 +1,23 @@
+//! Jamwire's session client: the client side of the relay protocol (`docs/PROTOCOL.md`).
+//!
+//! - [`Session`] joins (or creates) a room, stays connected — heartbeat, reconnection with
+//!   exponential backoff and jitter, automatic rejoin with the same name, the room re-created
+//!   under its old code when the host comes back to a restarted relay — and reports its
+//!   [`Status`] for the UI.
+//! - [`ClockSync`] estimates the offset to relay time from `clock:ping`/`clock:pong` (minimum
+//!   round-trip filter, slewed so it never jumps).
+//! - [`Playout`] places each remote event in time with a per-sender adaptive jitter buffer
+//!   ([`PlayoutMode`]).
+//! - [`Invite`] reads and writes `jam://HOST:PORT/ROOMCODE`.
+
+mod clock;
+mod error;
+mod invite;
+mod playout;
+mod session;
+
+pub use clock::ClockSync;
+pub use error::SessionError;
+pub use invite::Invite;
+pub use playout::{Playout, PlayoutMode, SenderFigures};
+pub use session::{RemoteEvent, Session, SessionConfig, SessionEvent, Status};

@@ -1,0 +1,281 @@
+//! Playout: when to play each remote event so the sender's rhythm survives network jitter.
+//!
+//! Every event carries `timestamp`, the sender's estimate of relay time when the sound was made.
+//! Its *lateness* here is `arrival − timestamp` (in relay time): network delay plus both clock
+//! errors. Playing every event of a sender at `timestamp + D` reproduces their timing exactly,
+//! as long as `D` covers the lateness. `D` is chosen per sender:
+//!
+//! - [`PlayoutMode::Tight`] (default): an adaptive jitter buffer. `D` covers the largest
+//!   lateness among that sender's last 256 events plus a 2 ms margin. A late event raises `D` at
+//!   once to cover it; when the network calms, `D` falls slowly (2 ms per second), so the
+//!   rhythm never lurches.
+//! - [`PlayoutMode::Fixed`]: `D` is a constant.
+//! - [`PlayoutMode::Live`]: play on arrival (`D` = lateness), jitter and all.
+//!
+//! In every mode an event never plays before it arrived, never before an earlier event of the
+//! same sender, and a note-off keeps its gap to its note-on (it uses the delay its note-on got).
+
+use std::collections::{HashMap, VecDeque};
+
+use jam_protocol::MusicalEvent;
+
+/// How remote events are placed in time.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum PlayoutMode {
+    /// Adaptive per-sender delay (the default).
+    #[default]
+    Tight,
+    /// A fixed delay after the sender's timestamp, in ms.
+    Fixed(f64),
+    /// Play as soon as an event arrives.
+    Live,
+}
+
+/// Lateness samples kept per sender (about 30 s of steady 16th notes at 120 BPM).
+const WINDOW: usize = 256;
+/// Share of the recent lateness the adaptive delay covers: all of it. Every late event is an
+/// audible hiccup, and covering only the 98th percentile made the delay fall under the tail
+/// and jump back up every fifty or so events; covering the window's maximum jumps only when the
+/// network gets worse, and falls slowly once the worst event has left the window.
+const QUANTILE: f64 = 1.0;
+/// Added on top of the covered lateness, ms.
+const MARGIN_MS: f64 = 2.0;
+/// How fast the adaptive delay may fall, ms per second.
+const SHRINK_MS_PER_S: f64 = 2.0;
+
+/// Timing figures for one sender, for the participant list.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SenderFigures {
+    /// Current playout delay after the sender's timestamp, ms.
+    pub delay_ms: f64,
+    /// Smallest recent lateness: the one-way trip plus clock error, ms.
+    pub one_way_ms: f64,
+    /// Spread of recent lateness (98th percentile − minimum), ms.
+    pub jitter_ms: f64,
+    /// Events received in the last second.
+    pub events_per_s: f64,
+}
+
+#[derive(Debug, Default)]
+struct SenderState {
+    lateness: VecDeque<f64>,
+    delay_ms: Option<f64>,
+    /// Relay time of the previous timed event: the delay may fall by `SHRINK_MS_PER_S` per
+    /// second elapsed since then.
+    last_shrink_at: f64,
+    /// Latest play time given to this sender, relay ms.
+    last_play_at: f64,
+    /// Delay used by each piano note's note-on, so its note-off keeps the gap.
+    note_delay: HashMap<u8, f64>,
+    /// Arrival times within the last second.
+    recent: VecDeque<f64>,
+}
+
+/// The playout scheduler for every remote sender of a session.
+#[derive(Debug, Default)]
+pub struct Playout {
+    mode: PlayoutMode,
+    senders: HashMap<String, SenderState>,
+}
+
+impl Playout {
+    /// A scheduler in `mode`.
+    pub fn new(mode: PlayoutMode) -> Playout {
+        Playout {
+            mode,
+            senders: HashMap::new(),
+        }
+    }
+
+    /// Changes the mode (applies to the next events).
+    pub fn set_mode(&mut self, mode: PlayoutMode) {
+        self.mode = mode;
+    }
+
+    /// The mode.
+    pub fn mode(&self) -> PlayoutMode {
+        self.mode
+    }
+
+    /// Forgets a sender (they left).
+    pub fn remove(&mut self, sender: &str) {
+        self.senders.remove(sender);
+    }
+
+    /// When to play an event from `sender` that arrived at relay time `arrival_ms`: the relay
+    /// time at which it should sound.
+    pub fn schedule(&mut self, sender: &str, event: Option<&MusicalEvent>, arrival_ms: f64) -> f64 {
+        let state = self.senders.entry(sender.to_owned()).or_default();
+        state.recent.push_back(arrival_ms);
+        while state
+            .recent
+            .front()
+            .is_some_and(|&t| t < arrival_ms - 1_000.0)
+        {
+            state.recent.pop_front();
+        }
+        let timestamp = match event {
+            Some(MusicalEvent::DrumHit(e)) => Some(e.timestamp),
+            Some(MusicalEvent::PianoNote(e)) => Some(e.timestamp),
+            Some(MusicalEvent::PianoNoteOff(e)) => Some(e.timestamp),
+            Some(MusicalEvent::Sustain(e)) => Some(e.timestamp),
+            _ => None,
+        };
+        let Some(timestamp) = timestamp else {
+            // Chat, cursors, tempo and pattern changes: no rhythm to keep.
+            return arrival_ms.max(state.last_play_at);
+        };
+        let lateness = arrival_ms - timestamp;
+        if state.lateness.len() == WINDOW {
+            state.lateness.pop_front();
+        }
+        state.lateness.push_back(lateness);
+        let delay = match self.mode {
+            PlayoutMode::Live => lateness,
+            PlayoutMode::Fixed(ms) => ms,
+            PlayoutMode::Tight => {
+                let target = quantile(&state.lateness, QUANTILE) + MARGIN_MS;
+                let grown = lateness + MARGIN_MS;
+                let delay = match state.delay_ms {
+                    None => target.max(grown),
+                    Some(current) if lateness + MARGIN_MS > current => grown,
+                    Some(current) if target < current => {
+                        let allowed = (arrival_ms - state.last_shrink_at).max(0.0) / 1_000.0
+                            * SHRINK_MS_PER_S;
+                        current - (current - target).min(allowed)
+                    }
+                    Some(current) => current,
+                };
+                state.last_shrink_at = arrival_ms;
+                delay
+            }
+        };
+        state.delay_ms = Some(delay);
+        let used = match event {
+            Some(MusicalEvent::PianoNote(e)) => {
+                state.note_delay.insert(e.note, delay);
+                delay
+            }
+            Some(MusicalEvent::PianoNoteOff(e)) => {
+                state.note_delay.remove(&e.note).unwrap_or(delay)
+            }
+            _ => delay,
+        };
+        let play_at = (timestamp + used).max(arrival_ms).max(state.last_play_at);
+        state.last_play_at = play_at;
+        play_at
+    }
+
+    /// Figures for one sender.
+    pub fn figures(&self, sender: &str) -> Option<SenderFigures> {
+        let s = self.senders.get(sender)?;
+        let min = s.lateness.iter().copied().fold(f64::INFINITY, f64::min);
+        Some(SenderFigures {
+            delay_ms: s.delay_ms.unwrap_or(0.0),
+            one_way_ms: if min.is_finite() { min } else { 0.0 },
+            jitter_ms: if min.is_finite() {
+                quantile(&s.lateness, QUANTILE) - min
+            } else {
+                0.0
+            },
+            events_per_s: s.recent.len() as f64,
+        })
+    }
+}
+
+fn quantile(values: &VecDeque<f64>, q: f64) -> f64 {
+    let mut sorted: Vec<f64> = values.iter().copied().collect();
+    sorted.sort_by(f64::total_cmp);
+    sorted
+        .get(((sorted.len().max(1) - 1) as f64 * q).round() as usize)
+        .copied()
+        .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jam_protocol::event::{DrumHit, PianoNote, PianoNoteOff};
+
+    fn hit(timestamp: f64) -> MusicalEvent {
+        MusicalEvent::DrumHit(DrumHit {
+            note: 38,
+            velocity: 100,
+            timestamp,
+        })
+    }
+
+    /// A repeatable pseudo-random delay in 0..30 ms.
+    fn jitter(i: u64) -> f64 {
+        ((i.wrapping_mul(2_654_435_761) >> 7) % 30_000) as f64 / 1_000.0
+    }
+
+    #[test]
+    fn tight_mode_keeps_the_rhythm_through_jitter_and_live_mode_does_not() {
+        for (mode, keeps) in [(PlayoutMode::Tight, true), (PlayoutMode::Live, false)] {
+            let mut playout = Playout::new(mode);
+            let mut plays = Vec::new();
+            let mut arrival_floor = 0.0;
+            for i in 0..400u64 {
+                let sent = 10_000.0 + i as f64 * 125.0; // 16th notes at 120 BPM
+                let arrival = (sent + 5.0 + jitter(i)).max(arrival_floor); // in order, like TCP
+                arrival_floor = arrival;
+                plays.push(playout.schedule("drummer", Some(&hit(sent)), arrival));
+            }
+            let errors: Vec<f64> = plays
+                .windows(2)
+                .skip(16)
+                .map(|w| (w[1] - w[0] - 125.0).abs())
+                .collect();
+            let mut sorted = errors.clone();
+            sorted.sort_by(f64::total_cmp);
+            let p99 = sorted[(sorted.len() - 1) * 99 / 100];
+            if keeps {
+                assert!(p99 < 1.0, "tight: inter-onset error p99 {p99} ms");
+                let delay = playout.figures("drummer").unwrap().delay_ms;
+                assert!(delay < 5.0 + 30.0 + 10.0, "added delay {delay} ms");
+            } else {
+                assert!(p99 > 10.0, "live mode shows the jitter: p99 {p99} ms");
+            }
+        }
+    }
+
+    #[test]
+    fn a_late_event_never_plays_before_an_earlier_one_and_note_offs_keep_their_gap() {
+        let mut playout = Playout::new(PlayoutMode::Tight);
+        let on = MusicalEvent::PianoNote(PianoNote {
+            note: 60,
+            velocity: 90,
+            timestamp: 1_000.0,
+            duration: None,
+        });
+        let play_on = playout.schedule("keys", Some(&on), 1_010.0);
+        // A very late event raises the delay; the note-off still keeps its 300 ms gap.
+        let late = hit(1_100.0);
+        let play_late = playout.schedule("keys", Some(&late), 1_180.0);
+        assert!(play_late >= play_on);
+        let off = MusicalEvent::PianoNoteOff(PianoNoteOff {
+            note: 60,
+            timestamp: 1_300.0,
+        });
+        let play_off = playout.schedule("keys", Some(&off), 1_312.0);
+        assert!(
+            (play_off - play_on - 300.0).abs() < 1e-9,
+            "{play_on} → {play_off}"
+        );
+        // An event stamped earlier than one already scheduled still plays after it.
+        let early = hit(1_050.0);
+        assert!(playout.schedule("keys", Some(&early), 1_320.0) >= play_off);
+    }
+
+    #[test]
+    fn fixed_mode_uses_its_delay_unless_the_event_is_later() {
+        let mut playout = Playout::new(PlayoutMode::Fixed(40.0));
+        assert_eq!(playout.schedule("a", Some(&hit(100.0)), 120.0), 140.0);
+        assert_eq!(
+            playout.schedule("a", Some(&hit(200.0)), 260.0),
+            260.0,
+            "arrived after its slot: now"
+        );
+    }
+}

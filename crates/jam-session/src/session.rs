@@ -1,0 +1,688 @@
+//! The connection to a relay: join, stay joined, sync the clock, schedule what arrives.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::{SinkExt, StreamExt};
+use jam_protocol::{
+    Broadcast, ClientMsg, ClockPing, CreateRoom, ErrorCode, JoinRoom, MusicalEvent,
+    PROTOCOL_VERSION, Participant, Role, RoomCode, RoomWelcome, ServerMsg,
+};
+use serde_json::value::RawValue;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::{ClockSync, Playout, PlayoutMode, SenderFigures, SessionError};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How to join and how to behave. Defaults are documented on each field.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// The relay, `HOST:PORT`.
+    pub address: String,
+    /// The room to join; `None` creates a new room (as its host).
+    pub room: Option<RoomCode>,
+    /// Display name.
+    pub name: String,
+    /// Player or listener.
+    pub role: Role,
+    /// The room's password, or the new room's.
+    pub password: Option<String>,
+    /// How remote events are placed in time (default: tight).
+    pub playout: PlayoutMode,
+    /// Clock-sync pings: a burst of 8 on every (re)connection, then one per interval (2 s).
+    pub ping_interval: Duration,
+    /// The relay pings every 5 s; silence this long (15 s) means the connection is dead.
+    pub silence_timeout: Duration,
+    /// First reconnection delay (250 ms); doubles per attempt up to `backoff_max` (5 s), each
+    /// with random jitter of up to half its length.
+    pub backoff_min: Duration,
+    /// Longest reconnection delay.
+    pub backoff_max: Duration,
+    /// Received events waiting for the app (1,024); beyond that new ones are dropped and counted.
+    pub event_capacity: usize,
+    /// Outgoing events waiting for the network (1,024).
+    pub outgoing_capacity: usize,
+    /// Pretend this machine's clock is off by this many ms (for testing clock sync).
+    pub clock_skew_ms: f64,
+}
+
+impl SessionConfig {
+    /// Joining the room of an invite as a player.
+    pub fn join(invite: &crate::Invite, name: &str) -> SessionConfig {
+        SessionConfig {
+            room: Some(invite.room.clone()),
+            ..SessionConfig::host(&invite.address, name)
+        }
+    }
+
+    /// Creating a new room on the relay at `address`.
+    pub fn host(address: &str, name: &str) -> SessionConfig {
+        SessionConfig {
+            address: address.to_owned(),
+            room: None,
+            name: name.to_owned(),
+            role: Role::Player,
+            password: None,
+            playout: PlayoutMode::Tight,
+            ping_interval: Duration::from_secs(2),
+            silence_timeout: Duration::from_secs(15),
+            backoff_min: Duration::from_millis(250),
+            backoff_max: Duration::from_secs(5),
+            event_capacity: 1_024,
+            outgoing_capacity: 1_024,
+            clock_skew_ms: 0.0,
+        }
+    }
+}
+
+/// Connection state, for the UI.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    /// Connecting for the first time.
+    Connecting,
+    /// In the room.
+    Connected {
+        /// The room.
+        room: RoomCode,
+        /// Our user id in it.
+        user_id: String,
+    },
+    /// The connection dropped; the next attempt is in `retry_in`.
+    Reconnecting {
+        /// Attempts so far.
+        attempt: u32,
+        /// Wait before the next attempt.
+        retry_in: Duration,
+        /// Why the last attempt or the connection failed.
+        reason: String,
+    },
+    /// Given up (the room refused us, or the session was left).
+    Ended {
+        /// Why; `None` when we left.
+        reason: Option<SessionError>,
+    },
+}
+
+/// An event from another participant, with the time to play it.
+#[derive(Debug)]
+pub struct RemoteEvent {
+    /// Who sent it.
+    pub sender_id: String,
+    /// Its name.
+    pub event_name: String,
+    /// Its payload, as sent.
+    pub payload: Box<RawValue>,
+    /// The payload read as a musical event, if it is one.
+    pub event: Option<MusicalEvent>,
+    /// The room's sequence number.
+    pub seq: u64,
+    /// A release the relay made for someone who left.
+    pub synthetic: bool,
+    /// Relay time it arrived, ms.
+    pub arrived_ms: f64,
+    /// Relay time to play it, ms (see [`PlayoutMode`]).
+    pub play_at_ms: f64,
+}
+
+/// What the session tells the app.
+#[derive(Debug)]
+pub enum SessionEvent {
+    /// Joined (or re-joined after a drop): apply `state` and the participant list afresh.
+    Joined(RoomWelcome),
+    /// Someone arrived.
+    UserJoined(Participant),
+    /// Someone left.
+    UserLeft(String),
+    /// A remote event.
+    Remote(RemoteEvent),
+}
+
+/// This machine's clock in ms since the Unix epoch (plus any configured skew), monotonic.
+#[derive(Debug, Clone, Copy)]
+struct LocalClock {
+    epoch: Instant,
+    epoch_ms: f64,
+}
+
+impl LocalClock {
+    fn new(skew_ms: f64) -> LocalClock {
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64() * 1_000.0);
+        LocalClock {
+            epoch: Instant::now(),
+            epoch_ms: wall + skew_ms,
+        }
+    }
+
+    fn ms_at(&self, at: Instant) -> f64 {
+        self.epoch_ms + at.saturating_duration_since(self.epoch).as_secs_f64() * 1_000.0
+    }
+
+    fn now_ms(&self) -> f64 {
+        self.ms_at(Instant::now())
+    }
+
+    fn instant_at(&self, ms: f64) -> Instant {
+        let delta = ms - self.epoch_ms;
+        if delta >= 0.0 {
+            self.epoch + Duration::from_secs_f64(delta / 1_000.0)
+        } else {
+            self.epoch
+                .checked_sub(Duration::from_secs_f64(-delta / 1_000.0))
+                .unwrap_or(self.epoch)
+        }
+    }
+}
+
+/// State the handle reads while the task runs.
+#[derive(Debug)]
+struct Shared {
+    local: LocalClock,
+    clock: Mutex<ClockSync>,
+    playout: Mutex<Playout>,
+    /// Received events dropped because the app did not keep up.
+    dropped: std::sync::atomic::AtomicU64,
+}
+
+impl Shared {
+    fn clock(&self) -> std::sync::MutexGuard<'_, ClockSync> {
+        self.clock.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn playout(&self) -> std::sync::MutexGuard<'_, Playout> {
+        self.playout.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn relay_now_ms(&self) -> f64 {
+        self.local.now_ms() + self.clock().offset_ms().unwrap_or(0.0)
+    }
+}
+
+enum Outgoing {
+    Event(String, Box<RawValue>),
+    Leave,
+}
+
+/// A joined session. Dropping it leaves the room.
+pub struct Session {
+    outgoing: mpsc::Sender<Outgoing>,
+    events: mpsc::Receiver<SessionEvent>,
+    status: watch::Receiver<Status>,
+    shared: Arc<Shared>,
+    room: RoomCode,
+    user_id: String,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("room", &self.room)
+            .field("user_id", &self.user_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// Connects, creates or joins the room, and starts staying connected in the background.
+    /// Errors here are final (unreachable relay, no such room, wrong password, …).
+    pub async fn connect(config: SessionConfig) -> Result<Session, SessionError> {
+        let shared = Arc::new(Shared {
+            local: LocalClock::new(config.clock_skew_ms),
+            clock: Mutex::new(ClockSync::new()),
+            playout: Mutex::new(Playout::new(config.playout)),
+            dropped: Default::default(),
+        });
+        let room = config.room.clone();
+        let mut link = Link {
+            config,
+            shared: shared.clone(),
+            room,
+            host: false,
+        };
+        let (ws, welcome) = link.establish().await?;
+        let room = RoomCode::parse(&welcome.room_code).ok_or_else(|| SessionError::Protocol {
+            address: link.config.address.clone(),
+            detail: "the relay sent an invalid room code".into(),
+        })?;
+        let user_id = welcome.user_id.clone();
+        let (outgoing_tx, outgoing_rx) = mpsc::channel(link.config.outgoing_capacity.max(1));
+        let (events_tx, events) = mpsc::channel(link.config.event_capacity.max(1));
+        let (status_tx, status) = watch::channel(Status::Connected {
+            room: room.clone(),
+            user_id: user_id.clone(),
+        });
+        let _ = events_tx.try_send(SessionEvent::Joined(welcome));
+        let task = tokio::spawn(link.run(ws, outgoing_rx, events_tx, status_tx));
+        Ok(Session {
+            outgoing: outgoing_tx,
+            events,
+            status,
+            shared,
+            room,
+            user_id,
+            task,
+        })
+    }
+
+    /// The room's code.
+    pub fn room(&self) -> &RoomCode {
+        &self.room
+    }
+
+    /// Our user id (from the first join; a rejoin gets a new one, see [`SessionEvent::Joined`]).
+    pub fn user_id(&self) -> &str {
+        &self.user_id
+    }
+
+    /// Sends a musical event to the others. Stamp its `timestamp` with [`Session::relay_now_ms`]
+    /// taken when the sound was made locally.
+    pub fn send(&self, event: &MusicalEvent) -> Result<(), SessionError> {
+        self.send_raw(event.name(), event.to_payload())
+    }
+
+    /// Sends any event.
+    pub fn send_raw(&self, event_name: &str, payload: Box<RawValue>) -> Result<(), SessionError> {
+        self.outgoing
+            .try_send(Outgoing::Event(event_name.to_owned(), payload))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => SessionError::Backlogged,
+                mpsc::error::TrySendError::Closed(_) => SessionError::Closed,
+            })
+    }
+
+    /// The next event from the room; `None` once the session has ended.
+    pub async fn next_event(&mut self) -> Option<SessionEvent> {
+        self.events.recv().await
+    }
+
+    /// The connection status, as a watch the UI can await.
+    pub fn status(&self) -> watch::Receiver<Status> {
+        self.status.clone()
+    }
+
+    /// Relay time now, ms (our best estimate).
+    pub fn relay_now_ms(&self) -> f64 {
+        self.shared.relay_now_ms()
+    }
+
+    /// The local instant at which relay time `ms` happens (to hand to the audio clock).
+    pub fn instant_at(&self, relay_ms: f64) -> Instant {
+        let offset = self.shared.clock().offset_ms().unwrap_or(0.0);
+        self.shared.local.instant_at(relay_ms - offset)
+    }
+
+    /// `relay time − local time` in ms, once synced.
+    pub fn clock_offset_ms(&self) -> Option<f64> {
+        self.shared.clock().offset_ms()
+    }
+
+    /// Smallest recent round trip to the relay, ms.
+    pub fn rtt_ms(&self) -> Option<f64> {
+        self.shared.clock().min_rtt_ms()
+    }
+
+    /// Timing figures of one remote participant.
+    pub fn figures(&self, sender_id: &str) -> Option<SenderFigures> {
+        self.shared.playout().figures(sender_id)
+    }
+
+    /// Changes how remote events are placed in time.
+    pub fn set_playout(&self, mode: PlayoutMode) {
+        self.shared.playout().set_mode(mode);
+    }
+
+    /// Received events dropped because they were not read in time.
+    pub fn dropped_events(&self) -> u64 {
+        self.shared
+            .dropped
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Leaves the room and closes the connection.
+    pub async fn leave(self) {
+        let _ = self.outgoing.send(Outgoing::Leave).await;
+        let _ = self.task.await;
+    }
+}
+
+/// The background side: owns the socket, reconnects.
+struct Link {
+    config: SessionConfig,
+    shared: Arc<Shared>,
+    /// The room once joined (rejoined after drops).
+    room: Option<RoomCode>,
+    /// We created the room: after a relay restart we re-create it under the same code.
+    host: bool,
+}
+
+/// Why a connected period ended.
+enum End {
+    Left,
+    Dropped(String),
+}
+
+impl Link {
+    fn relay_url(&self) -> String {
+        format!("ws://{}/", self.config.address)
+    }
+
+    /// Connects and joins (or creates), returning the socket and the welcome.
+    async fn establish(&mut self) -> Result<(Ws, RoomWelcome), SessionError> {
+        let address = self.config.address.clone();
+        let unreachable = |detail: String| SessionError::Unreachable {
+            address: address.clone(),
+            detail,
+        };
+        let connect = tokio_tungstenite::connect_async_with_config(self.relay_url(), None, true);
+        let (mut ws, _) = tokio::time::timeout(Duration::from_secs(5), connect)
+            .await
+            .map_err(|_| unreachable("no answer within 5 s".into()))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        match self.next_msg(&mut ws).await? {
+            ServerMsg::Connected(c) if c.protocol == PROTOCOL_VERSION => {}
+            other => {
+                return Err(SessionError::Protocol {
+                    address,
+                    detail: format!("unexpected greeting {other:?}"),
+                });
+            }
+        }
+        self.shared.clock().reset();
+        let welcome = match (&self.room, self.host) {
+            (None, _) => {
+                let create = CreateRoom {
+                    name: self.config.name.clone(),
+                    password: self.config.password.clone(),
+                    room_code: None,
+                };
+                let welcome = self.request(&mut ws, ClientMsg::Create(create)).await?;
+                self.host = true;
+                welcome
+            }
+            (Some(code), host) => {
+                let join = JoinRoom {
+                    room_code: code.to_string(),
+                    name: self.config.name.clone(),
+                    role: self.config.role,
+                    password: self.config.password.clone(),
+                };
+                match self.request(&mut ws, ClientMsg::Join(join)).await {
+                    Err(SessionError::Relay {
+                        code: ErrorCode::RoomNotFound,
+                        ..
+                    }) if host => {
+                        // The relay restarted: bring the room back under its old code.
+                        let create = CreateRoom {
+                            name: self.config.name.clone(),
+                            password: self.config.password.clone(),
+                            room_code: Some(code.to_string()),
+                        };
+                        self.request(&mut ws, ClientMsg::Create(create)).await?
+                    }
+                    other => other?,
+                }
+            }
+        };
+        self.room = RoomCode::parse(&welcome.room_code);
+        // A burst of clock pings right away: the estimate is good within a few round trips.
+        for _ in 0..8 {
+            self.ping(&mut ws)
+                .await
+                .map_err(|e| unreachable(e.to_string()))?;
+        }
+        tracing::info!(room = ?self.room, user = %welcome.user_id, "joined");
+        Ok((ws, welcome))
+    }
+
+    async fn ping(&self, ws: &mut Ws) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+        let ping = ClientMsg::ClockPing(ClockPing {
+            client_time: self.shared.local.now_ms(),
+        });
+        ws.send(Message::text(ping.to_json())).await
+    }
+
+    async fn next_msg(&self, ws: &mut Ws) -> Result<ServerMsg, SessionError> {
+        let address = self.config.address.clone();
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(5), ws.next())
+                .await
+                .map_err(|_| SessionError::Unreachable {
+                    address: address.clone(),
+                    detail: "the relay stopped answering".into(),
+                })?;
+            match frame {
+                Some(Ok(Message::Text(text))) => {
+                    return ServerMsg::parse(text.as_str()).map_err(|e| SessionError::Protocol {
+                        address: address.clone(),
+                        detail: e.to_string(),
+                    });
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => {
+                    return Err(SessionError::Unreachable {
+                        address,
+                        detail: e.to_string(),
+                    });
+                }
+                None => {
+                    return Err(SessionError::Unreachable {
+                        address,
+                        detail: "the relay closed the connection".into(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Sends a create/join and waits for its answer.
+    async fn request(&self, ws: &mut Ws, msg: ClientMsg) -> Result<RoomWelcome, SessionError> {
+        ws.send(Message::text(msg.to_json()))
+            .await
+            .map_err(|e| SessionError::Unreachable {
+                address: self.config.address.clone(),
+                detail: e.to_string(),
+            })?;
+        loop {
+            match self.next_msg(ws).await? {
+                ServerMsg::Created(w) | ServerMsg::Joined(w) => return Ok(w),
+                ServerMsg::Error(e) => {
+                    return Err(SessionError::Relay {
+                        code: e.code,
+                        message: e.message,
+                    });
+                }
+                _ => continue,
+            }
+        }
+    }
+
+    async fn run(
+        mut self,
+        mut ws: Ws,
+        mut outgoing: mpsc::Receiver<Outgoing>,
+        events: mpsc::Sender<SessionEvent>,
+        status: watch::Sender<Status>,
+    ) {
+        let mut attempt = 0u32;
+        loop {
+            match self.connected(&mut ws, &mut outgoing, &events).await {
+                End::Left => {
+                    let _ = ws.close(None).await;
+                    let _ = status.send(Status::Ended { reason: None });
+                    return;
+                }
+                End::Dropped(reason) => {
+                    tracing::warn!(%reason, "connection lost; reconnecting");
+                    let mut reason = reason;
+                    loop {
+                        attempt += 1;
+                        let retry_in = self.backoff(attempt);
+                        let _ = status.send(Status::Reconnecting {
+                            attempt,
+                            retry_in,
+                            reason: reason.clone(),
+                        });
+                        // Wait, but leave at once if the app does.
+                        let sleep = tokio::time::sleep(retry_in);
+                        tokio::pin!(sleep);
+                        loop {
+                            tokio::select! {
+                                () = &mut sleep => break,
+                                cmd = outgoing.recv() => match cmd {
+                                    None | Some(Outgoing::Leave) => {
+                                        let _ = status.send(Status::Ended { reason: None });
+                                        return;
+                                    }
+                                    Some(Outgoing::Event(..)) => {} // not connected: the local sound already played
+                                },
+                            }
+                        }
+                        match self.establish().await {
+                            Ok((new_ws, welcome)) => {
+                                ws = new_ws;
+                                attempt = 0;
+                                let room = self.room.clone().expect("joined");
+                                let _ = status.send(Status::Connected {
+                                    room,
+                                    user_id: welcome.user_id.clone(),
+                                });
+                                let _ = events.send(SessionEvent::Joined(welcome)).await;
+                                break;
+                            }
+                            Err(e @ SessionError::Relay { code, .. })
+                                if !matches!(
+                                    code,
+                                    ErrorCode::RoomNotFound
+                                        | ErrorCode::ServerFull
+                                        | ErrorCode::RateLimited
+                                ) =>
+                            {
+                                let _ = status.send(Status::Ended { reason: Some(e) });
+                                return;
+                            }
+                            Err(e) => reason = e.to_string(),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Exponential backoff with jitter: min × 2^(attempt−1), capped, times 0.5–1.0.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let base = self
+            .config
+            .backoff_min
+            .saturating_mul(1 << attempt.saturating_sub(1).min(16));
+        let capped = base.min(self.config.backoff_max);
+        capped.mul_f64(0.5 + rand::random::<f64>() * 0.5)
+    }
+
+    /// Serves one connected period.
+    async fn connected(
+        &mut self,
+        ws: &mut Ws,
+        outgoing: &mut mpsc::Receiver<Outgoing>,
+        events: &mpsc::Sender<SessionEvent>,
+    ) -> End {
+        let mut pings = tokio::time::interval(self.config.ping_interval);
+        pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_heard = tokio::time::Instant::now();
+        let room = self.room.clone().map(|r| r.to_string()).unwrap_or_default();
+        loop {
+            let silence_deadline = last_heard + self.config.silence_timeout;
+            tokio::select! {
+                frame = ws.next() => {
+                    last_heard = tokio::time::Instant::now();
+                    match frame {
+                        Some(Ok(Message::Text(text))) => self.on_message(text.as_str(), events),
+                        Some(Ok(Message::Close(frame))) => {
+                            return End::Dropped(frame.map_or("the relay closed the connection".into(), |f| format!("the relay closed the connection: {}", f.reason)));
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => return End::Dropped(e.to_string()),
+                        None => return End::Dropped("the connection closed".into()),
+                    }
+                }
+                cmd = outgoing.recv() => match cmd {
+                    None | Some(Outgoing::Leave) => {
+                        let _ = ws.send(Message::text(ClientMsg::Leave.to_json())).await;
+                        return End::Left;
+                    }
+                    Some(Outgoing::Event(event_name, payload)) => {
+                        let msg = ClientMsg::Broadcast(Broadcast { room_code: room.clone(), event_name, payload });
+                        if let Err(e) = ws.send(Message::text(msg.to_json())).await {
+                            return End::Dropped(e.to_string());
+                        }
+                    }
+                },
+                _ = pings.tick() => {
+                    if let Err(e) = self.ping(ws).await {
+                        return End::Dropped(e.to_string());
+                    }
+                }
+                () = tokio::time::sleep_until(silence_deadline) => {
+                    return End::Dropped(format!("nothing heard from the relay for {} s", self.config.silence_timeout.as_secs()));
+                }
+            }
+        }
+    }
+
+    fn on_message(&self, text: &str, events: &mpsc::Sender<SessionEvent>) {
+        let arrived_local = self.shared.local.now_ms();
+        let Ok(msg) = ServerMsg::parse(text) else {
+            tracing::warn!("ignoring a message this version doesn't understand");
+            return;
+        };
+        let event = match msg {
+            ServerMsg::ClockPong(pong) => {
+                self.shared
+                    .clock()
+                    .add_sample(pong.client_time, pong.server_time, arrived_local);
+                return;
+            }
+            ServerMsg::Event(e) => {
+                let arrived_ms = arrived_local + self.shared.clock().offset_ms().unwrap_or(0.0);
+                let musical = MusicalEvent::parse(&e.event_name, &e.payload)
+                    .ok()
+                    .flatten();
+                let play_at_ms =
+                    self.shared
+                        .playout()
+                        .schedule(&e.sender_id, musical.as_ref(), arrived_ms);
+                SessionEvent::Remote(RemoteEvent {
+                    sender_id: e.sender_id,
+                    event_name: e.event_name,
+                    payload: e.payload,
+                    event: musical,
+                    seq: e.seq,
+                    synthetic: e.synthetic,
+                    arrived_ms,
+                    play_at_ms,
+                })
+            }
+            ServerMsg::UserJoined(u) => SessionEvent::UserJoined(u.user),
+            ServerMsg::UserLeft(u) => {
+                self.shared.playout().remove(&u.user_id);
+                SessionEvent::UserLeft(u.user_id)
+            }
+            ServerMsg::Error(e) => {
+                tracing::warn!(code = %e.code, message = %e.message, "the relay refused something");
+                return;
+            }
+            ServerMsg::Connected(_) | ServerMsg::Created(_) | ServerMsg::Joined(_) => return,
+        };
+        if events.try_send(event).is_err() {
+            self.shared
+                .dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}

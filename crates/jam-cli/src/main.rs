@@ -1,16 +1,29 @@
 //! `jam`: the headless Jamwire tool.
 
+mod speaker;
+
+use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use jam_audio::{SampleBank, offline};
-use jam_midi::{Router, Song};
+use jam_audio::{Instrument, SampleBank, offline};
+use jam_midi::{MidiEvent, MidiMessage, PlayEvent, Recording, Router, Song};
+use jam_protocol::event::{DrumHit, PianoNote, PianoNoteOff, Sustain};
+use jam_protocol::{MusicalEvent, Role};
+use jam_relay::RelayConfig;
+use jam_session::{Invite, Session, SessionConfig, SessionEvent, Status};
+use speaker::Speaker;
 use tracing_subscriber::EnvFilter;
 
-/// The headless Jamwire tool, for dedicated hosts, bots, tests and bouncing MIDI to audio.
+/// The headless Jamwire tool: host a jam, join one, stream a MIDI file into one, record one,
+/// or bounce a MIDI file to audio. Everything it hears plays through the audio engine unless
+/// --no-audio. Relay errors end it with a message and a non-zero exit status.
 #[derive(Debug, Parser)]
 #[command(name = "jam", version)]
 struct Cli {
@@ -20,6 +33,75 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Start a relay here, create a room, print its invite (jam://HOST:PORT/CODE) on one line,
+    /// and keep hosting until Ctrl-C or SIGTERM.
+    Host {
+        /// Address to listen on: 0.0.0.0:PORT for your network, 127.0.0.1:PORT for this
+        /// machine only; port 0 picks a free port.
+        #[arg(long, default_value = "0.0.0.0:7878", value_name = "ADDR:PORT")]
+        bind: SocketAddr,
+        /// Your name in the room.
+        #[arg(long, default_value = "Host")]
+        name: String,
+        /// A password joiners must give.
+        #[arg(long)]
+        password: Option<String>,
+        /// Don't play what you hear.
+        #[arg(long)]
+        no_audio: bool,
+    },
+    /// Join a jam and play what you hear, until Ctrl-C or SIGTERM.
+    Join {
+        /// The invite, jam://HOST:PORT/CODE.
+        invite: String,
+        /// Your name in the room.
+        #[arg(long)]
+        name: String,
+        /// Join as a listener (hear everything, play nothing).
+        #[arg(long)]
+        listen: bool,
+        /// The room's password.
+        #[arg(long)]
+        password: Option<String>,
+        /// Don't play what you hear.
+        #[arg(long)]
+        no_audio: bool,
+    },
+    /// Stream a MIDI file into a jam in real time as a player, then leave.
+    Play {
+        /// The MIDI file (channel 10 plays drums, the rest piano).
+        file: PathBuf,
+        /// The invite, jam://HOST:PORT/CODE.
+        #[arg(long)]
+        into: String,
+        /// Your name in the room.
+        #[arg(long, default_value = "MIDI player")]
+        name: String,
+        /// The room's password.
+        #[arg(long)]
+        password: Option<String>,
+        /// Don't play the file and the room locally.
+        #[arg(long)]
+        no_audio: bool,
+    },
+    /// Join a jam as a listener and, on Ctrl-C or SIGTERM, write what you heard as a multitrack
+    /// MIDI file: one track per participant, named after them, drums on channel 10.
+    Record {
+        /// The MIDI file to write.
+        output: PathBuf,
+        /// The invite, jam://HOST:PORT/CODE.
+        #[arg(long)]
+        from: String,
+        /// Your name in the room.
+        #[arg(long, default_value = "Recorder")]
+        name: String,
+        /// The room's password.
+        #[arg(long)]
+        password: Option<String>,
+        /// Don't play what you hear.
+        #[arg(long)]
+        no_audio: bool,
+    },
     /// Render a MIDI file to a WAV file through Jamwire's audio engine: channel 10 plays the
     /// drum kit, every other channel the piano. The WAV lasts the file plus the time its last
     /// notes take to fade.
@@ -42,20 +124,394 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    match Cli::parse().command {
-        Command::Render {
-            input,
-            output,
-            sample_rate,
-        } => render(&input, &output, sample_rate),
+    let command = Cli::parse().command;
+    if let Command::Render {
+        input,
+        output,
+        sample_rate,
+    } = command
+    {
+        return render(&input, &output, sample_rate);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match command {
+            Command::Host {
+                bind,
+                name,
+                password,
+                no_audio,
+            } => host(bind, name, password, !no_audio).await,
+            Command::Join {
+                invite,
+                name,
+                listen,
+                password,
+                no_audio,
+            } => {
+                let role = if listen { Role::Listener } else { Role::Player };
+                join(&invite, name, role, password, !no_audio).await
+            }
+            Command::Play {
+                file,
+                into,
+                name,
+                password,
+                no_audio,
+            } => play(&file, &into, name, password, !no_audio).await,
+            Command::Record {
+                output,
+                from,
+                name,
+                password,
+                no_audio,
+            } => record(&output, &from, name, password, !no_audio).await,
+            Command::Render { .. } => unreachable!("handled above"),
+        }
+    })
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn stop_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
     }
 }
 
-fn render(
-    input: &std::path::Path,
-    output: &std::path::Path,
-    sample_rate: u32,
+/// The address others should use to reach a relay bound to `bind`.
+fn reachable(bind: SocketAddr) -> SocketAddr {
+    if !bind.ip().is_unspecified() {
+        return bind;
+    }
+    let lan = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|i| !i.is_loopback() && !i.is_link_local())
+        .map(|i| i.ip())
+        .find(IpAddr::is_ipv4);
+    SocketAddr::new(lan.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)), bind.port())
+}
+
+fn report_status(status: &Status) {
+    match status {
+        Status::Connecting | Status::Connected { .. } => {}
+        Status::Reconnecting {
+            retry_in, reason, ..
+        } => {
+            eprintln!(
+                "jam: connection lost ({reason}) — reconnecting in {:.1} s",
+                retry_in.as_secs_f64()
+            );
+        }
+        Status::Ended {
+            reason: Some(reason),
+        } => eprintln!("jam: {reason}"),
+        Status::Ended { reason: None } => {}
+    }
+}
+
+/// Plays what the room plays until `until` completes or the session ends for good.
+async fn listen(
+    session: &mut Session,
+    speaker: &mut Speaker,
+    until: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    tokio::pin!(until);
+    let mut status = session.status();
+    loop {
+        tokio::select! {
+            () = &mut until => return Ok(()),
+            changed = status.changed() => {
+                if changed.is_err() { return Ok(()); }
+                let now = status.borrow_and_update().clone();
+                report_status(&now);
+                if let Status::Ended { reason: Some(reason) } = now {
+                    anyhow::bail!(reason);
+                }
+            }
+            event = session.next_event() => match event {
+                Some(SessionEvent::Remote(e)) => speaker.play_remote(session, &e),
+                Some(SessionEvent::UserLeft(id)) => speaker.release(&id),
+                Some(_) => {}
+                None => return Ok(()),
+            },
+        }
+    }
+}
+
+async fn host(
+    bind: SocketAddr,
+    name: String,
+    password: Option<String>,
+    audio: bool,
+) -> anyhow::Result<()> {
+    let relay = jam_relay::start(bind, RelayConfig::default()).await?;
+    let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), relay.local_addr().port());
+    let mut config = SessionConfig::host(&local.to_string(), &name);
+    config.password = password;
+    let mut session = Session::connect(config).await?;
+    let invite = Invite {
+        address: reachable(relay.local_addr()).to_string(),
+        room: session.room().clone(),
+    };
+    println!("jam: hosting {invite}");
+    let mut speaker = Speaker::open(audio);
+    listen(&mut session, &mut speaker, stop_signal()).await?;
+    session.leave().await;
+    relay.stop().await?;
+    Ok(())
+}
+
+async fn connect(
+    invite: &str,
+    name: String,
+    role: Role,
+    password: Option<String>,
+) -> anyhow::Result<Session> {
+    let invite = Invite::parse(invite)?;
+    let mut config = SessionConfig::join(&invite, &name);
+    config.role = role;
+    config.password = password;
+    let session = Session::connect(config).await?;
+    eprintln!("jam: joined {invite} as {name}");
+    Ok(session)
+}
+
+async fn join(
+    invite: &str,
+    name: String,
+    role: Role,
+    password: Option<String>,
+    audio: bool,
+) -> anyhow::Result<()> {
+    let mut session = connect(invite, name, role, password).await?;
+    let mut speaker = Speaker::open(audio);
+    listen(&mut session, &mut speaker, stop_signal()).await?;
+    session.leave().await;
+    Ok(())
+}
+
+/// The protocol event for a routed MIDI event, stamped `now` (relay ms).
+fn to_musical(play: PlayEvent, now: f64) -> MusicalEvent {
+    match play {
+        PlayEvent::NoteOn {
+            instrument: Instrument::Drums,
+            note,
+            velocity,
+        } => MusicalEvent::DrumHit(DrumHit {
+            note,
+            velocity,
+            timestamp: now,
+        }),
+        PlayEvent::NoteOn {
+            instrument: Instrument::Piano,
+            note,
+            velocity,
+        } => MusicalEvent::PianoNote(PianoNote {
+            note,
+            velocity,
+            timestamp: now,
+            duration: None,
+        }),
+        PlayEvent::NoteOff { note, .. } => MusicalEvent::PianoNoteOff(PianoNoteOff {
+            note,
+            timestamp: now,
+        }),
+        PlayEvent::Sustain { on } => MusicalEvent::Sustain(Sustain { on, timestamp: now }),
+    }
+}
+
+async fn play(
+    file: &Path,
+    invite: &str,
+    name: String,
+    password: Option<String>,
+    audio: bool,
+) -> anyhow::Result<()> {
+    let song = Song::load(file)?;
+    let mut session = connect(invite, name, Role::Player, password).await?;
+    let mut speaker = Speaker::open(audio);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<PlayEvent>(1_024);
+    let performer = std::thread::spawn(move || {
+        let router = Router::default();
+        let stop = AtomicBool::new(false);
+        jam_midi::play_paced(&song, Instant::now(), &stop, |e| {
+            // Drum hits are one-shots: the protocol has no drum note-off.
+            if let Some(play) = router.route(None, e.event) {
+                if !matches!(
+                    play,
+                    PlayEvent::NoteOff {
+                        instrument: Instrument::Drums,
+                        ..
+                    }
+                ) {
+                    let _ = tx.blocking_send(play);
+                }
+            }
+        });
+    });
+    let mut sent = 0usize;
+    let stop = stop_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            play = rx.recv() => match play {
+                Some(play) => {
+                    let musical = to_musical(play, session.relay_now_ms());
+                    speaker.play_local(&musical);
+                    session.send(&musical)?;
+                    sent += 1;
+                }
+                None => break,
+            },
+            event = session.next_event() => match event {
+                Some(SessionEvent::Remote(e)) => speaker.play_remote(&session, &e),
+                Some(_) => {}
+                None => anyhow::bail!("the session ended before the file did"),
+            },
+            () = &mut stop => break,
+        }
+    }
+    drop(rx); // a performer still playing (stopped early) finds nobody listening and ends
+    let _ = performer.join();
+    eprintln!("jam: played {sent} events from {}", file.display());
+    session.leave().await;
+    Ok(())
+}
+
+async fn record(
+    output: &Path,
+    invite: &str,
+    name: String,
+    password: Option<String>,
+    audio: bool,
+) -> anyhow::Result<()> {
+    let mut session = connect(invite, name, Role::Listener, password).await?;
+    let mut speaker = Speaker::open(audio);
+    let mut recording = Recording::new();
+    let mut names: HashMap<String, String> = HashMap::new();
+    let start_ms = session.relay_now_ms();
+    let stop = stop_signal();
+    tokio::pin!(stop);
+    let mut events = 0usize;
+    loop {
+        let event = tokio::select! {
+            () = &mut stop => break,
+            event = session.next_event() => event,
+        };
+        match event {
+            Some(SessionEvent::Joined(welcome)) => {
+                for p in welcome.participants {
+                    names.insert(p.id, p.name);
+                }
+            }
+            Some(SessionEvent::UserJoined(p)) => {
+                names.insert(p.id, p.name);
+            }
+            Some(SessionEvent::UserLeft(id)) => {
+                speaker.release(&id);
+                eprintln!(
+                    "jam: {} left",
+                    names.get(&id).map_or(id.as_str(), String::as_str)
+                );
+            }
+            Some(SessionEvent::Remote(e)) => {
+                speaker.play_remote(&session, &e);
+                let Some(musical) = &e.event else { continue };
+                let name = names
+                    .get(&e.sender_id)
+                    .cloned()
+                    .unwrap_or_else(|| e.sender_id.clone());
+                let track = recording.track(&name);
+                let (timestamp, midi) = match *musical {
+                    MusicalEvent::DrumHit(h) => (
+                        h.timestamp,
+                        MidiEvent {
+                            channel: 9,
+                            message: MidiMessage::NoteOn {
+                                note: h.note,
+                                velocity: h.velocity,
+                            },
+                        },
+                    ),
+                    MusicalEvent::PianoNote(n) => (
+                        n.timestamp,
+                        MidiEvent {
+                            channel: 0,
+                            message: MidiMessage::NoteOn {
+                                note: n.note,
+                                velocity: n.velocity,
+                            },
+                        },
+                    ),
+                    MusicalEvent::PianoNoteOff(n) => (
+                        n.timestamp,
+                        MidiEvent {
+                            channel: 0,
+                            message: MidiMessage::NoteOff {
+                                note: n.note,
+                                velocity: 0,
+                            },
+                        },
+                    ),
+                    MusicalEvent::Sustain(s) => (
+                        s.timestamp,
+                        MidiEvent {
+                            channel: 0,
+                            message: MidiMessage::Sustain { on: s.on },
+                        },
+                    ),
+                    MusicalEvent::TempoChange(t) => {
+                        recording
+                            .set_tempo(((t.timestamp - start_ms).max(0.0) * 1_000.0) as u64, t.bpm);
+                        continue;
+                    }
+                    _ => continue,
+                };
+                let time_us = ((timestamp - start_ms).max(0.0) * 1_000.0) as u64;
+                recording.record(track, time_us, midi);
+                if let MusicalEvent::DrumHit(h) = *musical {
+                    // Drum pads have no key-up; give each hit a short note-off in the file.
+                    recording.record(
+                        track,
+                        time_us + 100_000,
+                        MidiEvent {
+                            channel: 9,
+                            message: MidiMessage::NoteOff {
+                                note: h.note,
+                                velocity: 0,
+                            },
+                        },
+                    );
+                }
+                events += 1;
+            }
+            None => break,
+        }
+    }
+    recording.save(output)?;
+    eprintln!(
+        "jam: recorded {events} events from {} players to {}",
+        recording.track_count(),
+        output.display()
+    );
+    session.leave().await;
+    Ok(())
+}
+
+fn render(input: &Path, output: &Path, sample_rate: u32) -> anyhow::Result<()> {
     anyhow::ensure!(
         (8_000..=192_000).contains(&sample_rate),
         "--sample-rate must be between 8000 and 192000 Hz"

@@ -8,6 +8,9 @@ const WINDOW: usize = 16;
 const MAX_SLEW_MS: f64 = 0.5;
 /// A disagreement this large (ms) means a different relay or a stepped clock: start over.
 const RESYNC_MS: f64 = 250.0;
+/// Until this many samples have arrived the estimate follows the best sample directly: it is
+/// still learning, and slewing from a first poor sample would take half a minute.
+const LEARNING_SAMPLES: usize = 10;
 
 /// Estimates `relay time − local time` and the round-trip time, NTP-style.
 #[derive(Debug, Clone, Default)]
@@ -41,8 +44,9 @@ impl ClockSync {
             .iter()
             .min_by(|a, b| a.0.total_cmp(&b.0))
             .map_or(offset, |s| s.1);
+        let learning = self.samples.len() < LEARNING_SAMPLES;
         self.offset_ms = Some(match self.offset_ms {
-            Some(current) if (best - current).abs() < RESYNC_MS => {
+            Some(current) if !learning && (best - current).abs() < RESYNC_MS => {
                 current + (best - current).clamp(-MAX_SLEW_MS, MAX_SLEW_MS)
             }
             _ => best,
@@ -96,7 +100,7 @@ mod tests {
         }
         let estimate = sync.offset_ms().unwrap();
         assert!((estimate - true_offset).abs() < 0.5, "{estimate}");
-        // A noisy sample with a long round trip does not move it.
+        // Once learnt, a noisy sample with a long round trip does not move it.
         sync.add_sample(t, t + 30.0 + true_offset, t + 31.0);
         assert!((sync.offset_ms().unwrap() - estimate).abs() <= MAX_SLEW_MS);
     }

@@ -6,7 +6,8 @@
 //! as long as `D` covers the lateness. `D` is chosen per sender:
 //!
 //! - [`PlayoutMode::Tight`] (default): an adaptive jitter buffer. `D` covers the largest
-//!   lateness among that sender's last 256 events plus a 2 ms margin. A late event raises `D` at
+//!   lateness among that sender's last 256 events plus a margin of 1.5 ms and a twentieth of the
+//!   sender's lateness spread. A late event raises `D` at
 //!   once to cover it; when the network calms, `D` falls slowly (2 ms per second), so the
 //!   rhythm never lurches.
 //! - [`PlayoutMode::Fixed`]: `D` is a constant.
@@ -38,8 +39,11 @@ const WINDOW: usize = 256;
 /// and jump back up every fifty or so events; covering the window's maximum jumps only when the
 /// network gets worse, and falls slowly once the worst event has left the window.
 const QUANTILE: f64 = 1.0;
-/// Added on top of the covered lateness, ms.
-const MARGIN_MS: f64 = 2.0;
+/// Added on top of the covered lateness, ms...
+const MARGIN_MS: f64 = 1.5;
+/// ...plus this share of the sender's lateness spread (max − min over the window), so that on
+/// a jittery link the next record-late event still fits instead of forcing a step.
+const SPREAD_MARGIN: f64 = 0.05;
 /// How fast the adaptive delay may fall, ms per second.
 const SHRINK_MS_PER_S: f64 = 2.0;
 
@@ -134,8 +138,10 @@ impl Playout {
             PlayoutMode::Live => lateness,
             PlayoutMode::Fixed(ms) => ms,
             PlayoutMode::Tight => {
-                let target = quantile(&state.lateness, QUANTILE) + MARGIN_MS;
-                let grown = lateness + MARGIN_MS;
+                let spread = quantile(&state.lateness, 1.0) - quantile(&state.lateness, 0.0);
+                let margin = MARGIN_MS + SPREAD_MARGIN * spread;
+                let target = quantile(&state.lateness, QUANTILE) + margin;
+                let grown = lateness + margin;
                 let delay = match state.delay_ms {
                     None => target.max(grown),
                     Some(current) if lateness + MARGIN_MS > current => grown,

@@ -19,6 +19,11 @@ use crate::{ClockSync, Playout, PlayoutMode, SenderFigures, SessionError};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// Clock pings sent quickly after every (re)connection, to learn the offset.
+const LEARNING_PINGS: u32 = 10;
+/// Their spacing.
+const LEARNING_PING_INTERVAL: Duration = Duration::from_millis(100);
+
 /// How to join and how to behave. Defaults are documented on each field.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
@@ -34,7 +39,7 @@ pub struct SessionConfig {
     pub password: Option<String>,
     /// How remote events are placed in time (default: tight).
     pub playout: PlayoutMode,
-    /// Clock-sync pings: a burst of 8 on every (re)connection, then one per interval (2 s).
+    /// Clock-sync pings: ten, 100 ms apart, after every (re)connection, then one per interval (2 s).
     pub ping_interval: Duration,
     /// The relay pings every 5 s; silence this long (15 s) means the connection is dead.
     pub silence_timeout: Duration,
@@ -592,8 +597,12 @@ impl Link {
         outgoing: &mut mpsc::Receiver<Outgoing>,
         events: &mpsc::Sender<SessionEvent>,
     ) -> End {
-        let mut pings = tokio::time::interval(self.config.ping_interval);
+        // Clock pings: ten in the first second (spread out, so one slow moment on the network
+        // does not spoil them all), then one per `ping_interval`.
+        let mut pings =
+            tokio::time::interval(LEARNING_PING_INTERVAL.min(self.config.ping_interval));
         pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pings_sent = 0u32;
         let mut last_heard = tokio::time::Instant::now();
         let room = self.room.clone().map(|r| r.to_string()).unwrap_or_default();
         loop {
@@ -626,6 +635,11 @@ impl Link {
                 _ = pings.tick() => {
                     if let Err(e) = self.ping(ws).await {
                         return End::Dropped(e.to_string());
+                    }
+                    pings_sent += 1;
+                    if pings_sent == LEARNING_PINGS {
+                        pings = tokio::time::interval_at(tokio::time::Instant::now() + self.config.ping_interval, self.config.ping_interval);
+                        pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                     }
                 }
                 () = tokio::time::sleep_until(silence_deadline) => {

@@ -64,7 +64,7 @@ async fn main() {
             .unwrap();
     }
     println!(
-        "jitter-bench: 16th notes at 120 BPM for {} s, 0–30 ms random delay per message, first bar excluded",
+        "jitter-bench: 16th notes at 120 BPM for {} s, 0–30 ms random delay per message, first two bars excluded",
         NOTES / 8
     );
     println!(
@@ -78,10 +78,10 @@ async fn main() {
                 played.push(e.play_at_ms);
             }
         }
-        let mut ioi: Vec<f64> = (17..NOTES)
+        let mut ioi: Vec<f64> = (33..NOTES)
             .map(|i| ((played[i] - played[i - 1]) - (sent[i] - sent[i - 1])).abs())
             .collect();
-        let mut added: Vec<f64> = (17..NOTES).map(|i| played[i] - sent[i]).collect();
+        let mut added: Vec<f64> = (33..NOTES).map(|i| played[i] - sent[i]).collect();
         ioi.sort_by(f64::total_cmp);
         added.sort_by(f64::total_cmp);
         println!(

@@ -244,7 +244,8 @@ async fn listen(
             event = session.next_event() => match event {
                 Some(SessionEvent::Remote(e)) => speaker.play_remote(session, &e),
                 Some(SessionEvent::UserLeft(id)) => speaker.release(&id),
-                Some(_) => {}
+                Some(SessionEvent::Joined(welcome)) => speaker.apply_state(&welcome),
+                Some(SessionEvent::UserJoined(_)) => {}
                 None => return Ok(()),
             },
         }
@@ -413,6 +414,7 @@ async fn record(
         };
         match event {
             Some(SessionEvent::Joined(welcome)) => {
+                speaker.apply_state(&welcome);
                 for p in welcome.participants {
                     names.insert(p.id, p.name);
                 }

@@ -68,6 +68,33 @@ impl Speaker {
         }
     }
 
+    /// Applies the room state of a (re)join: whatever was sounding before is released (a note-off
+    /// may have been missed while disconnected), then the notes others hold now start.
+    pub fn apply_state(&mut self, welcome: &jam_protocol::RoomWelcome) {
+        let known: Vec<String> = self.sources.clone();
+        for id in &known {
+            self.release(id);
+        }
+        for sustained in &welcome.state.sustain {
+            let source = self.source(sustained);
+            if let Some((engine, _)) = &mut self.engine {
+                let _ = engine.send(Command::now(Action::Sustain { source, on: true }));
+            }
+        }
+        for held in &welcome.state.held_notes {
+            let source = self.source(&held.user_id);
+            if let Some((engine, _)) = &mut self.engine {
+                let action = Action::NoteOn {
+                    source,
+                    instrument: Instrument::Piano,
+                    note: held.note,
+                    velocity: held.velocity,
+                };
+                let _ = engine.send(Command::now(action));
+            }
+        }
+    }
+
     /// Releases everything a participant holds (they left).
     pub fn release(&mut self, sender_id: &str) {
         let source = self.source(sender_id);

@@ -231,3 +231,13 @@ pub fn workspace_binary(package: &str, name: &str) -> std::path::PathBuf {
     assert!(path.exists(), "{} exists after the build", path.display());
     path
 }
+
+/// Sends SIGTERM to a process (a child the test started), as Ctrl-C's polite sibling.
+pub fn sigterm(pid: u32) {
+    unsafe extern "C" {
+        fn kill(pid: i32, sig: i32) -> i32;
+    }
+    // SAFETY: kill(2) with a pid the caller owns and SIGTERM; no memory is shared.
+    let status = unsafe { kill(pid as i32, 15) };
+    assert_eq!(status, 0, "SIGTERM to {pid}");
+}

@@ -42,9 +42,7 @@ async fn the_binary_prints_its_url_relays_and_stops_cleanly_on_sigterm() {
     a.broadcast("drum_hit", drum_hit(38, 100)).await;
     assert_eq!(b.expect("event:broadcast").await["senderId"], a.id.as_str());
 
-    let pid = child.id().expect("running") as i32;
-    // SAFETY: sending a signal to our own child process.
-    assert_eq!(unsafe { libc_kill(pid, 15) }, 0);
+    jam_tests::sigterm(child.id().expect("running"));
     let status = tokio::time::timeout(PATIENCE, child.wait())
         .await
         .unwrap()
@@ -69,9 +67,4 @@ async fn the_binary_prints_its_url_relays_and_stops_cleanly_on_sigterm() {
         !log.contains("drum_hit"),
         "no per-event lines at info level:\n{log}"
     );
-}
-
-unsafe extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
 }

@@ -37,11 +37,7 @@ async fn line_with(lines: &mut Lines<BufReader<ChildStderr>>, needle: &str) -> S
 }
 
 fn sigterm(child: &Child) {
-    unsafe extern "C" {
-        fn kill(pid: i32, sig: i32) -> i32;
-    }
-    // SAFETY: signalling our own child process.
-    assert_eq!(unsafe { kill(child.id().expect("running") as i32, 15) }, 0);
+    jam_tests::sigterm(child.id().expect("running"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,21 +11,25 @@ use jam_midi::{MidiEvent, MidiMessage};
 use midir::MidiOutput;
 use midir::os::unix::VirtualOutput;
 
-#[test]
-fn note_ons_from_a_virtual_keyboard_arrive_as_typed_events_in_order() {
-    // The server may still be starting: wait for it, boundedly.
+/// Opens the MIDI system; the JACK server may still be starting, so wait for it (boundedly).
+fn open_inputs(client_name: &str) -> MidiInputs {
     let deadline = Instant::now() + Duration::from_secs(20);
-    let mut inputs = loop {
-        match MidiInputs::new("jamwire-test-in") {
-            Ok(inputs) => break inputs,
+    loop {
+        match MidiInputs::new(client_name) {
+            Ok(inputs) => return inputs,
             Err(_) if Instant::now() < deadline => {
                 std::thread::park_timeout(Duration::from_millis(10))
             }
             Err(e) => panic!(
-                "no JACK server (start one: jackd --no-realtime -d dummy -r 48000 -p 128): {e}"
+                "no JACK server (start one: jackd --no-realtime -d dummy -r 48000 -p 1024): {e}"
             ),
         }
-    };
+    }
+}
+
+#[test]
+fn note_ons_from_a_virtual_keyboard_arrive_as_typed_events_in_order() {
+    let mut inputs = open_inputs("jamwire-test-in");
     let keyboard = MidiOutput::new("jamwire-test-keys").unwrap();
     let mut keys = keyboard.create_virtual("keys").unwrap();
     let port = inputs
@@ -74,16 +78,7 @@ fn note_ons_from_a_virtual_keyboard_arrive_as_typed_events_in_order() {
 
 #[test]
 fn an_unplugged_keyboard_is_reported_and_reconnected_when_it_returns() {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut inputs = loop {
-        match MidiInputs::new("jamwire-test-in2") {
-            Ok(inputs) => break inputs,
-            Err(_) if Instant::now() < deadline => {
-                std::thread::park_timeout(Duration::from_millis(10))
-            }
-            Err(e) => panic!("no JACK server: {e}"),
-        }
-    };
+    let mut inputs = open_inputs("jamwire-test-in2");
     let plug_in = || {
         MidiOutput::new("jamwire-test-drumkit")
             .unwrap()

@@ -264,7 +264,7 @@ mod tests {
             note: 60,
             timestamp: 1_300.0,
         });
-        let play_off = playout.schedule("keys", Some(&off), 1_312.0);
+        let play_off = playout.schedule("keys", Some(&off), 1_305.0);
         assert!(
             (play_off - play_on - 300.0).abs() < 1e-9,
             "{play_on} → {play_off}"

@@ -54,7 +54,18 @@ jam_ensure_rust() {
   fi
 }
 
+jam_ensure_node() {
+  # The UI's tools (TypeScript, Vitest) need Node.js 20 or newer with npm.
+  if ! command -v npm >/dev/null; then
+    jam_apt_install nodejs npm
+  fi
+  local major
+  major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+  [ "$major" -ge 20 ] || jam_log "Node.js $(node --version 2>/dev/null) is older than 20: the UI tests may fail; install Node.js 20+"
+}
+
 jam_setup() {
   jam_ensure_system_packages
   jam_ensure_rust
+  jam_ensure_node
 }

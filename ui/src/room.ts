@@ -1,0 +1,68 @@
+/** Participants, their colours, and chat text as the room view shows them. */
+
+/**
+ * Okabe–Ito, a palette told apart by colour-blind people too: orange, sky blue, bluish green,
+ * yellow, blue, vermillion, reddish purple, grey. A participant keeps their colour for the
+ * whole session; after eight people the colours repeat.
+ */
+export const PALETTE = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999"] as const;
+
+/** Longest chat line, in characters (the relay refuses longer ones). */
+export const MAX_CHAT_CHARS = 500;
+
+export interface Participant {
+  id: string;
+  name: string;
+  role: "player" | "listener";
+  isHost: boolean;
+}
+
+/** Who is in the room, each with a stable colour. */
+export class Roster {
+  private colours = new Map<string, string>();
+  private next = 0;
+  private members = new Map<string, Participant>();
+
+  /** Replaces the list (a join or rejoin), keeping the colours of people already seen. */
+  reset(participants: readonly Participant[]): void {
+    this.members.clear();
+    for (const p of participants) this.add(p);
+  }
+
+  add(p: Participant): void {
+    this.members.set(p.id, p);
+    if (!this.colours.has(p.id)) {
+      this.colours.set(p.id, PALETTE[this.next % PALETTE.length] ?? "#999999");
+      this.next += 1;
+    }
+  }
+
+  remove(id: string): void {
+    this.members.delete(id);
+  }
+
+  colour(id: string): string {
+    return this.colours.get(id) ?? "#999999";
+  }
+
+  list(): Participant[] {
+    return [...this.members.values()];
+  }
+
+  /** The host's name, for "Listening to Keys's jam". */
+  hostName(): string | undefined {
+    return this.list().find((p) => p.isHost)?.name;
+  }
+}
+
+/** Makes chat text safe to show as HTML and trims it to the limit. */
+export function chatHtml(text: string): string {
+  const trimmed = [...text.trim()].slice(0, MAX_CHAT_CHARS).join("");
+  return trimmed.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] ?? c);
+}
+
+/** Reads an invite such as `jam://192.168.1.20:7878/K7M2QX` out of pasted text. */
+export function findInvite(text: string): string | undefined {
+  const match = /jam:\/\/[^\s/]+:\d{1,5}\/[23456789ABCDEFGHJKLMNPQRSTUVWXYZ]{6}/i.exec(text);
+  return match?.[0];
+}

@@ -1,7 +1,5 @@
 //! `jam`: the headless Jamwire tool.
 
-mod speaker;
-
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -17,8 +15,8 @@ use jam_midi::{MidiEvent, MidiMessage, PlayEvent, Recording, Router, Song};
 use jam_protocol::event::{DrumHit, PianoNote, PianoNoteOff, Sustain};
 use jam_protocol::{MusicalEvent, Role};
 use jam_relay::RelayConfig;
+use jam_session::Speaker;
 use jam_session::{Invite, Session, SessionConfig, SessionEvent, Status};
-use speaker::Speaker;
 use tracing_subscriber::EnvFilter;
 
 /// The headless Jamwire tool: host a jam, join one, stream a MIDI file into one, record one,
@@ -268,7 +266,7 @@ async fn host(
         room: session.room().clone(),
     };
     println!("jam: hosting {invite}");
-    let mut speaker = Speaker::open(audio);
+    let mut speaker = open_speaker(audio);
     listen(&mut session, &mut speaker, stop_signal()).await?;
     session.leave().await;
     relay.stop().await?;
@@ -298,7 +296,7 @@ async fn join(
     audio: bool,
 ) -> anyhow::Result<()> {
     let mut session = connect(invite, name, role, password).await?;
-    let mut speaker = Speaker::open(audio);
+    let mut speaker = open_speaker(audio);
     listen(&mut session, &mut speaker, stop_signal()).await?;
     session.leave().await;
     Ok(())
@@ -343,7 +341,7 @@ async fn play(
 ) -> anyhow::Result<()> {
     let song = Song::load(file)?;
     let mut session = connect(invite, name, Role::Player, password).await?;
-    let mut speaker = Speaker::open(audio);
+    let mut speaker = open_speaker(audio);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<PlayEvent>(1_024);
     let performer = std::thread::spawn(move || {
         let router = Router::default();
@@ -400,7 +398,7 @@ async fn record(
     audio: bool,
 ) -> anyhow::Result<()> {
     let mut session = connect(invite, name, Role::Listener, password).await?;
-    let mut speaker = Speaker::open(audio);
+    let mut speaker = open_speaker(audio);
     let mut recording = Recording::new();
     let mut names: HashMap<String, String> = HashMap::new();
     let start_ms = session.relay_now_ms();
@@ -531,4 +529,16 @@ fn render(input: &Path, output: &Path, sample_rate: u32) -> anyhow::Result<()> {
         output.display()
     );
     Ok(())
+}
+
+/// The default audio output, or silence (with `--no-audio`, or with the reason on stderr).
+fn open_speaker(audio: bool) -> Speaker {
+    if !audio {
+        return Speaker::silent("--no-audio");
+    }
+    let speaker = Speaker::open(&jam_audio::output::OutputConfig::default());
+    if let Some(reason) = speaker.silent_reason() {
+        eprintln!("jam: playing silently: {reason}");
+    }
+    speaker
 }

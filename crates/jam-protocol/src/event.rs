@@ -236,7 +236,9 @@ impl MusicalEvent {
         matches!(self, MusicalEvent::DrumHit(_) | MusicalEvent::PianoNote(_))
     }
 
-    fn validate(&self) -> Result<(), EventError> {
+    /// Checks ranges (notes 0–127, velocities 1–127, tempo, chat length): what the relay refuses
+    /// with `BAD_MESSAGE`, so a client can refuse it first.
+    pub fn validate(&self) -> Result<(), EventError> {
         let event = self.name();
         let fail = |detail: String| Err(EventError { event, detail });
         let note_ok = |note: u8| note <= MAX_NOTE;

@@ -15,9 +15,11 @@ mod error;
 mod invite;
 mod playout;
 mod session;
+mod speaker;
 
 pub use clock::ClockSync;
 pub use error::SessionError;
 pub use invite::Invite;
 pub use playout::{Playout, PlayoutMode, SenderFigures};
-pub use session::{RemoteEvent, Session, SessionConfig, SessionEvent, Status};
+pub use session::{RemoteEvent, Session, SessionConfig, SessionEvent, SessionHandle, Status};
+pub use speaker::Speaker;

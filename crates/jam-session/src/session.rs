@@ -215,21 +215,47 @@ enum Outgoing {
 }
 
 /// A joined session. Dropping it leaves the room.
+///
+/// It derefs to its [`SessionHandle`], which can be cloned to send and read the clock from other
+/// tasks (an app's commands) while one task reads [`Session::next_event`].
 pub struct Session {
-    outgoing: mpsc::Sender<Outgoing>,
+    handle: SessionHandle,
     events: mpsc::Receiver<SessionEvent>,
+    task: JoinHandle<()>,
+}
+
+/// The sending and clock side of a [`Session`]: cheap to clone, usable from any thread.
+#[derive(Clone)]
+pub struct SessionHandle {
+    outgoing: mpsc::Sender<Outgoing>,
     status: watch::Receiver<Status>,
     shared: Arc<Shared>,
     room: RoomCode,
     user_id: String,
-    task: JoinHandle<()>,
+}
+
+impl std::ops::Deref for Session {
+    type Target = SessionHandle;
+
+    fn deref(&self) -> &SessionHandle {
+        &self.handle
+    }
+}
+
+impl std::fmt::Debug for SessionHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionHandle")
+            .field("room", &self.room)
+            .field("user_id", &self.user_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
-            .field("room", &self.room)
-            .field("user_id", &self.user_id)
+            .field("room", &self.handle.room)
+            .field("user_id", &self.handle.user_id)
             .finish_non_exhaustive()
     }
 }
@@ -266,16 +292,36 @@ impl Session {
         let _ = events_tx.try_send(SessionEvent::Joined(welcome));
         let task = tokio::spawn(link.run(ws, outgoing_rx, events_tx, status_tx));
         Ok(Session {
-            outgoing: outgoing_tx,
+            handle: SessionHandle {
+                outgoing: outgoing_tx,
+                status,
+                shared,
+                room,
+                user_id,
+            },
             events,
-            status,
-            shared,
-            room,
-            user_id,
             task,
         })
     }
 
+    /// A handle for sending and reading the clock from elsewhere.
+    pub fn handle(&self) -> SessionHandle {
+        self.handle.clone()
+    }
+
+    /// The next event from the room; `None` once the session has ended.
+    pub async fn next_event(&mut self) -> Option<SessionEvent> {
+        self.events.recv().await
+    }
+
+    /// Leaves the room and closes the connection.
+    pub async fn leave(self) {
+        let _ = self.handle.outgoing.send(Outgoing::Leave).await;
+        let _ = self.task.await;
+    }
+}
+
+impl SessionHandle {
     /// The room's code.
     pub fn room(&self) -> &RoomCode {
         &self.room
@@ -286,7 +332,7 @@ impl Session {
         &self.user_id
     }
 
-    /// Sends a musical event to the others. Stamp its `timestamp` with [`Session::relay_now_ms`]
+    /// Sends a musical event to the others. Stamp its `timestamp` with [`SessionHandle::relay_now_ms`]
     /// taken when the sound was made locally.
     pub fn send(&self, event: &MusicalEvent) -> Result<(), SessionError> {
         self.send_raw(event.name(), event.to_payload())
@@ -300,11 +346,6 @@ impl Session {
                 mpsc::error::TrySendError::Full(_) => SessionError::Backlogged,
                 mpsc::error::TrySendError::Closed(_) => SessionError::Closed,
             })
-    }
-
-    /// The next event from the room; `None` once the session has ended.
-    pub async fn next_event(&mut self) -> Option<SessionEvent> {
-        self.events.recv().await
     }
 
     /// The connection status, as a watch the UI can await.
@@ -350,10 +391,9 @@ impl Session {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Leaves the room and closes the connection.
-    pub async fn leave(self) {
+    /// Asks the session to leave the room; the [`Session`]'s events then end.
+    pub async fn leave(&self) {
         let _ = self.outgoing.send(Outgoing::Leave).await;
-        let _ = self.task.await;
     }
 }
 

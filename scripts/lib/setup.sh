@@ -1,10 +1,20 @@
 # Shared by scripts/run and scripts/test: installs what Jamwire needs on Debian/Ubuntu.
 # Sourced, not run. Everything here is idempotent: a second run installs nothing.
 
-# System packages the build and the tests need. Later parts of the app add theirs here.
+# System packages the app needs to build and run.
 #   libasound2-dev          cpal and midir (ALSA)
+#   libwebkit2gtk-4.1-dev librsvg2-dev libayatana-appindicator3-dev libsoup-3.0-dev libssl-dev
+#                           the desktop app's window (Tauri v2 on WebKitGTK)
+#   libasound2-plugins      ALSA's default device through PulseAudio or PipeWire when one runs
+JAM_APT_PACKAGES=(build-essential pkg-config libssl-dev libasound2-dev libasound2-plugins
+  libwebkit2gtk-4.1-dev librsvg2-dev libayatana-appindicator3-dev libsoup-3.0-dev)
+
+# What the tests need on top, to run the real app without a screen, a sound card or MIDI hardware.
 #   jackd2, libjack-jackd2-dev   the MIDI tests' virtual ports (JACK, dummy driver)
-JAM_APT_PACKAGES=(build-essential pkg-config libasound2-dev jackd2 libjack-jackd2-dev)
+#   xvfb webkit2gtk-driver       a virtual screen and WebDriver for the app (with tauri-driver)
+#   pulseaudio pulseaudio-utils  one null sink per app instance, recorded with parec
+#   imagemagick                  screenshots of the virtual screen when debugging
+JAM_TEST_APT_PACKAGES=(jackd2 libjack-jackd2-dev xvfb webkit2gtk-driver pulseaudio pulseaudio-utils imagemagick)
 
 jam_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -64,8 +74,29 @@ jam_ensure_node() {
   [ "$major" -ge 20 ] || jam_log "Node.js $(node --version 2>/dev/null) is older than 20: the UI tests may fail; install Node.js 20+"
 }
 
+# tauri-driver: WebDriver for Tauri apps, proxying to WebKitWebDriver.
+jam_ensure_tauri_driver() {
+  command -v tauri-driver >/dev/null && return 0
+  jam_log "installing tauri-driver"
+  cargo install tauri-driver --locked --version '^2'
+}
+
+# The UI's packages and its build (ui/dist), which the app embeds at compile time.
+jam_build_ui() {
+  jam_log "UI: npm install and build"
+  # `npm install`, not `npm ci`: with optional per-platform packages (rollup, esbuild) npm 11
+  # writes lock files that `npm ci` then rejects as out of sync.
+  (cd ui && npm install --no-fund --no-audit --loglevel=error && npm run --silent build)
+}
+
 jam_setup() {
   jam_ensure_system_packages
   jam_ensure_rust
   jam_ensure_node
+}
+
+jam_setup_tests() {
+  jam_setup
+  jam_apt_install "${JAM_TEST_APT_PACKAGES[@]}"
+  jam_ensure_tauri_driver
 }

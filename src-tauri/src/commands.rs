@@ -1,0 +1,535 @@
+//! The commands the UI invokes: thin adapters from the UI's arguments to the crates.
+//! Every error crosses to the UI as `{kind, message}` ([`AppError`]).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use jam_audio::output::{self, OutputConfig};
+use jam_protocol::event::{Chat, PatternChange, TempoChange};
+use jam_protocol::{MusicalEvent, Role};
+use jam_session::{Invite, Session, SessionConfig, Speaker};
+use serde::Serialize;
+use tauri::ipc::Channel;
+use tauri::{AppHandle, State, WebviewWindow};
+
+use crate::error::{AppError, Result};
+use crate::groove::{Pattern, Tempo};
+use crate::jam::{Jam, RoomEvent, RoomTask, Timeline, lock};
+use crate::midi::MidiView;
+use crate::settings::Settings;
+use crate::state::{AppState, PlayInput};
+
+/// Overrides the embedded relay's listening address (e.g. `127.0.0.1:0` for tests, or one
+/// interface); by default it listens on every interface at the chosen port.
+pub const RELAY_BIND_ENV: &str = "JAMWIRE_RELAY_BIND";
+
+/// The audio output as the footer and settings show it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AudioView {
+    /// Device name, when one is open.
+    pub device: Option<String>,
+    /// Hz.
+    pub sample_rate: Option<u32>,
+    /// Frames per callback, if the device let us choose.
+    pub buffer_frames: Option<u32>,
+    /// Why nothing is heard, if nothing is.
+    pub error: Option<String>,
+    /// Output devices to choose from.
+    pub devices: Vec<String>,
+}
+
+fn audio_view(speaker: &Speaker) -> AudioView {
+    let plan = speaker.plan();
+    AudioView {
+        device: plan.map(|p| p.device.clone()),
+        sample_rate: plan.map(|p| p.sample_rate),
+        buffer_frames: plan.and_then(|p| p.buffer_frames),
+        error: speaker.silent_reason().map(str::to_owned),
+        devices: output::output_devices().unwrap_or_default(),
+    }
+}
+
+/// Everything the start screen needs.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartupView {
+    settings: Settings,
+    audio: AudioView,
+    midi: MidiView,
+    tempo: Tempo,
+    pattern: Pattern,
+}
+
+#[tauri::command]
+pub fn startup(state: State<'_, AppState>) -> StartupView {
+    let groove = lock(&state.groove).clone();
+    StartupView {
+        settings: lock(&state.settings).clone(),
+        audio: audio_view(&lock(&state.speaker)),
+        midi: lock(&state.midi).view(),
+        tempo: groove.tempo,
+        pattern: groove.pattern,
+    }
+}
+
+/// The jam as the room screen needs it after hosting or joining.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JamView {
+    /// The room's code.
+    room: String,
+    /// The invite to copy.
+    invite: String,
+    /// Every address the host can be reached at (host only).
+    addresses: Vec<String>,
+    /// We host.
+    is_host: bool,
+    /// We only listen.
+    listener: bool,
+}
+
+fn check_name(name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(AppError::BadInput(
+            "Type your name first — it's how the others see you.".into(),
+        ));
+    }
+    Ok(name.chars().take(32).collect())
+}
+
+/// Starts the embedded relay and creates a room on it.
+#[tauri::command]
+pub async fn host_jam(
+    app: AppHandle,
+    window: WebviewWindow,
+    state: State<'_, AppState>,
+    name: String,
+    password: Option<String>,
+    port: u16,
+    on_event: Channel<RoomEvent>,
+) -> Result<JamView> {
+    let name = check_name(&name)?;
+    let mut jam = state.jam.lock().await;
+    if jam.is_some() {
+        return Err(AppError::AlreadyInJam);
+    }
+    let bind: SocketAddr = match std::env::var(RELAY_BIND_ENV) {
+        Ok(addr) => addr.parse().map_err(|_| AppError::Host {
+            address: addr.clone(),
+            detail: format!("{RELAY_BIND_ENV} isn't an address like 0.0.0.0:7878"),
+        })?,
+        Err(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+    };
+    let relay = jam_relay::start(bind, jam_relay::RelayConfig::default())
+        .await
+        .map_err(|e| AppError::Host {
+            address: bind.to_string(),
+            detail: match &e {
+                jam_relay::RelayError::Bind { source, .. }
+                    if source.kind() == std::io::ErrorKind::AddrInUse =>
+                {
+                    format!(
+                        "port {} is already in use — is Jamwire already hosting? Pick another port.",
+                        bind.port()
+                    )
+                }
+                other => other.to_string(),
+            },
+        })?;
+    let port = relay.local_addr().port();
+    let local = if bind.ip().is_unspecified() {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)
+    } else {
+        relay.local_addr()
+    };
+    let password = password.filter(|p| !p.is_empty());
+    let mut config = SessionConfig::host(&local.to_string(), &name);
+    config.password = password;
+    config.playout = lock(&state.settings).playout_mode();
+    let session = match Session::connect(config).await {
+        Ok(session) => session,
+        Err(e) => {
+            let _ = relay.stop().await;
+            return Err(e.into());
+        }
+    };
+    let addresses = reachable_addresses(bind.ip(), port);
+    let invite = Invite {
+        address: addresses
+            .first()
+            .cloned()
+            .unwrap_or_else(|| local.to_string()),
+        room: session.room().clone(),
+    }
+    .to_string();
+    let view = JamView {
+        room: session.room().to_string(),
+        invite: invite.clone(),
+        addresses,
+        is_host: true,
+        listener: false,
+    };
+    let _ = state.update_settings(|s| {
+        s.name.clone_from(&name);
+        s.host_port = if std::env::var(RELAY_BIND_ENV).is_ok() {
+            s.host_port
+        } else {
+            port
+        };
+    });
+    *jam = Some(enter(
+        &app,
+        &window,
+        &state,
+        session,
+        Some(relay),
+        Role::Player,
+        invite,
+        view.addresses.clone(),
+        on_event,
+    ));
+    // The room starts with the tempo and pattern this player set up alone.
+    let groove = lock(&state.groove).clone();
+    share_groove(&state, &groove.tempo, &groove.pattern);
+    Ok(view)
+}
+
+/// Joins the room of an invite.
+#[tauri::command]
+#[allow(clippy::too_many_arguments)]
+pub async fn join_jam(
+    app: AppHandle,
+    window: WebviewWindow,
+    state: State<'_, AppState>,
+    name: String,
+    invite: String,
+    listener: bool,
+    password: Option<String>,
+    on_event: Channel<RoomEvent>,
+) -> Result<JamView> {
+    let name = check_name(&name)?;
+    let parsed = Invite::parse(&invite)?;
+    let mut jam = state.jam.lock().await;
+    if jam.is_some() {
+        return Err(AppError::AlreadyInJam);
+    }
+    let role = if listener {
+        Role::Listener
+    } else {
+        Role::Player
+    };
+    let mut config = SessionConfig::join(&parsed, &name);
+    config.role = role;
+    config.password = password.filter(|p| !p.is_empty());
+    config.playout = lock(&state.settings).playout_mode();
+    let session = Session::connect(config).await?;
+    let invite = parsed.to_string();
+    let view = JamView {
+        room: session.room().to_string(),
+        invite: invite.clone(),
+        addresses: Vec::new(),
+        is_host: false,
+        listener,
+    };
+    let _ = state.update_settings(|s| {
+        s.name.clone_from(&name);
+        s.last_invite.clone_from(&invite);
+    });
+    *jam = Some(enter(
+        &app,
+        &window,
+        &state,
+        session,
+        None,
+        role,
+        invite,
+        Vec::new(),
+        on_event,
+    ));
+    Ok(view)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn enter(
+    app: &AppHandle,
+    window: &WebviewWindow,
+    state: &AppState,
+    session: Session,
+    relay: Option<jam_relay::RelayHandle>,
+    role: Role,
+    invite: String,
+    addresses: Vec<String>,
+    on_event: Channel<RoomEvent>,
+) -> Jam {
+    let handle = session.handle();
+    *lock(&state.sender) = Some((handle.clone(), role));
+    *lock(&state.timeline) = Timeline::Relay(handle.clone());
+    let _ = window.set_title(&format!("Jamwire — {}", session.room()));
+    let task = tauri::async_runtime::spawn(
+        RoomTask {
+            app: app.clone(),
+            session,
+            speaker: state.speaker.clone(),
+            groove: state.groove.clone(),
+            events: on_event,
+        }
+        .run(),
+    );
+    Jam {
+        session: handle,
+        relay,
+        role,
+        invite,
+        addresses,
+        task,
+    }
+}
+
+/// Leaves the jam (and stops hosting).
+#[tauri::command]
+pub async fn leave_jam(window: WebviewWindow, state: State<'_, AppState>) -> Result<()> {
+    let Some(jam) = state.jam.lock().await.take() else {
+        return Ok(());
+    };
+    *lock(&state.sender) = None;
+    *lock(&state.timeline) = Timeline::Local;
+    jam.session.leave().await;
+    let _ = jam.task.await;
+    if let Some(relay) = jam.relay {
+        let _ = relay.stop().await;
+    }
+    let _ = window.set_title("Jamwire");
+    tracing::info!(invite = %jam.invite, role = ?jam.role, addresses = ?jam.addresses, "left the jam");
+    Ok(())
+}
+
+/// Where guests can reach a relay listening on `ip:port`: that address if it is a specific one,
+/// otherwise every IPv4 address of this machine, loopback last.
+fn reachable_addresses(ip: IpAddr, port: u16) -> Vec<String> {
+    if !ip.is_unspecified() {
+        return vec![SocketAddr::new(ip, port).to_string()];
+    }
+    let mut addresses: Vec<IpAddr> = if_addrs::get_if_addrs()
+        .map(|ifs| {
+            ifs.into_iter()
+                .map(|i| i.ip())
+                .filter(|ip| ip.is_ipv4() && !ip.is_loopback())
+                .collect()
+        })
+        .unwrap_or_default();
+    addresses.push(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    addresses
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, port).to_string())
+        .collect()
+}
+
+/// A key, pad or pedal: sounds at once here, and goes to the room.
+#[tauri::command]
+pub fn play(state: State<'_, AppState>, input: PlayInput) -> Result<()> {
+    state.perform(input)
+}
+
+fn share_groove(state: &AppState, tempo: &Tempo, pattern: &Pattern) {
+    let now = state.now_ms();
+    let _ = state.share(&MusicalEvent::TempoChange(TempoChange {
+        bpm: tempo.bpm,
+        beats_per_bar: tempo.beats_per_bar,
+        timestamp: tempo.anchor_ms,
+    }));
+    if let Ok(steps) = serde_json::to_value(pattern) {
+        let _ = state.share(&MusicalEvent::PatternChange(PatternChange {
+            pattern_id: "main".into(),
+            bpm: None,
+            steps,
+            timestamp: now,
+        }));
+    }
+}
+
+/// Changes the shared tempo. The new tempo's beat 0 is the next beat of the old one, so the
+/// beat goes on without a jump.
+#[tauri::command]
+pub fn set_tempo(state: State<'_, AppState>, bpm: f64, beats_per_bar: u8) -> Result<Tempo> {
+    let now = state.now_ms();
+    let tempo = {
+        let groove = lock(&state.groove);
+        let old = groove.tempo;
+        let beat_ms = 60_000.0 / old.bpm;
+        let next_beat = old.anchor_ms + ((now - old.anchor_ms) / beat_ms).ceil() * beat_ms;
+        Tempo {
+            bpm,
+            beats_per_bar,
+            anchor_ms: next_beat,
+        }
+    };
+    state.share(&MusicalEvent::TempoChange(TempoChange {
+        bpm,
+        beats_per_bar,
+        timestamp: tempo.anchor_ms,
+    }))?;
+    lock(&state.groove).tempo = tempo;
+    Ok(tempo)
+}
+
+/// Changes the shared pattern (steps, start/stop).
+#[tauri::command]
+pub fn set_pattern(state: State<'_, AppState>, pattern: Pattern) -> Result<()> {
+    if !pattern.is_valid() {
+        return Err(AppError::BadInput(
+            "That pattern isn't 16 steps of known drums.".into(),
+        ));
+    }
+    let steps = serde_json::to_value(&pattern).map_err(|e| AppError::BadInput(e.to_string()))?;
+    state.share(&MusicalEvent::PatternChange(PatternChange {
+        pattern_id: "main".into(),
+        bpm: None,
+        steps,
+        timestamp: state.now_ms(),
+    }))?;
+    lock(&state.groove).pattern = pattern;
+    Ok(())
+}
+
+/// Turns the local metronome click on or off (not shared).
+#[tauri::command]
+pub fn set_click(state: State<'_, AppState>, on: bool) -> Result<()> {
+    lock(&state.groove).click = on;
+    state.update_settings(|s| s.click = on)?;
+    Ok(())
+}
+
+/// Sends a chat line.
+#[tauri::command]
+pub fn send_chat(state: State<'_, AppState>, text: String) -> Result<()> {
+    let text = text.trim().to_owned();
+    if text.is_empty() {
+        return Ok(());
+    }
+    state.share(&MusicalEvent::Chat(Chat { text }))
+}
+
+/// A participant's volume (0–2) and mute, remembered by name.
+#[tauri::command]
+pub fn set_volume(
+    state: State<'_, AppState>,
+    participant_id: String,
+    name: String,
+    gain: f32,
+    muted: bool,
+) -> Result<()> {
+    lock(&state.speaker).set_volume(&participant_id, gain, muted);
+    state.update_settings(|s| {
+        s.volumes.insert(name, gain.clamp(0.0, 2.0));
+    })?;
+    Ok(())
+}
+
+/// The shared clock and tempo, for the beat indicator and the sequencer's playhead.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClockView {
+    now_ms: f64,
+    tempo: Tempo,
+}
+
+#[tauri::command]
+pub fn clock_now(state: State<'_, AppState>) -> ClockView {
+    ClockView {
+        now_ms: state.now_ms(),
+        tempo: lock(&state.groove).tempo,
+    }
+}
+
+/// Chooses the audio output and its buffer, and remembers them.
+#[tauri::command]
+pub fn set_audio(
+    state: State<'_, AppState>,
+    device: String,
+    buffer_frames: u32,
+) -> Result<AudioView> {
+    if !(32..=4096).contains(&buffer_frames) {
+        return Err(AppError::BadInput(
+            "The buffer must be between 32 and 4096 frames.".into(),
+        ));
+    }
+    let config = OutputConfig {
+        device: (!device.is_empty()).then(|| device.clone()),
+        buffer_frames,
+        ..OutputConfig::default()
+    };
+    let mut speaker = lock(&state.speaker);
+    speaker.close();
+    *speaker = Speaker::open(&config);
+    let view = audio_view(&speaker);
+    drop(speaker);
+    state.update_settings(|s| {
+        s.audio_device = device;
+        s.buffer_frames = buffer_frames;
+    })?;
+    if let Some(error) = &view.error {
+        return Err(AppError::Audio(format!(
+            "No sound from that output: {error}"
+        )));
+    }
+    Ok(view)
+}
+
+/// Chooses (or drops) a MIDI input, and remembers the choice.
+#[tauri::command]
+pub fn set_midi_input(state: State<'_, AppState>, name: String, chosen: bool) -> Result<MidiView> {
+    let mut midi = lock(&state.midi);
+    if let Some(inputs) = &mut midi.inputs {
+        if chosen {
+            inputs.connect(&name)?;
+        } else {
+            inputs.disconnect(&name);
+        }
+    }
+    let view = midi.view();
+    let remembered = midi
+        .inputs
+        .as_ref()
+        .map(|i| i.remembered().to_vec())
+        .unwrap_or_default();
+    drop(midi);
+    state.update_settings(|s| s.midi_inputs = remembered)?;
+    Ok(view)
+}
+
+/// The MIDI inputs now.
+#[tauri::command]
+pub fn midi_status(state: State<'_, AppState>) -> MidiView {
+    lock(&state.midi).view()
+}
+
+/// Chooses how remote notes are placed in time, and remembers it.
+#[tauri::command]
+pub async fn set_playout(
+    state: State<'_, AppState>,
+    mode: String,
+    fixed_delay_ms: f64,
+) -> Result<()> {
+    if !matches!(mode.as_str(), "tight" | "fixed" | "live") {
+        return Err(AppError::BadInput(format!("unknown playout mode {mode:?}")));
+    }
+    let settings = state.update_settings(|s| {
+        s.playout = mode;
+        s.fixed_delay_ms = fixed_delay_ms;
+    })?;
+    if let Some(jam) = state.jam.lock().await.as_ref() {
+        jam.session.set_playout(settings.playout_mode());
+    }
+    Ok(())
+}
+
+/// Saves the name (and the last invite) as they are typed.
+#[tauri::command]
+pub fn remember(state: State<'_, AppState>, name: String, last_invite: String) -> Result<()> {
+    state.update_settings(|s| {
+        s.name = name.chars().take(32).collect();
+        s.last_invite = last_invite;
+    })?;
+    Ok(())
+}

@@ -1,0 +1,289 @@
+//! The room's shared time: tempo, the metronome click and the 16-step drum sequencer.
+//!
+//! Everything is a pure function of relay time, so every machine plays the same step at the same
+//! moment without any message saying "now": beat `n` of the room is at
+//! `tempo.anchor_ms + n × 60 000 / bpm`, and step `k` (four per beat) plays pattern column
+//! `k mod 16`. Starting the sequencer therefore joins the grid where it is — everyone hears the
+//! same column. Before any `tempo_change` the room runs at 120 BPM, 4/4, anchored at relay time 0.
+//!
+//! [`Groove::due`] lists what to play in a window of time; a task in [`crate::jam`] calls it a
+//! little ahead of time and hands the hits to the audio engine at their exact frames.
+
+use jam_protocol::event::{PatternChange, TempoChange};
+use serde::{Deserialize, Serialize};
+
+/// Steps in a pattern.
+pub const STEPS: usize = 16;
+/// Steps per beat (16th notes).
+pub const STEPS_PER_BEAT: i64 = 4;
+/// Most rows (drum sounds) in a pattern.
+pub const MAX_ROWS: usize = 16;
+/// The click's drum sound (GM side stick).
+pub const CLICK_NOTE: u8 = 37;
+
+/// The shared tempo.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tempo {
+    /// Beats per minute.
+    pub bpm: f64,
+    /// Beats in a bar.
+    pub beats_per_bar: u8,
+    /// Relay time of beat 0, ms.
+    pub anchor_ms: f64,
+}
+
+impl Default for Tempo {
+    fn default() -> Tempo {
+        Tempo {
+            bpm: 120.0,
+            beats_per_bar: 4,
+            anchor_ms: 0.0,
+        }
+    }
+}
+
+impl From<&TempoChange> for Tempo {
+    fn from(t: &TempoChange) -> Tempo {
+        Tempo {
+            bpm: t.bpm,
+            beats_per_bar: t.beats_per_bar,
+            anchor_ms: t.timestamp,
+        }
+    }
+}
+
+/// One row of the sequencer: a drum sound and its 16 steps as `x` (on) and `.` (off).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Row {
+    /// General MIDI drum number.
+    pub note: u8,
+    /// 16 characters, `x` = play.
+    pub on: String,
+}
+
+/// The `steps` of a `pattern_change` as Jamwire lays them out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pattern {
+    /// The sequencer is playing (start/stop is shared too).
+    pub running: bool,
+    /// Up to 16 rows.
+    pub rows: Vec<Row>,
+}
+
+impl Pattern {
+    /// Reads a `pattern_change`; `None` if its steps are not Jamwire's layout.
+    pub fn from_change(change: &PatternChange) -> Option<Pattern> {
+        let pattern: Pattern = serde_json::from_value(change.steps.clone()).ok()?;
+        pattern.is_valid().then_some(pattern)
+    }
+
+    /// Rows within limits, notes in range, 16 steps each.
+    pub fn is_valid(&self) -> bool {
+        self.rows.len() <= MAX_ROWS
+            && self
+                .rows
+                .iter()
+                .all(|r| r.note <= 127 && r.on.chars().count() == STEPS)
+    }
+
+    fn hits_at(&self, column: usize) -> impl Iterator<Item = u8> + '_ {
+        self.rows
+            .iter()
+            .filter(move |r| r.on.as_bytes().get(column) == Some(&b'x'))
+            .map(|r| r.note)
+    }
+}
+
+/// Something to play at a relay time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    /// Relay time, ms.
+    pub at_ms: f64,
+    /// GM drum number.
+    pub note: u8,
+    /// 1–127.
+    pub velocity: u8,
+    /// The metronome (rather than the sequencer).
+    pub click: bool,
+}
+
+/// Sequencer velocity: a little accent on the beat.
+const STEP_VELOCITY: u8 = 96;
+const BEAT_VELOCITY: u8 = 112;
+
+/// Tempo, pattern and click, plus how far ahead they have been scheduled.
+#[derive(Debug, Clone, Default)]
+pub struct Groove {
+    /// The shared tempo.
+    pub tempo: Tempo,
+    /// The shared pattern.
+    pub pattern: Pattern,
+    /// The local click (not shared: each player chooses).
+    pub click: bool,
+    /// Hits up to this relay time have been handed to the engine.
+    scheduled_until_ms: Option<f64>,
+}
+
+impl Groove {
+    /// Length of one step, ms.
+    pub fn step_ms(&self) -> f64 {
+        60_000.0 / self.tempo.bpm / STEPS_PER_BEAT as f64
+    }
+
+    /// What plays in `(from_ms, to_ms]`, in time order.
+    pub fn hits_between(&self, from_ms: f64, to_ms: f64) -> Vec<Hit> {
+        let step = self.step_ms();
+        let first = ((from_ms - self.tempo.anchor_ms) / step).floor() as i64 + 1;
+        let last = ((to_ms - self.tempo.anchor_ms) / step).floor() as i64;
+        let bar_steps = i64::from(self.tempo.beats_per_bar) * STEPS_PER_BEAT;
+        let mut hits = Vec::new();
+        for k in first..=last {
+            let at_ms = self.tempo.anchor_ms + k as f64 * step;
+            let on_beat = k.rem_euclid(STEPS_PER_BEAT) == 0;
+            if self.click && on_beat {
+                let downbeat = k.rem_euclid(bar_steps) == 0;
+                hits.push(Hit {
+                    at_ms,
+                    note: CLICK_NOTE,
+                    velocity: if downbeat { 127 } else { 72 },
+                    click: true,
+                });
+            }
+            if self.pattern.running {
+                let column = k.rem_euclid(STEPS as i64) as usize;
+                let velocity = if on_beat {
+                    BEAT_VELOCITY
+                } else {
+                    STEP_VELOCITY
+                };
+                hits.extend(self.pattern.hits_at(column).map(|note| Hit {
+                    at_ms,
+                    note,
+                    velocity,
+                    click: false,
+                }));
+            }
+        }
+        hits
+    }
+
+    /// The hits to hand to the engine now, `now_ms` being relay time: everything up to
+    /// `now_ms + lookahead_ms` not handed over yet. After a stall (or at the start) it picks up
+    /// at `now_ms` rather than playing a burst of the past.
+    pub fn due(&mut self, now_ms: f64, lookahead_ms: f64) -> Vec<Hit> {
+        let until = now_ms + lookahead_ms;
+        // What lies before `now_ms` is past: late hits are worse than missing ones. A schedule
+        // beyond `until` means the clock went back (a new timeline): start afresh.
+        let from = match self.scheduled_until_ms {
+            Some(t) if t <= until => t.max(now_ms),
+            _ => now_ms,
+        };
+        self.scheduled_until_ms = Some(until);
+        self.hits_between(from, until)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn four_on_the_floor() -> Pattern {
+        Pattern {
+            running: true,
+            rows: vec![
+                Row {
+                    note: 36,
+                    on: "x...x...x...x...".into(),
+                },
+                Row {
+                    note: 38,
+                    on: "....x.......x...".into(),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn two_machines_that_ask_at_different_moments_play_the_same_steps_at_the_same_times() {
+        let tempo = Tempo {
+            bpm: 100.0,
+            beats_per_bar: 4,
+            anchor_ms: 1_000.0,
+        };
+        let mut a = Groove {
+            tempo,
+            pattern: four_on_the_floor(),
+            ..Groove::default()
+        };
+        let mut b = a.clone();
+        // A asks every 25 ms from t = 5 000; B every 40 ms from t = 5 013.
+        let mut hits_a = Vec::new();
+        let mut hits_b = Vec::new();
+        for i in 0..200 {
+            hits_a.extend(a.due(5_000.0 + 25.0 * f64::from(i), 100.0));
+        }
+        for i in 0..125 {
+            hits_b.extend(b.due(5_013.0 + 40.0 * f64::from(i), 100.0));
+        }
+        let overlap = |h: &&Hit| h.at_ms > 5_200.0 && h.at_ms < 9_900.0;
+        let a: Vec<_> = hits_a.iter().filter(overlap).collect();
+        let b: Vec<_> = hits_b.iter().filter(overlap).collect();
+        assert_eq!(a, b);
+        // 150 ms steps: kicks every 600 ms, snares on beats 2 and 4 (column 4 and 12).
+        let kicks: Vec<f64> = a.iter().filter(|h| h.note == 36).map(|h| h.at_ms).collect();
+        assert!(kicks.windows(2).all(|w| (w[1] - w[0] - 600.0).abs() < 1e-6));
+        for snare in a.iter().filter(|h| h.note == 38) {
+            let column = ((snare.at_ms - 1_000.0) / 150.0).round() as i64 % 16;
+            assert!(column == 4 || column == 12, "snare in column {column}");
+        }
+    }
+
+    #[test]
+    fn nothing_is_scheduled_twice_or_skipped_and_a_stall_does_not_burst() {
+        let mut g = Groove {
+            click: true,
+            ..Groove::default()
+        };
+        let mut hits = Vec::new();
+        for i in 0..100 {
+            hits.extend(g.due(10_000.0 + 20.0 * f64::from(i), 120.0));
+        }
+        // 120 BPM: a click every 500 ms from 10 000 to 12 100.
+        let times: Vec<f64> = hits.iter().map(|h| h.at_ms).collect();
+        assert_eq!(times, vec![10_500.0, 11_000.0, 11_500.0, 12_000.0]);
+        assert_eq!(
+            hits[2].velocity, 127,
+            "12 000 is a downbeat: 24 beats after 0"
+        );
+        // Ten seconds without a call: picks up at now, not with 20 clicks at once.
+        let later = g.due(22_100.0, 120.0);
+        assert!(later.is_empty());
+        assert_eq!(g.due(22_450.0, 120.0).len(), 1);
+    }
+
+    #[test]
+    fn stopped_sequencer_and_silent_click_play_nothing_and_bad_patterns_are_refused() {
+        let mut g = Groove {
+            pattern: Pattern {
+                running: false,
+                ..four_on_the_floor()
+            },
+            ..Groove::default()
+        };
+        assert!(g.due(0.0, 10_000.0).is_empty());
+        let change = PatternChange {
+            pattern_id: "main".into(),
+            bpm: None,
+            steps: serde_json::json!({"running": true, "rows": [{"note": 36, "on": "x..."}]}),
+            timestamp: 0.0,
+        };
+        assert_eq!(Pattern::from_change(&change), None);
+        let change = PatternChange {
+            steps: serde_json::to_value(four_on_the_floor()).unwrap(),
+            ..change
+        };
+        assert_eq!(Pattern::from_change(&change), Some(four_on_the_floor()));
+    }
+}

@@ -1,0 +1,91 @@
+//! Jamwire's desktop app (Tauri v2). The layer is thin: [`commands`] adapt the UI's calls to the
+//! crates, [`jam`] runs the room (session, embedded relay, remote notes → engine and UI over an
+//! `ipc::Channel`), [`groove`] turns the shared tempo and pattern into hits at relay times,
+//! [`midi`] plays MIDI keyboards, [`settings`] remembers choices between launches.
+//!
+//! Threads: Tauri's main (UI) thread; the tokio runtime (commands, the room task, the groove
+//! scheduler, the embedded relay); the audio callback thread (`jam-audio`'s renderer, real-time
+//! safe); the MIDI thread.
+
+mod commands;
+mod error;
+mod groove;
+mod jam;
+mod midi;
+mod settings;
+mod state;
+
+use std::sync::{Arc, Mutex};
+
+use jam_audio::output::OutputConfig;
+use jam_session::Speaker;
+use tauri::Manager;
+
+use crate::groove::Groove;
+use crate::jam::Timeline;
+use crate::midi::MidiState;
+use crate::settings::Settings;
+use crate::state::AppState;
+
+/// Runs the app until its window closes.
+pub fn run() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tao=warn,wry=warn".into()),
+        )
+        .init();
+    tauri::Builder::default()
+        .setup(|app| {
+            let settings_path = app.path().app_config_dir()?.join("settings.json");
+            let settings = Settings::load(&settings_path);
+            let output = OutputConfig {
+                device: (!settings.audio_device.is_empty()).then(|| settings.audio_device.clone()),
+                buffer_frames: settings.buffer_frames,
+                ..OutputConfig::default()
+            };
+            let speaker = Arc::new(Mutex::new(Speaker::open(&output)));
+            let mut groove = Groove::default();
+            groove.click = settings.click;
+            let groove = Arc::new(Mutex::new(groove));
+            let timeline = Arc::new(Mutex::new(Timeline::Local));
+            let midi = Arc::new(Mutex::new(MidiState::open(&settings.midi_inputs)));
+            tauri::async_runtime::spawn(jam::run_groove(
+                speaker.clone(),
+                groove.clone(),
+                timeline.clone(),
+            ));
+            app.manage(AppState {
+                speaker,
+                groove,
+                timeline,
+                jam: tokio::sync::Mutex::new(None),
+                sender: Mutex::new(None),
+                settings: Mutex::new(settings),
+                settings_path,
+                midi: midi.clone(),
+            });
+            midi::spawn(app.handle().clone(), midi);
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::startup,
+            commands::host_jam,
+            commands::join_jam,
+            commands::leave_jam,
+            commands::play,
+            commands::set_tempo,
+            commands::set_pattern,
+            commands::set_click,
+            commands::send_chat,
+            commands::set_volume,
+            commands::clock_now,
+            commands::set_audio,
+            commands::set_midi_input,
+            commands::midi_status,
+            commands::set_playout,
+            commands::remember,
+        ])
+        .run(tauri::generate_context!())
+        .expect("Jamwire couldn't open its window");
+}

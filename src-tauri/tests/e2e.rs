@@ -1,0 +1,485 @@
+//! The real app, end to end: two running instances of the built `jamwire` binary under Xvfb,
+//! driven with WebDriver (`tauri-driver` → `WebKitWebDriver`), each playing into its own
+//! PulseAudio null sink whose monitor is recorded. A hosts, B joins with the invite read off A's
+//! screen; what A plays lights up on B's screen in A's colour and is heard in B's recording
+//! (once); B leaves and A's list updates; B comes back as a listener and cannot play.
+//!
+//! Needs `Xvfb`, `tauri-driver`, `WebKitWebDriver`, `pulseaudio` and `parec` (`./scripts/test`
+//! installs them). Set `JAMWIRE_SCREENSHOTS=DIR` to save screenshots of the start screen and a
+//! busy room there.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use jam_tests::PATIENCE;
+use serde_json::json;
+
+/// Recording format: what `parec` writes.
+const RATE: usize = 48_000;
+/// Analysis frame: 5 ms.
+const FRAME: usize = RATE / 200;
+/// A frame louder than this (RMS, full scale 1.0) is sound; the null sink's silence is 0.
+const SOUND: f32 = 1e-3;
+
+/// A child process that is killed when the test ends, pass or fail.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn tool(name: &str) -> PathBuf {
+    let cargo_bin = std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo/bin").join(name));
+    let found = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|dir| dir.join(name))
+        .chain(cargo_bin)
+        .find(|p| p.is_file());
+    found.unwrap_or_else(|| {
+        panic!("{name} is missing: run ./scripts/test, which installs everything the end-to-end test needs")
+    })
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("no free port on 127.0.0.1")
+        .port()
+}
+
+/// Polls `check` until it gives a value (each call waits for nothing; the loop is bounded).
+async fn until<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A private X server on a free display.
+fn xvfb() -> (Proc, String) {
+    let mut child = Command::new(tool("Xvfb"))
+        .args([
+            "-displayfd",
+            "1",
+            "-screen",
+            "0",
+            "1280x800x24",
+            "-nolisten",
+            "tcp",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("Xvfb didn't start");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .expect("Xvfb didn't say its display");
+    let display = format!(":{}", line.trim());
+    (Proc(child), display)
+}
+
+/// A private PulseAudio server with one null sink per instance.
+fn pulseaudio(dir: &Path) -> (Proc, String) {
+    let socket = dir.join("pulse.sock");
+    let server = format!("unix:{}", socket.display());
+    let child = Command::new(tool("pulseaudio"))
+        .args([
+            "--daemonize=no",
+            "-n",
+            "--exit-idle-time=-1",
+            "--disallow-exit",
+            "--use-pid-file=no",
+            "--log-target=stderr",
+        ])
+        .arg(format!(
+            "--load=module-native-protocol-unix auth-anonymous=1 socket={}",
+            socket.display()
+        ))
+        .arg("--load=module-null-sink sink_name=jam_a rate=48000")
+        .arg("--load=module-null-sink sink_name=jam_b rate=48000")
+        .env("XDG_RUNTIME_DIR", dir)
+        .env("HOME", dir)
+        .stdout(Stdio::null())
+        .stderr(File::create(dir.join("pulseaudio.log")).unwrap())
+        .spawn()
+        .expect("pulseaudio didn't start");
+    (Proc(child), server)
+}
+
+async fn pulse_ready(server: &str) {
+    until("PulseAudio to answer", || async {
+        Command::new(tool("pactl"))
+            .args(["--server", server, "list", "short", "sinks"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("jam_b"))
+    })
+    .await;
+}
+
+/// Records a sink's monitor as mono 16-bit at 48 kHz.
+fn record(server: &str, sink: &str, path: &Path) -> Proc {
+    let child = Command::new(tool("parec"))
+        .args(["--server", server, "-d", &format!("{sink}.monitor")])
+        .args([
+            "--format=s16le",
+            "--rate=48000",
+            "--channels=1",
+            "--latency-msec=10",
+        ])
+        .stdout(File::create(path).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("parec didn't start");
+    Proc(child)
+}
+
+/// RMS per 5 ms frame of a recording, from sample `from` on.
+fn envelope(path: &Path, from: usize) -> Vec<f32> {
+    let mut file = File::open(path).unwrap();
+    file.seek(SeekFrom::Start((from * 2) as u64)).unwrap();
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).unwrap();
+    let samples: Vec<f32> = bytes
+        .chunks_exact(2)
+        .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32_768.0)
+        .collect();
+    samples
+        .chunks_exact(FRAME)
+        .map(jam_tests::signal::rms)
+        .collect()
+}
+
+fn samples_in(path: &Path) -> usize {
+    std::fs::metadata(path).map_or(0, |m| m.len() as usize / 2)
+}
+
+/// Frames where sound starts after at least 100 ms of silence.
+fn onsets(envelope: &[f32]) -> Vec<usize> {
+    let mut quiet = usize::MAX / 2;
+    let mut found = Vec::new();
+    for (i, &level) in envelope.iter().enumerate() {
+        if level > SOUND {
+            if quiet >= 20 {
+                found.push(i);
+            }
+            quiet = 0;
+        } else {
+            quiet += 1;
+        }
+    }
+    found
+}
+
+/// One app instance with its own driver, sink, recording and settings.
+struct Instance {
+    client: Client,
+    recording: PathBuf,
+    _recorder: Proc,
+    _driver: Proc,
+}
+
+async fn launch(label: &str, display: &str, pulse: &str, dir: &Path) -> Instance {
+    let sink = format!("jam_{label}");
+    let recording = dir.join(format!("{label}.raw"));
+    let recorder = record(pulse, &sink, &recording);
+    let (port, native_port) = (free_port(), free_port());
+    let config = dir.join(format!("config-{label}"));
+    let driver = Command::new(tool("tauri-driver"))
+        .args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &native_port.to_string(),
+        ])
+        .env("DISPLAY", display)
+        .env("PULSE_SERVER", pulse)
+        .env("PULSE_SINK", &sink)
+        .env("XDG_CONFIG_HOME", &config)
+        .env("XDG_DATA_HOME", &config)
+        .env("JAMWIRE_RELAY_BIND", "127.0.0.1:0")
+        .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(File::create(dir.join(format!("{label}.log"))).unwrap())
+        .spawn()
+        .expect("tauri-driver didn't start");
+    let driver = Proc(driver);
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "tauri:options".into(),
+        json!({ "application": env!("CARGO_BIN_EXE_jamwire") }),
+    );
+    caps.insert("browserName".into(), json!("wry"));
+    let url = format!("http://127.0.0.1:{port}");
+    let client = until("tauri-driver to start the app", || {
+        let caps = caps.clone();
+        let url = url.clone();
+        async move {
+            ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                .capabilities(caps)
+                .connect(&url)
+                .await
+                .ok()
+        }
+    })
+    .await;
+    Instance {
+        client,
+        recording,
+        _recorder: recorder,
+        _driver: driver,
+    }
+}
+
+impl Instance {
+    async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css} never appeared: {e}"))
+    }
+
+    async fn click(&self, css: &str) {
+        self.wait_for(css)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e:?}"));
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let field = self.wait_for(css).await;
+        field.clear().await.unwrap();
+        field.send_keys(text).await.unwrap();
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.wait_for(css).await.text().await.unwrap()
+    }
+
+    async fn count(&self, css: &str) -> usize {
+        self.client
+            .find_all(Locator::Css(css))
+            .await
+            .map_or(0, |v| v.len())
+    }
+
+    async fn wait_count(&self, css: &str, n: usize) {
+        until(&format!("{n} × {css}"), || async {
+            (self.count(css).await == n).then_some(())
+        })
+        .await;
+    }
+
+    /// The colour the room gives the participant called `name`.
+    async fn colour_of(&self, name: &str) -> String {
+        let script = "const li = [...document.querySelectorAll('#participants li')].find(li => li.querySelector('.pname').textContent === arguments[0]); return li ? li.style.getPropertyValue('--colour') : null;";
+        until(&format!("{name} in the list"), || async {
+            self.client
+                .execute(script, vec![json!(name)])
+                .await
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+        })
+        .await
+    }
+
+    async fn screenshot(&self, name: &str) {
+        if let Some(dir) = std::env::var_os("JAMWIRE_SCREENSHOTS") {
+            let png = self.client.screenshot().await.unwrap();
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(Path::new(&dir).join(name), png).unwrap();
+        }
+    }
+
+    /// Waits until this instance's recording has had sound since sample `from`, then silence
+    /// for 200 ms; returns the envelope since `from`.
+    async fn heard_since(&self, from: usize) -> Vec<f32> {
+        until("the sound to be recorded and to end", || async {
+            let env = envelope(&self.recording, from);
+            let first = env.iter().position(|&l| l > SOUND)?;
+            let tail = env.len().checked_sub(40)?;
+            (tail > first && env[tail..].iter().all(|&l| l <= SOUND)).then_some(env)
+        })
+        .await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_apps_host_join_play_hear_and_listen() {
+    let dir = std::env::temp_dir().join(format!("jamwire-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (_x, display) = xvfb();
+    let (_pulse, server) = pulseaudio(&dir);
+    pulse_ready(&server).await;
+
+    // A hosts.
+    let a = launch("a", &display, &server, &dir).await;
+    a.type_into("#name", "Ann").await;
+    a.screenshot("start-screen.png").await;
+    a.click("#host-button").await;
+    a.wait_for("#room:not([hidden])").await;
+    let invite = a.text("#invite-text").await;
+    assert!(
+        invite.starts_with("jam://127.0.0.1:"),
+        "invite on A's screen: {invite:?}"
+    );
+    assert!(a.text("#room-code").await.len() == 6);
+
+    // B joins with the invite copied from A's screen.
+    let b = launch("b", &display, &server, &dir).await;
+    b.type_into("#name", "Ben").await;
+    b.type_into("#join-invite", &invite).await;
+    b.click("#join-button").await;
+    b.wait_for("#room:not([hidden])").await;
+    a.wait_count("#participants li", 2).await;
+    b.wait_count("#participants li", 2).await;
+    let ann = b.colour_of("Ann").await;
+    assert_eq!(
+        ann,
+        a.colour_of("Ann").await,
+        "A has the same colour on both screens"
+    );
+    assert_ne!(ann, b.colour_of("Ben").await);
+
+    // A hits the snare: B's pad lights in A's colour, and both hear it.
+    let (a_from, b_from) = (samples_in(&a.recording), samples_in(&b.recording));
+    a.click("#drums [data-note='38']").await;
+    b.wait_for(&format!(
+        "#drums [data-note='38'][data-last-colour='{ann}']"
+    ))
+    .await;
+    let (a_snare, b_snare) = (a.heard_since(a_from).await, b.heard_since(b_from).await);
+
+    // Then C4 on the piano.
+    let (a_from2, b_from2) = (samples_in(&a.recording), samples_in(&b.recording));
+    a.click("#piano [data-note='60']").await;
+    b.wait_for(&format!(
+        "#piano [data-note='60'][data-last-colour='{ann}']"
+    ))
+    .await;
+    let a_c4 = a.heard_since(a_from2).await;
+    let b_c4 = b.heard_since(b_from2).await;
+
+    // Each sound once in each recording, B's no later than 500 ms after A's. Both recordings run
+    // on the same PulseAudio clock: align them by their ends, read at the same moment.
+    for (what, a_env, b_env) in [("snare", &a_snare, &b_snare), ("C4", &a_c4, &b_c4)] {
+        assert_eq!(
+            onsets(a_env).len(),
+            1,
+            "A hears its {what} once: {:?}",
+            onsets(a_env)
+        );
+        assert_eq!(
+            onsets(b_env).len(),
+            1,
+            "B hears A's {what} once: {:?}",
+            onsets(b_env)
+        );
+    }
+    let (a_len, b_len) = (samples_in(&a.recording), samples_in(&b.recording));
+    let ms_before_end = |from: usize, onset: usize, len: usize| {
+        (len - from - onset * FRAME) as f64 * 1_000.0 / RATE as f64
+    };
+    for (what, a_from, b_from, a_env, b_env) in [
+        ("snare", a_from, b_from, &a_snare, &b_snare),
+        ("C4", a_from2, b_from2, &a_c4, &b_c4),
+    ] {
+        let a_at = ms_before_end(a_from, onsets(a_env)[0], a_len);
+        let b_at = ms_before_end(b_from, onsets(b_env)[0], b_len);
+        let delay = a_at - b_at;
+        eprintln!("{what}: B heard it {delay:.0} ms after A");
+        assert!(delay < 500.0, "B heard A's {what} {delay:.0} ms after A");
+    }
+
+    // A busy room for the README: the sequencer running, keys lit.
+    a.click("#sequencer [data-note='36'][data-step='0']").await;
+    a.click("#sequencer [data-note='36'][data-step='8']").await;
+    a.click("#sequencer [data-note='38'][data-step='4']").await;
+    a.click("#sequencer [data-note='42'][data-step='2']").await;
+    a.type_into("#chat-input", "Ready when you are!\u{E007}")
+        .await;
+    b.wait_for("#sequencer [data-note='38'][data-step='4'].on")
+        .await;
+    assert!(b.text("#chat-log li").await.contains("Ready when you are!"));
+    // Start is shared; so is the tempo.
+    a.click("#seq-toggle").await;
+    b.wait_for("#seq-toggle").await;
+    until("B's sequencer to start", || async {
+        (b.text("#seq-toggle").await.contains("Stop")).then_some(())
+    })
+    .await;
+    a.type_into("#bpm", "96\u{E007}").await;
+    until("B's tempo to follow", || async {
+        let bpm = b.wait_for("#bpm").await.prop("value").await.ok().flatten();
+        (bpm.as_deref() == Some("96")).then_some(())
+    })
+    .await;
+    b.click("#piano [data-note='64']").await;
+    a.client
+        .execute("document.querySelector('.scroll').scrollTop = 0", vec![])
+        .await
+        .unwrap();
+    a.screenshot("jam-room.png").await;
+    a.click("#seq-toggle").await;
+
+    // B leaves: A's list updates.
+    b.click("#leave-button").await;
+    a.wait_count("#participants li", 1).await;
+
+    // B comes back as a listener: the banner says so, nothing plays.
+    b.click("#role-listen").await;
+    b.click("#join-button").await;
+    b.wait_for("#listener-banner:not([hidden])").await;
+    assert_eq!(b.text("#listener-banner").await, "Listening to Ann's jam");
+    a.wait_count("#participants li", 2).await;
+    let pad = b.wait_for("#drums [data-note='38']").await;
+    assert!(
+        !pad.is_enabled().await.unwrap(),
+        "a listener's pads are disabled"
+    );
+    let refused = b
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; window.__TAURI_INTERNALS__.invoke('play', { input: { type: 'noteOn', instrument: 'drums', note: 38, velocity: 100 } }).then(() => done('played'), (e) => done(e.kind));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        refused,
+        json!("listener"),
+        "the app refuses a listener's notes"
+    );
+    // The listener still hears the room.
+    a.click("#drums [data-note='36']").await;
+    b.wait_for(&format!(
+        "#drums [data-note='36'][data-last-colour='{ann}']"
+    ))
+    .await;
+
+    let _ = a.client.close().await;
+    let _ = b.client.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,100 @@
+/**
+ * The room's shared time as the UI draws it: the beat indicator and the sequencer's playhead.
+ * Mirrors `src-tauri/src/groove.rs`: beat `n` is at `anchorMs + n × 60 000 / bpm` of relay time,
+ * step `k` (four per beat) shows pattern column `k mod 16`.
+ */
+
+export interface Tempo {
+  bpm: number;
+  beatsPerBar: number;
+  anchorMs: number;
+}
+
+export const STEPS = 16;
+export const STEPS_PER_BEAT = 4;
+
+/** Where relay time `nowMs` falls: the beat in the bar (0-based) and the pattern column. */
+export function position(tempo: Tempo, nowMs: number): { beat: number; column: number } {
+  const stepMs = 60_000 / tempo.bpm / STEPS_PER_BEAT;
+  const k = Math.floor((nowMs - tempo.anchorMs) / stepMs);
+  const mod = (a: number, n: number) => ((a % n) + n) % n;
+  return { beat: mod(Math.floor(k / STEPS_PER_BEAT), tempo.beatsPerBar), column: mod(k, STEPS) };
+}
+
+/** Estimates relay time from a sample taken with `performance.now()`, for smooth drawing. */
+export class RelayClock {
+  private relayAtSample = 0;
+  private perfAtSample = 0;
+
+  sample(relayMs: number, perfMs: number, roundTripMs = 0): void {
+    this.relayAtSample = relayMs;
+    this.perfAtSample = perfMs - roundTripMs / 2;
+  }
+
+  now(perfMs: number): number {
+    return this.relayAtSample + (perfMs - this.perfAtSample);
+  }
+}
+
+/** One sequencer row: a drum sound and 16 steps written as `x` (on) and `.` (off). */
+export interface Row {
+  note: number;
+  on: string;
+}
+
+export interface Pattern {
+  running: boolean;
+  rows: Row[];
+}
+
+/** The rows the sequencer shows, top to bottom (General MIDI drums). */
+export const SEQUENCER_ROWS: readonly { note: number; label: string }[] = [
+  { note: 49, label: "Crash" },
+  { note: 46, label: "Open hat" },
+  { note: 42, label: "Closed hat" },
+  { note: 39, label: "Clap" },
+  { note: 38, label: "Snare" },
+  { note: 45, label: "Low tom" },
+  { note: 37, label: "Rim" },
+  { note: 36, label: "Kick" },
+];
+
+/** An empty pattern over the sequencer's rows. */
+export function emptyPattern(): Pattern {
+  return { running: false, rows: SEQUENCER_ROWS.map((r) => ({ note: r.note, on: ".".repeat(STEPS) })) };
+}
+
+/** Whether a step is on. */
+export function isOn(pattern: Pattern, note: number, step: number): boolean {
+  return pattern.rows.find((r) => r.note === note)?.on[step] === "x";
+}
+
+/** A copy of `pattern` with one step flipped (the row is added if the pattern lacked it). */
+export function toggleStep(pattern: Pattern, note: number, step: number): Pattern {
+  if (step < 0 || step >= STEPS) return pattern;
+  const rows = pattern.rows.some((r) => r.note === note)
+    ? pattern.rows
+    : [...pattern.rows, { note, on: ".".repeat(STEPS) }];
+  return {
+    ...pattern,
+    rows: rows.map((r) => {
+      if (r.note !== note) return r;
+      const cells = [...r.on];
+      cells[step] = cells[step] === "x" ? "." : "x";
+      return { note, on: cells.join("") };
+    }),
+  };
+}
+
+/** Reads a pattern from the room (another client's payload); `undefined` if it isn't one. */
+export function readPattern(steps: unknown): Pattern | undefined {
+  if (typeof steps !== "object" || steps === null) return undefined;
+  const { running, rows } = steps as { running?: unknown; rows?: unknown };
+  if (typeof running !== "boolean" || !Array.isArray(rows) || rows.length > 16) return undefined;
+  const valid = rows.every(
+    (r): r is Row =>
+      typeof r === "object" && r !== null && Number.isInteger(r.note) && r.note >= 0 && r.note <= 127 &&
+      typeof r.on === "string" && r.on.length === STEPS,
+  );
+  return valid ? { running, rows: rows as Row[] } : undefined;
+}

@@ -72,3 +72,24 @@ impl serde::Serialize for AppError {
 
 /// Result of a command.
 pub type Result<T, E = AppError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_reach_the_ui_as_kind_and_message() {
+        let e = AppError::Session(SessionError::Relay {
+            code: jam_protocol::ErrorCode::WrongPassword,
+            message: "wrong password for room K7M2QX".into(),
+        });
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            serde_json::json!({"kind": "relay:WRONG_PASSWORD", "message": "wrong password for room K7M2QX"})
+        );
+        let e = AppError::Listener;
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["kind"], "listener");
+        assert!(json["message"].as_str().unwrap().contains("listener"));
+    }
+}

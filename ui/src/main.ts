@@ -4,7 +4,7 @@ import { Activity } from "./activity";
 import { RelayClock, SEQUENCER_ROWS, STEPS, emptyPattern, isOn, position, readPattern, toggleStep, type Pattern, type Tempo } from "./groove";
 import { DRUM_PADS, KeyboardPlayer, type Focus, type KeyAction } from "./keyboard";
 import { pianoKeys } from "./piano";
-import { PALETTE, Roster, chatHtml, findInvite, type Participant } from "./room";
+import { PALETTE, Roster, chatHtml, findInvite, normalizeInvite, type Participant } from "./room";
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
   const el = document.getElementById(id);
@@ -557,8 +557,8 @@ function showAudio(audio: AudioView): void {
 function showMidi(midi: MidiView): void {
   const connected = midi.devices.filter((d) => d.connected).map((d) => `${d.name} ✓`);
   $("midi-status").textContent = midi.error
-    ? "MIDI: not available"
-    : `MIDI: ${connected.length ? connected.join(", ") : "no keyboard chosen"}`;
+    ? `MIDI: ${midi.error}`
+    : `MIDI: ${connected.length ? connected.join(", ") : "no keyboard chosen (⚙ Settings)"}`;
   $("midi-status").title = midi.error ?? "";
   $("midi-error").textContent = midi.error ?? (midi.devices.length === 0 ? "No MIDI devices found. Plug one in; it appears here." : "");
   const list = $("midi-list");
@@ -643,7 +643,7 @@ async function start(): Promise<void> {
 
   $("join-button").addEventListener("click", async () => {
     const button = $("join-button") as HTMLButtonElement;
-    const text = findInvite(invite.value) ?? invite.value.trim();
+    const text = normalizeInvite(invite.value);
     const listener = ($("role-listen") as HTMLInputElement).checked;
     const view = await busy(button, () =>
       api.join(name.value, text, listener, ($("join-password") as HTMLInputElement).value, onRoomEvent),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { chatHtml, findInvite, MAX_CHAT_CHARS, PALETTE, Roster } from "./room";
+import { chatHtml, findInvite, MAX_CHAT_CHARS, PALETTE, Roster, normalizeInvite } from "./room";
 
 describe("roster", () => {
   it("gives each participant a stable colour from the palette, kept across a rejoin", () => {
@@ -32,5 +32,14 @@ describe("invites", () => {
     expect(findInvite("join me at jam://192.168.1.20:7878/K7M2QX tonight")).toBe("jam://192.168.1.20:7878/K7M2QX");
     expect(findInvite("jam://host:7878/K7M2Q0")).toBeUndefined();
     expect(findInvite("nothing here")).toBeUndefined();
+  });
+});
+
+describe("the Join field", () => {
+  it("takes an invite, or a host and a code typed separately", () => {
+    expect(normalizeInvite("join us: jam://10.0.0.5:7878/K7M2QX !")).toBe("jam://10.0.0.5:7878/K7M2QX");
+    expect(normalizeInvite("10.0.0.5:7878 k7m2qx")).toBe("jam://10.0.0.5:7878/K7M2QX");
+    expect(normalizeInvite(" studio.local:9000/K7M2QX ")).toBe("jam://studio.local:9000/K7M2QX");
+    expect(normalizeInvite("hello")).toBe("hello");
   });
 });

@@ -66,3 +66,15 @@ export function findInvite(text: string): string | undefined {
   const match = /jam:\/\/[^\s/]+:\d{1,5}\/[23456789ABCDEFGHJKLMNPQRSTUVWXYZ]{6}/i.exec(text);
   return match?.[0];
 }
+
+/**
+ * What the Join field holds, as an invite: a `jam://` invite found anywhere in the text, or a
+ * host and a room code typed separately (`192.168.1.20:7878 K7M2QX`, or with a `/`). Anything
+ * else is returned trimmed, for the app to explain what an invite looks like.
+ */
+export function normalizeInvite(text: string): string {
+  const found = findInvite(text);
+  if (found) return found;
+  const parts = /^\s*([^\s/]+:\d{1,5})[\s/]+([23456789ABCDEFGHJKLMNPQRSTUVWXYZ]{6})\s*$/i.exec(text);
+  return parts ? `jam://${parts[1]}/${parts[2]?.toUpperCase()}` : text.trim();
+}

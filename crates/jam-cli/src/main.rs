@@ -1,7 +1,7 @@
 //! `jam`: the headless Jamwire tool.
 
 use std::collections::HashMap;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use jam_audio::{Instrument, SampleBank, offline};
-use jam_midi::{MidiEvent, MidiMessage, PlayEvent, Recording, Router, Song};
+use jam_midi::{PlayEvent, Recording, Router, Song};
 use jam_protocol::event::{DrumHit, PianoNote, PianoNoteOff, Sustain};
 use jam_protocol::{MusicalEvent, Role};
 use jam_relay::RelayConfig;
@@ -112,6 +112,22 @@ enum Command {
         #[arg(long, default_value_t = 48_000, value_name = "HZ")]
         sample_rate: u32,
     },
+    /// Export a take from a session log (`jam-relay --log`, or the desktop app's takes.sqlite)
+    /// as a Standard MIDI File: one named track per player, the session's tempo map, drums on
+    /// channel 10. `--list` shows the takes instead.
+    Export {
+        /// The session log.
+        log: PathBuf,
+        /// The MIDI file to write.
+        #[arg(required_unless_present = "list")]
+        output: Option<PathBuf>,
+        /// Which take: its id from `--list`, or `latest`.
+        #[arg(long, default_value = "latest", value_name = "ID|latest")]
+        session: String,
+        /// List the takes (id, date, length, players, events) and write nothing.
+        #[arg(long)]
+        list: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -130,6 +146,15 @@ fn main() -> anyhow::Result<()> {
     } = command
     {
         return render(&input, &output, sample_rate);
+    }
+    if let Command::Export {
+        log,
+        output,
+        session,
+        list,
+    } = command
+    {
+        return export(&log, output.as_deref(), &session, list);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -167,7 +192,7 @@ fn main() -> anyhow::Result<()> {
                 password,
                 no_audio,
             } => record(&output, &from, name, password, !no_audio).await,
-            Command::Render { .. } => unreachable!("handled above"),
+            Command::Render { .. } | Command::Export { .. } => unreachable!("handled above"),
         }
     })
 }
@@ -435,66 +460,10 @@ async fn record(
                     .cloned()
                     .unwrap_or_else(|| e.sender_id.clone());
                 let track = recording.track(&name);
-                let (timestamp, midi) = match *musical {
-                    MusicalEvent::DrumHit(h) => (
-                        h.timestamp,
-                        MidiEvent {
-                            channel: 9,
-                            message: MidiMessage::NoteOn {
-                                note: h.note,
-                                velocity: h.velocity,
-                            },
-                        },
-                    ),
-                    MusicalEvent::PianoNote(n) => (
-                        n.timestamp,
-                        MidiEvent {
-                            channel: 0,
-                            message: MidiMessage::NoteOn {
-                                note: n.note,
-                                velocity: n.velocity,
-                            },
-                        },
-                    ),
-                    MusicalEvent::PianoNoteOff(n) => (
-                        n.timestamp,
-                        MidiEvent {
-                            channel: 0,
-                            message: MidiMessage::NoteOff {
-                                note: n.note,
-                                velocity: 0,
-                            },
-                        },
-                    ),
-                    MusicalEvent::Sustain(s) => (
-                        s.timestamp,
-                        MidiEvent {
-                            channel: 0,
-                            message: MidiMessage::Sustain { on: s.on },
-                        },
-                    ),
-                    MusicalEvent::TempoChange(t) => {
-                        recording
-                            .set_tempo(((t.timestamp - start_ms).max(0.0) * 1_000.0) as u64, t.bpm);
-                        continue;
-                    }
-                    _ => continue,
-                };
+                let timestamp = musical_timestamp(musical).unwrap_or(e.arrived_ms);
                 let time_us = ((timestamp - start_ms).max(0.0) * 1_000.0) as u64;
-                recording.record(track, time_us, midi);
-                if let MusicalEvent::DrumHit(h) = *musical {
-                    // Drum pads have no key-up; give each hit a short note-off in the file.
-                    recording.record(
-                        track,
-                        time_us + 100_000,
-                        MidiEvent {
-                            channel: 9,
-                            message: MidiMessage::NoteOff {
-                                note: h.note,
-                                velocity: 0,
-                            },
-                        },
-                    );
+                if !recording.record_musical(track, time_us, musical) {
+                    continue;
                 }
                 events += 1;
             }
@@ -541,4 +510,82 @@ fn open_speaker(audio: bool) -> Speaker {
         eprintln!("jam: playing silently: {reason}");
     }
     speaker
+}
+
+/// The sender's timestamp of a musical event, if it carries one.
+fn musical_timestamp(event: &MusicalEvent) -> Option<f64> {
+    match event {
+        MusicalEvent::DrumHit(h) => Some(h.timestamp),
+        MusicalEvent::PianoNote(n) => Some(n.timestamp),
+        MusicalEvent::PianoNoteOff(n) => Some(n.timestamp),
+        MusicalEvent::Sustain(s) => Some(s.timestamp),
+        MusicalEvent::TempoChange(t) => Some(t.timestamp),
+        MusicalEvent::PatternChange(p) => Some(p.timestamp),
+        MusicalEvent::Chat(_) | MusicalEvent::Cursor(_) => None,
+    }
+}
+
+fn export(log: &Path, output: Option<&Path>, session: &str, list: bool) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        log.exists(),
+        "there is no session log at {} — record one with `jam-relay --log {}`",
+        log.display(),
+        log.display()
+    );
+    let store = jam_takes::TakeStore::open(log)?;
+    if list {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "{:>5}  {:<20}  {:>8}  {:>7}  players",
+            "id", "started", "length", "events"
+        )?;
+        for take in store.sessions()? {
+            writeln!(
+                out,
+                "{:>5}  {:<20}  {:>8}  {:>7}  {}",
+                take.id,
+                utc(take.started_ms),
+                clock(take.duration_ms),
+                take.event_count,
+                take.participants.join(", ")
+            )?;
+        }
+        return Ok(());
+    }
+    let id = match session {
+        "latest" => store.latest()?,
+        id => id.parse().map_err(|_| {
+            anyhow::anyhow!("--session takes a take's id (see --list) or `latest`, not {id:?}")
+        })?,
+    };
+    let take = store.session(id)?;
+    let bytes = jam_takes::export::to_smf(&store, id)?;
+    let output = output.expect("clap requires OUTPUT without --list");
+    std::fs::write(output, bytes)
+        .map_err(|e| anyhow::anyhow!("couldn't write {}: {e}", output.display()))?;
+    eprintln!(
+        "jam: take {id} ({}, {} events, {}) written to {}",
+        clock(take.duration_ms),
+        take.event_count,
+        take.participants.join(", "),
+        output.display()
+    );
+    Ok(())
+}
+
+/// `M:SS` (or `H:MM:SS`).
+fn clock(ms: f64) -> String {
+    let s = (ms / 1_000.0).round() as u64;
+    if s >= 3_600 {
+        format!("{}:{:02}:{:02}", s / 3_600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// RFC 3339 in UTC, to the second, from ms since the Unix epoch.
+fn utc(ms: f64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0.0) as u64);
+    humantime::format_rfc3339_seconds(at).to_string()
 }

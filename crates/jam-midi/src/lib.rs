@@ -24,4 +24,4 @@ pub use parser::{MidiEvent, MidiMessage, MidiParser};
 pub use player::play_paced;
 pub use render::{MAX_TAIL_SECONDS, render_song};
 pub use router::{PlayEvent, Route, Router};
-pub use smf::{RECORDING_PPQ, Recording, Song, SongEvent};
+pub use smf::{DRUM_CHANNEL, PIANO_CHANNEL, RECORDING_PPQ, Recording, Song, SongEvent};

@@ -187,6 +187,13 @@ fn to_midly(event: &MidiEvent) -> TrackEventKind<'static> {
     }
 }
 
+/// MIDI channel (0-based) of the drums in files we write: General MIDI's channel 10.
+pub const DRUM_CHANNEL: u8 = 9;
+/// MIDI channel (0-based) of the piano in files we write.
+pub const PIANO_CHANNEL: u8 = 0;
+/// Length given to a drum hit in files we write, µs.
+const DRUM_NOTE_US: u64 = 100_000;
+
 /// Ticks per quarter note in files we write: at 120 BPM one tick is 0.52 ms.
 pub const RECORDING_PPQ: u16 = 960;
 
@@ -226,6 +233,55 @@ impl Recording {
         if bpm.is_finite() && bpm > 0.0 {
             self.tempo.push((time_us, bpm));
         }
+    }
+
+    /// Records a Jamwire musical event at `time_us`: drums on channel 10 (each hit gets a note-off
+    /// 100 ms later, since pads have no key-up), piano on channel 1, sustain as CC64, tempo
+    /// changes into the tempo map. Returns whether the event was a note or pedal (chat and the
+    /// like record nothing).
+    pub fn record_musical(
+        &mut self,
+        track: usize,
+        time_us: u64,
+        event: &jam_protocol::MusicalEvent,
+    ) -> bool {
+        use jam_protocol::MusicalEvent as E;
+        let on = |channel, note, velocity| MidiEvent {
+            channel,
+            message: MidiMessage::NoteOn { note, velocity },
+        };
+        let off = |channel, note| MidiEvent {
+            channel,
+            message: MidiMessage::NoteOff { note, velocity: 0 },
+        };
+        match *event {
+            E::DrumHit(h) => {
+                self.record(track, time_us, on(DRUM_CHANNEL, h.note, h.velocity));
+                self.record(track, time_us + DRUM_NOTE_US, off(DRUM_CHANNEL, h.note));
+            }
+            E::PianoNote(n) => {
+                self.record(track, time_us, on(PIANO_CHANNEL, n.note, n.velocity));
+                if let Some(ms) = n.duration.filter(|d| d.is_finite() && *d >= 0.0) {
+                    let end = time_us + (ms * 1_000.0) as u64;
+                    self.record(track, end, off(PIANO_CHANNEL, n.note));
+                }
+            }
+            E::PianoNoteOff(n) => self.record(track, time_us, off(PIANO_CHANNEL, n.note)),
+            E::Sustain(s) => self.record(
+                track,
+                time_us,
+                MidiEvent {
+                    channel: PIANO_CHANNEL,
+                    message: MidiMessage::Sustain { on: s.on },
+                },
+            ),
+            E::TempoChange(t) => {
+                self.set_tempo(time_us, t.bpm);
+                return false;
+            }
+            _ => return false,
+        }
+        true
     }
 
     /// Number of participant tracks.

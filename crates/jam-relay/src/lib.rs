@@ -21,6 +21,7 @@
 pub mod config;
 pub mod error;
 mod limiter;
+pub mod metrics;
 mod peer;
 mod room;
 pub mod server;
@@ -29,5 +30,7 @@ mod time;
 
 pub use config::RelayConfig;
 pub use error::{RelayError, Result};
-pub use server::{RelayHandle, from_listener, run, start};
+pub use server::{
+    Metrics, RelayHandle, from_listener, from_listener_recording, run, start, start_recording,
+};
 pub use stats::{RelayStats, StatsSnapshot};

@@ -532,7 +532,7 @@ mod tests {
             heartbeat_timeout_ms: 15_000,
             ..RelayConfig::default()
         };
-        let shared = Shared::new(config);
+        let shared = Shared::new(config, None);
         let started = Instant::now();
 
         let mut silent = connect(&shared).await;

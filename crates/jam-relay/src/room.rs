@@ -19,6 +19,8 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
+use jam_takes::Record;
+
 use crate::limiter::TokenBucket;
 use crate::server::Shared;
 use crate::stats::RelayStats;
@@ -276,6 +278,13 @@ impl Room {
             );
         }
         let id = participant.id.clone();
+        shared.log(|| Record::Joined {
+            room: self.code.clone(),
+            user_id: participant.id.clone(),
+            name: participant.name.clone(),
+            role: participant.role,
+            at_ms: shared.clock.now_ms(),
+        });
         self.members.push(Member {
             link,
             participant,
@@ -353,12 +362,22 @@ impl Room {
         now: Instant,
     ) {
         self.seq += 1;
+        let server_time = shared.clock.at(now);
+        shared.log(|| Record::Event {
+            room: self.code.clone(),
+            seq: self.seq,
+            at_ms: server_time,
+            sender_id: sender_id.to_owned(),
+            event_name: event_name.clone(),
+            payload: payload.clone(),
+            synthetic,
+        });
         let msg = ServerMsg::Event(RelayedEvent {
             event_name,
             payload,
             sender_id: sender_id.to_owned(),
             seq: self.seq,
-            server_time: shared.clock.at(now),
+            server_time,
             synthetic,
         });
         let frame = Message::text(msg.to_json());
@@ -412,6 +431,11 @@ impl Room {
                 now,
             );
         }
+        shared.log(|| Record::Left {
+            room: self.code.clone(),
+            user_id: id.to_owned(),
+            at_ms: shared.clock.at(now),
+        });
         let left = Message::text(
             ServerMsg::UserLeft(UserLeft {
                 user_id: id.to_owned(),
@@ -482,6 +506,10 @@ impl Shared {
             role: Role::Player,
             is_host: true,
         };
+        self.log(|| Record::RoomOpened {
+            room: code.clone(),
+            at_ms: self.clock.now_ms(),
+        });
         let room = Arc::new(Mutex::new(Room {
             code: code.clone(),
             password: password.filter(|p| !p.is_empty()),
@@ -554,6 +582,10 @@ impl Shared {
             if map.get(&code).is_some_and(|r| Arc::ptr_eq(r, room)) {
                 map.remove(&code);
                 RelayStats::sub(&self.stats.rooms, 1);
+                self.log(|| Record::RoomClosed {
+                    room: code.clone(),
+                    at_ms: self.clock.now_ms(),
+                });
                 tracing::info!(room = %code, "room closed: everyone left");
             }
         }

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use jam_takes::{Record, Recorder};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -28,17 +29,27 @@ pub(crate) struct Shared {
     pub(crate) rooms: Rooms,
     /// Cancelled when the relay shuts down; each connection's kill token is a child of it.
     pub(crate) shutdown: CancellationToken,
+    /// The session log, when recording.
+    pub(crate) recorder: Option<Recorder>,
 }
 
 impl Shared {
-    pub(crate) fn new(config: RelayConfig) -> Arc<Shared> {
+    pub(crate) fn new(config: RelayConfig, recorder: Option<Recorder>) -> Arc<Shared> {
         Arc::new(Shared {
             config,
             stats: Arc::default(),
             clock: RelayClock::new(),
             rooms: Rooms::default(),
             shutdown: CancellationToken::new(),
+            recorder,
         })
+    }
+
+    /// Hands a record to the session log, if there is one (never waits).
+    pub(crate) fn log(&self, record: impl FnOnce() -> Record) {
+        if let Some(recorder) = &self.recorder {
+            recorder.log(record());
+        }
     }
 }
 
@@ -49,7 +60,7 @@ pub async fn run(
     config: RelayConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
-    serve(listener, Shared::new(config), shutdown).await
+    serve(listener, Shared::new(config, None), shutdown).await
 }
 
 async fn serve(
@@ -99,6 +110,35 @@ fn is_transient(e: &std::io::Error) -> bool {
         .is_some_and(|code| code == 23 || code == 24) // ENFILE, EMFILE
 }
 
+/// The relay's figures, readable from anywhere while it runs.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    shared: Arc<Shared>,
+}
+
+impl Metrics {
+    /// The relay's counters right now.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.shared.stats.snapshot()
+    }
+
+    /// Session-log records stored and dropped so far, when recording.
+    pub fn recorded(&self) -> Option<(u64, u64)> {
+        self.shared.recorder.as_ref().map(|r| {
+            let stats = r.stats();
+            (
+                stats.written.load(std::sync::atomic::Ordering::Relaxed),
+                stats.dropped.load(std::sync::atomic::Ordering::Relaxed),
+            )
+        })
+    }
+
+    /// Everything in the Prometheus text exposition format.
+    pub fn prometheus(&self) -> String {
+        crate::metrics::prometheus_text(&self.stats(), self.recorded())
+    }
+}
+
 /// A relay running in-process, as the desktop app and tests use it.
 #[derive(Debug)]
 pub struct RelayHandle {
@@ -109,22 +149,42 @@ pub struct RelayHandle {
 
 /// Binds `addr` (port 0 picks a free port) and starts serving on the current tokio runtime.
 pub async fn start(addr: SocketAddr, config: RelayConfig) -> Result<RelayHandle> {
+    start_recording(addr, config, None).await
+}
+
+/// [`start`], recording every room into a session log when `recorder` is given (see
+/// `jam-takes`). Recording never delays forwarding: records go into the recorder's bounded
+/// queue, and a full queue drops them (counted in its stats).
+pub async fn start_recording(
+    addr: SocketAddr,
+    config: RelayConfig,
+    recorder: Option<Recorder>,
+) -> Result<RelayHandle> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| RelayError::Bind {
             addr: addr.to_string(),
             source,
         })?;
-    from_listener(listener, config)
+    from_listener_recording(listener, config, recorder)
 }
 
 /// Starts serving on a listener the caller already bound.
 pub fn from_listener(listener: TcpListener, config: RelayConfig) -> Result<RelayHandle> {
+    from_listener_recording(listener, config, None)
+}
+
+/// [`from_listener`] with an optional session log.
+pub fn from_listener_recording(
+    listener: TcpListener,
+    config: RelayConfig,
+    recorder: Option<Recorder>,
+) -> Result<RelayHandle> {
     let local_addr = listener.local_addr().map_err(|source| RelayError::Bind {
         addr: "the given listener".into(),
         source,
     })?;
-    let shared = Shared::new(config);
+    let shared = Shared::new(config, recorder);
     let task = tokio::spawn(serve(listener, shared.clone(), std::future::pending()));
     tracing::info!(addr = %local_addr, "relay listening");
     Ok(RelayHandle {
@@ -148,6 +208,14 @@ impl RelayHandle {
     /// The relay's counters right now.
     pub fn stats(&self) -> StatsSnapshot {
         self.shared.stats.snapshot()
+    }
+
+    /// A reader of the relay's figures that outlives borrows of the handle (for a metrics
+    /// endpoint or a status view).
+    pub fn metrics(&self) -> Metrics {
+        Metrics {
+            shared: self.shared.clone(),
+        }
     }
 
     /// Number of rooms right now, read from the registry itself.

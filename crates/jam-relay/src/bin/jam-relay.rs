@@ -6,14 +6,18 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use clap::Parser;
 use jam_relay::RelayConfig;
+use jam_takes::Recorder;
+use std::path::PathBuf;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 /// Jamwire's room relay: musicians connect over WebSocket, create or join rooms, and every
 /// event one of them plays is forwarded to everyone else in the room.
 ///
 /// Prints one line `jam-relay listening on ws://ADDR:PORT/` on stdout once it accepts
-/// connections. Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=jam_relay=debug) for more.
+/// connections (and, with --metrics, a second: `jam-relay metrics on http://ADDR/metrics`).
+/// Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=jam_relay=debug) for more.
 /// Stops cleanly on Ctrl-C or SIGTERM.
 #[derive(Debug, Parser)]
 #[command(name = "jam-relay", version)]
@@ -27,6 +31,16 @@ struct Cli {
     /// steadiest latency (see docs/PERFORMANCE.md); raise it for hundreds of busy rooms.
     #[arg(long, default_value_t = 1, value_name = "N")]
     threads: usize,
+
+    /// Record every room into this SQLite session log (created if missing). Export a take with
+    /// `jam export PATH --session latest OUT.mid`; list them with `jam export PATH --list`.
+    #[arg(long, value_name = "PATH.sqlite")]
+    log: Option<PathBuf>,
+
+    /// Serve the relay's figures as Prometheus text at http://ADDR/metrics (e.g.
+    /// 127.0.0.1:9187). Off unless given.
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics: Option<SocketAddr>,
 
     #[command(flatten)]
     config: RelayConfig,
@@ -60,7 +74,39 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         out.flush()?;
     }
     tracing::info!(%addr, limits = ?cli.config, "relay listening");
-    jam_relay::run(listener, cli.config, shutdown_signal()).await?;
+    let (recorder, writer) = match &cli.log {
+        Some(path) => {
+            let (recorder, writer) = Recorder::start(path, jam_takes::DEFAULT_QUEUE)?;
+            tracing::info!(path = %path.display(), "recording every room");
+            (Some(recorder), Some(writer))
+        }
+        None => (None, None),
+    };
+    let relay = jam_relay::from_listener_recording(listener, cli.config, recorder)?;
+    let stop_metrics = CancellationToken::new();
+    if let Some(metrics_addr) = cli.metrics {
+        let metrics_listener = TcpListener::bind(metrics_addr).await.with_context(|| {
+            format!("couldn't serve metrics on {metrics_addr} — is that port in use?")
+        })?;
+        let bound = metrics_listener.local_addr()?;
+        {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "jam-relay metrics on http://{bound}/metrics")?;
+            out.flush()?;
+        }
+        tokio::spawn(jam_relay::metrics::serve(
+            metrics_listener,
+            relay.metrics(),
+            stop_metrics.clone(),
+        ));
+    }
+    shutdown_signal().await;
+    stop_metrics.cancel();
+    relay.stop().await?;
+    if let Some(writer) = writer {
+        // Every room has closed and every record is queued: wait until they are stored.
+        writer.finish();
+    }
     Ok(())
 }
 

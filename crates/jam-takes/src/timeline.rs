@@ -1,0 +1,70 @@
+//! A take as a performance: its musical events in time, ready to export or replay.
+
+use jam_protocol::MusicalEvent;
+use serde_json::value::RawValue;
+
+use crate::{Result, TakeStore};
+
+/// How far a sender's own timestamp may be from relay time and still be believed, ms. Within
+/// it the sender's timestamp is used (it keeps their rhythm free of network jitter); beyond it
+/// (a wrong clock, a hostile client) the relay's time is.
+pub const TIMESTAMP_TRUST_MS: f64 = 5_000.0;
+
+/// One musical event of a take.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimedEvent {
+    /// Time from the start of the take, ms.
+    pub offset_ms: f64,
+    /// The room's sequence number.
+    pub seq: u64,
+    /// Who played it.
+    pub sender_id: String,
+    /// Their name.
+    pub sender_name: String,
+    /// What they played.
+    pub event: MusicalEvent,
+}
+
+/// The time an event happened: the sender's timestamp if it is believable, else relay time.
+pub fn event_time_ms(event: &MusicalEvent, relay_ms: f64) -> f64 {
+    let sender = match event {
+        MusicalEvent::DrumHit(h) => Some(h.timestamp),
+        MusicalEvent::PianoNote(n) => Some(n.timestamp),
+        MusicalEvent::PianoNoteOff(n) => Some(n.timestamp),
+        MusicalEvent::Sustain(s) => Some(s.timestamp),
+        MusicalEvent::TempoChange(t) => Some(t.timestamp),
+        MusicalEvent::PatternChange(p) => Some(p.timestamp),
+        MusicalEvent::Chat(_) | MusicalEvent::Cursor(_) => None,
+    };
+    sender
+        .filter(|t| t.is_finite() && (t - relay_ms).abs() <= TIMESTAMP_TRUST_MS)
+        .unwrap_or(relay_ms)
+}
+
+impl TakeStore {
+    /// The musical events of take `id` (notes, pedal, tempo; not chat or cursors), in time order.
+    pub fn timeline(&self, id: i64) -> Result<Vec<TimedEvent>> {
+        let start = self.session(id)?.started_ms;
+        let mut timeline: Vec<TimedEvent> = self
+            .events(id)?
+            .into_iter()
+            .filter_map(|e| {
+                let raw: Box<RawValue> = RawValue::from_string(e.payload).ok()?;
+                let event = MusicalEvent::parse(&e.event, &raw).ok().flatten()?;
+                if matches!(event, MusicalEvent::Chat(_) | MusicalEvent::Cursor(_)) {
+                    return None;
+                }
+                Some(TimedEvent {
+                    offset_ms: (event_time_ms(&event, e.at_ms) - start).max(0.0),
+                    seq: e.seq,
+                    sender_id: e.sender_id,
+                    sender_name: e.sender_name,
+                    event,
+                })
+            })
+            .collect();
+        // Stable: events at the same time keep their relay order.
+        timeline.sort_by(|a, b| a.offset_ms.total_cmp(&b.offset_ms));
+        Ok(timeline)
+    }
+}

@@ -107,6 +107,7 @@ pub async fn host_jam(
     name: String,
     password: Option<String>,
     port: u16,
+    record: bool,
     on_event: Channel<RoomEvent>,
 ) -> Result<JamView> {
     let name = check_name(&name)?;
@@ -121,7 +122,12 @@ pub async fn host_jam(
         })?,
         Err(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
     };
-    let relay = jam_relay::start(bind, jam_relay::RelayConfig::default())
+    let recorder = if record {
+        Some(state.recorder.clone().map_err(AppError::Takes)?)
+    } else {
+        None
+    };
+    let relay = jam_relay::start_recording(bind, jam_relay::RelayConfig::default(), recorder)
         .await
         .map_err(|e| AppError::Host {
             address: bind.to_string(),
@@ -172,6 +178,7 @@ pub async fn host_jam(
     };
     let _ = state.update_settings(|s| {
         s.name.clone_from(&name);
+        s.record_takes = record;
         s.host_port = if std::env::var(RELAY_BIND_ENV).is_ok() {
             s.host_port
         } else {
@@ -532,4 +539,123 @@ pub fn remember(state: State<'_, AppState>, name: String, last_invite: String) -
         s.last_invite = last_invite;
     })?;
     Ok(())
+}
+
+/// A take as the list shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TakeView {
+    id: i64,
+    room: String,
+    started_ms: f64,
+    duration_ms: f64,
+    participants: Vec<String>,
+    event_count: u64,
+}
+
+fn takes(state: &AppState) -> Result<jam_takes::TakeStore> {
+    Ok(jam_takes::TakeStore::open(&state.takes_path)?)
+}
+
+/// The takes recorded on this computer, newest first.
+#[tauri::command]
+pub fn list_takes(state: State<'_, AppState>) -> Result<Vec<TakeView>> {
+    if !state.takes_path.exists() {
+        return Ok(Vec::new());
+    }
+    Ok(takes(&state)?
+        .sessions()?
+        .into_iter()
+        .map(|t| TakeView {
+            id: t.id,
+            room: t.room,
+            started_ms: t.started_ms,
+            duration_ms: t.duration_ms,
+            participants: t.participants,
+            event_count: t.event_count,
+        })
+        .collect())
+}
+
+/// Writes take `id` as a MIDI file into the user's Music folder (or Downloads, or the app's
+/// data folder) and returns its path.
+#[tauri::command]
+pub fn export_take(app: AppHandle, state: State<'_, AppState>, id: i64) -> Result<String> {
+    use tauri::Manager;
+    let store = takes(&state)?;
+    let take = store.session(id)?;
+    let bytes = jam_takes::export::to_smf(&store, id)?;
+    let dir = [
+        app.path().audio_dir(),
+        app.path().download_dir(),
+        app.path().app_data_dir(),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|d| std::fs::create_dir_all(d).is_ok())
+    .ok_or_else(|| AppError::Takes("there is no folder to write the MIDI file to".into()))?;
+    let path = dir.join(format!("jamwire-{}-take-{}.mid", take.room, take.id));
+    std::fs::write(&path, bytes)
+        .map_err(|e| AppError::Takes(format!("couldn't write {}: {e}", path.display())))?;
+    Ok(path.display().to_string())
+}
+
+/// Deletes take `id`.
+#[tauri::command]
+pub fn delete_take(state: State<'_, AppState>, id: i64) -> Result<()> {
+    Ok(takes(&state)?.delete(id)?)
+}
+
+/// Plays take `id` here, through the local engine, from half a second from now. Returns its
+/// length in ms. Events are handed to the engine a little ahead of their time, so a long take
+/// never fills the engine's queue.
+#[tauri::command]
+pub fn replay_take(state: State<'_, AppState>, id: i64) -> Result<f64> {
+    const AHEAD: std::time::Duration = std::time::Duration::from_millis(200);
+    let timeline = takes(&state)?.timeline(id)?;
+    let length_ms = timeline.last().map_or(0.0, |e| e.offset_ms);
+    let speaker = state.speaker.clone();
+    let start = tokio::time::Instant::now() + std::time::Duration::from_millis(500);
+    tauri::async_runtime::spawn(async move {
+        for e in timeline {
+            let at = start + std::time::Duration::from_secs_f64(e.offset_ms / 1_000.0);
+            tokio::time::sleep_until(at.checked_sub(AHEAD).unwrap_or(at)).await;
+            lock(&speaker).play_at(&format!("~take:{}", e.sender_id), at.into_std(), &e.event);
+        }
+    });
+    Ok(length_ms)
+}
+
+/// The embedded relay's figures, while hosting.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RelayFiguresView {
+    connections: u64,
+    rooms: u64,
+    events_in: u64,
+    events_out: u64,
+    slow_consumers: u64,
+    rate_limited: u64,
+    recorded: Option<u64>,
+    record_dropped: Option<u64>,
+}
+
+#[tauri::command]
+pub async fn relay_figures(state: State<'_, AppState>) -> Result<Option<RelayFiguresView>> {
+    let jam = state.jam.lock().await;
+    Ok(jam.as_ref().and_then(|j| j.relay.as_ref()).map(|relay| {
+        let metrics = relay.metrics();
+        let s = metrics.stats();
+        let recorded = metrics.recorded();
+        RelayFiguresView {
+            connections: s.connections,
+            rooms: s.rooms,
+            events_in: s.events_in,
+            events_out: s.deliveries,
+            slow_consumers: s.slow_consumers,
+            rate_limited: s.rate_limited,
+            recorded: recorded.map(|r| r.0),
+            record_dropped: recorded.map(|r| r.1),
+        }
+    }))
 }

@@ -33,6 +33,9 @@ pub enum AppError {
     /// MIDI input failed.
     #[error("{0}")]
     Midi(#[from] jam_midi::MidiError),
+    /// The takes' session log failed.
+    #[error("{0}")]
+    Takes(String),
     /// The settings file could not be written.
     #[error("Couldn't save your settings ({0}); they'll apply until you quit.")]
     Settings(String),
@@ -56,6 +59,7 @@ impl AppError {
             AppError::BadInput(_) => "badInput".into(),
             AppError::Audio(_) => "audio".into(),
             AppError::Midi(_) => "midi".into(),
+            AppError::Takes(_) => "takes".into(),
             AppError::Settings(_) => "settings".into(),
         }
     }
@@ -67,6 +71,12 @@ impl serde::Serialize for AppError {
         s.serialize_field("kind", &self.kind())?;
         s.serialize_field("message", &self.to_string())?;
         s.end()
+    }
+}
+
+impl From<jam_takes::TakesError> for AppError {
+    fn from(e: jam_takes::TakesError) -> AppError {
+        AppError::Takes(e.to_string())
     }
 }
 

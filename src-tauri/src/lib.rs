@@ -38,6 +38,19 @@ pub fn run() {
     tauri::Builder::default()
         .setup(|app| {
             let settings_path = app.path().app_config_dir()?.join("settings.json");
+            let data_dir = app.path().app_data_dir()?;
+            let takes_path = data_dir.join("takes.sqlite");
+            let recorder = std::fs::create_dir_all(&data_dir)
+                .map_err(|e| e.to_string())
+                .and_then(|()| {
+                    jam_takes::Recorder::start(&takes_path, jam_takes::DEFAULT_QUEUE)
+                        .map_err(|e| e.to_string())
+                })
+                .inspect_err(|e| tracing::warn!(error = %e, "takes won't be recorded"));
+            let (recorder, recorder_thread) = match recorder {
+                Ok((recorder, thread)) => (Ok(recorder), Some(thread)),
+                Err(e) => (Err(e), None),
+            };
             let settings = Settings::load(&settings_path);
             let output = OutputConfig {
                 device: (!settings.audio_device.is_empty()).then(|| settings.audio_device.clone()),
@@ -64,6 +77,9 @@ pub fn run() {
                 settings: Mutex::new(settings),
                 settings_path,
                 midi: midi.clone(),
+                takes_path,
+                recorder,
+                recorder_thread: Mutex::new(recorder_thread),
             });
             midi::spawn(app.handle().clone(), midi);
             Ok(())
@@ -85,7 +101,21 @@ pub fn run() {
             commands::midi_status,
             commands::set_playout,
             commands::remember,
+            commands::list_takes,
+            commands::export_take,
+            commands::delete_take,
+            commands::replay_take,
+            commands::relay_figures,
         ])
-        .run(tauri::generate_context!())
-        .expect("Jamwire couldn't open its window");
+        .build(tauri::generate_context!())
+        .expect("Jamwire couldn't open its window")
+        .run(|app, event| {
+            if let tauri::RunEvent::Exit = event {
+                // Store the last moments of a recorded jam before going.
+                let state = app.state::<AppState>();
+                if let Some(thread) = jam::lock(&state.recorder_thread).take() {
+                    thread.finish();
+                }
+            }
+        });
 }

@@ -33,6 +33,8 @@ pub struct Settings {
     pub click: bool,
     /// Per-participant volume (0–2) by name, so a friend's level survives a rejoin.
     pub volumes: BTreeMap<String, f32>,
+    /// Record the jams this player hosts as takes (default on; everyone in the room sees it).
+    pub record_takes: bool,
 }
 
 impl Default for Settings {
@@ -48,6 +50,7 @@ impl Default for Settings {
             fixed_delay_ms: 40.0,
             click: false,
             volumes: BTreeMap::new(),
+            record_takes: true,
         }
     }
 }

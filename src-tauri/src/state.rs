@@ -33,6 +33,12 @@ pub struct AppState {
     pub settings_path: PathBuf,
     /// MIDI inputs.
     pub midi: Arc<Mutex<MidiState>>,
+    /// The takes' session log: `takes.sqlite` in the app's data directory.
+    pub takes_path: PathBuf,
+    /// Its writer, when it could be opened (why not, otherwise).
+    pub recorder: Result<jam_takes::Recorder, String>,
+    /// The writer thread, finished (flushed) when the app exits.
+    pub recorder_thread: Mutex<Option<jam_takes::RecorderThread>>,
 }
 
 /// A key, pad or pedal from the UI (or a MIDI device).

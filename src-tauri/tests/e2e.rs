@@ -215,6 +215,7 @@ async fn launch(label: &str, display: &str, pulse: &str, dir: &Path) -> Instance
         .env("PULSE_SINK", &sink)
         .env("XDG_CONFIG_HOME", &config)
         .env("XDG_DATA_HOME", &config)
+        .env("HOME", &config)
         .env("JAMWIRE_RELAY_BIND", "127.0.0.1:0")
         .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
         .env("RUST_LOG", "info")
@@ -371,6 +372,8 @@ async fn two_apps_host_join_play_hear_and_listen() {
     b.wait_for("#room:not([hidden])").await;
     a.wait_count("#participants li", 2).await;
     b.wait_count("#participants li", 2).await;
+    // The host records by default, and everyone is told.
+    b.wait_for("#rec-mark:not([hidden])").await;
     let ann = b.colour_of("Ann").await;
     assert_eq!(
         ann,
@@ -494,6 +497,25 @@ async fn two_apps_host_join_play_hear_and_listen() {
         "#drums [data-note='36'][data-last-colour='{ann}']"
     ))
     .await;
+
+    // The jam is a take on A's start screen; exported, it is a MIDI file with what was played.
+    b.click("#leave-button").await;
+    a.click("#leave-button").await;
+    a.wait_for("#takes li").await;
+    let take = a.text("#takes li .what").await;
+    assert!(take.contains("Ann, Ben"), "{take}");
+    a.click("#takes li button[aria-label^='Export']").await;
+    let saved = until("the export", || async {
+        let text = a.text("#takes-message").await;
+        text.strip_prefix("Saved ").map(str::to_owned)
+    })
+    .await;
+    let song = jam_midi::Song::load(Path::new(&saved)).unwrap();
+    assert!(
+        song.note_count() >= 4,
+        "snare, C4, E4, kick: {} notes",
+        song.note_count()
+    );
 
     let _ = a.client.close().await;
     let _ = b.client.close().await;

@@ -26,6 +26,27 @@ export interface Settings {
   fixedDelayMs: number;
   click: boolean;
   volumes: Record<string, number>;
+  recordTakes: boolean;
+}
+
+export interface TakeView {
+  id: number;
+  room: string;
+  startedMs: number;
+  durationMs: number;
+  participants: string[];
+  eventCount: number;
+}
+
+export interface RelayFigures {
+  connections: number;
+  rooms: number;
+  eventsIn: number;
+  eventsOut: number;
+  slowConsumers: number;
+  rateLimited: number;
+  recorded: number | null;
+  recordDropped: number | null;
 }
 
 export interface AudioView {
@@ -63,6 +84,7 @@ export interface Welcome {
   participants: Participant[];
   state: { tempo: unknown; pattern: unknown; heldNotes: { userId: string; note: number; velocity: number }[]; sustain: string[] };
   serverTime: number;
+  recording?: boolean;
 }
 
 export interface ParticipantFigures {
@@ -99,8 +121,8 @@ function channel(onEvent: (e: RoomEvent) => void): Channel<RoomEvent> {
 
 export const api = {
   startup: () => invoke<StartupView>("startup"),
-  host: (name: string, password: string, port: number, onEvent: (e: RoomEvent) => void) =>
-    invoke<JamView>("host_jam", { name, password: password || null, port, onEvent: channel(onEvent) }),
+  host: (name: string, password: string, port: number, record: boolean, onEvent: (e: RoomEvent) => void) =>
+    invoke<JamView>("host_jam", { name, password: password || null, port, record, onEvent: channel(onEvent) }),
   join: (name: string, invite: string, listener: boolean, password: string, onEvent: (e: RoomEvent) => void) =>
     invoke<JamView>("join_jam", { name, invite, listener, password: password || null, onEvent: channel(onEvent) }),
   leave: () => invoke<void>("leave_jam"),
@@ -116,6 +138,11 @@ export const api = {
   setMidiInput: (name: string, chosen: boolean) => invoke<MidiView>("set_midi_input", { name, chosen }),
   midiStatus: () => invoke<MidiView>("midi_status"),
   setPlayout: (mode: string, fixedDelayMs: number) => invoke<void>("set_playout", { mode, fixedDelayMs }),
+  listTakes: () => invoke<TakeView[]>("list_takes"),
+  exportTake: (id: number) => invoke<string>("export_take", { id }),
+  deleteTake: (id: number) => invoke<void>("delete_take", { id }),
+  replayTake: (id: number) => invoke<number>("replay_take", { id }),
+  relayFigures: () => invoke<RelayFigures | null>("relay_figures"),
   remember: (name: string, lastInvite: string) => invoke<void>("remember", { name, lastInvite }),
   onStatus: (f: (s: StatusView) => void): Promise<UnlistenFn> => listen<StatusView>("jam-status", (e) => f(e.payload)),
   onMidiDevices: (f: (m: MidiView) => void): Promise<UnlistenFn> => listen<MidiView>("midi-devices", (e) => f(e.payload)),

@@ -1,5 +1,6 @@
 /** The app's screens: start (name, host, join) and the jam room, wired to the Rust side. */
-import { api, errorMessage, type AudioView, type JamView, type MidiView, type PlayInput, type RoomEvent, type StatusView } from "./api";
+import { api, errorMessage, type AudioView, type JamView, type MidiView, type PlayInput, type RelayFigures, type RoomEvent, type StatusView } from "./api";
+import { describeTake } from "./takes";
 import { Activity } from "./activity";
 import { RelayClock, SEQUENCER_ROWS, STEPS, emptyPattern, isOn, position, readPattern, toggleStep, type Pattern, type Tempo } from "./groove";
 import { DRUM_PADS, KeyboardPlayer, type Focus, type KeyAction } from "./keyboard";
@@ -392,6 +393,7 @@ function onRoomEvent(e: RoomEvent): void {
   switch (e.type) {
     case "joined": {
       myId = e.welcome.userId;
+      $("rec-mark").hidden = !e.welcome.recording;
       roster.reset(e.welcome.participants);
       for (const p of e.welcome.participants) applySavedVolume(p);
       for (const el of document.querySelectorAll(".key.lit, .pad.lit")) el.classList.remove("lit");
@@ -515,12 +517,76 @@ function enterRoom(view: JamView): void {
   renderParticipants();
 }
 
+let lastFigures: { at: number; figures: RelayFigures } | undefined;
+async function showRelayFigures(): Promise<void> {
+  const el = $("relay-figures");
+  if (!jam?.isHost) {
+    el.hidden = true;
+    return;
+  }
+  const figures = await api.relayFigures().catch(() => null);
+  if (!figures) return;
+  const now = performance.now();
+  const rate = (f: (x: RelayFigures) => number) =>
+    lastFigures ? Math.round(((f(figures) - f(lastFigures.figures)) * 1000) / (now - lastFigures.at)) : 0;
+  el.textContent =
+    `Relay: ${figures.connections} connected · in ${rate((x) => x.eventsIn)}/s · out ${rate((x) => x.eventsOut)}/s · ` +
+    `slow clients dropped ${figures.slowConsumers} · rate-limited ${figures.rateLimited}` +
+    (figures.recorded !== null ? ` · recorded ${figures.recorded}${figures.recordDropped ? ` (${figures.recordDropped} lost)` : ""}` : "");
+  el.hidden = false;
+  lastFigures = { at: now, figures };
+}
+
+async function showTakes(): Promise<void> {
+  const list = $("takes");
+  const takes = await api.listTakes().catch((e) => {
+    $("takes-message").textContent = errorMessage(e);
+    return [];
+  });
+  list.replaceChildren(
+    ...takes.map((t) => {
+      const li = document.createElement("li");
+      li.dataset.take = String(t.id);
+      const what = document.createElement("span");
+      what.className = "what";
+      what.textContent = describeTake(t);
+      const button = (label: string, action: () => Promise<void>) => {
+        const b = document.createElement("button");
+        b.textContent = label;
+        b.setAttribute("aria-label", `${label} take ${t.id}`);
+        b.addEventListener("click", () => action().catch((e) => ($("takes-message").textContent = errorMessage(e))));
+        return b;
+      };
+      li.append(
+        what,
+        button("Replay", async () => {
+          const ms = await api.replayTake(t.id);
+          $("takes-message").textContent = `Replaying take ${t.id} (${Math.round(ms / 1000)} s)…`;
+        }),
+        button("Export MIDI", async () => {
+          const path = await api.exportTake(t.id);
+          $("takes-message").textContent = `Saved ${path}`;
+        }),
+        button("Delete", async () => {
+          await api.deleteTake(t.id);
+          $("takes-message").textContent = `Take ${t.id} deleted.`;
+          await showTakes();
+        }),
+      );
+      return li;
+    }),
+  );
+  if (takes.length === 0 && !$("takes-message").textContent) {
+    $("takes-message").textContent = "No takes yet: host a jam with recording on.";
+  }
+}
+
 function leaveRoom(): void {
   apply(player.releaseAll());
   jam = undefined;
   myId = undefined;
   roster.reset([]);
-  api.leave().catch((e) => showStartError(errorMessage(e)));
+  api.leave().then(showTakes, (e) => showStartError(errorMessage(e)));
   $("room").hidden = true;
   $("start").hidden = false;
   $("start").append($("stage"));
@@ -591,6 +657,7 @@ async function start(): Promise<void> {
   requestAnimationFrame(drawBeat);
   setInterval(syncClock, 1_000);
   setInterval(renderActivity, 500);
+  setInterval(() => void showRelayFigures(), 1_000);
   void syncClock();
   await api.onStatus(onStatus);
   await api.onMidiDevices(showMidi);
@@ -604,6 +671,8 @@ async function start(): Promise<void> {
   ($("playout") as HTMLSelectElement).value = s.playout;
   ($("fixed-delay") as HTMLInputElement).value = String(s.fixedDelayMs);
   ($("click-toggle") as HTMLInputElement).checked = s.click;
+  ($("host-record") as HTMLInputElement).checked = s.recordTakes;
+  void showTakes();
   volumes = { ...s.volumes };
   showAudio(startup.audio);
   ($("audio-device") as HTMLSelectElement).value = s.audioDevice;
@@ -636,7 +705,13 @@ async function start(): Promise<void> {
       return;
     }
     const view = await busy(button, () =>
-      api.host(name.value, ($("host-password") as HTMLInputElement).value, port, onRoomEvent),
+      api.host(
+        name.value,
+        ($("host-password") as HTMLInputElement).value,
+        port,
+        ($("host-record") as HTMLInputElement).checked,
+        onRoomEvent,
+      ),
     );
     if (view) enterRoom(view);
   });

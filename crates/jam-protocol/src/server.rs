@@ -62,6 +62,10 @@ pub struct RoomWelcome {
     pub state: RoomState,
     /// Relay time in milliseconds.
     pub server_time: f64,
+    /// The relay records this room (a session log of every event): clients show it to every
+    /// participant. Absent (false) from relays that do not record.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recording: bool,
 }
 
 /// Body of `session:user-joined`.
@@ -193,6 +197,7 @@ mod tests {
                 sustain: vec!["U0".into()],
             },
             server_time: 10.0,
+            recording: true,
         });
         let json = msg.to_json();
         assert!(

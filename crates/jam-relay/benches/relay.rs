@@ -6,8 +6,10 @@
 //! open-loop: each event is due at a fixed time and carries that time, so latency counts from
 //! when the event *should* have been sent and queueing anywhere is not hidden.
 //!
-//! Optional arguments: a scenario-name filter, `--seconds N` (default 10) and `--threads N`
-//! (the relay's worker threads, default 1 like the binary).
+//! Optional arguments: a scenario-name filter, `--seconds N` (default 10), `--threads N`
+//! (the relay's worker threads, default 1 like the binary) and `--compare-log`, which runs each
+//! scenario twice in a row — without and with `--log` (recording into a SQLite session log) —
+//! so the cost of recording shows up against the same conditions.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -96,7 +98,7 @@ struct Relay {
     pid: u32,
 }
 
-async fn start_relay(extra: &[&str], threads: usize) -> Relay {
+async fn start_relay(extra: &[&str], threads: usize, log: Option<&Path>) -> Relay {
     let mut child = Command::new(env!("CARGO_BIN_EXE_jam-relay"))
         .args([
             "--bind",
@@ -107,6 +109,10 @@ async fn start_relay(extra: &[&str], threads: usize) -> Relay {
             &threads.to_string(),
         ])
         .args(extra)
+        .args(
+            log.iter()
+                .flat_map(|p| [std::ffi::OsStr::new("--log"), p.as_os_str()]),
+        )
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -198,8 +204,8 @@ struct Outcome {
     stalled_closed: Option<String>,
 }
 
-async fn run(s: &Scenario, seconds: f64, threads: usize) -> Outcome {
-    let mut relay = start_relay(s.relay_args, threads).await;
+async fn run(s: &Scenario, seconds: f64, threads: usize, log: Option<&Path>) -> Outcome {
+    let mut relay = start_relay(s.relay_args, threads, log).await;
     // Rooms: the first client creates, the rest join; the last one is the stalled reader.
     let mut players: Vec<(Ws, String)> = Vec::new();
     let mut stalled: Vec<Ws> = Vec::new();
@@ -378,10 +384,13 @@ async fn main() {
     let mut seconds = 10.0;
     let mut threads = 1;
     let mut filter = None;
+    let mut compare_log = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if a == "--seconds" {
             seconds = it.next().and_then(|v| v.parse().ok()).expect("--seconds N");
+        } else if a == "--compare-log" {
+            compare_log = true;
         } else if a == "--threads" {
             threads = it.next().and_then(|v| v.parse().ok()).expect("--threads N");
         } else {
@@ -408,27 +417,42 @@ async fn main() {
         .iter()
         .filter(|s| filter.as_ref().is_none_or(|f| s.name.contains(f.as_str())))
     {
-        let mut out = run(s, seconds, threads).await;
-        out.latencies_ns.sort_unstable();
-        let l = &out.latencies_ns;
-        println!(
-            "{:<50} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9} {:>18} {:>8.1}% {:>6.1} MiB",
-            s.name,
-            pct(l, 50.0),
-            pct(l, 99.0),
-            pct(l, 99.9),
-            l.last().map_or(f64::NAN, |&m| m as f64 / 1e6),
-            out.expected - out.delivered.min(out.expected),
-            format!("{}/{}", out.delivered, out.expected),
-            out.relay_cpu_pct,
-            out.peak_rss_kib as f64 / 1024.0,
-        );
-        println!(
-            "    bench clients' own CPU: {:.1}% of one core",
-            out.client_cpu_pct
-        );
-        if let Some(ending) = out.stalled_closed {
-            println!("    stalled reader: {ending}");
+        for logged in [false, true].into_iter().filter(|&l| compare_log || !l) {
+            let log = logged.then(|| {
+                let path =
+                    std::env::temp_dir().join(format!("relay-bench-{}.sqlite", std::process::id()));
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+                path
+            });
+            let mut out = run(s, seconds, threads, log.as_deref()).await;
+            out.latencies_ns.sort_unstable();
+            let l = &out.latencies_ns;
+            let name = if logged {
+                format!("{} +log", s.name)
+            } else {
+                s.name.to_owned()
+            };
+            println!(
+                "{:<50} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9} {:>18} {:>8.1}% {:>6.1} MiB",
+                name,
+                pct(l, 50.0),
+                pct(l, 99.0),
+                pct(l, 99.9),
+                l.last().map_or(f64::NAN, |&m| m as f64 / 1e6),
+                out.expected - out.delivered.min(out.expected),
+                format!("{}/{}", out.delivered, out.expected),
+                out.relay_cpu_pct,
+                out.peak_rss_kib as f64 / 1024.0,
+            );
+            println!(
+                "    bench clients' own CPU: {:.1}% of one core",
+                out.client_cpu_pct
+            );
+            if let Some(ending) = out.stalled_closed {
+                println!("    stalled reader: {ending}");
+            }
         }
     }
 }

@@ -236,7 +236,7 @@ impl Room {
         &self.code
     }
 
-    fn welcome(&self, user_id: &str, now_ms: f64) -> RoomWelcome {
+    fn welcome(&self, user_id: &str, now_ms: f64, recording: bool) -> RoomWelcome {
         let mut held_notes = Vec::new();
         let mut sustain = Vec::new();
         for m in &self.members {
@@ -260,6 +260,7 @@ impl Room {
                 sustain,
             },
             server_time: now_ms,
+            recording,
         }
     }
 
@@ -290,7 +291,7 @@ impl Room {
             participant,
             ledger: NoteLedger::default(),
         });
-        let welcome = self.welcome(&id, shared.clock.now_ms());
+        let welcome = self.welcome(&id, shared.clock.now_ms(), shared.recorder.is_some());
         let msg = if created {
             ServerMsg::Created(welcome)
         } else {

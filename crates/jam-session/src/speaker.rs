@@ -108,6 +108,14 @@ impl Speaker {
         }
     }
 
+    /// Plays an event as participant `participant_id` at instant `at` (a take being replayed).
+    pub fn play_at(&mut self, participant_id: &str, at: Instant, musical: &MusicalEvent) {
+        let source = self.source(participant_id);
+        for (delay, action) in actions_for(source, musical).into_iter().flatten() {
+            self.send(Some(at + delay), action);
+        }
+    }
+
     /// Plays one of our own events now.
     pub fn play_local(&mut self, musical: &MusicalEvent) {
         for (delay, action) in actions_for(SourceId::LOCAL, musical).into_iter().flatten() {

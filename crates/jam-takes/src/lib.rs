@@ -23,6 +23,6 @@ mod timeline;
 
 pub use error::{Result, TakesError};
 pub use record::Record;
-pub use recorder::{DEFAULT_QUEUE, FLUSH_EVERY, Recorder, RecorderStats};
+pub use recorder::{DEFAULT_QUEUE, FLUSH_EVERY, Recorder, RecorderStats, RecorderThread};
 pub use store::{LoggedEvent, Participant, SessionSummary, TakeStore};
 pub use timeline::{TIMESTAMP_TRUST_MS, TimedEvent, event_time_ms};

@@ -241,3 +241,47 @@ pub fn sigterm(pid: u32) {
     let status = unsafe { kill(pid as i32, 15) };
     assert_eq!(status, 0, "SIGTERM to {pid}");
 }
+
+/// A `jam-relay` process started by a test (killed when dropped), with what it prints.
+pub struct RelayProcess {
+    /// The process; its stderr is piped for the test to read.
+    pub child: tokio::process::Child,
+    stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl RelayProcess {
+    /// Builds and starts `jam-relay` with `args` (give it `--bind 127.0.0.1:0`).
+    pub fn spawn<I, S>(args: I) -> RelayProcess
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(workspace_binary("jam-relay", "jam-relay"))
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the jam-relay binary starts");
+        let stdout = tokio::io::BufReader::new(child.stdout.take().expect("piped")).lines();
+        RelayProcess { child, stdout }
+    }
+
+    /// The next URL it prints: `ws://…/` once it listens, then `http://…/metrics` with
+    /// `--metrics`. Also returns the whole line.
+    pub async fn next_url(&mut self) -> (String, String) {
+        let line = tokio::time::timeout(PATIENCE, self.stdout.next_line())
+            .await
+            .expect("the relay prints a line in time")
+            .expect("stdout readable")
+            .expect("a line before exiting");
+        let url = line
+            .split_whitespace()
+            .find(|w| w.contains("://"))
+            .unwrap_or_else(|| panic!("a URL on {line:?}"))
+            .to_owned();
+        (url, line)
+    }
+}

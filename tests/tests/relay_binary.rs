@@ -1,31 +1,15 @@
 //! The `jam-relay` binary as an operator runs it: prints its URL, relays, stops on SIGTERM.
 
-use std::process::Stdio;
-
 use jam_tests::{Client, PATIENCE, drum_hit};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 
 #[tokio::test]
 async fn the_binary_prints_its_url_relays_and_stops_cleanly_on_sigterm() {
-    let mut child = Command::new(jam_tests::workspace_binary("jam-relay", "jam-relay"))
-        .args(["--bind", "127.0.0.1:0", "--max-room-size", "8"])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the jam-relay binary starts");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(PATIENCE, stdout.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("ws://"))
-        .expect("a ws:// URL on the line");
+    let mut relay =
+        jam_tests::RelayProcess::spawn(["--bind", "127.0.0.1:0", "--max-room-size", "8"]);
+    let (url, line) = relay.next_url().await;
+    let url = url.as_str();
+    let child = &mut relay.child;
     assert!(
         url.starts_with("ws://127.0.0.1:") && url.ends_with('/'),
         "{line}"

@@ -1,15 +1,12 @@
 //! The session log on a real relay: everything relayed is stored in order with nothing missing,
 //! and a relay killed with SIGKILL mid-jam leaves a sound database with all but the last moments.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use jam_relay::RelayConfig;
 use jam_takes::{Recorder, TakeStore};
-use jam_tests::{Client, PATIENCE, drum_hit, piano_note, piano_note_off};
+use jam_tests::{Client, drum_hit, piano_note, piano_note_off};
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 
 fn temp_db(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("jam-takes-{name}-{}", std::process::id()));
@@ -120,25 +117,14 @@ async fn every_relayed_event_is_logged_in_order_with_nothing_missing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_killed_mid_jam_leaves_a_sound_log_missing_at_most_the_last_second() {
     let path = temp_db("kill");
-    let mut child = Command::new(jam_tests::workspace_binary("jam-relay", "jam-relay"))
-        .args(["--bind", "127.0.0.1:0", "--log"])
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the jam-relay binary starts");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(PATIENCE, stdout.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("ws://"))
-        .unwrap()
-        .to_owned();
+    let mut relay = jam_tests::RelayProcess::spawn([
+        "--bind".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--log".as_ref(),
+        path.as_os_str(),
+    ]);
+    let (url, _) = relay.next_url().await;
+    let child = &mut relay.child;
 
     let mut ann = Client::connect(&url).await;
     let mut ben = Client::connect(&url).await;
@@ -212,28 +198,16 @@ async fn a_relay_killed_mid_jam_leaves_a_sound_log_missing_at_most_the_last_seco
 #[tokio::test]
 async fn the_relay_serves_its_figures_as_prometheus_text() {
     let path = temp_db("metrics");
-    let mut child = Command::new(jam_tests::workspace_binary("jam-relay", "jam-relay"))
-        .args(["--bind", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--log"])
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the jam-relay binary starts");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut next_url = async || {
-        let line = tokio::time::timeout(PATIENCE, stdout.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        line.split_whitespace()
-            .find(|w| w.contains("://"))
-            .unwrap()
-            .to_owned()
-    };
-    let ws = next_url().await;
-    let http = next_url().await;
+    let mut relay = jam_tests::RelayProcess::spawn([
+        "--bind".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--metrics".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--log".as_ref(),
+        path.as_os_str(),
+    ]);
+    let (ws, _) = relay.next_url().await;
+    let (http, _) = relay.next_url().await;
     let metrics_addr = http
         .trim_start_matches("http://")
         .trim_end_matches("/metrics")
@@ -285,5 +259,5 @@ async fn the_relay_serves_its_figures_as_prometheus_text() {
     assert_eq!(value("jam_relay_rate_limited_total"), 0);
     assert_eq!(value("jam_relay_log_dropped_total"), 0);
     assert!(response.contains("# TYPE jam_relay_events_in_total counter"));
-    child.start_kill().unwrap();
+    relay.child.start_kill().unwrap();
 }

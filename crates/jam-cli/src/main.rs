@@ -460,7 +460,7 @@ async fn record(
                     .cloned()
                     .unwrap_or_else(|| e.sender_id.clone());
                 let track = recording.track(&name);
-                let timestamp = musical_timestamp(musical).unwrap_or(e.arrived_ms);
+                let timestamp = musical.timestamp().unwrap_or(e.arrived_ms);
                 let time_us = ((timestamp - start_ms).max(0.0) * 1_000.0) as u64;
                 if !recording.record_musical(track, time_us, musical) {
                     continue;
@@ -510,19 +510,6 @@ fn open_speaker(audio: bool) -> Speaker {
         eprintln!("jam: playing silently: {reason}");
     }
     speaker
-}
-
-/// The sender's timestamp of a musical event, if it carries one.
-fn musical_timestamp(event: &MusicalEvent) -> Option<f64> {
-    match event {
-        MusicalEvent::DrumHit(h) => Some(h.timestamp),
-        MusicalEvent::PianoNote(n) => Some(n.timestamp),
-        MusicalEvent::PianoNoteOff(n) => Some(n.timestamp),
-        MusicalEvent::Sustain(s) => Some(s.timestamp),
-        MusicalEvent::TempoChange(t) => Some(t.timestamp),
-        MusicalEvent::PatternChange(p) => Some(p.timestamp),
-        MusicalEvent::Chat(_) | MusicalEvent::Cursor(_) => None,
-    }
 }
 
 fn export(log: &Path, output: Option<&Path>, session: &str, list: bool) -> anyhow::Result<()> {

@@ -200,6 +200,19 @@ impl MusicalEvent {
         Ok(Some(event))
     }
 
+    /// The sender's timestamp (its estimate of relay time, ms), for events that carry one.
+    pub fn timestamp(&self) -> Option<f64> {
+        match self {
+            MusicalEvent::DrumHit(h) => Some(h.timestamp),
+            MusicalEvent::PianoNote(n) => Some(n.timestamp),
+            MusicalEvent::PianoNoteOff(n) => Some(n.timestamp),
+            MusicalEvent::Sustain(s) => Some(s.timestamp),
+            MusicalEvent::TempoChange(t) => Some(t.timestamp),
+            MusicalEvent::PatternChange(p) => Some(p.timestamp),
+            MusicalEvent::Chat(_) | MusicalEvent::Cursor(_) => None,
+        }
+    }
+
     /// The event's name on the wire.
     pub fn name(&self) -> &'static str {
         use names::*;

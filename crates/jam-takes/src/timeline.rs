@@ -27,15 +27,7 @@ pub struct TimedEvent {
 
 /// The time an event happened: the sender's timestamp if it is believable, else relay time.
 pub fn event_time_ms(event: &MusicalEvent, relay_ms: f64) -> f64 {
-    let sender = match event {
-        MusicalEvent::DrumHit(h) => Some(h.timestamp),
-        MusicalEvent::PianoNote(n) => Some(n.timestamp),
-        MusicalEvent::PianoNoteOff(n) => Some(n.timestamp),
-        MusicalEvent::Sustain(s) => Some(s.timestamp),
-        MusicalEvent::TempoChange(t) => Some(t.timestamp),
-        MusicalEvent::PatternChange(p) => Some(p.timestamp),
-        MusicalEvent::Chat(_) | MusicalEvent::Cursor(_) => None,
-    };
+    let sender = event.timestamp();
     sender
         .filter(|t| t.is_finite() && (t - relay_ms).abs() <= TIMESTAMP_TRUST_MS)
         .unwrap_or(relay_ms)

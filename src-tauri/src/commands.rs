@@ -311,6 +311,15 @@ pub async fn leave_jam(window: WebviewWindow, state: State<'_, AppState>) -> Res
     Ok(())
 }
 
+/// While reconnecting: try again now instead of waiting.
+#[tauri::command]
+pub async fn retry_now(state: State<'_, AppState>) -> Result<()> {
+    if let Some(jam) = state.jam.lock().await.as_ref() {
+        jam.session.retry_now();
+    }
+    Ok(())
+}
+
 /// Where guests can reach a relay listening on `ip:port`: that address if it is a specific one,
 /// otherwise every IPv4 address of this machine, loopback last.
 fn reachable_addresses(ip: IpAddr, port: u16) -> Vec<String> {

@@ -89,6 +89,7 @@ pub fn run() {
             commands::host_jam,
             commands::join_jam,
             commands::leave_jam,
+            commands::retry_now,
             commands::play,
             commands::set_tempo,
             commands::set_pattern,

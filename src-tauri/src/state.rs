@@ -134,15 +134,18 @@ impl AppState {
 
     /// Plays something of ours: at once on the local engine, and to the room in parallel.
     pub fn perform(&self, input: PlayInput) -> Result<()> {
-        let sender = lock(&self.sender).clone();
-        if matches!(sender, Some((_, Role::Listener))) {
+        let sender = lock(&self.sender);
+        if matches!(*sender, Some((_, Role::Listener))) {
             return Err(AppError::Listener);
         }
-        let Some(event) = input.to_event(self.now_ms())? else {
+        let now_ms = sender
+            .as_ref()
+            .map_or_else(|| self.now_ms(), |(session, _)| session.relay_now_ms());
+        let Some(event) = input.to_event(now_ms)? else {
             return Ok(());
         };
         lock(&self.speaker).play_local(&event);
-        if let Some((session, _)) = sender {
+        if let Some((session, _)) = sender.as_ref() {
             session.send(&event)?;
         }
         Ok(())

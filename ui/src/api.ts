@@ -126,6 +126,7 @@ export const api = {
   join: (name: string, invite: string, listener: boolean, password: string, onEvent: (e: RoomEvent) => void) =>
     invoke<JamView>("join_jam", { name, invite, listener, password: password || null, onEvent: channel(onEvent) }),
   leave: () => invoke<void>("leave_jam"),
+  retryNow: () => invoke<void>("retry_now"),
   play: (input: PlayInput) => invoke<void>("play", { input }),
   setTempo: (bpm: number, beatsPerBar: number) => invoke<Tempo>("set_tempo", { bpm, beatsPerBar }),
   setPattern: (pattern: Pattern) => invoke<void>("set_pattern", { pattern }),

@@ -474,10 +474,21 @@ function onRemote(sender: string, event: string, payload: unknown, inMs: number)
   }
 }
 
+let reconnectAt: number | undefined;
+/** "reconnecting in 3 s…", counting down until the next attempt. */
+function showCountdown(): void {
+  if (reconnectAt === undefined || $("status").dataset.state !== "reconnecting") return;
+  const secs = Math.max(0, Math.ceil((reconnectAt - performance.now()) / 1000));
+  const when = secs > 0 ? `in ${secs} s` : "now";
+  $("status").textContent = `○ Reconnecting ${when}…`;
+  $("reconnect-banner").textContent = `Connection lost — reconnecting ${when}… (playing here keeps working)`;
+}
+
 function onStatus(s: StatusView): void {
   const status = $("status");
   const banner = $("reconnect-banner");
   status.dataset.state = s.state;
+  $("retry-row").hidden = s.state !== "reconnecting";
   switch (s.state) {
     case "connected":
       status.textContent = "● Connected";
@@ -486,13 +497,11 @@ function onStatus(s: StatusView): void {
     case "connecting":
       status.textContent = "○ Connecting…";
       break;
-    case "reconnecting": {
-      const secs = Math.max(1, Math.round((s.retryInMs ?? 0) / 1000));
-      status.textContent = `○ Reconnecting in ${secs} s…`;
-      banner.textContent = `Connection lost — reconnecting in ${secs} s… (playing here keeps working)`;
+    case "reconnecting":
+      reconnectAt = performance.now() + (s.retryInMs ?? 0);
+      showCountdown();
       banner.hidden = false;
       break;
-    }
     case "ended":
       status.textContent = "○ Ended";
       if (jam && s.reason) {
@@ -657,6 +666,7 @@ async function start(): Promise<void> {
   requestAnimationFrame(drawBeat);
   setInterval(syncClock, 1_000);
   setInterval(renderActivity, 500);
+  setInterval(showCountdown, 250);
   setInterval(() => void showRelayFigures(), 1_000);
   void syncClock();
   await api.onStatus(onStatus);
@@ -727,6 +737,7 @@ async function start(): Promise<void> {
   });
 
   $("leave-button").addEventListener("click", leaveRoom);
+  $("retry-now").addEventListener("click", () => api.retryNow().catch((e) => showRoomError(errorMessage(e))));
   $("copy-invite").addEventListener("click", async () => {
     const text = $("invite-text").textContent ?? "";
     try {

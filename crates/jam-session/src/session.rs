@@ -211,6 +211,8 @@ impl Shared {
 
 enum Outgoing {
     Event(String, Box<RawValue>),
+    /// While reconnecting: stop waiting and try now.
+    RetryNow,
     Leave,
 }
 
@@ -389,6 +391,11 @@ impl SessionHandle {
         self.shared
             .dropped
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// While reconnecting, skips the rest of the wait and tries at once ("Try now").
+    pub fn retry_now(&self) {
+        let _ = self.outgoing.try_send(Outgoing::RetryNow);
     }
 
     /// Asks the session to leave the room; the [`Session`]'s events then end.
@@ -585,6 +592,7 @@ impl Link {
                                         let _ = status.send(Status::Ended { reason: None });
                                         return;
                                     }
+                                    Some(Outgoing::RetryNow) => break,
                                     Some(Outgoing::Event(..)) => {} // not connected: the local sound already played
                                 },
                             }
@@ -671,6 +679,7 @@ impl Link {
                             return End::Dropped(e.to_string());
                         }
                     }
+                    Some(Outgoing::RetryNow) => {} // connected already
                 },
                 _ = pings.tick() => {
                     if let Err(e) = self.ping(ws).await {

@@ -247,3 +247,31 @@ async fn through_network_jitter_tight_playout_keeps_the_rhythm_and_live_does_not
         }
     }
 }
+
+#[tokio::test]
+async fn try_now_skips_the_reconnection_wait() {
+    let relay = jam_tests::relay(RelayConfig::default()).await;
+    let addr = relay.local_addr();
+    let mut config = SessionConfig::host(&addr.to_string(), "Keys");
+    // A wait far longer than the test's patience: only "try now" can reconnect in time.
+    config.backoff_min = Duration::from_secs(600);
+    config.backoff_max = Duration::from_secs(600);
+    let mut host = Session::connect(config).await.unwrap();
+    next_matching(&mut host, |e| matches!(e, SessionEvent::Joined(_))).await;
+    let mut status = host.status();
+
+    relay.stop().await.unwrap();
+    tokio::time::timeout(
+        PATIENCE,
+        status.wait_for(|s| matches!(s, Status::Reconnecting { .. })),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let _relay = jam_relay::start(addr, RelayConfig::default())
+        .await
+        .expect("the port is free again");
+    host.retry_now();
+    next_matching(&mut host, |e| matches!(e, SessionEvent::Joined(_))).await;
+    assert!(matches!(*host.status().borrow(), Status::Connected { .. }));
+}

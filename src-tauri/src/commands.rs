@@ -609,6 +609,39 @@ pub fn export_take(app: AppHandle, state: State<'_, AppState>, id: i64) -> Resul
     Ok(path.display().to_string())
 }
 
+/// Someone in a take, for its details.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TakePlayerView {
+    name: String,
+    role: String,
+    joined_ms: f64,
+    left_ms: Option<f64>,
+    /// Notes, pedal and other events they sent (not the relay's releases for them).
+    events: u64,
+}
+
+/// Who played in take `id`: everyone, in order of arrival, with how much they played.
+#[tauri::command]
+pub fn take_details(state: State<'_, AppState>, id: i64) -> Result<Vec<TakePlayerView>> {
+    let store = takes(&state)?;
+    let events = store.events(id)?;
+    Ok(store
+        .participants(id)?
+        .into_iter()
+        .map(|p| TakePlayerView {
+            events: events
+                .iter()
+                .filter(|e| e.sender_id == p.user_id && !e.synthetic)
+                .count() as u64,
+            name: p.name,
+            role: p.role,
+            joined_ms: p.joined_ms,
+            left_ms: p.left_ms,
+        })
+        .collect())
+}
+
 /// Deletes take `id`.
 #[tauri::command]
 pub fn delete_take(state: State<'_, AppState>, id: i64) -> Result<()> {

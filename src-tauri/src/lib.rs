@@ -103,6 +103,7 @@ pub fn run() {
             commands::set_playout,
             commands::remember,
             commands::list_takes,
+            commands::take_details,
             commands::export_take,
             commands::delete_take,
             commands::replay_take,

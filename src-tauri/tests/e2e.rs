@@ -504,6 +504,11 @@ async fn two_apps_host_join_play_hear_and_listen() {
     a.wait_for("#takes li").await;
     let take = a.text("#takes li .what").await;
     assert!(take.contains("Ann, Ben"), "{take}");
+    // Opened, it shows who played: Ben twice, first playing then listening.
+    a.click("#takes li .what").await;
+    a.wait_count("#takes li .who li", 3).await;
+    let who = a.text("#takes li .who").await;
+    assert!(who.contains("Ann (player)") && who.contains("Ben (listener)"), "{who}");
     a.click("#takes li button[aria-label^='Export']").await;
     let saved = until("the export", || async {
         let text = a.text("#takes-message").await;

@@ -38,6 +38,14 @@ export interface TakeView {
   eventCount: number;
 }
 
+export interface TakePlayer {
+  name: string;
+  role: "player" | "listener";
+  joinedMs: number;
+  leftMs: number | null;
+  events: number;
+}
+
 export interface RelayFigures {
   connections: number;
   rooms: number;
@@ -140,6 +148,7 @@ export const api = {
   midiStatus: () => invoke<MidiView>("midi_status"),
   setPlayout: (mode: string, fixedDelayMs: number) => invoke<void>("set_playout", { mode, fixedDelayMs }),
   listTakes: () => invoke<TakeView[]>("list_takes"),
+  takeDetails: (id: number) => invoke<TakePlayer[]>("take_details", { id }),
   exportTake: (id: number) => invoke<string>("export_take", { id }),
   deleteTake: (id: number) => invoke<void>("delete_take", { id }),
   replayTake: (id: number) => invoke<number>("replay_take", { id }),

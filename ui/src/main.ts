@@ -1,6 +1,6 @@
 /** The app's screens: start (name, host, join) and the jam room, wired to the Rust side. */
 import { api, errorMessage, type AudioView, type JamView, type MidiView, type PlayInput, type RelayFigures, type RoomEvent, type StatusView } from "./api";
-import { describeTake } from "./takes";
+import { describePlayer, describeTake } from "./takes";
 import { Activity } from "./activity";
 import { RelayClock, SEQUENCER_ROWS, STEPS, emptyPattern, isOn, position, readPattern, toggleStep, type Pattern, type Tempo } from "./groove";
 import { DRUM_PADS, KeyboardPlayer, type Focus, type KeyAction } from "./keyboard";
@@ -556,9 +556,31 @@ async function showTakes(): Promise<void> {
     ...takes.map((t) => {
       const li = document.createElement("li");
       li.dataset.take = String(t.id);
-      const what = document.createElement("span");
+      const what = document.createElement("button");
       what.className = "what";
       what.textContent = describeTake(t);
+      what.setAttribute("aria-expanded", "false");
+      what.title = "Who played";
+      const who = document.createElement("ul");
+      who.className = "who";
+      who.hidden = true;
+      what.addEventListener("click", async () => {
+        if (who.hidden) {
+          const players = await api.takeDetails(t.id).catch((e) => {
+            $("takes-message").textContent = errorMessage(e);
+            return [];
+          });
+          who.replaceChildren(
+            ...players.map((p) => {
+              const item = document.createElement("li");
+              item.textContent = describePlayer(p, t.startedMs);
+              return item;
+            }),
+          );
+        }
+        who.hidden = !who.hidden;
+        what.setAttribute("aria-expanded", String(!who.hidden));
+      });
       const button = (label: string, action: () => Promise<void>) => {
         const b = document.createElement("button");
         b.textContent = label;
@@ -568,6 +590,7 @@ async function showTakes(): Promise<void> {
       };
       li.append(
         what,
+        who,
         button("Replay", async () => {
           const ms = await api.replayTake(t.id);
           $("takes-message").textContent = `Replaying take ${t.id} (${Math.round(ms / 1000)} s)…`;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { describeTake, duration } from "./takes";
+import { describePlayer, describeTake, duration } from "./takes";
 
 describe("takes list", () => {
   it("shows lengths as m:ss or h:mm:ss", () => {
@@ -15,5 +15,17 @@ describe("takes list", () => {
     );
     expect(line).toContain("3:12 · Ann, Ben · 1,204 events · K7M2QX");
     expect(line).toContain("22 Nov");
+  });
+});
+
+describe("a take's players", () => {
+  it("says when each was there and how much they played", () => {
+    const start = 1_000_000;
+    expect(describePlayer({ name: "Ann", role: "player", joinedMs: start, leftMs: start + 192_000, events: 1204 }, start)).toBe(
+      "Ann (player) · 0:00–3:12 · 1,204 events",
+    );
+    expect(describePlayer({ name: "Lis", role: "listener", joinedMs: start + 5_000, leftMs: null, events: 0 }, start)).toBe(
+      "Lis (listener) · 0:05–end · listened",
+    );
   });
 });

@@ -817,6 +817,12 @@ async function start(): Promise<void> {
       (a) => {
         showAudio(a);
         $("audio-error").hidden = true;
+        // A new output is a new engine: give it everyone's volume and mute again.
+        for (const p of roster.list()) {
+          if (p.id === myId) continue;
+          const gain = volumes[p.name] ?? 1;
+          if (gain !== 1 || muted.has(p.id)) api.setVolume(p.id, p.name, gain, muted.has(p.id)).catch(() => undefined);
+        }
       },
       (e) => {
         $("audio-error").textContent = errorMessage(e);

@@ -7,7 +7,7 @@ use jam_audio::output::{self, OutputConfig};
 use jam_protocol::event::{Chat, PatternChange, TempoChange};
 use jam_protocol::{MusicalEvent, Role};
 use jam_session::{Invite, Session, SessionConfig, Speaker};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tauri::ipc::Channel;
 use tauri::{AppHandle, State, WebviewWindow};
 
@@ -98,18 +98,49 @@ fn check_name(name: &str) -> Result<String> {
     Ok(name.chars().take(32).collect())
 }
 
+/// What the Host card sends.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostRequest {
+    /// The host's name.
+    name: String,
+    /// The room's password, if any.
+    password: Option<String>,
+    /// Port to listen on.
+    port: u16,
+    /// Record the jam as a take.
+    record: bool,
+}
+
+/// What the Join card sends.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinRequest {
+    /// The player's name.
+    name: String,
+    /// `jam://HOST:PORT/CODE`.
+    invite: String,
+    /// Join as a listener.
+    listener: bool,
+    /// The room's password, if it has one.
+    password: Option<String>,
+}
+
 /// Starts the embedded relay and creates a room on it.
 #[tauri::command]
 pub async fn host_jam(
     app: AppHandle,
     window: WebviewWindow,
     state: State<'_, AppState>,
-    name: String,
-    password: Option<String>,
-    port: u16,
-    record: bool,
+    request: HostRequest,
     on_event: Channel<RoomEvent>,
 ) -> Result<JamView> {
+    let HostRequest {
+        name,
+        password,
+        port,
+        record,
+    } = request;
     let name = check_name(&name)?;
     let mut jam = state.jam.lock().await;
     if jam.is_some() {
@@ -204,17 +235,19 @@ pub async fn host_jam(
 
 /// Joins the room of an invite.
 #[tauri::command]
-#[allow(clippy::too_many_arguments)]
 pub async fn join_jam(
     app: AppHandle,
     window: WebviewWindow,
     state: State<'_, AppState>,
-    name: String,
-    invite: String,
-    listener: bool,
-    password: Option<String>,
+    request: JoinRequest,
     on_event: Channel<RoomEvent>,
 ) -> Result<JamView> {
+    let JoinRequest {
+        name,
+        invite,
+        listener,
+        password,
+    } = request;
     let name = check_name(&name)?;
     let parsed = Invite::parse(&invite)?;
     let mut jam = state.jam.lock().await;

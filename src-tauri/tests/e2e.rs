@@ -508,7 +508,10 @@ async fn two_apps_host_join_play_hear_and_listen() {
     a.click("#takes li .what").await;
     a.wait_count("#takes li .who li", 3).await;
     let who = a.text("#takes li .who").await;
-    assert!(who.contains("Ann (player)") && who.contains("Ben (listener)"), "{who}");
+    assert!(
+        who.contains("Ann (player)") && who.contains("Ben (listener)"),
+        "{who}"
+    );
     a.click("#takes li button[aria-label^='Export']").await;
     let saved = until("the export", || async {
         let text = a.text("#takes-message").await;

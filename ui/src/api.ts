@@ -130,9 +130,9 @@ function channel(onEvent: (e: RoomEvent) => void): Channel<RoomEvent> {
 export const api = {
   startup: () => invoke<StartupView>("startup"),
   host: (name: string, password: string, port: number, record: boolean, onEvent: (e: RoomEvent) => void) =>
-    invoke<JamView>("host_jam", { name, password: password || null, port, record, onEvent: channel(onEvent) }),
+    invoke<JamView>("host_jam", { request: { name, password: password || null, port, record }, onEvent: channel(onEvent) }),
   join: (name: string, invite: string, listener: boolean, password: string, onEvent: (e: RoomEvent) => void) =>
-    invoke<JamView>("join_jam", { name, invite, listener, password: password || null, onEvent: channel(onEvent) }),
+    invoke<JamView>("join_jam", { request: { name, invite, listener, password: password || null }, onEvent: channel(onEvent) }),
   leave: () => invoke<void>("leave_jam"),
   retryNow: () => invoke<void>("retry_now"),
   play: (input: PlayInput) => invoke<void>("play", { input }),

@@ -655,7 +655,7 @@ function showAudio(audio: AudioView): void {
 function showMidi(midi: MidiView): void {
   const connected = midi.devices.filter((d) => d.connected).map((d) => `${d.name} ✓`);
   $("midi-status").textContent = midi.error
-    ? `MIDI: ${midi.error}`
+    ? "MIDI: not available here — the mouse and computer keyboard still play"
     : `MIDI: ${connected.length ? connected.join(", ") : "no keyboard chosen (⚙ Settings)"}`;
   $("midi-status").title = midi.error ?? "";
   $("midi-error").textContent = midi.error ?? (midi.devices.length === 0 ? "No MIDI devices found. Plug one in; it appears here." : "");

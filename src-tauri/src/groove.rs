@@ -254,9 +254,10 @@ mod tests {
         let times: Vec<f64> = hits.iter().map(|h| h.at_ms).collect();
         assert_eq!(times, vec![10_500.0, 11_000.0, 11_500.0, 12_000.0]);
         assert_eq!(
-            hits[2].velocity, 127,
+            hits[3].velocity, 127,
             "12 000 is a downbeat: 24 beats after 0"
         );
+        assert_eq!(hits[2].velocity, 72, "11 500 is beat 4 of its bar");
         // Ten seconds without a call: picks up at now, not with 20 clicks at once.
         let later = g.due(22_100.0, 120.0);
         assert!(later.is_empty());

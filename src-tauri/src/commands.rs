@@ -22,6 +22,11 @@ use crate::state::{AppState, PlayInput};
 /// interface); by default it listens on every interface at the chosen port.
 pub const RELAY_BIND_ENV: &str = "JAMWIRE_RELAY_BIND";
 
+/// The event a host's app sends when it stops hosting (payload `{}`): guests' apps leave.
+pub const JAM_ENDED: &str = "jam_ended";
+/// How long a host that stops hosting waits for its guests to leave before closing the relay.
+const GUESTS_LEAVE_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The audio output as the footer and settings show it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -334,9 +339,21 @@ pub async fn leave_jam(window: WebviewWindow, state: State<'_, AppState>) -> Res
     };
     *lock(&state.sender) = None;
     *lock(&state.timeline) = Timeline::Local;
+    if jam.relay.is_some() {
+        // Tell the guests the jam is over, so their apps return to the start screen instead
+        // of trying to reconnect to a relay that is going away.
+        if let Ok(payload) = serde_json::value::RawValue::from_string("{}".into()) {
+            let _ = jam.session.send_raw(JAM_ENDED, payload);
+        }
+    }
     jam.session.leave().await;
     let _ = jam.task.await;
     if let Some(relay) = jam.relay {
+        // Give the guests a moment to hear it and leave (they do at once); then close.
+        let deadline = tokio::time::Instant::now() + GUESTS_LEAVE_WITHIN;
+        while relay.room_count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         let _ = relay.stop().await;
     }
     let _ = window.set_title("Jamwire");

@@ -498,9 +498,11 @@ async fn two_apps_host_join_play_hear_and_listen() {
     ))
     .await;
 
-    // The jam is a take on A's start screen; exported, it is a MIDI file with what was played.
-    b.click("#leave-button").await;
+    // A stops hosting: B is told and back on its start screen, not left reconnecting.
     a.click("#leave-button").await;
+    b.wait_for("#start:not([hidden])").await;
+    assert_eq!(b.text("#start-notice").await, "Ann ended the jam.");
+    // The jam is a take on A's start screen; exported, it is a MIDI file with what was played.
     a.wait_for("#takes li").await;
     let take = a.text("#takes li .what").await;
     assert!(take.contains("Ann, Ben"), "{take}");

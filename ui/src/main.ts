@@ -273,7 +273,11 @@ async function syncClock(): Promise<void> {
 }
 
 function setTempo(t: Tempo): void {
+  const changed = t.bpm !== tempo.bpm || t.beatsPerBar !== tempo.beatsPerBar;
   tempo = t;
+  // Only a new tempo rewrites the fields: the clock sync repeats the same one every second,
+  // and must not overwrite what someone is typing.
+  if (!changed) return;
   const bpm = $("bpm") as HTMLInputElement;
   if (document.activeElement !== bpm) bpm.value = String(Math.round(t.bpm * 10) / 10);
   ($("beats-per-bar") as HTMLSelectElement).value = String(t.beatsPerBar);
@@ -285,7 +289,7 @@ function changeTempo(): void {
   const beats = Number(($("beats-per-bar") as HTMLSelectElement).value);
   if (field === "") return; // still typing (or cleared): keep the tempo
   if (!(bpm >= 20 && bpm <= 400)) {
-    setTempo(tempo);
+    ($("bpm") as HTMLInputElement).value = String(Math.round(tempo.bpm * 10) / 10);
     showRoomError("The tempo must be between 20 and 400 BPM.");
     return;
   }
@@ -471,6 +475,14 @@ function onRemote(sender: string, event: string, payload: unknown, inMs: number)
     case "chat":
       if (typeof p.text === "string") addChat(sender, nameOf(sender), p.text);
       break;
+    case "jam_ended": {
+      const host = nameOf(sender);
+      leaveRoom();
+      const notice = $("start-notice");
+      notice.textContent = `${host} ended the jam.`;
+      notice.hidden = false;
+      break;
+    }
   }
 }
 
@@ -514,6 +526,7 @@ function onStatus(s: StatusView): void {
 
 function enterRoom(view: JamView): void {
   jam = view;
+  $("start-notice").hidden = true;
   $("room-code").textContent = view.room;
   $("invite-text").textContent = view.invite;
   $("host-addresses").textContent = view.isHost && view.addresses.length > 1 ? `also: ${view.addresses.slice(1).join(", ")}` : "";

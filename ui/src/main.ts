@@ -1,6 +1,7 @@
 /** The app's screens: start (name, host, join) and the jam room, wired to the Rust side. */
 import { api, errorMessage, type AudioView, type JamView, type MidiView, type PlayInput, type RelayFigures, type RoomEvent, type StatusView } from "./api";
 import { describePlayer, describeTake } from "./takes";
+import { History, sparklinePoints } from "./sparkline";
 import { Activity } from "./activity";
 import { RelayClock, SEQUENCER_ROWS, STEPS, emptyPattern, isOn, position, readPattern, toggleStep, type Pattern, type Tempo } from "./groove";
 import { DRUM_PADS, KeyboardPlayer, type Focus, type KeyAction } from "./keyboard";
@@ -23,6 +24,7 @@ let jam: JamView | undefined;
 let myId: string | undefined;
 let volumes: Record<string, number> = {};
 const muted = new Set<string>();
+const delays = new History();
 
 // ---------------------------------------------------------------- lighting keys and pads
 
@@ -321,7 +323,7 @@ function renderParticipants(): void {
     li.dataset.id = p.id;
     li.style.setProperty("--colour", roster.colour(p.id));
     const marks = [p.id === myId ? "you" : "", p.isHost ? "host" : "", p.role === "listener" ? "listening" : ""].filter(Boolean);
-    li.innerHTML = `<span class="dot" aria-hidden="true"></span><span class="pname"></span><span class="marks">${marks.length ? `(${marks.join(", ")})` : ""}</span><span class="figures"></span>`;
+    li.innerHTML = `<span class="dot" aria-hidden="true"></span><span class="pname"></span><span class="marks">${marks.length ? `(${marks.join(", ")})` : ""}</span><span class="figures"></span><svg class="spark" viewBox="0 0 59 12" width="59" height="12" aria-hidden="true"><polyline points="" /></svg>`;
     (li.querySelector(".pname") as HTMLElement).textContent = p.name;
     if (p.id !== myId) {
       const controls = document.createElement("div");
@@ -418,6 +420,7 @@ function onRoomEvent(e: RoomEvent): void {
     case "userLeft":
       for (const el of document.querySelectorAll<HTMLElement>(`[data-lit-by="${e.userId}"]`)) el.classList.remove("lit");
       roster.remove(e.userId);
+      delays.forget(e.userId);
       renderParticipants();
       break;
     case "remote":
@@ -430,6 +433,8 @@ function onRoomEvent(e: RoomEvent): void {
         cell.textContent = `${Math.round(f.delayMs)} ms`;
         cell.title = `playout delay ${f.delayMs.toFixed(1)} ms · one way ${f.oneWayMs.toFixed(1)} ms · jitter ${f.jitterMs.toFixed(1)} ms · ${f.eventsPerS.toFixed(0)} events/s`;
         cell.classList.toggle("warn", f.delayMs > 30);
+        const line = document.querySelector(`#participants [data-id="${f.id}"] .spark polyline`);
+        line?.setAttribute("points", sparklinePoints(delays.push(f.id, f.delayMs), 59, 12));
       }
       const mine = document.querySelector<HTMLElement>(`#participants [data-id="${myId}"] .figures`);
       if (mine && e.rttMs !== null) mine.textContent = `RTT ${Math.round(e.rttMs)} ms`;

@@ -22,11 +22,6 @@ use crate::state::{AppState, PlayInput};
 /// interface); by default it listens on every interface at the chosen port.
 pub const RELAY_BIND_ENV: &str = "JAMWIRE_RELAY_BIND";
 
-/// The event a host's app sends when it stops hosting (payload `{}`): guests' apps leave.
-pub const JAM_ENDED: &str = "jam_ended";
-/// How long a host that stops hosting waits for its guests to leave before closing the relay.
-const GUESTS_LEAVE_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
-
 /// The audio output as the footer and settings show it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -163,7 +158,10 @@ pub async fn host_jam(
     } else {
         None
     };
-    let relay = jam_relay::start_recording(bind, jam_relay::RelayConfig::default(), recorder)
+    // The embedded relay serves this one room: only this app knows its creation key.
+    let relay_config = jam_relay::RelayConfig::embedded();
+    let create_key = relay_config.create_key.clone();
+    let relay = jam_relay::start_recording(bind, relay_config, recorder)
         .await
         .map_err(|e| AppError::Host {
             address: bind.to_string(),
@@ -188,6 +186,7 @@ pub async fn host_jam(
     let password = password.filter(|p| !p.is_empty());
     let mut config = SessionConfig::host(&local.to_string(), &name);
     config.password = password;
+    config.create_key = create_key;
     config.playout = lock(&state.settings).playout_mode();
     let session = match Session::connect(config).await {
         Ok(session) => session,
@@ -340,20 +339,15 @@ pub async fn leave_jam(window: WebviewWindow, state: State<'_, AppState>) -> Res
     *lock(&state.sender) = None;
     *lock(&state.timeline) = Timeline::Local;
     if jam.relay.is_some() {
-        // Tell the guests the jam is over, so their apps return to the start screen instead
-        // of trying to reconnect to a relay that is going away.
-        if let Ok(payload) = serde_json::value::RawValue::from_string("{}".into()) {
-            let _ = jam.session.send_raw(JAM_ENDED, payload);
-        }
+        // End the jam for everyone (`session:end`): the relay tells the guests, so their apps
+        // return to the start screen instead of trying to reconnect to a relay going away.
+        jam.session.end_jam().await;
     }
     jam.session.leave().await;
     let _ = jam.task.await;
     if let Some(relay) = jam.relay {
-        // Give the guests a moment to hear it and leave (they do at once); then close.
-        let deadline = tokio::time::Instant::now() + GUESTS_LEAVE_WITHIN;
-        while relay.room_count() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        // The relay has closed the room and queued "ended" for every guest; stopping writes
+        // out what is queued before it closes each connection.
         let _ = relay.stop().await;
     }
     let _ = window.set_title("Jamwire");
@@ -705,12 +699,14 @@ pub fn delete_take(state: State<'_, AppState>, id: i64) -> Result<()> {
 pub fn replay_take(state: State<'_, AppState>, id: i64) -> Result<f64> {
     const AHEAD: std::time::Duration = std::time::Duration::from_millis(200);
     let timeline = takes(&state)?.timeline(id)?;
-    let length_ms = timeline.last().map_or(0.0, |e| e.offset_ms);
+    let length_ms = timeline
+        .last()
+        .map_or(0.0, |e| e.offset().as_secs_f64() * 1_000.0);
     let speaker = state.speaker.clone();
     let start = tokio::time::Instant::now() + std::time::Duration::from_millis(500);
     tauri::async_runtime::spawn(async move {
         for e in timeline {
-            let at = start + std::time::Duration::from_secs_f64(e.offset_ms / 1_000.0);
+            let at = start.checked_add(e.offset()).unwrap_or(start);
             tokio::time::sleep_until(at.checked_sub(AHEAD).unwrap_or(at)).await;
             lock(&speaker).play_at(&format!("~take:{}", e.sender_id), at.into_std(), &e.event);
         }

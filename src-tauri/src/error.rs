@@ -50,6 +50,7 @@ impl AppError {
                 SessionError::Unreachable { .. } => "unreachable".into(),
                 SessionError::Relay { code, .. } => format!("relay:{}", code.as_str()),
                 SessionError::Protocol { .. } => "protocol".into(),
+                SessionError::JamEnded { .. } => "jamEnded".into(),
                 SessionError::Closed => "closed".into(),
                 SessionError::Backlogged => "backlogged".into(),
             },
@@ -91,11 +92,11 @@ mod tests {
     fn errors_reach_the_ui_as_kind_and_message() {
         let e = AppError::Session(SessionError::Relay {
             code: jam_protocol::ErrorCode::WrongPassword,
-            message: "wrong password for room K7M2QX".into(),
+            message: "wrong password for room K7M2QXH4".into(),
         });
         assert_eq!(
             serde_json::to_value(&e).unwrap(),
-            serde_json::json!({"kind": "relay:WRONG_PASSWORD", "message": "wrong password for room K7M2QX"})
+            serde_json::json!({"kind": "relay:WRONG_PASSWORD", "message": "wrong password for room K7M2QXH4"})
         );
         let e = AppError::Listener;
         let json = serde_json::to_value(&e).unwrap();

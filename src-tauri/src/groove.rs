@@ -18,6 +18,23 @@ pub const STEPS: usize = 16;
 pub const STEPS_PER_BEAT: i64 = 4;
 /// Most rows (drum sounds) in a pattern.
 pub const MAX_ROWS: usize = 16;
+/// Most sequencer steps one call schedules (a 25 ms tick with 120 ms of lookahead needs 5 at
+/// 400 BPM).
+pub const MAX_STEPS_PER_CALL: i64 = 64;
+/// [`STEPS`] as a step count.
+const STEPS_I64: i64 = 16;
+/// Largest step index the scheduler works with: 2^52 steps, so every index is exact in f64
+/// (relay time today is about 1.4 × 10^10 steps of 125 ms from the epoch).
+const MAX_STEP_INDEX: f64 = 4_503_599_627_370_496.0;
+
+/// `floor(steps)` as an index, if it is finite and within ±[`MAX_STEP_INDEX`].
+fn step_index(steps: f64) -> Option<i64> {
+    let floor = steps.floor();
+    // The range check makes the conversion exact.
+    #[allow(clippy::cast_possible_truncation)]
+    (floor.is_finite() && floor.abs() <= MAX_STEP_INDEX).then_some(floor as i64)
+}
+
 /// The click's drum sound (GM side stick).
 pub const CLICK_NOTE: u8 = 37;
 
@@ -127,16 +144,31 @@ pub struct Groove {
 }
 
 impl Groove {
-    /// Length of one step, ms.
+    /// Length of one step, ms. A tempo outside the protocol's range (it never passes
+    /// validation) counts as the nearest bound.
     pub fn step_ms(&self) -> f64 {
-        60_000.0 / self.tempo.bpm / STEPS_PER_BEAT as f64
+        use jam_protocol::event::{MAX_BPM, MIN_BPM};
+        let bpm = if self.tempo.bpm.is_finite() {
+            self.tempo.bpm.clamp(MIN_BPM, MAX_BPM)
+        } else {
+            MIN_BPM
+        };
+        60_000.0 / bpm / 4.0
     }
 
-    /// What plays in `(from_ms, to_ms]`, in time order.
+    /// What plays in `(from_ms, to_ms]`, in time order: at most [`MAX_STEPS_PER_CALL`] steps,
+    /// the last ones of the window (a wider window means a stall or a jump of the clock, and
+    /// playing its past would only be a burst of late hits). Times that don't fit (a tempo
+    /// anchor far from now, non-finite values) give nothing.
     pub fn hits_between(&self, from_ms: f64, to_ms: f64) -> Vec<Hit> {
         let step = self.step_ms();
-        let first = ((from_ms - self.tempo.anchor_ms) / step).floor() as i64 + 1;
-        let last = ((to_ms - self.tempo.anchor_ms) / step).floor() as i64;
+        let step_index = |t: f64| step_index((t - self.tempo.anchor_ms) / step);
+        let (Some(first), Some(last)) = (step_index(from_ms), step_index(to_ms)) else {
+            return Vec::new();
+        };
+        let first = first
+            .saturating_add(1)
+            .max(last.saturating_sub(MAX_STEPS_PER_CALL - 1));
         let bar_steps = i64::from(self.tempo.beats_per_bar) * STEPS_PER_BEAT;
         let mut hits = Vec::new();
         for k in first..=last {
@@ -152,7 +184,7 @@ impl Groove {
                 });
             }
             if self.pattern.running {
-                let column = k.rem_euclid(STEPS as i64) as usize;
+                let column = usize::try_from(k.rem_euclid(STEPS_I64)).unwrap_or(0);
                 let velocity = if on_beat {
                     BEAT_VELOCITY
                 } else {
@@ -286,5 +318,41 @@ mod tests {
             ..change
         };
         assert_eq!(Pattern::from_change(&change), Some(four_on_the_floor()));
+    }
+
+    #[test]
+    fn hostile_tempos_and_windows_give_bounded_work_and_never_panic() {
+        let huge = [f64::MAX, -f64::MAX, 1e300, -1e300, f64::NAN, f64::INFINITY];
+        for anchor in huge.iter().copied().chain([0.0, 1.8e12]) {
+            for bpm in [20.0, 400.0, 0.0, -5.0, f64::NAN, 1e308] {
+                let g = Groove {
+                    tempo: Tempo {
+                        bpm,
+                        beats_per_bar: 16,
+                        anchor_ms: anchor,
+                    },
+                    pattern: Pattern {
+                        running: true,
+                        rows: (0..16)
+                            .map(|n| Row {
+                                note: n,
+                                on: "x".repeat(16),
+                            })
+                            .collect(),
+                    },
+                    click: true,
+                    scheduled_until_ms: None,
+                };
+                for (from, to) in [(0.0, 1.8e12), (-1e300, 1e300), (1.8e12, 1.8e12 + 120.0)] {
+                    let hits = g.hits_between(from, to);
+                    assert!(
+                        hits.len() <= (MAX_STEPS_PER_CALL as usize) * 17,
+                        "{anchor} {bpm}: {}",
+                        hits.len()
+                    );
+                    assert!(hits.iter().all(|h| h.at_ms.is_finite()));
+                }
+            }
+        }
     }
 }

@@ -5,10 +5,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jam_audio::{Action, Command, Instrument};
-use jam_protocol::event::{PatternChange, TempoChange};
+use jam_protocol::event::names;
 use jam_protocol::{MusicalEvent, Participant, Role};
 use jam_relay::RelayHandle;
-use jam_session::{Session, SessionEvent, SessionHandle, Speaker, Status};
+use jam_session::{Session, SessionError, SessionEvent, SessionHandle, Speaker, Status};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use tauri::ipc::Channel;
@@ -53,13 +53,16 @@ impl Timeline {
     pub fn instant_at(&self, ms: f64) -> Instant {
         match self {
             Timeline::Local => {
+                // Never panics: NaN is now, and nothing lies more than a day away.
                 let delta_ms = ms - self.now_ms();
                 let now = Instant::now();
+                let magnitude = Duration::try_from_secs_f64(delta_ms.abs() / 1_000.0)
+                    .unwrap_or(Duration::ZERO)
+                    .min(Duration::from_secs(86_400));
                 if delta_ms >= 0.0 {
-                    now + Duration::from_secs_f64(delta_ms / 1_000.0)
+                    now.checked_add(magnitude).unwrap_or(now)
                 } else {
-                    now.checked_sub(Duration::from_secs_f64(-delta_ms / 1_000.0))
-                        .unwrap_or(now)
+                    now.checked_sub(magnitude).unwrap_or(now)
                 }
             }
             Timeline::Relay(session) => session.instant_at(ms),
@@ -138,6 +141,8 @@ pub struct StatusView {
     pub retry_in_ms: Option<u64>,
     /// Why it dropped or ended, for people.
     pub reason: Option<String>,
+    /// Ended because the host ended the jam (the relay said so; no guest can).
+    pub jam_ended: bool,
 }
 
 impl From<&Status> for StatusView {
@@ -147,23 +152,27 @@ impl From<&Status> for StatusView {
                 state: "connecting",
                 retry_in_ms: None,
                 reason: None,
+                jam_ended: false,
             },
             Status::Connected { .. } => StatusView {
                 state: "connected",
                 retry_in_ms: None,
                 reason: None,
+                jam_ended: false,
             },
             Status::Reconnecting {
                 retry_in, reason, ..
             } => StatusView {
                 state: "reconnecting",
-                retry_in_ms: Some(retry_in.as_millis() as u64),
+                retry_in_ms: Some(u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX)),
                 reason: Some(reason.clone()),
+                jam_ended: false,
             },
             Status::Ended { reason } => StatusView {
                 state: "ended",
                 retry_in_ms: None,
                 reason: reason.as_ref().map(ToString::to_string),
+                jam_ended: matches!(reason, Some(SessionError::JamEnded { .. })),
             },
         }
     }
@@ -237,19 +246,27 @@ impl RoomTask {
                 lock(&self.speaker).apply_state(&welcome);
                 {
                     let mut groove = lock(&self.groove);
+                    // Parsed and range-checked like any event (the session has already
+                    // dropped a state out of bounds); anything else leaves the defaults.
                     groove.tempo = welcome
                         .state
                         .tempo
-                        .as_ref()
-                        .and_then(|t| serde_json::from_str(t.get()).ok())
-                        .map(|t: TempoChange| Tempo::from(&t))
+                        .as_deref()
+                        .and_then(|t| MusicalEvent::parse(names::TEMPO_CHANGE, t).ok().flatten())
+                        .and_then(|e| match e {
+                            MusicalEvent::TempoChange(t) => Some(Tempo::from(&t)),
+                            _ => None,
+                        })
                         .unwrap_or_default();
                     groove.pattern = welcome
                         .state
                         .pattern
-                        .as_ref()
-                        .and_then(|p| serde_json::from_str(p.get()).ok())
-                        .and_then(|p: PatternChange| Pattern::from_change(&p))
+                        .as_deref()
+                        .and_then(|p| MusicalEvent::parse(names::PATTERN_CHANGE, p).ok().flatten())
+                        .and_then(|e| match e {
+                            MusicalEvent::PatternChange(p) => Pattern::from_change(&p),
+                            _ => None,
+                        })
                         .unwrap_or_default();
                 }
                 members.clear();
@@ -263,7 +280,7 @@ impl RoomTask {
                 let _ = self.events.send(RoomEvent::UserJoined { participant });
             }
             SessionEvent::UserLeft(user_id) => {
-                lock(&self.speaker).release(&user_id);
+                lock(&self.speaker).forget(&user_id);
                 members.retain(|m| *m != user_id);
                 let _ = self.events.send(RoomEvent::UserLeft { user_id });
             }

@@ -352,13 +352,13 @@ async fn two_apps_host_join_play_hear_and_listen() {
     let b = launch("b", &display, &server, &dir).await;
     b.type_into("#name", "Ben").await;
     // A wrong code first: a clear message, and the start screen stays as it was.
-    let wrong = format!("{}/222222", invite.rsplit_once('/').unwrap().0);
+    let wrong = format!("{}/22222222", invite.rsplit_once('/').unwrap().0);
     b.type_into("#join-invite", &wrong).await;
     b.click("#join-button").await;
     b.wait_for("#start-error:not([hidden])").await;
     let message = b.text("#start-error").await;
     assert!(
-        message.contains("222222"),
+        message.contains("22222222"),
         "the error names the room: {message:?}"
     );
     let kept = b.wait_for("#name").await.prop("value").await.unwrap();

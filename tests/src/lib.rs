@@ -193,19 +193,28 @@ impl Client {
     }
 }
 
+/// Relay time `offset_ms` from now: ms since the Unix epoch, as a relay on this machine reads
+/// it (the relay refuses timestamps more than a day away from its own time).
+pub fn at(offset_ms: f64) -> f64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1_000.0);
+    now.floor() + offset_ms
+}
+
 /// A `piano_note` payload.
 pub fn piano_note(note: u8, velocity: u8) -> Value {
-    json!({"note": note, "velocity": velocity, "timestamp": 1000.0})
+    json!({"note": note, "velocity": velocity, "timestamp": at(0.0)})
 }
 
 /// A `piano_note_off` payload.
 pub fn piano_note_off(note: u8) -> Value {
-    json!({"note": note, "timestamp": 1100.0})
+    json!({"note": note, "timestamp": at(100.0)})
 }
 
 /// A `drum_hit` payload.
 pub fn drum_hit(note: u8, velocity: u8) -> Value {
-    json!({"note": note, "velocity": velocity, "timestamp": 1000.0})
+    json!({"note": note, "velocity": velocity, "timestamp": at(0.0)})
 }
 
 /// Path to binary `name` of workspace package `package`, built first so it is never stale.

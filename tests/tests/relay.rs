@@ -2,7 +2,7 @@
 //! limits. Every client is a real tokio-tungstenite connection to a relay on 127.0.0.1:0.
 
 use jam_relay::RelayConfig;
-use jam_tests::{Client, Ending, drum_hit, piano_note, piano_note_off, relay};
+use jam_tests::{Client, Ending, at, drum_hit, piano_note, piano_note_off, relay};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -34,11 +34,12 @@ async fn room_with(config: RelayConfig, names: &[&str]) -> (jam_relay::RelayHand
 #[tokio::test]
 async fn an_event_reaches_everyone_but_its_sender() {
     let (_relay, mut c) = room_with(RelayConfig::default(), &["Alice", "Bob", "Carol"]).await;
-    c[0].broadcast("drum_hit", drum_hit(38, 110)).await;
+    let hit = drum_hit(38, 110);
+    c[0].broadcast("drum_hit", hit.clone()).await;
     for receiver in &mut c[1..] {
         let msg = receiver.expect("event:broadcast").await;
         assert_eq!(msg["eventName"], "drum_hit");
-        assert_eq!(msg["payload"], drum_hit(38, 110));
+        assert_eq!(msg["payload"], hit);
         assert_eq!(msg["seq"], 1);
         assert!(msg["serverTime"].as_f64().is_some());
         assert!(msg.get("synthetic").is_none(), "{msg}");
@@ -51,7 +52,7 @@ async fn an_event_reaches_everyone_but_its_sender() {
     // The relay sets senderId; a client cannot choose it.
     c[1].broadcast(
         "drum_hit",
-        json!({"note": 36, "velocity": 90, "timestamp": 1.0, "senderId": alice}),
+        json!({"note": 36, "velocity": 90, "timestamp": at(1.0), "senderId": alice}),
     )
     .await;
     let msg = c[0].expect("event:broadcast").await;
@@ -70,34 +71,44 @@ async fn an_event_reaches_everyone_but_its_sender() {
 async fn payloads_of_every_event_arrive_unchanged_and_seq_counts_per_room() {
     let (_relay, mut c) = room_with(RelayConfig::default(), &["Alice", "Bob"]).await;
     let room = c[0].room.clone().unwrap();
+    // Relay time in whole ms, so the number is spelt as written below.
+    let t = at(0.0);
     let events = [
         (
             "drum_hit",
-            r#"{"note":42,"velocity":64,"timestamp":1234.5}"#,
+            format!(r#"{{"note":42,"velocity":64,"timestamp":{t}.5}}"#),
         ),
         (
             "piano_note",
-            r#"{"note":60,"velocity":100,"timestamp":1235.25,"duration":250}"#,
+            format!(r#"{{"note":60,"velocity":100,"timestamp":{t}.25,"duration":250}}"#),
         ),
-        ("piano_note_off", r#"{"note":60,"timestamp":1300}"#),
-        ("sustain", r#"{"on":true,"timestamp":1301}"#),
+        (
+            "piano_note_off",
+            format!(r#"{{"note":60,"timestamp":{t}}}"#),
+        ),
+        ("sustain", format!(r#"{{"on":true,"timestamp":{t}}}"#)),
         (
             "tempo_change",
-            r#"{"bpm":96,"beatsPerBar":4,"timestamp":1400}"#,
+            format!(r#"{{"bpm":96,"beatsPerBar":4,"timestamp":{t}}}"#),
         ),
         (
             "pattern_change",
-            r#"{"patternId":"p1","steps":[[36,0],[38,4]],"timestamp":1500,"playing":true}"#,
+            format!(
+                r#"{{"patternId":"p1","steps":[[36,0],[38,4]],"timestamp":{t},"playing":true}}"#
+            ),
         ),
-        ("chat", r#"{"text":"<b>hi</b> \u00e9 \"quoted\""}"#),
-        ("cursor", r#"{"x":0.25,"y":0.75}"#),
+        (
+            "chat",
+            r#"{"text":"<b>hi</b> \u00e9 \"quoted\""}"#.to_owned(),
+        ),
+        ("cursor", r#"{"x":0.25,"y":0.75}"#.to_owned()),
         (
             "my_custom_thing",
-            r#"{ "spaced" : [1, 2.50, {"deep": null}] , "emoji":"🥁" }"#,
+            r#"{ "spaced" : [1, 2.50, {"deep": null}] , "emoji":"🥁" }"#.to_owned(),
         ),
-        ("bare_value", r#"42"#),
+        ("bare_value", r#"42"#.to_owned()),
     ];
-    for (name, payload) in events {
+    for (name, payload) in &events {
         // Raw text, so the spacing and number spelling above reach the relay as written.
         c[0].send_text(format!(
             r#"{{"type":"event:broadcast","roomCode":"{room}","eventName":"{name}","payload":{payload}}}"#
@@ -210,6 +221,8 @@ async fn playing_alone_is_fine() {
 async fn bad_requests_get_their_error_and_the_connection_keeps_working() {
     let config = RelayConfig {
         max_room_size: 3,
+        // This test makes several honest mistakes on one connection (see hostile.rs for the cap).
+        join_failures_per_connection: 10,
         ..RelayConfig::default()
     };
     let relay = relay(config).await;
@@ -244,7 +257,7 @@ async fn bad_requests_get_their_error_and_the_connection_keeps_working() {
         ),
         (r#"{"type":"session:create","name":"   "}"#, "BAD_MESSAGE"),
         (
-            r#"{"type":"session:join","roomCode":"ZZZZZZ","name":"Bob"}"#,
+            r#"{"type":"session:join","roomCode":"ZZZZZZZZ","name":"Bob"}"#,
             "ROOM_NOT_FOUND",
         ),
         (
@@ -261,18 +274,22 @@ async fn bad_requests_get_their_error_and_the_connection_keeps_working() {
     c.send_frame(Message::binary(vec![1u8, 2, 3])).await;
     c.expect_error("BAD_MESSAGE").await;
 
-    // Passwords.
+    // Passwords: a missing or wrong one gets the very answer a room that doesn't exist gets
+    // (but for the code it echoes), so nobody can learn which codes exist by trying them.
+    let answer_for =
+        |code: &str, msg: &Value| msg["message"].as_str().unwrap().replace(code, "CODE");
+    c.send(json!({"type":"session:join","roomCode":"ZZZZZZZZ","name":"Bob"}))
+        .await;
+    let absent = answer_for("ZZZZZZZZ", &c.expect_error("ROOM_NOT_FOUND").await);
     c.send(json!({"type":"session:join","roomCode":room,"name":"Bob"}))
         .await;
-    assert!(
-        c.expect_error("WRONG_PASSWORD").await["message"]
-            .as_str()
-            .unwrap()
-            .contains("needs a password")
-    );
+    let no_password = answer_for(&room, &c.expect_error("ROOM_NOT_FOUND").await);
     c.send(json!({"type":"session:join","roomCode":room,"name":"Bob","password":"guess"}))
         .await;
-    c.expect_error("WRONG_PASSWORD").await;
+    let wrong = answer_for(&room, &c.expect_error("ROOM_NOT_FOUND").await);
+    assert_eq!(absent, no_password);
+    assert_eq!(absent, wrong);
+    assert!(absent.contains("password"), "{absent}");
     host.expect_nothing_pending().await;
     // Codes are forgiving about case and spaces.
     c.send(json!({"type":"session:join","roomCode":format!(" {} ", room.to_lowercase()),"name":"Bob","password":"s3cret"}))
@@ -292,7 +309,7 @@ async fn bad_requests_get_their_error_and_the_connection_keeps_working() {
     // An invalid musical event is refused rather than reaching the others' engines.
     c.broadcast(
         "piano_note",
-        json!({"note": 200, "velocity": 90, "timestamp": 0}),
+        json!({"note": 200, "velocity": 90, "timestamp": at(0.0)}),
     )
     .await;
     let err = c.expect_error("BAD_MESSAGE").await;
@@ -348,27 +365,24 @@ async fn a_late_joiner_gets_tempo_pattern_and_held_notes() {
     let room = c[0].room.clone().unwrap();
     c[0].broadcast(
         "tempo_change",
-        json!({"bpm": 90, "beatsPerBar": 4, "timestamp": 1}),
+        json!({"bpm": 90, "beatsPerBar": 4, "timestamp": at(1.0)}),
     )
     .await;
-    c[0].broadcast(
-        "tempo_change",
-        json!({"bpm": 96, "beatsPerBar": 3, "timestamp": 2}),
-    )
-    .await;
+    let tempo = json!({"bpm": 96, "beatsPerBar": 3, "timestamp": at(2.0)});
+    c[0].broadcast("tempo_change", tempo.clone()).await;
     let pattern =
-        json!({"patternId": "groove", "steps": [[36, 0, 8], [38, 4, 12]], "timestamp": 3});
+        json!({"patternId": "groove", "steps": [[36, 0, 8], [38, 4, 12]], "timestamp": at(3.0)});
     c[1].broadcast("pattern_change", pattern.clone()).await;
     c[0].broadcast("piano_note", piano_note(60, 100)).await;
     c[0].broadcast("piano_note", piano_note(64, 90)).await;
     c[0].broadcast("piano_note", piano_note(67, 80)).await;
     c[0].broadcast("piano_note_off", piano_note_off(67)).await; // released
-    c[0].broadcast("sustain", json!({"on": true, "timestamp": 4}))
+    c[0].broadcast("sustain", json!({"on": true, "timestamp": at(4.0)}))
         .await;
     c[0].broadcast("piano_note_off", piano_note_off(64)).await; // held by the pedal
     c[0].broadcast(
         "piano_note",
-        json!({"note": 72, "velocity": 70, "timestamp": 5, "duration": 100}),
+        json!({"note": 72, "velocity": 70, "timestamp": at(5.0), "duration": 100}),
     )
     .await; // releases itself
     c[1].broadcast("piano_note", piano_note(48, 50)).await;
@@ -383,10 +397,7 @@ async fn a_late_joiner_gets_tempo_pattern_and_held_notes() {
     let mut late = Client::connect(&relay.url()).await;
     let joined = late.join(&room, "Late").await;
     let state = &joined["state"];
-    assert_eq!(
-        state["tempo"],
-        json!({"bpm": 96, "beatsPerBar": 3, "timestamp": 2})
-    );
+    assert_eq!(state["tempo"], tempo);
     assert_eq!(state["pattern"], pattern);
     let mut held: Vec<(String, u64, u64)> = state["heldNotes"]
         .as_array()
@@ -426,7 +437,7 @@ async fn a_member_who_drops_mid_note_leaves_no_stuck_notes() {
     let keys = c[0].id.clone();
     c[0].broadcast("piano_note", piano_note(60, 100)).await;
     c[0].broadcast("piano_note", piano_note(64, 100)).await;
-    c[0].broadcast("sustain", json!({"on": true, "timestamp": 2}))
+    c[0].broadcast("sustain", json!({"on": true, "timestamp": at(2.0)}))
         .await;
     c[0].broadcast("piano_note_off", piano_note_off(64)).await; // still sounding: pedal
     for receiver in &mut c[1..] {
@@ -487,14 +498,17 @@ async fn a_stalled_reader_is_disconnected_while_the_others_get_everything() {
         outbound_queue: 32,
         rate_per_sec: 1_000_000,
         rate_burst: 1_000_000,
+        byte_rate_per_sec: u32::MAX,
+        byte_burst: u32::MAX,
         stale_note_ms: 60_000,
         ..RelayConfig::default()
     };
     let (relay, mut c) = room_with(config, &["Sender", "Reader", "Stalled"]).await;
     let stalled_id = c[2].id.clone();
-    // Enough data (about 16 MB) to fill any socket buffer between the relay and the stalled client.
-    const EVENTS: u64 = 1_504;
-    let blob = "x".repeat(11_000);
+    // Enough data (about 16 MB) to fill any socket buffer between the relay and the stalled
+    // client, in events just under the 1 KiB allowed outside the vocabulary.
+    const EVENTS: u64 = 17_600;
+    let blob = "x".repeat(950);
     let [sender, reader, stalled] = &mut c[..] else {
         unreachable!()
     };
@@ -549,14 +563,14 @@ async fn the_rate_limit_drops_excess_events_but_never_a_release() {
     // `session:create` took one token: 19 left.
     let start = std::time::Instant::now();
     c[0].broadcast("piano_note", piano_note(60, 90)).await;
-    c[0].broadcast("sustain", json!({"on": true, "timestamp": 1}))
+    c[0].broadcast("sustain", json!({"on": true, "timestamp": at(1.0)}))
         .await;
     for _ in 0..100 {
         c[0].broadcast("drum_hit", drum_hit(38, 100)).await;
     }
     c[0].broadcast("piano_note_off", piano_note_off(60)).await; // held: never dropped
     c[0].broadcast("piano_note_off", piano_note_off(61)).await; // not held: dropped
-    c[0].broadcast("sustain", json!({"on": false, "timestamp": 2}))
+    c[0].broadcast("sustain", json!({"on": false, "timestamp": at(2.0)}))
         .await; // pedal down: never dropped
     let mut hits = 0;
     let mut others = Vec::new();

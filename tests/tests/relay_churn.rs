@@ -56,6 +56,8 @@ async fn ten_thousand_cycles_leave_no_rooms_and_flat_memory() {
     let relay = relay(RelayConfig {
         rate_per_sec: 1_000_000,
         rate_burst: 1_000_000,
+        byte_rate_per_sec: u32::MAX,
+        byte_burst: u32::MAX,
         ..RelayConfig::default()
     })
     .await;

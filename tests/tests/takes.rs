@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use jam_relay::RelayConfig;
 use jam_takes::{Recorder, TakeStore};
-use jam_tests::{Client, drum_hit, piano_note, piano_note_off};
+use jam_tests::{Client, at, drum_hit, piano_note, piano_note_off};
 use serde_json::json;
 
 fn temp_db(name: &str) -> std::path::PathBuf {
@@ -50,7 +50,7 @@ async fn every_relayed_event_is_logged_in_order_with_nothing_missing() {
     }
     ann.broadcast(
         "tempo_change",
-        json!({"bpm": 96, "beatsPerBar": 4, "timestamp": 5.0}),
+        json!({"bpm": 96, "beatsPerBar": 4, "timestamp": at(5.0)}),
     )
     .await;
     ann.broadcast("chat", json!({"text": "<b>nice</b>"})).await;

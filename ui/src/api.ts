@@ -114,6 +114,8 @@ export interface StatusView {
   state: "connecting" | "connected" | "reconnecting" | "ended";
   retryInMs: number | null;
   reason: string | null;
+  /** The host ended the jam (only the relay can say so, on the host's word). */
+  jamEnded: boolean;
 }
 
 export type PlayInput =

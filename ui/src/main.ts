@@ -363,12 +363,22 @@ function applySavedVolume(p: Participant): void {
 
 function addChat(senderId: string | undefined, name: string, text: string): void {
   const li = document.createElement("li");
-  const who = document.createElement("b");
+  // <bdi>: a name can't reverse the text around it, whatever characters it holds.
+  const who = document.createElement("bdi");
+  who.className = "chat-name";
   who.textContent = name;
   who.style.color = senderId ? roster.colour(senderId) : myColour();
+  li.append(who);
+  if (roster.isHost(senderId)) {
+    const badge = document.createElement("span");
+    badge.className = "host-badge";
+    badge.textContent = "host";
+    badge.title = "The host of this jam";
+    li.append(badge);
+  }
   const body = document.createElement("span");
   body.innerHTML = ` ${chatHtml(text)}`;
-  li.append(who, body);
+  li.append(body);
   const log = $("chat-log");
   log.append(li);
   while (log.childElementCount > 200) log.firstElementChild?.remove();
@@ -480,14 +490,6 @@ function onRemote(sender: string, event: string, payload: unknown, inMs: number)
     case "chat":
       if (typeof p.text === "string") addChat(sender, nameOf(sender), p.text);
       break;
-    case "jam_ended": {
-      const host = nameOf(sender);
-      leaveRoom();
-      const notice = $("start-notice");
-      notice.textContent = `${host} ended the jam.`;
-      notice.hidden = false;
-      break;
-    }
   }
 }
 
@@ -521,7 +523,12 @@ function onStatus(s: StatusView): void {
       break;
     case "ended":
       status.textContent = "○ Ended";
-      if (jam && s.reason) {
+      if (jam && s.jamEnded) {
+        leaveRoom();
+        const notice = $("start-notice");
+        notice.textContent = s.reason ?? "The host ended the jam.";
+        notice.hidden = false;
+      } else if (jam && s.reason) {
         banner.textContent = `The jam ended: ${s.reason}`;
         banner.hidden = false;
       }

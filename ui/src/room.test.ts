@@ -16,6 +16,18 @@ describe("roster", () => {
     expect(r.colour("c")).toBe(PALETTE[2]);
     expect(r.hostName()).toBeUndefined();
   });
+
+  it("knows the host only from what the relay announced", () => {
+    const r = new Roster();
+    r.reset([
+      { id: "a", name: "Keys", role: "player", isHost: true },
+      { id: "b", name: "Keys", role: "player", isHost: false },
+    ]);
+    expect(r.isHost("a")).toBe(true);
+    expect(r.isHost("b")).toBe(false);
+    expect(r.isHost(undefined)).toBe(false);
+    expect(r.isHost("nobody")).toBe(false);
+  });
 });
 
 describe("chat", () => {
@@ -29,7 +41,7 @@ describe("chat", () => {
 
 describe("invites", () => {
   it("are found in pasted text", () => {
-    expect(findInvite("join me at jam://192.168.1.20:7878/K7M2QX tonight")).toBe("jam://192.168.1.20:7878/K7M2QX");
+    expect(findInvite("join me at jam://192.168.1.20:7878/K7M2QXH4 tonight")).toBe("jam://192.168.1.20:7878/K7M2QXH4");
     expect(findInvite("jam://host:7878/K7M2Q0")).toBeUndefined();
     expect(findInvite("nothing here")).toBeUndefined();
   });
@@ -37,9 +49,9 @@ describe("invites", () => {
 
 describe("the Join field", () => {
   it("takes an invite, or a host and a code typed separately", () => {
-    expect(normalizeInvite("join us: jam://10.0.0.5:7878/K7M2QX !")).toBe("jam://10.0.0.5:7878/K7M2QX");
-    expect(normalizeInvite("10.0.0.5:7878 k7m2qx")).toBe("jam://10.0.0.5:7878/K7M2QX");
-    expect(normalizeInvite(" studio.local:9000/K7M2QX ")).toBe("jam://studio.local:9000/K7M2QX");
+    expect(normalizeInvite("join us: jam://10.0.0.5:7878/K7M2QXH4 !")).toBe("jam://10.0.0.5:7878/K7M2QXH4");
+    expect(normalizeInvite("10.0.0.5:7878 k7m2qxh4")).toBe("jam://10.0.0.5:7878/K7M2QXH4");
+    expect(normalizeInvite(" studio.local:9000/K7M2QXH4 ")).toBe("jam://studio.local:9000/K7M2QXH4");
     expect(normalizeInvite("hello")).toBe("hello");
   });
 });

@@ -23,6 +23,11 @@ export class Roster {
   private next = 0;
   private members = new Map<string, Participant>();
 
+  /** True for the room's host, as the relay announced it (only the relay decides who hosts). */
+  isHost(id: string | undefined): boolean {
+    return id !== undefined && this.members.get(id)?.isHost === true;
+  }
+
   /** Replaces the list (a join or rejoin), keeping the colours of people already seen. */
   reset(participants: readonly Participant[]): void {
     this.members.clear();
@@ -61,20 +66,20 @@ export function chatHtml(text: string): string {
   return trimmed.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] ?? c);
 }
 
-/** Reads an invite such as `jam://192.168.1.20:7878/K7M2QX` out of pasted text. */
+/** Reads an invite such as `jam://192.168.1.20:7878/K7M2QXH4` out of pasted text. */
 export function findInvite(text: string): string | undefined {
-  const match = /jam:\/\/[^\s/]+:\d{1,5}\/[23456789ABCDEFGHJKLMNPQRSTUVWXYZ]{6}/i.exec(text);
+  const match = /jam:\/\/[^\s/]+:\d{1,5}\/[23456789ABCDEFGHJKLMNPQRSTUVWXYZ]{8}/i.exec(text);
   return match?.[0];
 }
 
 /**
  * What the Join field holds, as an invite: a `jam://` invite found anywhere in the text, or a
- * host and a room code typed separately (`192.168.1.20:7878 K7M2QX`, or with a `/`). Anything
+ * host and a room code typed separately (`192.168.1.20:7878 K7M2QXH4`, or with a `/`). Anything
  * else is returned trimmed, for the app to explain what an invite looks like.
  */
 export function normalizeInvite(text: string): string {
   const found = findInvite(text);
   if (found) return found;
-  const parts = /^\s*([^\s/]+:\d{1,5})[\s/]+([23456789ABCDEFGHJKLMNPQRSTUVWXYZ]{6})\s*$/i.exec(text);
+  const parts = /^\s*([^\s/]+:\d{1,5})[\s/]+([23456789ABCDEFGHJKLMNPQRSTUVWXYZ]{8})\s*$/i.exec(text);
   return parts ? `jam://${parts[1]}/${parts[2]?.toUpperCase()}` : text.trim();
 }

@@ -10,10 +10,10 @@ describe("takes list", () => {
 
   it("describes a take with its date, length, players, events and room", () => {
     const line = describeTake(
-      { id: 3, room: "K7M2QX", startedMs: Date.UTC(2026, 10, 22, 14, 5), durationMs: 192_000, participants: ["Ann", "Ben"], eventCount: 1204 },
+      { id: 3, room: "K7M2QXH4", startedMs: Date.UTC(2026, 10, 22, 14, 5), durationMs: 192_000, participants: ["Ann", "Ben"], eventCount: 1204 },
       "en-GB",
     );
-    expect(line).toContain("3:12 · Ann, Ben · 1,204 events · K7M2QX");
+    expect(line).toContain("3:12 · Ann, Ben · 1,204 events · K7M2QXH4");
     expect(line).toContain("22 Nov");
   });
 });

@@ -1,4 +1,4 @@
-/** How a take reads in the list: "Sat 22 Nov, 14:05 · 3:12 · Ann, Ben · 1,204 events · K7M2QX". */
+/** How a take reads in the list: "Sat 22 Nov, 14:05 · 3:12 · Ann, Ben · 1,204 events · K7M2QXH4". */
 import type { TakePlayer, TakeView } from "./api";
 
 export function duration(ms: number): string {

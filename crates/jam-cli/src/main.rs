@@ -266,7 +266,7 @@ async fn listen(
             }
             event = session.next_event() => match event {
                 Some(SessionEvent::Remote(e)) => speaker.play_remote(session, &e),
-                Some(SessionEvent::UserLeft(id)) => speaker.release(&id),
+                Some(SessionEvent::UserLeft(id)) => speaker.forget(&id),
                 Some(SessionEvent::Joined(welcome)) => speaker.apply_state(&welcome),
                 Some(SessionEvent::UserJoined(_)) => {}
                 None => return Ok(()),
@@ -281,10 +281,14 @@ async fn host(
     password: Option<String>,
     audio: bool,
 ) -> anyhow::Result<()> {
-    let relay = jam_relay::start(bind, RelayConfig::default()).await?;
+    // The embedded relay serves this one room: only we know its creation key.
+    let relay_config = RelayConfig::embedded();
+    let create_key = relay_config.create_key.clone();
+    let relay = jam_relay::start(bind, relay_config).await?;
     let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), relay.local_addr().port());
     let mut config = SessionConfig::host(&local.to_string(), &name);
     config.password = password;
+    config.create_key = create_key;
     let mut session = Session::connect(config).await?;
     let invite = Invite {
         address: reachable(relay.local_addr()).to_string(),
@@ -293,6 +297,8 @@ async fn host(
     println!("jam: hosting {invite}");
     let mut speaker = open_speaker(audio);
     listen(&mut session, &mut speaker, stop_signal()).await?;
+    // Tell the guests the jam is over (they stop instead of trying to reconnect), then close.
+    session.end_jam().await;
     session.leave().await;
     relay.stop().await?;
     Ok(())
@@ -446,7 +452,7 @@ async fn record(
                 names.insert(p.id, p.name);
             }
             Some(SessionEvent::UserLeft(id)) => {
-                speaker.release(&id);
+                speaker.forget(&id);
                 eprintln!(
                     "jam: {} left",
                     names.get(&id).map_or(id.as_str(), String::as_str)

@@ -175,14 +175,14 @@ async fn a_file_played_into_a_hosted_room_is_recorded_per_player() {
 #[tokio::test]
 async fn joining_a_room_that_does_not_exist_fails_clearly() {
     let relay = jam_tests::relay(jam_relay::RelayConfig::default()).await;
-    let invite = format!("jam://{}/ZZZZZZ", relay.local_addr());
+    let invite = format!("jam://{}/ZZZZZZZZ", relay.local_addr());
     let out = jam(&["join", &invite, "--name", "Lost", "--no-audio"])
         .wait_with_output()
         .await
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("there is no room \"ZZZZZZ\""), "{stderr}");
+    assert!(stderr.contains("there is no room \"ZZZZZZZZ\""), "{stderr}");
     let out = jam(&["join", "not-an-invite", "--name", "Lost", "--no-audio"])
         .wait_with_output()
         .await

@@ -257,13 +257,22 @@ impl Recording {
         match *event {
             E::DrumHit(h) => {
                 self.record(track, time_us, on(DRUM_CHANNEL, h.note, h.velocity));
-                self.record(track, time_us + DRUM_NOTE_US, off(DRUM_CHANNEL, h.note));
+                let end = time_us.saturating_add(DRUM_NOTE_US);
+                self.record(track, end, off(DRUM_CHANNEL, h.note));
             }
             E::PianoNote(n) => {
                 self.record(track, time_us, on(PIANO_CHANNEL, n.note, n.velocity));
-                if let Some(ms) = n.duration.filter(|d| d.is_finite() && *d >= 0.0) {
-                    let end = time_us + (ms * 1_000.0) as u64;
-                    self.record(track, end, off(PIANO_CHANNEL, n.note));
+                if let Some(ms) = n.duration {
+                    // Within the protocol's bound (a minute) whatever the event says.
+                    let ms = ms.clamp(0.0, jam_protocol::event::MAX_DURATION_MS);
+                    let held =
+                        std::time::Duration::try_from_secs_f64(ms / 1_000.0).unwrap_or_default();
+                    let held_us = u64::try_from(held.as_micros()).unwrap_or(u64::MAX);
+                    self.record(
+                        track,
+                        time_us.saturating_add(held_us),
+                        off(PIANO_CHANNEL, n.note),
+                    );
                 }
             }
             E::PianoNoteOff(n) => self.record(track, time_us, off(PIANO_CHANNEL, n.note)),

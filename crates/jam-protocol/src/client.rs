@@ -19,6 +19,9 @@ pub enum ClientMsg {
     /// `session:leave`: leave the room (the connection stays open).
     #[serde(rename = "session:leave")]
     Leave,
+    /// `session:end`: end the jam for everyone (the room's host only).
+    #[serde(rename = "session:end")]
+    End,
     /// `event:broadcast`: send an event to every other member of the room.
     #[serde(rename = "event:broadcast")]
     Broadcast(Broadcast),
@@ -41,6 +44,10 @@ pub struct CreateRoom {
     /// no room has it; otherwise the relay picks a new code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub room_code: Option<String>,
+    /// The relay's creation key, when it has one: a relay embedded in an app lets only that app
+    /// create rooms (see `docs/PROTOCOL.md`, "Who may create a room").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_key: Option<String>,
 }
 
 /// Body of `session:join`.
@@ -57,6 +64,10 @@ pub struct JoinRoom {
     /// The room's password, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    /// The host token `session:created` gave: a host coming back after a drop gets its host
+    /// role back with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_token: Option<String>,
 }
 
 /// Body of `event:broadcast` as sent by a client.
@@ -87,6 +98,7 @@ impl ClientMsg {
             "session:create" => ClientMsg::Create(parse_body(&ty, text)?),
             "session:join" => ClientMsg::Join(parse_body(&ty, text)?),
             "session:leave" => ClientMsg::Leave,
+            "session:end" => ClientMsg::End,
             "event:broadcast" => ClientMsg::Broadcast(parse_body(&ty, text)?),
             "clock:ping" => ClientMsg::ClockPing(parse_body(&ty, text)?),
             _ => return Err(ParseError::UnknownType(ty)),
@@ -110,17 +122,20 @@ mod tests {
             ClientMsg::Create(CreateRoom {
                 name: "Alice".into(),
                 password: None,
-                room_code: Some("K7M2QX".into()),
+                room_code: Some("K7M2QXH4".into()),
+                create_key: Some("k".into()),
             }),
             ClientMsg::Join(JoinRoom {
-                room_code: "K7M2QX".into(),
+                room_code: "K7M2QXH4".into(),
                 name: "Bob".into(),
                 role: Role::Listener,
                 password: Some("pw".into()),
+                host_token: Some("t".into()),
             }),
             ClientMsg::Leave,
+            ClientMsg::End,
             ClientMsg::Broadcast(Broadcast {
-                room_code: "K7M2QX".into(),
+                room_code: "K7M2QXH4".into(),
                 event_name: "piano_note".into(),
                 payload,
             }),
@@ -135,7 +150,7 @@ mod tests {
 
     #[test]
     fn payload_is_kept_byte_for_byte() {
-        let text = r#"{"type":"event:broadcast","roomCode":"K7M2QX","eventName":"x","payload":{"b": 1.50, "a":[ ]}}"#;
+        let text = r#"{"type":"event:broadcast","roomCode":"K7M2QXH4","eventName":"x","payload":{"b": 1.50, "a":[ ]}}"#;
         let ClientMsg::Broadcast(b) = ClientMsg::parse(text).unwrap() else {
             panic!()
         };
@@ -144,7 +159,7 @@ mod tests {
 
     #[test]
     fn role_defaults_to_player() {
-        let text = r#"{"type":"session:join","roomCode":"K7M2QX","name":"Bob"}"#;
+        let text = r#"{"type":"session:join","roomCode":"K7M2QXH4","name":"Bob"}"#;
         let ClientMsg::Join(j) = ClientMsg::parse(text).unwrap() else {
             panic!()
         };

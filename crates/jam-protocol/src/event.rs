@@ -42,6 +42,25 @@ pub const MAX_BPM: f64 = 400.0;
 pub const MAX_BEATS_PER_BAR: u8 = 16;
 /// Longest chat line, in characters.
 pub const MAX_CHAT_CHARS: usize = 500;
+/// Longest `duration` of a `piano_note`, ms (a minute).
+pub const MAX_DURATION_MS: f64 = 60_000.0;
+/// Largest `timestamp` at all, ms: 2^53, the largest integer an `f64` holds exactly. Relay time
+/// is ms since the Unix epoch (about 1.8 × 10^12 today), so this refuses only nonsense.
+pub const MAX_TIMESTAMP_MS: f64 = 9_007_199_254_740_992.0;
+/// Furthest a `timestamp` may lie from the receiver's relay time, ms (a day). The relay refuses
+/// events outside it; clients drop them.
+pub const MAX_TIMESTAMP_SKEW_MS: f64 = 86_400_000.0;
+/// Largest magnitude of a `cursor` coordinate.
+pub const MAX_CURSOR: f64 = 1_000_000.0;
+/// Longest `patternId`, bytes.
+pub const MAX_PATTERN_ID_BYTES: usize = 64;
+/// Largest `pattern_change` payload, bytes (Jamwire's own 16 × 16 pattern is about 600).
+pub const MAX_PATTERN_BYTES: usize = 4_096;
+/// Largest payload of an event outside the vocabulary, bytes: unknown events are relayed
+/// unread, so they get a much smaller budget than the frame limit.
+pub const MAX_UNKNOWN_EVENT_BYTES: usize = 1_024;
+/// Longest event name, bytes.
+pub const MAX_EVENT_NAME_BYTES: usize = 64;
 
 /// `drum_hit`: a drum pad was hit.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -191,13 +210,54 @@ impl MusicalEvent {
             PIANO_NOTE_OFF => MusicalEvent::PianoNoteOff(decode(PIANO_NOTE_OFF, payload)?),
             SUSTAIN => MusicalEvent::Sustain(decode(SUSTAIN, payload)?),
             TEMPO_CHANGE => MusicalEvent::TempoChange(decode(TEMPO_CHANGE, payload)?),
-            PATTERN_CHANGE => MusicalEvent::PatternChange(decode(PATTERN_CHANGE, payload)?),
+            PATTERN_CHANGE => {
+                if payload.get().len() > MAX_PATTERN_BYTES {
+                    return Err(EventError {
+                        event: PATTERN_CHANGE,
+                        detail: format!("payload is over {MAX_PATTERN_BYTES} bytes"),
+                    });
+                }
+                MusicalEvent::PatternChange(decode(PATTERN_CHANGE, payload)?)
+            }
             CHAT => MusicalEvent::Chat(decode(CHAT, payload)?),
             CURSOR => MusicalEvent::Cursor(decode(CURSOR, payload)?),
             _ => return Ok(None),
         };
         event.validate()?;
         Ok(Some(event))
+    }
+
+    /// [`MusicalEvent::parse`], then [`MusicalEvent::check_time`] against `relay_now_ms`: what
+    /// the relay accepts and what a client plays.
+    pub fn parse_at(
+        event_name: &str,
+        payload: &RawValue,
+        relay_now_ms: f64,
+    ) -> Result<Option<MusicalEvent>, EventError> {
+        let event = MusicalEvent::parse(event_name, payload)?;
+        if let Some(event) = &event {
+            event.check_time(relay_now_ms)?;
+        }
+        Ok(event)
+    }
+
+    /// Refuses a `timestamp` more than [`MAX_TIMESTAMP_SKEW_MS`] (a day) away from
+    /// `relay_now_ms`: no honest clock is that far off, and nothing that far can be placed in
+    /// time.
+    pub fn check_time(&self, relay_now_ms: f64) -> Result<(), EventError> {
+        // Written so that NaN on either side is refused too.
+        let within = |t: f64| (t - relay_now_ms).abs() <= MAX_TIMESTAMP_SKEW_MS;
+        match self.timestamp() {
+            Some(t) if !within(t) => Err(EventError {
+                event: self.name(),
+                detail: format!(
+                    "timestamp {} is more than a day from relay time {}: is this computer's clock set?",
+                    short_number(t),
+                    short_number(relay_now_ms)
+                ),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// The sender's timestamp (its estimate of relay time, ms), for events that carry one.
@@ -256,7 +316,7 @@ impl MusicalEvent {
         let fail = |detail: String| Err(EventError { event, detail });
         let note_ok = |note: u8| note <= MAX_NOTE;
         let velocity_ok = |v: u8| (1..=127).contains(&v);
-        let time_ok = |t: f64| t.is_finite();
+        let time_ok = |t: f64| (0.0..=MAX_TIMESTAMP_MS).contains(&t);
         match self {
             MusicalEvent::DrumHit(DrumHit {
                 note,
@@ -276,14 +336,19 @@ impl MusicalEvent {
                     return fail(format!("velocity {velocity} is outside 1–127"));
                 }
                 if !time_ok(*timestamp) {
-                    return fail("timestamp must be a finite number".into());
+                    return fail(format!(
+                        "timestamp must be relay time in ms, 0–{MAX_TIMESTAMP_MS}"
+                    ));
                 }
                 if let MusicalEvent::PianoNote(PianoNote {
                     duration: Some(d), ..
                 }) = self
                 {
-                    if !(d.is_finite() && *d >= 0.0) {
-                        return fail(format!("duration {d} must be a non-negative number of ms"));
+                    if !(0.0..=MAX_DURATION_MS).contains(d) {
+                        return fail(format!(
+                            "duration {} must be 0–{MAX_DURATION_MS} ms",
+                            short_number(*d)
+                        ));
                     }
                 }
             }
@@ -292,12 +357,16 @@ impl MusicalEvent {
                     return fail(format!("note {note} is outside 0–127"));
                 }
                 if !time_ok(*timestamp) {
-                    return fail("timestamp must be a finite number".into());
+                    return fail(format!(
+                        "timestamp must be relay time in ms, 0–{MAX_TIMESTAMP_MS}"
+                    ));
                 }
             }
             MusicalEvent::Sustain(Sustain { timestamp, .. }) => {
                 if !time_ok(*timestamp) {
-                    return fail("timestamp must be a finite number".into());
+                    return fail(format!(
+                        "timestamp must be relay time in ms, 0–{MAX_TIMESTAMP_MS}"
+                    ));
                 }
             }
             MusicalEvent::TempoChange(TempoChange {
@@ -306,7 +375,10 @@ impl MusicalEvent {
                 timestamp,
             }) => {
                 if !(MIN_BPM..=MAX_BPM).contains(bpm) {
-                    return fail(format!("bpm {bpm} is outside {MIN_BPM}–{MAX_BPM}"));
+                    return fail(format!(
+                        "bpm {} is outside {MIN_BPM}–{MAX_BPM}",
+                        short_number(*bpm)
+                    ));
                 }
                 if !(1..=MAX_BEATS_PER_BAR).contains(beats_per_bar) {
                     return fail(format!(
@@ -314,17 +386,29 @@ impl MusicalEvent {
                     ));
                 }
                 if !time_ok(*timestamp) {
-                    return fail("timestamp must be a finite number".into());
+                    return fail(format!(
+                        "timestamp must be relay time in ms, 0–{MAX_TIMESTAMP_MS}"
+                    ));
                 }
             }
             MusicalEvent::PatternChange(p) => {
+                if p.pattern_id.len() > MAX_PATTERN_ID_BYTES {
+                    return fail(format!(
+                        "patternId must be at most {MAX_PATTERN_ID_BYTES} bytes"
+                    ));
+                }
                 if let Some(bpm) = p.bpm {
                     if !(MIN_BPM..=MAX_BPM).contains(&bpm) {
-                        return fail(format!("bpm {bpm} is outside {MIN_BPM}–{MAX_BPM}"));
+                        return fail(format!(
+                            "bpm {} is outside {MIN_BPM}–{MAX_BPM}",
+                            short_number(bpm)
+                        ));
                     }
                 }
                 if !time_ok(p.timestamp) {
-                    return fail("timestamp must be a finite number".into());
+                    return fail(format!(
+                        "timestamp must be relay time in ms, 0–{MAX_TIMESTAMP_MS}"
+                    ));
                 }
             }
             MusicalEvent::Chat(Chat { text }) => {
@@ -336,12 +420,22 @@ impl MusicalEvent {
                 }
             }
             MusicalEvent::Cursor(Cursor { x, y }) => {
-                if !(x.is_finite() && y.is_finite()) {
-                    return fail("x and y must be finite numbers".into());
+                let ok = |v: f64| (-MAX_CURSOR..=MAX_CURSOR).contains(&v);
+                if !(ok(*x) && ok(*y)) {
+                    return fail(format!("x and y must be within ±{MAX_CURSOR}"));
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// A number for a message: at most a dozen characters, whatever was sent.
+fn short_number(v: f64) -> String {
+    if v.is_finite() && v.abs() < 1e12 {
+        format!("{v}")
+    } else {
+        format!("{v:.3e}")
     }
 }
 
@@ -414,5 +508,103 @@ mod tests {
             MusicalEvent::parse(e.name(), &e.to_payload()).unwrap(),
             Some(e)
         );
+    }
+
+    #[test]
+    fn hostile_numbers_are_refused_in_every_timed_field() {
+        let now = 1.8e12;
+        let day = MAX_TIMESTAMP_SKEW_MS;
+        for ts in ["-1e300", "1e300", "-1", "9007199254740993"] {
+            for (name, payload) in [
+                (
+                    "drum_hit",
+                    format!(r#"{{"note":36,"velocity":90,"timestamp":{ts}}}"#),
+                ),
+                (
+                    "piano_note",
+                    format!(r#"{{"note":60,"velocity":90,"timestamp":{ts}}}"#),
+                ),
+                (
+                    "piano_note_off",
+                    format!(r#"{{"note":60,"timestamp":{ts}}}"#),
+                ),
+                ("sustain", format!(r#"{{"on":true,"timestamp":{ts}}}"#)),
+                (
+                    "tempo_change",
+                    format!(r#"{{"bpm":90,"beatsPerBar":4,"timestamp":{ts}}}"#),
+                ),
+                (
+                    "pattern_change",
+                    format!(r#"{{"patternId":"p","steps":[],"timestamp":{ts}}}"#),
+                ),
+            ] {
+                let err = MusicalEvent::parse_at(name, &raw(&payload), now);
+                assert!(err.is_err(), "{name} {ts}");
+            }
+        }
+        let near = |t: f64| {
+            MusicalEvent::DrumHit(DrumHit {
+                note: 36,
+                velocity: 9,
+                timestamp: t,
+            })
+        };
+        assert!(near(now + day).check_time(now).is_ok());
+        assert!(near(now - day).check_time(now).is_ok());
+        assert!(near(now + day + 1.0).check_time(now).is_err());
+        assert!(near(now - day - 1.0).check_time(now).is_err());
+        let err = near(0.0).check_time(now).unwrap_err().to_string();
+        assert!(err.contains("more than a day from relay time"), "{err}");
+    }
+
+    #[test]
+    fn durations_cursors_and_patterns_are_bounded() {
+        let note = |d: &str| {
+            MusicalEvent::parse(
+                "piano_note",
+                &raw(&format!(
+                    r#"{{"note":60,"velocity":90,"timestamp":5,"duration":{d}}}"#
+                )),
+            )
+        };
+        assert!(note("60000").is_ok());
+        for d in ["60000.5", "1e300", "-1", "-0.5"] {
+            assert!(note(d).is_err(), "{d}");
+        }
+        let err = note("1e300").unwrap_err().to_string();
+        assert!(err.len() < 80, "the message stays short: {err}");
+        assert!(MusicalEvent::parse("cursor", &raw(r#"{"x":1e7,"y":0}"#)).is_err());
+        assert!(MusicalEvent::parse("cursor", &raw(r#"{"x":-3.5,"y":1e6}"#)).is_ok());
+        let long_id = format!(
+            r#"{{"patternId":"{}","steps":[],"timestamp":5}}"#,
+            "p".repeat(65)
+        );
+        assert!(MusicalEvent::parse("pattern_change", &raw(&long_id)).is_err());
+        let big = format!(
+            r#"{{"patternId":"p","steps":"{}","timestamp":5}}"#,
+            "x".repeat(MAX_PATTERN_BYTES)
+        );
+        assert!(MusicalEvent::parse("pattern_change", &raw(&big)).is_err());
+        for (name, payload) in [
+            ("drum_hit", r#"{"note":"36","velocity":90,"timestamp":5}"#),
+            ("drum_hit", r#"{"note":-1,"velocity":90,"timestamp":5}"#),
+            ("drum_hit", r#"{"note":36.5,"velocity":90,"timestamp":5}"#),
+            ("drum_hit", r#"{"note":1e300,"velocity":90,"timestamp":5}"#),
+            (
+                "tempo_change",
+                r#"{"bpm":90,"beatsPerBar":300,"timestamp":5}"#,
+            ),
+            (
+                "tempo_change",
+                r#"{"bpm":null,"beatsPerBar":4,"timestamp":5}"#,
+            ),
+            ("sustain", r#"{"on":1,"timestamp":5}"#),
+            ("chat", r#"{"text":[[[[[]]]]]}"#),
+        ] {
+            assert!(
+                MusicalEvent::parse(name, &raw(payload)).is_err(),
+                "{payload}"
+            );
+        }
     }
 }

@@ -23,10 +23,18 @@ pub mod server;
 pub use client::{Broadcast, ClientMsg, ClockPing, CreateRoom, JoinRoom};
 pub use error::{ErrorCode, ParseError};
 pub use event::{EventError, MusicalEvent};
-pub use room::{HeldNote, Participant, Role, RoomCode, RoomState};
-pub use server::{
-    ClockPong, Connected, ErrorMsg, RelayedEvent, RoomWelcome, ServerMsg, UserJoined, UserLeft,
+pub use room::{
+    HeldNote, MAX_NAME_CHARS, MAX_PASSWORD_BYTES, MAX_TOKEN_BYTES, NameError, Participant, Role,
+    RoomCode, RoomState, clean_name,
 };
+pub use server::{
+    ClockPong, Connected, ErrorMsg, JamEnded, RelayedEvent, RoomWelcome, ServerMsg, UserJoined,
+    UserLeft,
+};
+
+/// Largest frame a client accepts from a relay, bytes: a welcome to a full room with its state
+/// fits many times over; anything larger is a broken or hostile relay.
+pub const MAX_RELAY_FRAME_BYTES: usize = 64 * 1024;
 
 /// The protocol version this crate speaks; sent by the relay in `connected`.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -3,8 +3,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-/// A room code such as `K7M2QX`: six characters from a 32-symbol alphabet (30 bits), short
-/// enough to read out loud and free of look-alikes (no `0`, `O`, `1` or `I`).
+/// A room code such as `K7M2QXH4`: eight characters from a 32-symbol alphabet (40 bits), short
+/// enough to read out loud and free of look-alikes (no `0`, `O`, `1` or `I`). Forty bits make
+/// guessing hopeless behind the relay's join-failure limits (see `docs/PROTOCOL.md`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct RoomCode(String);
@@ -12,14 +13,14 @@ pub struct RoomCode(String);
 impl RoomCode {
     /// The symbols a room code is made of: digits 2–9 and the letters A–Z without I and O.
     pub const ALPHABET: &'static [u8; 32] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
-    /// Number of symbols in a room code (6 × 5 bits = 30 bits).
-    pub const LEN: usize = 6;
+    /// Number of symbols in a room code (8 × 5 bits = 40 bits).
+    pub const LEN: usize = 8;
 
     /// Builds a code from [`Self::LEN`] random numbers (each taken modulo 32).
     pub fn from_random(values: [u8; Self::LEN]) -> RoomCode {
         let code = values
             .iter()
-            .map(|v| Self::ALPHABET[usize::from(v % 32)] as char)
+            .map(|v| char::from(Self::ALPHABET[usize::from(v % 32)]))
             .collect();
         RoomCode(code)
     }
@@ -36,6 +37,35 @@ impl RoomCode {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Longest display name, in characters.
+pub const MAX_NAME_CHARS: usize = 32;
+/// Longest room password, in bytes.
+pub const MAX_PASSWORD_BYTES: usize = 128;
+/// Longest host token or creation key, in bytes.
+pub const MAX_TOKEN_BYTES: usize = 64;
+
+/// Why a display name was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "your name must be 1–{MAX_NAME_CHARS} characters, without control or invisible formatting characters"
+)]
+pub struct NameError;
+
+/// Checks a display name and returns it trimmed: 1–[`MAX_NAME_CHARS`] characters, no control
+/// characters and no invisible format characters (Unicode category Cf: bidirectional
+/// overrides, zero-width joiners and spaces, …), which could make one name pass for another or
+/// reverse the text around it. The relay refuses such names; clients check what they receive.
+pub fn clean_name(name: &str) -> Result<&str, NameError> {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    let name = name.trim();
+    let chars = name.chars().count();
+    let bad = |c: char| c.is_control() || c.general_category() == GeneralCategory::Format;
+    if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(bad) {
+        return Err(NameError);
+    }
+    Ok(name)
 }
 
 impl std::fmt::Display for RoomCode {
@@ -65,7 +95,7 @@ pub struct Participant {
     pub name: String,
     /// Player or listener.
     pub role: Role,
-    /// True for the member who created the room.
+    /// True for the room's host: the member who created it (or came back with its host token).
     pub is_host: bool,
 }
 
@@ -103,21 +133,42 @@ mod tests {
 
     #[test]
     fn codes_are_read_forgivingly_and_reject_look_alikes() {
-        assert_eq!(RoomCode::parse(" k7m2qx ").unwrap().as_str(), "K7M2QX");
-        assert!(RoomCode::parse("K7M2Q0").is_none(), "0 is never used");
-        assert!(RoomCode::parse("K7M2QO").is_none(), "O is never used");
-        assert!(RoomCode::parse("K7M2Q").is_none(), "too short");
-        assert!(RoomCode::parse("K7M2QXX").is_none(), "too long");
+        assert_eq!(RoomCode::parse(" k7m2qxh4 ").unwrap().as_str(), "K7M2QXH4");
+        assert!(RoomCode::parse("K7M2QXH0").is_none(), "0 is never used");
+        assert!(RoomCode::parse("K7M2QXHO").is_none(), "O is never used");
+        assert!(RoomCode::parse("K7M2QXH").is_none(), "too short");
+        assert!(RoomCode::parse("K7M2QXH44").is_none(), "too long");
+        assert!(RoomCode::parse("K7M2QX").is_none(), "old six-symbol codes");
     }
 
     #[test]
-    fn alphabet_has_no_look_alikes_and_gives_thirty_bits() {
+    fn alphabet_has_no_look_alikes_and_gives_forty_bits() {
         for bad in b"01IO" {
             assert!(!RoomCode::ALPHABET.contains(bad));
         }
         let bits = (RoomCode::ALPHABET.len() as f64).log2() * RoomCode::LEN as f64;
-        assert!(bits >= 30.0, "{bits} bits");
-        let code = RoomCode::from_random([0, 31, 32, 63, 7, 200]);
+        assert!(bits >= 40.0, "{bits} bits");
+        let code = RoomCode::from_random([0, 31, 32, 63, 7, 200, 255, 128]);
         assert!(RoomCode::parse(code.as_str()).is_some());
+    }
+
+    #[test]
+    fn names_are_trimmed_and_refuse_invisible_and_control_characters() {
+        assert_eq!(clean_name("  Keys ").unwrap(), "Keys");
+        assert_eq!(clean_name(&"é".repeat(32)).unwrap().chars().count(), 32);
+        for bad in [
+            "",
+            "   ",
+            "a\u{7}b",
+            "evil\u{202E}nimda",    // right-to-left override
+            "Ke\u{200B}ys",         // zero-width space
+            "Ke\u{200D}ys",         // zero-width joiner
+            "\u{2066}Keys\u{2069}", // isolates
+            "Keys\u{FEFF}",         // BOM
+            "\u{E0041}Keys",        // tag character
+        ] {
+            assert_eq!(clean_name(bad), Err(NameError), "{bad:?}");
+        }
+        assert!(clean_name(&"x".repeat(33)).is_err());
     }
 }

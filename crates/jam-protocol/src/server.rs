@@ -28,6 +28,9 @@ pub enum ServerMsg {
     /// `event:broadcast`: an event another member sent.
     #[serde(rename = "event:broadcast")]
     Event(RelayedEvent),
+    /// `session:ended`: the host ended the jam; the room is closed.
+    #[serde(rename = "session:ended")]
+    Ended(JamEnded),
     /// `clock:pong`: answer to `clock:ping`.
     #[serde(rename = "clock:pong")]
     ClockPong(ClockPong),
@@ -66,6 +69,20 @@ pub struct RoomWelcome {
     /// participant. Absent (false) from relays that do not record.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub recording: bool,
+    /// Only to the host: the secret that gives the host role back after a drop (send it in
+    /// `session:join`'s `hostToken`). Never sent to anyone else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_token: Option<String>,
+}
+
+/// Body of `session:ended`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JamEnded {
+    /// The host who ended it.
+    pub user_id: String,
+    /// The host's display name, as the room knew it.
+    pub name: String,
 }
 
 /// Body of `session:user-joined`.
@@ -146,6 +163,7 @@ impl ServerMsg {
             "session:joined" => ServerMsg::Joined(parse_body(&ty, text)?),
             "session:user-joined" => ServerMsg::UserJoined(parse_body(&ty, text)?),
             "session:user-left" => ServerMsg::UserLeft(parse_body(&ty, text)?),
+            "session:ended" => ServerMsg::Ended(parse_body(&ty, text)?),
             "event:broadcast" => ServerMsg::Event(parse_body(&ty, text)?),
             "clock:pong" => ServerMsg::ClockPong(parse_body(&ty, text)?),
             "error" => ServerMsg::Error(parse_body(&ty, text)?),
@@ -178,7 +196,7 @@ mod tests {
     #[test]
     fn welcome_round_trips_with_state() {
         let msg = ServerMsg::Joined(RoomWelcome {
-            room_code: "K7M2QX".into(),
+            room_code: "K7M2QXH4".into(),
             user_id: "U1".into(),
             participants: vec![Participant {
                 id: "U1".into(),
@@ -198,6 +216,7 @@ mod tests {
             },
             server_time: 10.0,
             recording: true,
+            host_token: None,
         });
         let json = msg.to_json();
         assert!(

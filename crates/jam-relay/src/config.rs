@@ -20,9 +20,39 @@ pub struct RelayConfig {
     #[arg(long, default_value_t = 1_000, value_name = "N")]
     pub max_rooms: usize,
 
-    /// Most open connections; one more is told SERVER_FULL and closed.
-    #[arg(long, default_value_t = 4_096, value_name = "N")]
+    /// Most open connections, counted from the moment a socket is accepted (before its
+    /// handshake). One more is told SERVER_FULL and closed; beyond that, a few more, sockets are
+    /// closed at once. The default fits the usual limit of 1,024 open files per process; raise
+    /// `ulimit -n` before raising this.
+    #[arg(long, default_value_t = 900, value_name = "N")]
     pub max_connections: usize,
+
+    /// Most open connections from one IP address (a household behind one router shares one).
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub max_connections_per_ip: usize,
+
+    /// A connection that has not created or joined a room this many ms after connecting is
+    /// closed (code 4002).
+    #[arg(long, default_value_t = 30_000, value_name = "MS")]
+    pub join_timeout_ms: u64,
+
+    /// Browser origins allowed to connect (e.g. `https://jam.example.org`); repeat for more.
+    /// A WebSocket handshake that carries an `Origin` header not in this list is refused with
+    /// HTTP 403, so a web page cannot use a visitor's browser to reach the relay. Native clients
+    /// send no `Origin` and are always allowed.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
+
+    /// If set, `session:create` must carry this key: only those who know it can open rooms.
+    /// The desktop app and `jam host` set a random one on their embedded relay, so that relay
+    /// serves their room alone.
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "JAM_RELAY_CREATE_KEY",
+        hide_env_values = true
+    )]
+    pub create_key: Option<String>,
 
     /// Messages per second each connection may send, sustained (token bucket refill rate).
     /// Note-offs and sustain-offs for notes the sender holds are never limited.
@@ -33,10 +63,44 @@ pub struct RelayConfig {
     #[arg(long, default_value_t = 1_000, value_name = "N")]
     pub rate_burst: u32,
 
+    /// Bytes per second each connection may send, sustained. Every frame is charged here, and
+    /// against twice the message rate, before it is even parsed; a frame over either budget is
+    /// dropped unread.
+    #[arg(long, default_value_t = 128 * 1024, value_name = "BYTES_PER_SEC")]
+    pub byte_rate_per_sec: u32,
+
+    /// Bytes a connection may send in a burst above the sustained byte rate.
+    #[arg(long, default_value_t = 512 * 1024, value_name = "BYTES")]
+    pub byte_burst: u32,
+
     /// Frames waiting to be written to one member; a member whose queue is full when the relay
     /// has something for it is disconnected (close code 4008) and nobody else waits.
     #[arg(long, default_value_t = 1_024, value_name = "FRAMES")]
     pub outbound_queue: usize,
+
+    /// Bytes waiting to be written to one member; like `outbound_queue`, a member whose queue
+    /// would grow past it is disconnected (4008).
+    #[arg(long, default_value_t = 512 * 1024, value_name = "BYTES")]
+    pub outbound_queue_bytes: usize,
+
+    /// Failed joins (no such room, wrong password) one connection may make before it is
+    /// closed (code 4003).
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub join_failures_per_connection: u32,
+
+    /// Failed joins one IP address may make in a burst; it earns one more every
+    /// `join_failure_refill_ms`, and while it has none its joins are refused (RATE_LIMITED).
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub join_failures_per_ip: u32,
+
+    /// Wrong passwords one room takes in a burst before it refuses joins for a while
+    /// (RATE_LIMITED); it earns one more every `join_failure_refill_ms`.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub join_failures_per_room: u32,
+
+    /// How often a failure budget (per IP, per room) earns back one failed join, ms.
+    #[arg(long, default_value_t = 6_000, value_name = "MS")]
+    pub join_failure_refill_ms: u64,
 
     /// A note-on (drum_hit, piano_note) still waiting in a member's outbound queue after this
     /// many ms is dropped instead of played far too late. Note-offs are never dropped.
@@ -64,10 +128,21 @@ impl Default for RelayConfig {
             max_message_bytes: 16 * 1024,
             max_room_size: 64,
             max_rooms: 1_000,
-            max_connections: 4_096,
+            max_connections: 900,
+            max_connections_per_ip: 32,
+            join_timeout_ms: 30_000,
+            allowed_origins: Vec::new(),
+            create_key: None,
             rate_per_sec: 500,
             rate_burst: 1_000,
+            byte_rate_per_sec: 128 * 1024,
+            byte_burst: 512 * 1024,
             outbound_queue: 1_024,
+            outbound_queue_bytes: 512 * 1024,
+            join_failures_per_connection: 5,
+            join_failures_per_ip: 10,
+            join_failures_per_room: 20,
+            join_failure_refill_ms: 6_000,
             stale_note_ms: 500,
             heartbeat_interval_ms: 5_000,
             heartbeat_timeout_ms: 15_000,
@@ -77,6 +152,33 @@ impl Default for RelayConfig {
 }
 
 impl RelayConfig {
+    /// The configuration of a relay embedded in an app or `jam host`: one room, created only by
+    /// whoever knows its `create_key`, a fresh random secret the embedding process hands to its
+    /// own session (`SessionConfig::create_key`).
+    pub fn embedded() -> RelayConfig {
+        RelayConfig {
+            max_rooms: 1,
+            create_key: Some(crate::room::new_secret()),
+            ..RelayConfig::default()
+        }
+    }
+
+    /// True if a handshake with this `Origin` header (or none) may proceed.
+    pub fn origin_allowed(&self, origin: Option<&str>) -> bool {
+        origin.is_none_or(|o| {
+            self.allowed_origins
+                .iter()
+                .any(|allowed| allowed.trim_end_matches('/').eq_ignore_ascii_case(o))
+        })
+    }
+
+    pub(crate) fn join_timeout(&self) -> Duration {
+        Duration::from_millis(self.join_timeout_ms)
+    }
+
+    pub(crate) fn join_failure_refill(&self) -> Duration {
+        Duration::from_millis(self.join_failure_refill_ms.max(1))
+    }
     /// Largest frame the WebSocket layer reads at all (see `max_message_bytes`).
     pub fn hard_frame_limit(&self) -> usize {
         (self.max_message_bytes.saturating_mul(4)).max(64 * 1024)
@@ -114,6 +216,17 @@ mod tests {
     fn flag_defaults_match_default() {
         let cli = Cli::parse_from(["jam-relay"]);
         assert_eq!(cli.config, RelayConfig::default());
+    }
+
+    #[test]
+    fn origins_are_refused_unless_listed() {
+        let mut c = RelayConfig::default();
+        assert!(c.origin_allowed(None), "native clients send no Origin");
+        assert!(!c.origin_allowed(Some("http://example.com")));
+        assert!(!c.origin_allowed(Some("null")));
+        c.allowed_origins = vec!["https://jam.example.org/".into()];
+        assert!(c.origin_allowed(Some("https://JAM.example.org")));
+        assert!(!c.origin_allowed(Some("https://jam.example.org.evil.com")));
     }
 
     #[test]

@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+/// Rounding slack: a token earned in exactly its refill time counts, despite float error.
+const EPSILON: f64 = 1e-9;
+
 /// Per-connection event budget. Starts full, so a client may open with a burst.
 #[derive(Debug)]
 pub(crate) struct TokenBucket {
@@ -19,25 +22,55 @@ pub(crate) struct TokenBucket {
 
 impl TokenBucket {
     pub(crate) fn new(rate_per_sec: u32, burst: u32, now: Instant) -> TokenBucket {
+        TokenBucket::with_rate(f64::from(rate_per_sec), burst, now)
+    }
+
+    /// A bucket that earns one token every `every`.
+    pub(crate) fn one_per(every: Duration, burst: u32, now: Instant) -> TokenBucket {
+        TokenBucket::with_rate(1.0 / every.as_secs_f64().max(1e-3), burst, now)
+    }
+
+    fn with_rate(rate: f64, burst: u32, now: Instant) -> TokenBucket {
         TokenBucket {
-            rate: f64::from(rate_per_sec),
+            rate,
             burst: f64::from(burst.max(1)),
             tokens: f64::from(burst.max(1)),
             updated: now,
         }
     }
 
-    /// Takes one token if there is one.
-    pub(crate) fn try_take(&mut self, now: Instant) -> bool {
+    fn refill(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.updated);
         self.updated = now;
         self.tokens = (self.tokens + elapsed.as_secs_f64() * self.rate).min(self.burst);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+    }
+
+    /// Takes one token if there is one.
+    pub(crate) fn try_take(&mut self, now: Instant) -> bool {
+        self.try_take_amount(1.0, now)
+    }
+
+    /// Takes `amount` tokens (e.g. the bytes of a frame) if there are that many.
+    pub(crate) fn try_take_amount(&mut self, amount: f64, now: Instant) -> bool {
+        self.refill(now);
+        if self.tokens + EPSILON >= amount {
+            self.tokens = (self.tokens - amount).max(0.0);
             true
         } else {
             false
         }
+    }
+
+    /// True if at least one token is there (without taking it).
+    pub(crate) fn has_one(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        self.tokens + EPSILON >= 1.0
+    }
+
+    /// True when the bucket is full again: nothing would be lost by forgetting it.
+    pub(crate) fn is_full(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        self.tokens + EPSILON >= self.burst
     }
 }
 
@@ -88,6 +121,21 @@ mod tests {
             10,
             "never more than the burst"
         );
+    }
+
+    #[test]
+    fn byte_budget_and_slow_refill() {
+        let t0 = Instant::now();
+        let mut bytes = TokenBucket::new(1_000, 4_000, t0);
+        assert!(bytes.try_take_amount(3_000.0, t0));
+        assert!(!bytes.try_take_amount(1_500.0, t0), "only 1,000 left");
+        assert!(bytes.try_take_amount(1_500.0, t0 + Duration::from_millis(500)));
+        let mut fails = TokenBucket::one_per(Duration::from_secs(6), 2, t0);
+        assert!(fails.try_take(t0) && fails.try_take(t0));
+        assert!(!fails.has_one(t0 + Duration::from_secs(5)));
+        assert!(fails.has_one(t0 + Duration::from_secs(6)));
+        assert!(!fails.is_full(t0 + Duration::from_secs(6)));
+        assert!(fails.is_full(t0 + Duration::from_secs(12)));
     }
 
     #[test]

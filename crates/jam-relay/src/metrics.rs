@@ -70,6 +70,42 @@ pub fn prometheus_text(stats: &StatsSnapshot, recorded: Option<(u64, u64)>) -> S
         "Frames refused as malformed or too large.",
         stats.bad_messages,
     );
+    metric(
+        "jam_relay_refused_connections_total",
+        "counter",
+        "Sockets refused before their handshake: the relay or that IP address was full.",
+        stats.refused_connections,
+    );
+    metric(
+        "jam_relay_refused_origins_total",
+        "counter",
+        "WebSocket handshakes refused because their Origin is not allowed.",
+        stats.refused_origins,
+    );
+    metric(
+        "jam_relay_refusals_total",
+        "counter",
+        "Client requests answered with an error (every code).",
+        stats.refusals,
+    );
+    metric(
+        "jam_relay_join_failures_total",
+        "counter",
+        "Failed joins: no such room, wrong password, or too many failures.",
+        stats.join_failures,
+    );
+    metric(
+        "jam_relay_join_timeouts_total",
+        "counter",
+        "Connections closed for not joining a room in time.",
+        stats.join_timeouts,
+    );
+    metric(
+        "jam_relay_rooms_ended_total",
+        "counter",
+        "Rooms their host ended with session:end.",
+        stats.rooms_ended,
+    );
     if let Some((written, dropped)) = recorded {
         metric(
             "jam_relay_log_written_total",
@@ -87,8 +123,26 @@ pub fn prometheus_text(stats: &StatsSnapshot, recorded: Option<(u64, u64)>) -> S
     out
 }
 
-/// Serves `GET /metrics` on `listener` until `shutdown` is cancelled.
+/// Most metrics connections served at once; more are closed unanswered.
+pub const MAX_METRICS_CONNECTIONS: usize = 16;
+/// How long a metrics client has to send its request headers.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reads the `--metrics` value: `PORT` alone means loopback (`127.0.0.1:PORT`), so the figures
+/// are public only when an address says so (`0.0.0.0:9100`).
+pub fn metrics_addr(value: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(port) = value.trim().parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    value.trim().parse().map_err(|_| {
+        format!("\"{value}\" is neither a port (9100) nor an address (127.0.0.1:9100)")
+    })
+}
+
+/// Serves `GET /metrics` on `listener` until `shutdown` is cancelled: at most
+/// [`MAX_METRICS_CONNECTIONS`] at once, each with [`HEADER_READ_TIMEOUT`] to send its request.
 pub async fn serve(listener: TcpListener, metrics: Metrics, shutdown: CancellationToken) {
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_METRICS_CONNECTIONS));
     loop {
         let (stream, _) = tokio::select! {
             () = shutdown.cancelled() => return,
@@ -100,13 +154,20 @@ pub async fn serve(listener: TcpListener, metrics: Metrics, shutdown: Cancellati
                 }
             },
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::debug!("metrics: too many connections; closing one");
+            continue;
+        };
         let metrics = metrics.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
                 let metrics = metrics.clone();
                 async move { Ok::<_, Infallible>(respond(&req, &metrics)) }
             });
             if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service)
                 .await
             {
@@ -137,4 +198,19 @@ fn respond(req: &Request<hyper::body::Incoming>, metrics: &Metrics) -> Response<
             .insert(hyper::header::CONTENT_TYPE, value);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_port_means_loopback() {
+        assert_eq!(metrics_addr("9100").unwrap().to_string(), "127.0.0.1:9100");
+        assert_eq!(
+            metrics_addr("0.0.0.0:9100").unwrap().to_string(),
+            "0.0.0.0:9100"
+        );
+        assert!(metrics_addr("nine").is_err());
+    }
 }

@@ -3,28 +3,31 @@
 //!
 //! Both are generic over the byte stream so unit tests can run them over in-memory pipes.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use jam_protocol::event::{MAX_EVENT_NAME_BYTES, MAX_UNKNOWN_EVENT_BYTES};
 use jam_protocol::{
-    Broadcast, ClientMsg, ClockPong, Connected, CreateRoom, ErrorCode, JoinRoom, MusicalEvent,
-    PROTOCOL_VERSION, RoomCode, ServerMsg,
+    Broadcast, ClientMsg, ClockPong, Connected, CreateRoom, ErrorCode, JoinRoom,
+    MAX_PASSWORD_BYTES, MAX_TOKEN_BYTES, MusicalEvent, PROTOCOL_VERSION, RoomCode, ServerMsg,
 };
 use serde_json::value::RawValue;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::{StatusCode, header};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::limiter::{NoticeWindow, TokenBucket};
-use crate::room::{Outbound, PeerControl, PeerLink, Refusal, RoomRef, lock};
-use crate::server::Shared;
+use crate::room::{Outbound, PeerControl, PeerLink, Refusal, RoomRef, lock, secrets_match};
+use crate::server::{IpSlot, Shared};
 use crate::stats::RelayStats;
 
 /// How long a client has to complete the WebSocket handshake.
@@ -33,25 +36,89 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Close code for a connection that stayed silent past the heartbeat timeout.
 pub(crate) const CLOSE_HEARTBEAT_TIMEOUT: u16 = 4001;
-/// Longest event name the relay accepts, in bytes.
-const MAX_EVENT_NAME: usize = 64;
-/// Longest display name, in characters.
-const MAX_NAME_CHARS: usize = 32;
-/// Longest room password, in bytes.
-const MAX_PASSWORD: usize = 128;
+/// Close code for a connection that was in no room for the join timeout.
+pub(crate) const CLOSE_JOIN_TIMEOUT: u16 = 4002;
+/// Largest frame that is still read when over the pre-parse budget, if it names a release.
+const SMALL_RELEASE_FRAME: usize = 256;
+/// Close code for a connection that failed to join too often.
+pub(crate) const CLOSE_JOIN_FAILURES: u16 = 4003;
 
-/// Accepts the WebSocket handshake on a fresh TCP connection, then serves it.
-pub(crate) async fn serve_tcp(stream: TcpStream, addr: SocketAddr, shared: Arc<Shared>) {
+/// The relay's limits for the WebSocket layer.
+fn ws_config(shared: &Shared) -> WebSocketConfig {
     let limit = shared.config.hard_frame_limit();
-    let ws_config = WebSocketConfig::default()
+    WebSocketConfig::default()
         .max_message_size(Some(limit))
-        .max_frame_size(Some(limit));
-    let handshake = tokio_tungstenite::accept_async_with_config(stream, Some(ws_config));
+        .max_frame_size(Some(limit))
+}
+
+/// Accepts the WebSocket handshake on a fresh TCP connection, then serves it. `slots` are the
+/// connection's place in the relay and in its IP address's count, held until it ends.
+pub(crate) async fn serve_tcp(
+    stream: TcpStream,
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    slots: (OwnedSemaphorePermit, IpSlot),
+) {
+    // The signature is tungstenite's `Callback`; its error type is an HTTP response.
+    #[allow(clippy::result_large_err)]
+    let origin_ok = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
+        let origin = request
+            .headers()
+            .get(header::ORIGIN)
+            .map(|o| o.to_str().unwrap_or("(not text)"));
+        if shared.config.origin_allowed(origin) {
+            return Ok(response);
+        }
+        RelayStats::add(&shared.stats.refused_origins, 1);
+        tracing::debug!(%addr, origin = ?origin, "refusing a handshake from a web page");
+        let mut refusal = ErrorResponse::new(Some(
+            "this relay does not accept connections from web pages of that origin\n".to_owned(),
+        ));
+        *refusal.status_mut() = StatusCode::FORBIDDEN;
+        Err(refusal)
+    };
+    let handshake = tokio_tungstenite::accept_hdr_async_with_config(
+        stream,
+        origin_ok,
+        Some(ws_config(&shared)),
+    );
     match timeout(HANDSHAKE_TIMEOUT, handshake).await {
-        Ok(Ok(ws)) => serve(ws, addr.to_string(), shared).await,
+        Ok(Ok(ws)) => {
+            let ip = slots.1.ip();
+            serve(ws, addr.to_string(), Some(ip), shared).await;
+        }
         Ok(Err(e)) => tracing::debug!(%addr, error = %e, "websocket handshake failed"),
         Err(_) => tracing::debug!(%addr, "websocket handshake timed out"),
     }
+    drop(slots);
+}
+
+/// Tells a connection the relay is full, then closes it. `_notice` is one of the few slots for
+/// doing so; past them, sockets are closed unanswered.
+pub(crate) async fn refuse_full(
+    stream: TcpStream,
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    _notice: OwnedSemaphorePermit,
+) {
+    tracing::warn!(%addr, "refusing a connection: the relay is full");
+    let handshake = tokio_tungstenite::accept_async_with_config(stream, Some(ws_config(&shared)));
+    let Ok(Ok(mut ws)) = timeout(HANDSHAKE_TIMEOUT, handshake).await else {
+        return;
+    };
+    let full = ServerMsg::error(
+        ErrorCode::ServerFull,
+        "this relay is full right now; try again in a minute",
+    );
+    let close = CloseFrame {
+        code: CloseCode::Again,
+        reason: "relay full".into(),
+    };
+    let _ = timeout(CLOSE_TIMEOUT, async {
+        ws.send(Message::text(full.to_json())).await?;
+        ws.send(Message::Close(Some(close))).await
+    })
+    .await;
 }
 
 /// Counts a connection in [`RelayStats::connections`] for as long as it lives.
@@ -64,38 +131,26 @@ impl Drop for ConnectionSlot {
 }
 
 /// Serves one WebSocket connection until it closes, drops, times out or the relay stops.
-pub(crate) async fn serve<S>(mut ws: WebSocketStream<S>, addr: String, shared: Arc<Shared>)
-where
+/// `ip` is the client's address, when it came over TCP (for per-address join limits).
+pub(crate) async fn serve<S>(
+    ws: WebSocketStream<S>,
+    addr: String,
+    ip: Option<IpAddr>,
+    shared: Arc<Shared>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let stats = shared.stats.clone();
-    let open = stats
-        .connections
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        + 1;
+    RelayStats::add(&stats.connections, 1);
     let _slot = ConnectionSlot(stats.clone());
-    if open > shared.config.max_connections as u64 {
-        tracing::warn!(%addr, open, "refusing a connection: the relay is full");
-        let full = ServerMsg::error(
-            ErrorCode::ServerFull,
-            "this relay is full right now; try again in a minute",
-        );
-        let close = CloseFrame {
-            code: CloseCode::Again,
-            reason: "relay full".into(),
-        };
-        let _ = timeout(CLOSE_TIMEOUT, async {
-            ws.send(Message::text(full.to_json())).await?;
-            ws.send(Message::Close(Some(close))).await
-        })
-        .await;
-        return;
-    }
 
     let id = new_client_id();
     let (sink, mut stream) = ws.split();
     let (tx, rx) = mpsc::channel(shared.config.outbound_queue.max(1));
-    let control = Arc::new(PeerControl::new(shared.shutdown.child_token()));
+    let control = Arc::new(PeerControl::new(
+        shared.shutdown.child_token(),
+        shared.config.outbound_queue_bytes,
+    ));
     let writer = tokio::spawn(write_loop(sink, rx, control.clone(), stats.clone()));
     let link = PeerLink {
         id: id.clone(),
@@ -105,8 +160,18 @@ where
     tracing::debug!(peer = %id, %addr, "connected");
 
     let now = Instant::now();
+    let config = &shared.config;
     let mut conn = Connection {
-        limiter: TokenBucket::new(shared.config.rate_per_sec, shared.config.rate_burst, now),
+        frames: TokenBucket::new(
+            config.rate_per_sec.saturating_mul(2),
+            config.rate_burst.saturating_mul(2),
+            now,
+        ),
+        bytes: TokenBucket::new(config.byte_rate_per_sec, config.byte_burst, now),
+        outside_since: Some(now),
+        join_failures: 0,
+        ip,
+        limiter: TokenBucket::new(config.rate_per_sec, config.rate_burst, now),
         notices: NoticeWindow::new(Duration::from_secs(1)),
         cursor: CursorGate::new(shared.config.cursor_interval()),
         last_seen: now,
@@ -133,7 +198,7 @@ fn new_client_id() -> String {
     let values: [u8; 10] = rand::random();
     values
         .iter()
-        .map(|v| RoomCode::ALPHABET[usize::from(v % 32)] as char)
+        .map(|v| char::from(RoomCode::ALPHABET[usize::from(v % 32)]))
         .collect()
 }
 
@@ -148,8 +213,22 @@ async fn write_loop<Si>(
 {
     let drained = tokio::select! {
         () = control.kill.cancelled() => false,
-        () = pump(&mut sink, &mut rx, &stats) => true,
+        () = pump(&mut sink, &mut rx, &control, &stats) => true,
     };
+    // The relay is shutting down (no other reason was given): write out what is queued first,
+    // e.g. the "jam ended" a host's last message left for each guest.
+    if !drained && control.close.get().is_none() {
+        let _ = timeout(CLOSE_TIMEOUT, async {
+            while let Ok(out) = rx.try_recv() {
+                control.dequeued(out.frame.len());
+                if sink.feed(out.frame).await.is_err() {
+                    return;
+                }
+            }
+            let _ = sink.flush().await;
+        })
+        .await;
+    }
     // A reason set by whoever ended the connection wins, whichever branch finished first.
     match (control.close.get().copied(), drained) {
         (None, true) => {
@@ -168,11 +247,16 @@ async fn write_loop<Si>(
     control.kill.cancel();
 }
 
-async fn pump<Si>(sink: &mut Si, rx: &mut mpsc::Receiver<Outbound>, stats: &RelayStats)
-where
+async fn pump<Si>(
+    sink: &mut Si,
+    rx: &mut mpsc::Receiver<Outbound>,
+    control: &PeerControl,
+    stats: &RelayStats,
+) where
     Si: Sink<Message> + Unpin,
 {
     while let Some(out) = rx.recv().await {
+        control.dequeued(out.frame.len());
         if out.stale_at.is_some_and(|t| Instant::now() > t) {
             RelayStats::add(&stats.stale_dropped, 1);
             continue;
@@ -246,6 +330,17 @@ struct Connection {
     shared: Arc<Shared>,
     link: PeerLink,
     room: Option<Membership>,
+    /// Every frame, before it is parsed: twice the message rate...
+    frames: TokenBucket,
+    /// ...and the byte rate.
+    bytes: TokenBucket,
+    /// Since when the connection has been in no room (for the join timeout).
+    outside_since: Option<Instant>,
+    /// Failed joins on this connection.
+    join_failures: u32,
+    /// The client's address, for the per-address failure budget.
+    ip: Option<IpAddr>,
+    /// Messages, charged once parsed (broadcasts inside the room, where releases are free).
     limiter: TokenBucket,
     notices: NoticeWindow,
     cursor: CursorGate,
@@ -265,9 +360,17 @@ impl Connection {
         let kill = self.link.control.kill.clone();
         loop {
             let cursor_due = self.cursor.due();
+            let join_deadline = self
+                .outside_since
+                .map(|t| t + self.shared.config.join_timeout());
             tokio::select! {
                 biased;
                 () = kill.cancelled() => return "ended by the relay",
+                () = sleep_until(join_deadline.unwrap_or_else(Instant::now)), if join_deadline.is_some() => {
+                    RelayStats::add(&self.shared.stats.join_timeouts, 1);
+                    self.link.control.end(CLOSE_JOIN_TIMEOUT, "join a room within 30 s");
+                    return "joined no room in time";
+                }
                 frame = stream.next() => match frame {
                     None => return "connection closed",
                     Some(Err(WsError::Capacity(_))) => {
@@ -277,6 +380,9 @@ impl Connection {
                     Some(Err(_)) => return "connection dropped",
                     Some(Ok(msg)) => {
                         self.last_seen = Instant::now();
+                        if !self.charge(&msg, self.last_seen) {
+                            continue;
+                        }
                         match msg {
                             Message::Text(text) => self.on_text(text.as_str()),
                             Message::Binary(_) => self.refuse(Refusal::new(
@@ -308,7 +414,36 @@ impl Connection {
         self.link.deliver(Outbound::msg(msg), &self.shared.stats);
     }
 
+    /// Charges a frame to the pre-parse budgets; false if it is to be dropped unread.
+    ///
+    /// One exception keeps "a release is never rate limited" true for any sender: a small text
+    /// frame (≤ [`SMALL_RELEASE_FRAME`] bytes) that names a release event is read anyway, and
+    /// the room decides (it is free only if it releases a note the sender holds). Reading such a
+    /// frame costs about a microsecond, and the room's limiter still applies to the rest.
+    fn charge(&mut self, msg: &Message, now: Instant) -> bool {
+        let bytes = f64::from(u32::try_from(msg.len()).unwrap_or(u32::MAX));
+        let within_bytes = self.bytes.try_take_amount(bytes, now);
+        let within_frames = self.frames.try_take(now);
+        if within_bytes && within_frames {
+            return true;
+        }
+        if let Message::Text(text) = msg {
+            let text = text.as_str();
+            if text.len() <= SMALL_RELEASE_FRAME
+                && (text.contains("piano_note_off") || text.contains("\"sustain\""))
+            {
+                return true;
+            }
+        }
+        self.refuse(Refusal::new(
+            ErrorCode::RateLimited,
+            "too much data too fast: some messages were dropped unread",
+        ));
+        false
+    }
+
     fn refuse(&mut self, refusal: Refusal) {
+        RelayStats::add(&self.shared.stats.refusals, 1);
         if refusal.code == ErrorCode::RateLimited {
             RelayStats::add(&self.shared.stats.rate_limited, 1);
             if !self.notices.should_notify(Instant::now()) {
@@ -321,7 +456,7 @@ impl Connection {
         ) {
             RelayStats::add(&self.shared.stats.bad_messages, 1);
         }
-        tracing::info!(peer = %self.link.id, code = %refusal.code, message = %refusal.message, "refused");
+        tracing::debug!(peer = %self.link.id, code = %refusal.code, message = %refusal.message, "refused");
         self.send(&ServerMsg::error(refusal.code, refusal.message));
     }
 
@@ -354,6 +489,7 @@ impl Connection {
             ClientMsg::Create(create) => self.on_create(create),
             ClientMsg::Join(join) => self.on_join(join),
             ClientMsg::Leave => self.on_leave(),
+            ClientMsg::End => self.on_end(),
             ClientMsg::ClockPing(ping) => {
                 let server_time = self.shared.clock.now_ms();
                 self.send(&ServerMsg::ClockPong(ClockPong {
@@ -381,6 +517,18 @@ impl Connection {
 
     fn on_create(&mut self, create: CreateRoom) -> Result<(), Refusal> {
         self.not_in_room_yet()?;
+        if let Some(key) = &self.shared.config.create_key {
+            if !create
+                .create_key
+                .as_deref()
+                .is_some_and(|given| secrets_match(key, given))
+            {
+                return Err(Refusal::new(
+                    ErrorCode::Forbidden,
+                    "this relay only serves its own jam: join it with an invite",
+                ));
+            }
+        }
         let name = clean_name(&create.name)?;
         let password = clean_password(create.password)?;
         let wanted = create.room_code.as_deref().and_then(RoomCode::parse);
@@ -389,23 +537,78 @@ impl Connection {
             .create_room(self.link.clone(), name.clone(), password, wanted)?;
         let code = lock(&room).code().clone();
         tracing::info!(peer = %self.link.id, room = %code, %name, "created room");
-        self.room = Some(Membership { code, room });
+        self.enter(Membership { code, room });
         Ok(())
+    }
+
+    fn enter(&mut self, membership: Membership) {
+        self.room = Some(membership);
+        self.outside_since = None;
     }
 
     fn on_join(&mut self, join: JoinRoom) -> Result<(), Refusal> {
         self.not_in_room_yet()?;
         let name = clean_name(&join.name)?;
-        let room = self.shared.join_room(
+        if join
+            .host_token
+            .as_ref()
+            .is_some_and(|t| t.len() > MAX_TOKEN_BYTES)
+        {
+            return Err(Refusal::new(ErrorCode::BadMessage, "hostToken is too long"));
+        }
+        if self.ip.is_some_and(|ip| !self.shared.ips.may_try_join(ip)) {
+            return Err(Refusal::new(
+                ErrorCode::RateLimited,
+                "too many failed joins from your address — wait a minute, then check the invite",
+            ));
+        }
+        let joined = self.shared.join_room(
             self.link.clone(),
             &join.room_code,
             name.clone(),
             join.role,
             join.password.as_deref(),
-        )?;
+            join.host_token.as_deref(),
+        );
+        let room = match joined {
+            Ok(room) => room,
+            Err(refusal) => {
+                if refusal.code == ErrorCode::RoomNotFound {
+                    self.join_failed();
+                }
+                return Err(refusal);
+            }
+        };
         let code = lock(&room).code().clone();
         tracing::info!(peer = %self.link.id, room = %code, %name, role = ?join.role, "joined room");
-        self.room = Some(Membership { code, room });
+        self.enter(Membership { code, room });
+        Ok(())
+    }
+
+    /// Counts a failed join against this connection and its address; too many close it.
+    fn join_failed(&mut self) {
+        RelayStats::add(&self.shared.stats.join_failures, 1);
+        if let Some(ip) = self.ip {
+            self.shared.ips.join_failed(ip);
+        }
+        self.join_failures = self.join_failures.saturating_add(1);
+        if self.join_failures >= self.shared.config.join_failures_per_connection {
+            tracing::debug!(peer = %self.link.id, "closing a connection after too many failed joins");
+            self.link
+                .control
+                .end(CLOSE_JOIN_FAILURES, "too many failed joins");
+        }
+    }
+
+    fn on_end(&mut self) -> Result<(), Refusal> {
+        let member = self
+            .room
+            .as_ref()
+            .ok_or_else(|| Refusal::new(ErrorCode::NotInRoom, "you are not in a room"))?;
+        self.shared.end_room(&member.room, &self.link.id)?;
+        self.room = None;
+        self.outside_since = Some(Instant::now());
+        self.cursor.pending = None;
         Ok(())
     }
 
@@ -415,6 +618,7 @@ impl Connection {
             .take()
             .ok_or_else(|| Refusal::new(ErrorCode::NotInRoom, "you are not in a room"))?;
         self.cursor.pending = None;
+        self.outside_since = Some(Instant::now());
         self.shared.leave_room(&member.room, &self.link.id);
         tracing::info!(peer = %self.link.id, room = %member.code, why = "asked to leave", "left room");
         Ok(())
@@ -432,16 +636,25 @@ impl Connection {
         if let Err(message) = in_that_room {
             return self.refuse(Refusal::new(ErrorCode::NotInRoom, message));
         }
-        if b.event_name.is_empty() || b.event_name.len() > MAX_EVENT_NAME {
+        if b.event_name.is_empty() || b.event_name.len() > MAX_EVENT_NAME_BYTES {
             return self.refuse(Refusal::new(
                 ErrorCode::BadMessage,
-                format!("event:broadcast: eventName must be 1–{MAX_EVENT_NAME} bytes"),
+                format!("event:broadcast: eventName must be 1–{MAX_EVENT_NAME_BYTES} bytes"),
             ));
         }
-        let event = match MusicalEvent::parse(&b.event_name, &b.payload) {
+        let now_ms = self.shared.clock.now_ms();
+        let event = match MusicalEvent::parse_at(&b.event_name, &b.payload, now_ms) {
             Ok(event) => event,
             Err(e) => return self.refuse(Refusal::new(ErrorCode::BadMessage, e.to_string())),
         };
+        if event.is_none() && b.payload.get().len() > MAX_UNKNOWN_EVENT_BYTES {
+            return self.refuse(Refusal::new(
+                ErrorCode::PayloadTooLarge,
+                format!(
+                    "event:broadcast: events outside the vocabulary carry at most {MAX_UNKNOWN_EVENT_BYTES} bytes"
+                ),
+            ));
+        }
         if let Some(MusicalEvent::Cursor(_)) = event {
             if let Some((name, payload)) =
                 self.cursor.offer(b.event_name, b.payload, Instant::now())
@@ -470,22 +683,16 @@ impl Connection {
 }
 
 fn clean_name(name: &str) -> Result<String, Refusal> {
-    let name = name.trim();
-    let chars = name.chars().count();
-    if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(Refusal::new(
-            ErrorCode::BadMessage,
-            format!("your name must be 1–{MAX_NAME_CHARS} characters, without control characters"),
-        ));
-    }
-    Ok(name.to_owned())
+    jam_protocol::clean_name(name)
+        .map(str::to_owned)
+        .map_err(|e| Refusal::new(ErrorCode::BadMessage, e.to_string()))
 }
 
 fn clean_password(password: Option<String>) -> Result<Option<String>, Refusal> {
     match password {
-        Some(p) if p.len() > MAX_PASSWORD => Err(Refusal::new(
+        Some(p) if p.len() > MAX_PASSWORD_BYTES => Err(Refusal::new(
             ErrorCode::BadMessage,
-            format!("the password must be at most {MAX_PASSWORD} bytes"),
+            format!("the password must be at most {MAX_PASSWORD_BYTES} bytes"),
         )),
         other => Ok(other),
     }
@@ -498,6 +705,7 @@ mod tests {
     use jam_protocol::ServerMsg;
     use tokio::io::DuplexStream;
     use tokio_tungstenite::tungstenite::protocol::Role;
+    use tokio_util::sync::CancellationToken;
 
     type TestWs = WebSocketStream<DuplexStream>;
 
@@ -506,7 +714,7 @@ mod tests {
     async fn connect(shared: &Arc<Shared>) -> TestWs {
         let (client_io, server_io) = tokio::io::duplex(64 * 1024);
         let server = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
-        tokio::spawn(serve(server, "pipe".into(), shared.clone()));
+        tokio::spawn(serve(server, "pipe".into(), None, shared.clone()));
         WebSocketStream::from_raw_socket(client_io, Role::Client, None).await
     }
 
@@ -545,6 +753,7 @@ mod tests {
                 name: "Quiet".into(),
                 password: None,
                 room_code: None,
+                create_key: None,
             }),
         )
         .await;
@@ -559,6 +768,7 @@ mod tests {
             name: "Awake".into(),
             role: Default::default(),
             password: None,
+            host_token: None,
         };
         send(&mut active, &ClientMsg::Join(join)).await;
         assert!(matches!(recv(&mut active).await, ServerMsg::Joined(_)));
@@ -614,7 +824,8 @@ mod tests {
         drop(tx);
         tokio::time::advance(Duration::from_millis(501)).await;
         let mut written: Vec<Message> = Vec::new();
-        pump(&mut written, &mut rx, &stats).await;
+        let control = PeerControl::new(CancellationToken::new(), usize::MAX);
+        pump(&mut written, &mut rx, &control, &stats).await;
         assert_eq!(written, [frame("note-off"), frame("fresh note-on")]);
         assert_eq!(stats.snapshot().stale_dropped, 1);
     }

@@ -5,18 +5,21 @@
 //! bounded queue, so a slow member can never hold up the room.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use jam_protocol::event::{PianoNote, PianoNoteOff, Sustain, names};
 use jam_protocol::{
-    ErrorCode, HeldNote, MusicalEvent, Participant, RelayedEvent, Role, RoomCode, RoomState,
-    RoomWelcome, ServerMsg, UserJoined, UserLeft,
+    ErrorCode, HeldNote, JamEnded, MusicalEvent, Participant, RelayedEvent, Role, RoomCode,
+    RoomState, RoomWelcome, ServerMsg, UserJoined, UserLeft,
 };
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_util::sync::CancellationToken;
 
 use jam_takes::Record;
@@ -27,6 +30,10 @@ use crate::stats::RelayStats;
 
 /// Close code sent to a member whose outbound queue overflowed.
 pub(crate) const CLOSE_SLOW_CONSUMER: u16 = 4008;
+/// Close code sent to the guests of a room whose host ended the jam.
+pub(crate) const CLOSE_JAM_ENDED: u16 = 4000;
+/// Longest `error` message, bytes: whatever a client sent that is echoed is cut to fit.
+const MAX_REFUSAL_BYTES: usize = 200;
 
 /// A frame waiting in a member's outbound queue.
 #[derive(Debug)]
@@ -53,14 +60,25 @@ pub(crate) struct PeerControl {
     pub(crate) kill: CancellationToken,
     /// Close code and reason to send, set once by whoever ends the connection first.
     pub(crate) close: OnceLock<(u16, &'static str)>,
+    /// Bytes queued for this member and not yet written.
+    pub(crate) queued_bytes: AtomicUsize,
+    /// Most bytes that may be queued ([`crate::RelayConfig::outbound_queue_bytes`]).
+    pub(crate) byte_budget: usize,
 }
 
 impl PeerControl {
-    pub(crate) fn new(kill: CancellationToken) -> PeerControl {
+    pub(crate) fn new(kill: CancellationToken, byte_budget: usize) -> PeerControl {
         PeerControl {
             kill,
             close: OnceLock::new(),
+            queued_bytes: AtomicUsize::new(0),
+            byte_budget,
         }
+    }
+
+    /// Called by the writer for each frame it takes off the queue.
+    pub(crate) fn dequeued(&self, bytes: usize) {
+        self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
     }
 
     /// Ends the connection with `code`. Returns false if it was already being ended.
@@ -86,7 +104,21 @@ impl PeerLink {
     /// Queues `out` without waiting. A full queue means the member cannot keep up: it is
     /// disconnected, never waited for. Returns true if the frame was queued.
     pub(crate) fn deliver(&self, out: Outbound, stats: &RelayStats) -> bool {
-        match self.tx.try_send(out) {
+        let bytes = out.frame.len();
+        let queued = self
+            .control
+            .queued_bytes
+            .fetch_add(bytes, Ordering::Relaxed);
+        let over_budget = queued.saturating_add(bytes) > self.control.byte_budget;
+        let sent = if over_budget {
+            Err(TrySendError::Full(out))
+        } else {
+            self.tx.try_send(out)
+        };
+        if sent.is_err() {
+            self.control.dequeued(bytes);
+        }
+        match sent {
             Ok(()) => true,
             Err(TrySendError::Full(_)) => {
                 if self
@@ -111,11 +143,18 @@ pub(crate) struct Refusal {
 }
 
 impl Refusal {
+    /// A refusal; the message is cut to [`MAX_REFUSAL_BYTES`] (whatever it echoes).
     pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Refusal {
-        Refusal {
-            code,
-            message: message.into(),
+        let mut message = message.into();
+        if message.len() > MAX_REFUSAL_BYTES {
+            let mut end = MAX_REFUSAL_BYTES - 3;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+            message.push('…');
         }
+        Refusal { code, message }
     }
 }
 
@@ -212,6 +251,12 @@ pub(crate) struct Room {
     tempo: Option<Box<RawValue>>,
     /// Payload of the last `pattern_change`.
     pattern: Option<Box<RawValue>>,
+    /// The secret that makes a joiner the host again (given to the host only).
+    host_token: String,
+    /// Wrong passwords this room may still take ([`crate::RelayConfig::join_failures_per_room`]).
+    failures: TokenBucket,
+    /// The host ended the jam: the room is out of the registry and its members are leaving.
+    ended: bool,
 }
 
 pub(crate) type RoomRef = Arc<Mutex<Room>>;
@@ -219,6 +264,20 @@ pub(crate) type RoomRef = Arc<Mutex<Room>>;
 pub(crate) fn lock(room: &RoomRef) -> MutexGuard<'_, Room> {
     // A panic while holding a room lock is a bug; the state it guards is still usable.
     room.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Compares two secrets without revealing a common prefix through timing.
+pub(crate) fn secrets_match(expected: &str, given: &str) -> bool {
+    passwords_match(expected, given)
+}
+
+/// A fresh random secret: 20 symbols of the room-code alphabet (100 bits).
+pub(crate) fn new_secret() -> String {
+    let values: [u8; 20] = rand::random();
+    values
+        .iter()
+        .map(|v| char::from(RoomCode::ALPHABET[usize::from(v % 32)]))
+        .collect()
 }
 
 fn passwords_match(expected: &str, given: &str) -> bool {
@@ -261,6 +320,11 @@ impl Room {
             },
             server_time: now_ms,
             recording,
+            host_token: self
+                .members
+                .iter()
+                .any(|m| m.participant.id == user_id && m.participant.is_host)
+                .then(|| self.host_token.clone()),
         }
     }
 
@@ -317,6 +381,9 @@ impl Room {
         limiter: &mut TokenBucket,
     ) -> Result<(), Refusal> {
         let now = Instant::now();
+        if self.ended {
+            return Err(Refusal::new(ErrorCode::NotInRoom, "the jam has ended"));
+        }
         let sender = self
             .members
             .iter_mut()
@@ -518,6 +585,13 @@ impl Shared {
             seq: 0,
             tempo: None,
             pattern: None,
+            host_token: new_secret(),
+            failures: TokenBucket::one_per(
+                self.config.join_failure_refill(),
+                self.config.join_failures_per_room,
+                Instant::now(),
+            ),
+            ended: false,
         }));
         lock(&room).add(self, link, participant, true);
         map.insert(code, room.clone());
@@ -526,6 +600,11 @@ impl Shared {
     }
 
     /// Adds `link` to the room `code`.
+    ///
+    /// "No such room" and "wrong password" get the same answer, so nobody can learn which
+    /// codes exist by trying them. A room whose failure budget is spent refuses joins that
+    /// need its password for a while (RATE_LIMITED).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn join_room(
         &self,
         link: PeerLink,
@@ -533,13 +612,14 @@ impl Shared {
         name: String,
         role: Role,
         password: Option<&str>,
+        host_token: Option<&str>,
     ) -> Result<RoomRef, Refusal> {
         let not_found = || {
+            let typed: String = code.trim().chars().take(RoomCode::LEN + 4).collect();
             Refusal::new(
                 ErrorCode::RoomNotFound,
                 format!(
-                    "there is no room \"{}\" on this relay — check the code, or ask the host for a new invite",
-                    code.trim()
+                    "there is no room \"{typed}\" with that password on this relay — check the invite and the password with the host"
                 ),
             )
         };
@@ -547,13 +627,17 @@ impl Shared {
         let map = self.rooms.map();
         let room = map.get(&code).ok_or_else(not_found)?.clone();
         let mut guard = lock(&room);
-        if let Some(expected) = &guard.password {
-            if !password.is_some_and(|given| passwords_match(expected, given)) {
-                let message = match password {
-                    None | Some("") => "this room needs a password — ask the host for it",
-                    Some(_) => "wrong password for this room — check it with the host",
-                };
-                return Err(Refusal::new(ErrorCode::WrongPassword, message));
+        let now = Instant::now();
+        if let Some(expected) = guard.password.clone() {
+            if !guard.failures.has_one(now) {
+                return Err(Refusal::new(
+                    ErrorCode::RateLimited,
+                    "this room is refusing joins for a few seconds after too many wrong passwords — try again soon",
+                ));
+            }
+            if !password.is_some_and(|given| passwords_match(&expected, given)) {
+                guard.failures.try_take(now);
+                return Err(not_found());
             }
         }
         if guard.members.len() >= self.config.max_room_size {
@@ -562,15 +646,71 @@ impl Shared {
                 format!("room {code} is full ({} people)", self.config.max_room_size),
             ));
         }
+        let is_host = host_token.is_some_and(|t| passwords_match(&guard.host_token, t));
         let participant = Participant {
             id: link.id.clone(),
             name,
-            role,
-            is_host: false,
+            role: if is_host { Role::Player } else { role },
+            is_host,
         };
         guard.add(self, link, participant, false);
         drop(guard);
         Ok(room)
+    }
+
+    /// Ends the jam: only the room's host may. Every other member is told `session:ended`
+    /// and then closed (4000) once the frames before it are written; the host gets the same
+    /// message and stays connected, out of the room. The room leaves the registry at once.
+    pub(crate) fn end_room(&self, room: &RoomRef, id: &str) -> Result<(), Refusal> {
+        let mut map = self.rooms.map();
+        let mut guard = lock(room);
+        let host = guard
+            .members
+            .iter()
+            .find(|m| m.link.id == id)
+            .ok_or_else(|| Refusal::new(ErrorCode::NotInRoom, "you are not in this room"))?;
+        if !host.participant.is_host {
+            return Err(Refusal::new(
+                ErrorCode::Forbidden,
+                "only the host can end the jam; leave it instead",
+            ));
+        }
+        let ended = Message::text(
+            ServerMsg::Ended(JamEnded {
+                user_id: id.to_owned(),
+                name: host.participant.name.clone(),
+            })
+            .to_json(),
+        );
+        let close = Message::Close(Some(CloseFrame {
+            code: CloseCode::from(CLOSE_JAM_ENDED),
+            reason: "the host ended the jam".into(),
+        }));
+        guard.ended = true;
+        for m in &guard.members {
+            let out = |frame: &Message| Outbound {
+                frame: frame.clone(),
+                stale_at: None,
+            };
+            m.link.deliver(out(&ended), &self.stats);
+            if m.link.id != id {
+                m.link.deliver(out(&close), &self.stats);
+            }
+        }
+        guard.remove(self, id);
+        let code = guard.code.clone();
+        drop(guard);
+        if map.get(&code).is_some_and(|r| Arc::ptr_eq(r, room)) {
+            map.remove(&code);
+            RelayStats::sub(&self.stats.rooms, 1);
+            RelayStats::add(&self.stats.rooms_ended, 1);
+            self.log(|| Record::RoomClosed {
+                room: code.clone(),
+                at_ms: self.clock.now_ms(),
+            });
+            tracing::info!(room = %code, host = %id, "room closed: the host ended the jam");
+        }
+        Ok(())
     }
 
     /// Takes member `id` out of `room`; the room is removed when nobody is left.

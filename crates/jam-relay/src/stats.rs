@@ -23,6 +23,18 @@ pub struct RelayStats {
     pub(crate) stale_dropped: AtomicU64,
     /// Frames answered with `BAD_MESSAGE` or `PAYLOAD_TOO_LARGE`.
     pub(crate) bad_messages: AtomicU64,
+    /// Sockets refused before their handshake: the relay or that IP address was full.
+    pub(crate) refused_connections: AtomicU64,
+    /// WebSocket handshakes refused because their `Origin` is not allowed.
+    pub(crate) refused_origins: AtomicU64,
+    /// Client requests answered with an `error` (every code).
+    pub(crate) refusals: AtomicU64,
+    /// Failed joins: no such room, wrong password, or too many failures.
+    pub(crate) join_failures: AtomicU64,
+    /// Connections closed for not joining a room in time.
+    pub(crate) join_timeouts: AtomicU64,
+    /// Rooms their host ended with `session:end`.
+    pub(crate) rooms_ended: AtomicU64,
 }
 
 /// A copy of [`RelayStats`] at one moment.
@@ -46,6 +58,18 @@ pub struct StatsSnapshot {
     pub stale_dropped: u64,
     /// Frames refused as malformed or too large.
     pub bad_messages: u64,
+    /// Sockets refused before their handshake: the relay or that IP address was full.
+    pub refused_connections: u64,
+    /// WebSocket handshakes refused because their `Origin` is not allowed.
+    pub refused_origins: u64,
+    /// Client requests answered with an `error` (every code).
+    pub refusals: u64,
+    /// Failed joins: no such room, wrong password, or too many failures.
+    pub join_failures: u64,
+    /// Connections closed for not joining a room in time.
+    pub join_timeouts: u64,
+    /// Rooms their host ended with `session:end`.
+    pub rooms_ended: u64,
 }
 
 impl RelayStats {
@@ -61,6 +85,12 @@ impl RelayStats {
             rate_limited: self.rate_limited.load(Relaxed),
             stale_dropped: self.stale_dropped.load(Relaxed),
             bad_messages: self.bad_messages.load(Relaxed),
+            refused_connections: self.refused_connections.load(Relaxed),
+            refused_origins: self.refused_origins.load(Relaxed),
+            refusals: self.refusals.load(Relaxed),
+            join_failures: self.join_failures.load(Relaxed),
+            join_timeouts: self.join_timeouts.load(Relaxed),
+            rooms_ended: self.rooms_ended.load(Relaxed),
         }
     }
 

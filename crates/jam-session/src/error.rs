@@ -6,7 +6,7 @@ use jam_protocol::ErrorCode;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SessionError {
     /// The invite text is not `jam://HOST:PORT/ROOMCODE`.
-    #[error("\"{0}\" isn't an invite — it looks like jam://192.168.1.20:7878/K7M2QX")]
+    #[error("\"{0}\" isn't an invite — it looks like jam://192.168.1.20:7878/K7M2QXH4")]
     BadInvite(String),
     /// The relay could not be reached.
     #[error(
@@ -33,6 +33,12 @@ pub enum SessionError {
         address: String,
         /// What was wrong.
         detail: String,
+    },
+    /// The host ended the jam.
+    #[error("{host} ended the jam.")]
+    JamEnded {
+        /// The host's name.
+        host: String,
     },
     /// The session has ended (left, or failed for good).
     #[error("the session has ended")]

@@ -55,20 +55,20 @@ mod tests {
 
     #[test]
     fn reads_and_writes_invites() {
-        let invite = Invite::parse(" jam://192.168.1.20:7878/k7m2qx ").unwrap();
+        let invite = Invite::parse(" jam://192.168.1.20:7878/k7m2qxh4 ").unwrap();
         assert_eq!(invite.address, "192.168.1.20:7878");
-        assert_eq!(invite.room.as_str(), "K7M2QX");
-        assert_eq!(invite.to_string(), "jam://192.168.1.20:7878/K7M2QX");
+        assert_eq!(invite.room.as_str(), "K7M2QXH4");
+        assert_eq!(invite.to_string(), "jam://192.168.1.20:7878/K7M2QXH4");
         assert_eq!(invite.relay_url(), "ws://192.168.1.20:7878/");
         assert_eq!(
-            Invite::parse("ws://[::1]:9000/K7M2QX/").unwrap().address,
+            Invite::parse("ws://[::1]:9000/K7M2QXH4/").unwrap().address,
             "[::1]:9000"
         );
         for bad in [
             "",
-            "jam://host/K7M2QX",
-            "jam://host:port/K7M2QX",
-            "http://h:1/K7M2QX",
+            "jam://host/K7M2QXH4",
+            "jam://host:port/K7M2QXH4",
+            "http://h:1/K7M2QXH4",
             "jam://h:1/K7M2Q0",
             "jam://h:1",
         ] {

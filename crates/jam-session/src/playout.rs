@@ -15,6 +15,11 @@
 //!
 //! In every mode an event never plays before it arrived, never before an earlier event of the
 //! same sender, and a note-off keeps its gap to its note-on (it uses the delay its note-on got).
+//!
+//! Bounds, whatever a sender's timestamps say: the delay stays within ±[`MAX_DELAY_MS`] (2 s),
+//! an event is never placed more than [`MAX_DELAY_MS`] after it arrived, and at most
+//! [`MAX_SENDERS`] senders are tracked. A sender with absurd timestamps therefore only ever
+//! hears itself played late; nobody else is touched.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -46,6 +51,12 @@ const MARGIN_MS: f64 = 1.5;
 const SPREAD_MARGIN: f64 = 0.05;
 /// How fast the adaptive delay may fall, ms per second.
 const SHRINK_MS_PER_S: f64 = 2.0;
+/// Largest playout delay, either way, ms: a sender whose events come later than this is
+/// played on arrival, like [`PlayoutMode::Live`].
+pub const MAX_DELAY_MS: f64 = 2_000.0;
+/// Most senders tracked at once (a room holds at most 64 members); beyond it the sender
+/// heard from longest ago is forgotten.
+pub const MAX_SENDERS: usize = 256;
 
 /// Timing figures for one sender, for the participant list.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -71,9 +82,14 @@ struct SenderState {
     last_play_at: f64,
     /// Delay used by each piano note's note-on, so its note-off keeps the gap.
     note_delay: HashMap<u8, f64>,
-    /// Arrival times within the last second.
+    /// Arrival times within the last second (at most [`MAX_RECENT`]).
     recent: VecDeque<f64>,
+    /// Relay time this sender was last heard from.
+    last_heard: f64,
 }
+
+/// Most arrival times kept for the events-per-second figure.
+const MAX_RECENT: usize = 1_024;
 
 /// The playout scheduler for every remote sender of a session.
 #[derive(Debug, Default)]
@@ -109,7 +125,21 @@ impl Playout {
     /// When to play an event from `sender` that arrived at relay time `arrival_ms`: the relay
     /// time at which it should sound.
     pub fn schedule(&mut self, sender: &str, event: Option<&MusicalEvent>, arrival_ms: f64) -> f64 {
+        if !self.senders.contains_key(sender) && self.senders.len() >= MAX_SENDERS {
+            let oldest = self
+                .senders
+                .iter()
+                .min_by(|a, b| a.1.last_heard.total_cmp(&b.1.last_heard))
+                .map(|(id, _)| id.clone());
+            if let Some(oldest) = oldest {
+                self.senders.remove(&oldest);
+            }
+        }
         let state = self.senders.entry(sender.to_owned()).or_default();
+        state.last_heard = arrival_ms;
+        if state.recent.len() >= MAX_RECENT {
+            state.recent.pop_front();
+        }
         state.recent.push_back(arrival_ms);
         while state
             .recent
@@ -125,11 +155,16 @@ impl Playout {
             Some(MusicalEvent::Sustain(e)) => Some(e.timestamp),
             _ => None,
         };
-        let Some(timestamp) = timestamp else {
-            // Chat, cursors, tempo and pattern changes: no rhythm to keep.
-            return arrival_ms.max(state.last_play_at);
+        let Some(timestamp) = timestamp.filter(|t| t.is_finite()) else {
+            // Chat, cursors, tempo and pattern changes: no rhythm to keep. (A timestamp that
+            // is not a number never passes validation; if one came here, it is no time either.)
+            return arrival_ms
+                .max(state.last_play_at)
+                .min(arrival_ms + MAX_DELAY_MS);
         };
-        let lateness = arrival_ms - timestamp;
+        // Beyond the delay bound the exact lateness no longer matters: clamp it, so one absurd
+        // timestamp cannot drag the window's figures anywhere.
+        let lateness = (arrival_ms - timestamp).clamp(-MAX_DELAY_MS, MAX_DELAY_MS);
         if state.lateness.len() == WINDOW {
             state.lateness.pop_front();
         }
@@ -156,6 +191,11 @@ impl Playout {
                 delay
             }
         };
+        let delay = if delay.is_finite() {
+            delay.clamp(-MAX_DELAY_MS, MAX_DELAY_MS)
+        } else {
+            lateness
+        };
         state.delay_ms = Some(delay);
         let used = match event {
             Some(MusicalEvent::PianoNote(e)) => {
@@ -167,7 +207,11 @@ impl Playout {
             }
             _ => delay,
         };
-        let play_at = (timestamp + used).max(arrival_ms).max(state.last_play_at);
+        let latest = arrival_ms + MAX_DELAY_MS;
+        let play_at = (timestamp + used)
+            .max(arrival_ms)
+            .max(state.last_play_at)
+            .min(latest);
         state.last_play_at = play_at;
         play_at
     }
@@ -282,6 +326,49 @@ mod tests {
             playout.schedule("a", Some(&hit(200.0)), 260.0),
             260.0,
             "arrived after its slot: now"
+        );
+    }
+
+    #[test]
+    fn absurd_timestamps_stay_within_the_bounds_and_spare_the_next_events() {
+        let mut playout = Playout::new(PlayoutMode::Tight);
+        let now = 1.8e12;
+        for ts in [
+            now - 86_400_000.0,
+            now + 86_400_000.0,
+            f64::MAX,
+            -f64::MAX,
+            f64::NAN,
+        ] {
+            let at = playout.schedule("rogue", Some(&hit(ts)), now);
+            assert!(
+                at.is_finite() && at >= now && at <= now + MAX_DELAY_MS,
+                "{ts} → {at}"
+            );
+            let delay = playout.figures("rogue").unwrap().delay_ms;
+            assert!(delay.abs() <= MAX_DELAY_MS, "{delay}");
+        }
+        // An honest event after them plays within the bound of its arrival.
+        let at = playout.schedule("rogue", Some(&hit(now + 10.0)), now + 20.0);
+        assert!(at >= now + 20.0 && at <= now + 20.0 + MAX_DELAY_MS, "{at}");
+        // Nobody else is touched.
+        assert_eq!(
+            playout.schedule("friend", Some(&hit(now)), now + 5.0),
+            now + 5.0 + MARGIN_MS
+        );
+    }
+
+    #[test]
+    fn the_sender_table_is_bounded() {
+        let mut playout = Playout::new(PlayoutMode::Tight);
+        for i in 0..(MAX_SENDERS * 3) {
+            playout.schedule(&format!("s{i}"), Some(&hit(1_000.0)), 1_000.0 + i as f64);
+        }
+        assert_eq!(playout.senders.len(), MAX_SENDERS);
+        assert!(
+            playout
+                .figures(&format!("s{}", MAX_SENDERS * 3 - 1))
+                .is_some()
         );
     }
 }

@@ -4,20 +4,29 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::{SinkExt, StreamExt};
+use jam_protocol::event::names;
 use jam_protocol::{
-    Broadcast, ClientMsg, ClockPing, CreateRoom, ErrorCode, JoinRoom, MusicalEvent,
-    PROTOCOL_VERSION, Participant, Role, RoomCode, RoomWelcome, ServerMsg,
+    Broadcast, ClientMsg, ClockPing, CreateRoom, ErrorCode, JoinRoom, MAX_RELAY_FRAME_BYTES,
+    MusicalEvent, PROTOCOL_VERSION, Participant, Role, RoomCode, RoomWelcome, ServerMsg,
 };
 use serde_json::value::RawValue;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::{ClockSync, Playout, PlayoutMode, SenderFigures, SessionError};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Furthest from now that any relay time is mapped to a local instant (a day, like the
+/// protocol's timestamp bound): nothing from the network schedules beyond it.
+const FURTHEST: Duration = Duration::from_secs(86_400);
+
+/// How long ending the jam waits for the relay to confirm.
+const END_ANSWER_WITHIN: Duration = Duration::from_secs(2);
 
 /// Clock pings sent quickly after every (re)connection, to learn the offset.
 const LEARNING_PINGS: u32 = 10;
@@ -54,6 +63,9 @@ pub struct SessionConfig {
     pub outgoing_capacity: usize,
     /// Pretend this machine's clock is off by this many ms (for testing clock sync).
     pub clock_skew_ms: f64,
+    /// The relay's creation key, when creating a room on a relay that has one (the relay
+    /// embedded in the host's own app).
+    pub create_key: Option<String>,
 }
 
 impl SessionConfig {
@@ -81,6 +93,7 @@ impl SessionConfig {
             event_capacity: 1_024,
             outgoing_capacity: 1_024,
             clock_skew_ms: 0.0,
+            create_key: None,
         }
     }
 }
@@ -173,14 +186,19 @@ impl LocalClock {
         self.ms_at(Instant::now())
     }
 
+    /// The instant of local time `ms`. Never panics: a time that does not fit (NaN, or
+    /// beyond what `Instant` holds) comes back as the clock's epoch or as now plus a day.
     fn instant_at(&self, ms: f64) -> Instant {
-        let delta = ms - self.epoch_ms;
-        if delta >= 0.0 {
-            self.epoch + Duration::from_secs_f64(delta / 1_000.0)
-        } else {
+        let delta_ms = ms - self.epoch_ms;
+        let magnitude = Duration::try_from_secs_f64(delta_ms.abs() / 1_000.0)
+            .unwrap_or(Duration::ZERO)
+            .min(FURTHEST);
+        if delta_ms >= 0.0 {
             self.epoch
-                .checked_sub(Duration::from_secs_f64(-delta / 1_000.0))
-                .unwrap_or(self.epoch)
+                .checked_add(magnitude)
+                .unwrap_or_else(|| Instant::now() + FURTHEST)
+        } else {
+            self.epoch.checked_sub(magnitude).unwrap_or(self.epoch)
         }
     }
 }
@@ -193,6 +211,8 @@ struct Shared {
     playout: Mutex<Playout>,
     /// Received events dropped because the app did not keep up.
     dropped: std::sync::atomic::AtomicU64,
+    /// Received events refused because a value was out of bounds (a hostile or broken peer).
+    refused: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -211,6 +231,8 @@ impl Shared {
 
 enum Outgoing {
     Event(String, Box<RawValue>),
+    /// End the jam for everyone (host only), then leave; answered once the relay confirmed.
+    EndJam(tokio::sync::oneshot::Sender<()>),
     /// While reconnecting: stop waiting and try now.
     RetryNow,
     Leave,
@@ -271,6 +293,7 @@ impl Session {
             clock: Mutex::new(ClockSync::new()),
             playout: Mutex::new(Playout::new(config.playout)),
             dropped: Default::default(),
+            refused: Default::default(),
         });
         let room = config.room.clone();
         let mut link = Link {
@@ -278,6 +301,7 @@ impl Session {
             shared: shared.clone(),
             room,
             host: false,
+            host_token: None,
         };
         let (ws, welcome) = link.establish().await?;
         let room = RoomCode::parse(&welcome.room_code).ok_or_else(|| SessionError::Protocol {
@@ -386,6 +410,23 @@ impl SessionHandle {
         self.shared.playout().set_mode(mode);
     }
 
+    /// Received events refused because a value in them was out of bounds.
+    pub fn refused_events(&self) -> u64 {
+        self.shared
+            .refused
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// As the room's host: ends the jam for everyone (the relay checks that we are the host),
+    /// then leaves. Returns once the relay has closed the room (or after 2 s without an answer).
+    /// Guests see [`SessionError::JamEnded`].
+    pub async fn end_jam(&self) {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        if self.outgoing.send(Outgoing::EndJam(done_tx)).await.is_ok() {
+            let _ = done_rx.await;
+        }
+    }
+
     /// Received events dropped because they were not read in time.
     pub fn dropped_events(&self) -> u64 {
         self.shared
@@ -412,12 +453,17 @@ struct Link {
     room: Option<RoomCode>,
     /// We created the room: after a relay restart we re-create it under the same code.
     host: bool,
+    /// The secret the relay gave us as host; sent when rejoining after a drop so that we are
+    /// the host again.
+    host_token: Option<String>,
 }
 
 /// Why a connected period ended.
 enum End {
     Left,
     Dropped(String),
+    /// The host ended the jam (its name).
+    JamEnded(String),
 }
 
 impl Link {
@@ -432,7 +478,12 @@ impl Link {
             address: address.clone(),
             detail,
         };
-        let connect = tokio_tungstenite::connect_async_with_config(self.relay_url(), None, true);
+        // A relay's frames are small; anything near this limit is a broken or hostile relay.
+        let ws_config = WebSocketConfig::default()
+            .max_message_size(Some(MAX_RELAY_FRAME_BYTES))
+            .max_frame_size(Some(MAX_RELAY_FRAME_BYTES));
+        let connect =
+            tokio_tungstenite::connect_async_with_config(self.relay_url(), Some(ws_config), true);
         let (mut ws, _) = tokio::time::timeout(Duration::from_secs(5), connect)
             .await
             .map_err(|_| unreachable("no answer within 5 s".into()))?
@@ -453,6 +504,7 @@ impl Link {
                     name: self.config.name.clone(),
                     password: self.config.password.clone(),
                     room_code: None,
+                    create_key: self.config.create_key.clone(),
                 };
                 let welcome = self.request(&mut ws, ClientMsg::Create(create)).await?;
                 self.host = true;
@@ -464,6 +516,7 @@ impl Link {
                     name: self.config.name.clone(),
                     role: self.config.role,
                     password: self.config.password.clone(),
+                    host_token: self.host_token.clone().filter(|_| host),
                 };
                 match self.request(&mut ws, ClientMsg::Join(join)).await {
                     Err(SessionError::Relay {
@@ -475,6 +528,7 @@ impl Link {
                             name: self.config.name.clone(),
                             password: self.config.password.clone(),
                             room_code: Some(code.to_string()),
+                            create_key: self.config.create_key.clone(),
                         };
                         self.request(&mut ws, ClientMsg::Create(create)).await?
                     }
@@ -482,7 +536,17 @@ impl Link {
                 }
             }
         };
-        self.room = RoomCode::parse(&welcome.room_code);
+        let Some(room) = RoomCode::parse(&welcome.room_code) else {
+            return Err(SessionError::Protocol {
+                address,
+                detail: "the relay sent an invalid room code".into(),
+            });
+        };
+        self.room = Some(room);
+        if welcome.host_token.is_some() {
+            self.host_token.clone_from(&welcome.host_token);
+        }
+        let welcome = sanitize_welcome(welcome, self.shared.local.now_ms(), &self.shared);
         // A burst of clock pings right away: the estimate is good within a few round trips.
         for _ in 0..8 {
             self.ping(&mut ws)
@@ -570,6 +634,14 @@ impl Link {
                     let _ = status.send(Status::Ended { reason: None });
                     return;
                 }
+                End::JamEnded(host) => {
+                    let _ = ws.close(None).await;
+                    let reason = SessionError::JamEnded { host };
+                    let _ = status.send(Status::Ended {
+                        reason: Some(reason),
+                    });
+                    return;
+                }
                 End::Dropped(reason) => {
                     tracing::warn!(%reason, "connection lost; reconnecting");
                     let mut reason = reason;
@@ -593,7 +665,14 @@ impl Link {
                                         return;
                                     }
                                     Some(Outgoing::RetryNow) => break,
-                                    Some(Outgoing::Event(..)) => {} // not connected: the local sound already played
+                                    // Not connected: the local sound already played. A host
+                                    // that ends the jam now just leaves; the guests' rejoins
+                                    // find no room once the relay stops.
+                                    Some(Outgoing::EndJam(_)) => {
+                                        let _ = status.send(Status::Ended { reason: None });
+                                        return;
+                                    }
+                                    Some(Outgoing::Event(..)) => {}
                                 },
                             }
                         }
@@ -601,11 +680,12 @@ impl Link {
                             Ok((new_ws, welcome)) => {
                                 ws = new_ws;
                                 attempt = 0;
-                                let room = self.room.clone().expect("joined");
-                                let _ = status.send(Status::Connected {
-                                    room,
-                                    user_id: welcome.user_id.clone(),
-                                });
+                                if let Some(room) = self.room.clone() {
+                                    let _ = status.send(Status::Connected {
+                                        room,
+                                        user_id: welcome.user_id.clone(),
+                                    });
+                                }
                                 let _ = events.send(SessionEvent::Joined(welcome)).await;
                                 break;
                             }
@@ -659,7 +739,11 @@ impl Link {
                 frame = ws.next() => {
                     last_heard = tokio::time::Instant::now();
                     match frame {
-                        Some(Ok(Message::Text(text))) => self.on_message(text.as_str(), events),
+                        Some(Ok(Message::Text(text))) => {
+                            if let Some(host) = self.on_message(text.as_str(), events) {
+                                return End::JamEnded(host);
+                            }
+                        }
                         Some(Ok(Message::Close(frame))) => {
                             return End::Dropped(frame.map_or("the relay closed the connection".into(), |f| format!("the relay closed the connection: {}", f.reason)));
                         }
@@ -680,6 +764,27 @@ impl Link {
                         }
                     }
                     Some(Outgoing::RetryNow) => {} // connected already
+                    Some(Outgoing::EndJam(done)) => {
+                        let _ = ws.send(Message::text(ClientMsg::End.to_json())).await;
+                        // Wait for the relay's answer, so that the room is closed (and every
+                        // guest told) before whoever asked goes on, e.g. to stop the relay.
+                        let _ = tokio::time::timeout(END_ANSWER_WITHIN, async {
+                            while let Some(Ok(frame)) = ws.next().await {
+                                let Message::Text(text) = frame else { continue };
+                                match ServerMsg::parse(text.as_str()) {
+                                    Ok(ServerMsg::Ended(_)) => return,
+                                    Ok(ServerMsg::Error(e)) => {
+                                        tracing::warn!(code = %e.code, message = %e.message, "the relay did not end the jam");
+                                        return;
+                                    }
+                                    _ => {}
+                                }
+                            }
+                        })
+                        .await;
+                        let _ = done.send(());
+                        return End::Left;
+                    }
                 },
                 _ = pings.tick() => {
                     if let Err(e) = self.ping(ws).await {
@@ -698,24 +803,39 @@ impl Link {
         }
     }
 
-    fn on_message(&self, text: &str, events: &mpsc::Sender<SessionEvent>) {
+    /// Handles one frame from the relay; returns the host's name when the host ended the jam.
+    fn on_message(&self, text: &str, events: &mpsc::Sender<SessionEvent>) -> Option<String> {
         let arrived_local = self.shared.local.now_ms();
         let Ok(msg) = ServerMsg::parse(text) else {
-            tracing::warn!("ignoring a message this version doesn't understand");
-            return;
+            tracing::debug!("ignoring a message this version doesn't understand");
+            return None;
         };
         let event = match msg {
             ServerMsg::ClockPong(pong) => {
                 self.shared
                     .clock()
                     .add_sample(pong.client_time, pong.server_time, arrived_local);
-                return;
+                return None;
+            }
+            ServerMsg::Ended(ended) => {
+                let host = jam_protocol::clean_name(&ended.name)
+                    .unwrap_or("The host")
+                    .to_owned();
+                return Some(host);
             }
             ServerMsg::Event(e) => {
                 let arrived_ms = arrived_local + self.shared.clock().offset_ms().unwrap_or(0.0);
-                let musical = MusicalEvent::parse(&e.event_name, &e.payload)
-                    .ok()
-                    .flatten();
+                // Re-check what the relay let through: it may be old, broken or hostile.
+                let musical = match MusicalEvent::parse_at(&e.event_name, &e.payload, arrived_ms) {
+                    Ok(musical) => musical,
+                    Err(error) => {
+                        self.shared
+                            .refused
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        tracing::debug!(sender = %e.sender_id, %error, "ignoring an event out of bounds");
+                        return None;
+                    }
+                };
                 let play_at_ms =
                     self.shared
                         .playout()
@@ -731,21 +851,70 @@ impl Link {
                     play_at_ms,
                 })
             }
-            ServerMsg::UserJoined(u) => SessionEvent::UserJoined(u.user),
+            ServerMsg::UserJoined(u) => SessionEvent::UserJoined(sanitize_participant(u.user)),
             ServerMsg::UserLeft(u) => {
                 self.shared.playout().remove(&u.user_id);
                 SessionEvent::UserLeft(u.user_id)
             }
             ServerMsg::Error(e) => {
                 tracing::warn!(code = %e.code, message = %e.message, "the relay refused something");
-                return;
+                return None;
             }
-            ServerMsg::Connected(_) | ServerMsg::Created(_) | ServerMsg::Joined(_) => return,
+            ServerMsg::Connected(_) | ServerMsg::Created(_) | ServerMsg::Joined(_) => return None,
         };
         if events.try_send(event).is_err() {
             self.shared
                 .dropped
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
+        None
     }
+}
+
+/// A participant as the relay announced it, with a name that is safe to show: a name the
+/// relay should have refused (control or invisible characters, too long) is shown as "?".
+fn sanitize_participant(mut participant: Participant) -> Participant {
+    if jam_protocol::clean_name(&participant.name).is_err() {
+        participant.name = "?".to_owned();
+    }
+    participant
+}
+
+/// The room state of a welcome, re-checked: a tempo or pattern out of bounds is dropped (the
+/// room then runs at the defaults), held notes out of range are ignored, names made safe.
+fn sanitize_welcome(mut welcome: RoomWelcome, local_now_ms: f64, shared: &Shared) -> RoomWelcome {
+    let relay_now = local_now_ms + shared.clock().offset_ms().unwrap_or(0.0);
+    let valid = |name: &str, raw: &RawValue| {
+        // The clock may not be synced yet: judge the day bound against the welcome's own time.
+        matches!(
+            MusicalEvent::parse_at(name, raw, welcome.server_time),
+            Ok(Some(_))
+        ) || matches!(MusicalEvent::parse_at(name, raw, relay_now), Ok(Some(_)))
+    };
+    let state = &mut welcome.state;
+    if state
+        .tempo
+        .as_deref()
+        .is_some_and(|raw| !valid(names::TEMPO_CHANGE, raw))
+    {
+        tracing::debug!("ignoring the room's tempo: out of bounds");
+        state.tempo = None;
+    }
+    if state
+        .pattern
+        .as_deref()
+        .is_some_and(|raw| !valid(names::PATTERN_CHANGE, raw))
+    {
+        tracing::debug!("ignoring the room's pattern: out of bounds");
+        state.pattern = None;
+    }
+    state
+        .held_notes
+        .retain(|h| h.note <= jam_protocol::event::MAX_NOTE && (1..=127).contains(&h.velocity));
+    welcome.participants = welcome
+        .participants
+        .into_iter()
+        .map(sanitize_participant)
+        .collect();
+    welcome
 }

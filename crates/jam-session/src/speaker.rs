@@ -5,6 +5,7 @@
 //! mute and "release everything" are theirs alone), remote events are placed at the frame the
 //! playout chose, local ones play at once. Without an audio device it stays silent and says why.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,8 +20,19 @@ pub struct Speaker {
     engine: Option<(Engine, AudioOutput)>,
     /// Why there is no engine, for people.
     silent_reason: Option<String>,
-    /// Participant ids, in order of first appearance; index + 1 is their engine source.
-    sources: Vec<String>,
+    /// The engine source of each participant we have heard of.
+    sources: HashMap<String, SourceId>,
+    /// Engine sources no participant holds (source 0 is our own playing).
+    free: Vec<SourceId>,
+}
+
+/// Every engine source but our own, to hand out to participants.
+fn all_sources() -> Vec<SourceId> {
+    // Reversed, so `pop` hands out 1, 2, 3, … in order.
+    (1..SourceId::MAX)
+        .rev()
+        .filter_map(|i| u8::try_from(i).ok().map(SourceId))
+        .collect()
 }
 
 impl std::fmt::Debug for Speaker {
@@ -40,7 +52,8 @@ impl Speaker {
             Ok(engine) => Speaker {
                 engine: Some(engine),
                 silent_reason: None,
-                sources: Vec::new(),
+                sources: HashMap::new(),
+                free: all_sources(),
             },
             Err(reason) => {
                 tracing::warn!(%reason, "playing silently");
@@ -54,7 +67,8 @@ impl Speaker {
         Speaker {
             engine: None,
             silent_reason: Some(reason.into()),
-            sources: Vec::new(),
+            sources: HashMap::new(),
+            free: all_sources(),
         }
     }
 
@@ -73,17 +87,42 @@ impl Speaker {
         self.engine.as_mut().map(|(engine, _)| engine)
     }
 
-    /// The engine source that plays a participant.
+    /// The engine source that plays a participant: their own for as long as they are in the
+    /// room (see [`Speaker::forget`]). A new participant gets a source nobody holds, at full
+    /// volume and unmuted. Only with more than 63 participants at once (a relay allows 64 in a
+    /// room, us included) would two share one: the last source is then shared.
     pub fn source(&mut self, participant_id: &str) -> SourceId {
-        let index = self
-            .sources
-            .iter()
-            .position(|s| s == participant_id)
-            .unwrap_or_else(|| {
-                self.sources.push(participant_id.to_owned());
-                self.sources.len() - 1
-            });
-        SourceId((1 + index % (SourceId::MAX - 1)) as u8)
+        if let Some(source) = self.sources.get(participant_id) {
+            return *source;
+        }
+        let source = match self.free.pop() {
+            Some(source) => {
+                self.send(None, Action::SourceGain { source, gain: 1.0 });
+                self.send(
+                    None,
+                    Action::SourceMute {
+                        source,
+                        muted: false,
+                    },
+                );
+                source
+            }
+            None => SourceId(u8::try_from(SourceId::MAX - 1).unwrap_or(u8::MAX)),
+        };
+        self.sources.insert(participant_id.to_owned(), source);
+        source
+    }
+
+    /// A participant left: release what they hold and give their source back, so that the
+    /// next newcomer gets it fresh.
+    pub fn forget(&mut self, participant_id: &str) {
+        self.release(participant_id);
+        if let Some(source) = self.sources.remove(participant_id) {
+            if !self.free.contains(&source) && self.sources.values().all(|s| *s != source) {
+                // Reused last, so that anything still scheduled for the leaver has played out.
+                self.free.insert(0, source);
+            }
+        }
     }
 
     fn send(&mut self, at: Option<Instant>, action: Action) {
@@ -127,7 +166,7 @@ impl Speaker {
     /// Applies the room state of a (re)join: whatever was sounding before is released (a note-off
     /// may have been missed while disconnected), then the notes others hold now start.
     pub fn apply_state(&mut self, welcome: &RoomWelcome) {
-        let known: Vec<String> = self.sources.clone();
+        let known: Vec<String> = self.sources.keys().cloned().collect();
         for id in &known {
             self.release(id);
         }
@@ -217,7 +256,7 @@ fn actions_for(source: SourceId, musical: &MusicalEvent) -> [Option<(Duration, A
             )),
             n.duration.map(|ms| {
                 (
-                    Duration::from_secs_f64(ms.max(0.0) / 1_000.0),
+                    duration_from_ms(ms),
                     Action::NoteOff {
                         source,
                         instrument: Instrument::Piano,
@@ -239,5 +278,44 @@ fn actions_for(source: SourceId, musical: &MusicalEvent) -> [Option<(Duration, A
         ],
         MusicalEvent::Sustain(s) => [Some((now, Action::Sustain { source, on: s.on })), None],
         _ => [None, None],
+    }
+}
+
+/// A `duration` in ms as a [`Duration`], within the protocol's bound of a minute whatever it
+/// says (NaN and negative values are zero).
+fn duration_from_ms(ms: f64) -> Duration {
+    let ms = ms.clamp(0.0, jam_protocol::event::MAX_DURATION_MS);
+    Duration::try_from_secs_f64(ms / 1_000.0).unwrap_or(Duration::ZERO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_never_panic_and_stay_within_a_minute() {
+        assert_eq!(duration_from_ms(250.0), Duration::from_millis(250));
+        assert_eq!(duration_from_ms(1e300), Duration::from_secs(60));
+        assert_eq!(duration_from_ms(f64::INFINITY), Duration::from_secs(60));
+        assert_eq!(duration_from_ms(-5.0), Duration::ZERO);
+        assert_eq!(duration_from_ms(f64::NAN), Duration::ZERO);
+    }
+
+    #[test]
+    fn sources_come_back_when_participants_leave_and_are_never_shared_below_the_limit() {
+        let mut speaker = Speaker::silent("test");
+        for round in 0..200 {
+            let a = speaker.source(&format!("a{round}"));
+            let b = speaker.source(&format!("b{round}"));
+            assert_ne!(a, b, "round {round}");
+            assert_ne!(a, SourceId::LOCAL);
+            speaker.forget(&format!("a{round}"));
+            speaker.forget(&format!("b{round}"));
+        }
+        let held: Vec<SourceId> = (0..63).map(|i| speaker.source(&format!("p{i}"))).collect();
+        let mut unique = held.clone();
+        unique.sort_by_key(|s| s.0);
+        unique.dedup();
+        assert_eq!(unique.len(), 63, "63 participants, 63 sources");
     }
 }

@@ -15,7 +15,7 @@ pub fn to_smf(store: &TakeStore, id: i64) -> Result<Vec<u8>> {
     }
     for e in store.timeline(id)? {
         let track = recording.track(&e.sender_name);
-        recording.record_musical(track, (e.offset_ms * 1_000.0).round() as u64, &e.event);
+        recording.record_musical(track, e.offset_us(), &e.event);
     }
     Ok(recording.to_smf_bytes())
 }

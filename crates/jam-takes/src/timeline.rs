@@ -10,6 +10,10 @@ use crate::{Result, TakeStore};
 /// (a wrong clock, a hostile client) the relay's time is.
 pub const TIMESTAMP_TRUST_MS: f64 = 5_000.0;
 
+/// Longest offset into a take that is believed, ms (a week); a log that says more is corrupt,
+/// and such events are placed at that bound rather than overflow anything.
+pub const MAX_OFFSET_MS: f64 = 7.0 * 86_400_000.0;
+
 /// One musical event of a take.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TimedEvent {
@@ -31,6 +35,23 @@ pub fn event_time_ms(event: &MusicalEvent, relay_ms: f64) -> f64 {
     sender
         .filter(|t| t.is_finite() && (t - relay_ms).abs() <= TIMESTAMP_TRUST_MS)
         .unwrap_or(relay_ms)
+}
+
+impl TimedEvent {
+    /// Time from the start of the take, within `0..=`[`MAX_OFFSET_MS`].
+    pub fn offset(&self) -> std::time::Duration {
+        let ms = if self.offset_ms.is_finite() {
+            self.offset_ms.clamp(0.0, MAX_OFFSET_MS)
+        } else {
+            0.0
+        };
+        std::time::Duration::try_from_secs_f64(ms / 1_000.0).unwrap_or_default()
+    }
+
+    /// [`TimedEvent::offset`] in whole microseconds.
+    pub fn offset_us(&self) -> u64 {
+        u64::try_from(self.offset().as_micros()).unwrap_or(u64::MAX)
+    }
 }
 
 impl TakeStore {

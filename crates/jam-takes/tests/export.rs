@@ -89,7 +89,7 @@ fn an_exported_take_reads_back_as_the_same_notes_names_and_times() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("log.sqlite");
-    let room = RoomCode::parse("K7M2QX").unwrap();
+    let room = RoomCode::parse("K7M2QXH4").unwrap();
     let (recorder, writer) = Recorder::start(&path, 1_024).unwrap();
     recorder.log(Record::RoomOpened {
         room: room.clone(),

@@ -37,9 +37,10 @@ struct Cli {
     #[arg(long, value_name = "PATH.sqlite")]
     log: Option<PathBuf>,
 
-    /// Serve the relay's figures as Prometheus text at http://ADDR/metrics (e.g.
-    /// 127.0.0.1:9187). Off unless given.
-    #[arg(long, value_name = "ADDR:PORT")]
+    /// Serve the relay's figures as Prometheus text at http://ADDR/metrics. A port alone (9187)
+    /// listens on loopback only; give an address (0.0.0.0:9187) to serve them to the network.
+    /// Off unless given.
+    #[arg(long, value_name = "[ADDR:]PORT", value_parser = jam_relay::metrics::metrics_addr)]
     metrics: Option<SocketAddr>,
 
     #[command(flatten)]

@@ -68,6 +68,42 @@ impl Client {
         client
     }
 
+    /// Connects with an `Origin` header, as a web page's WebSocket would; the error is what the
+    /// handshake failed with (e.g. HTTP 403).
+    pub async fn connect_from_origin(url: &str, origin: &str) -> Result<Client, String> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+        let value = origin
+            .parse()
+            .map_err(|_| "not a header value".to_owned())?;
+        request.headers_mut().insert("Origin", value);
+        Client::try_connect(request).await
+    }
+
+    /// Connects and reads the greeting, or says why it could not.
+    pub async fn try_connect(
+        request: impl tokio_tungstenite::tungstenite::client::IntoClientRequest + Unpin,
+    ) -> Result<Client, String> {
+        let (ws, _) = tokio::time::timeout(
+            PATIENCE,
+            tokio_tungstenite::connect_async_with_config(request, None, true),
+        )
+        .await
+        .map_err(|_| "no answer in time".to_owned())?
+        .map_err(|e| e.to_string())?;
+        let mut client = Client {
+            ws,
+            id: String::new(),
+            room: None,
+        };
+        let hello = client.next().await.map_err(|e| format!("{e:?}"))?;
+        if hello["type"] != "connected" {
+            return Err(format!("greeted with {hello}"));
+        }
+        client.id = hello["clientId"].as_str().unwrap_or_default().to_owned();
+        Ok(client)
+    }
+
     /// Sends one JSON message.
     pub async fn send(&mut self, msg: Value) {
         self.send_text(msg.to_string()).await;

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -16,7 +16,7 @@ use jam_protocol::event::{DrumHit, PianoNote, PianoNoteOff, Sustain};
 use jam_protocol::{MusicalEvent, Role};
 use jam_relay::RelayConfig;
 use jam_session::Speaker;
-use jam_session::{Invite, Session, SessionConfig, SessionEvent, Status};
+use jam_session::{Invite, Session, SessionConfig, SessionError, SessionEvent, Status};
 use tracing_subscriber::EnvFilter;
 
 /// The headless Jamwire tool: host a jam, join one, stream a MIDI file into one, record one,
@@ -260,8 +260,11 @@ async fn listen(
                 if changed.is_err() { return Ok(()); }
                 let now = status.borrow_and_update().clone();
                 report_status(&now);
-                if let Status::Ended { reason: Some(reason) } = now {
-                    anyhow::bail!(reason);
+                match now {
+                    // The host ended it: a normal end, not a failure.
+                    Status::Ended { reason: Some(SessionError::JamEnded { .. }) } => return Ok(()),
+                    Status::Ended { reason: Some(reason) } => anyhow::bail!(reason),
+                    _ => {}
                 }
             }
             event = session.next_event() => match event {
@@ -466,8 +469,11 @@ async fn record(
                     .cloned()
                     .unwrap_or_else(|| e.sender_id.clone());
                 let track = recording.track(&name);
-                let timestamp = musical.timestamp().unwrap_or(e.arrived_ms);
-                let time_us = ((timestamp - start_ms).max(0.0) * 1_000.0) as u64;
+                // The sender's time if it is believable (within 5 s of arrival), else arrival.
+                let at_ms = jam_takes::event_time_ms(musical, e.arrived_ms);
+                let since = Duration::try_from_secs_f64((at_ms - start_ms).max(0.0) / 1_000.0)
+                    .unwrap_or_default();
+                let time_us = u64::try_from(since.as_micros()).unwrap_or(u64::MAX);
                 if !recording.record_musical(track, time_us, musical) {
                     continue;
                 }

@@ -215,9 +215,14 @@ async fn write_loop<Si>(
         () = control.kill.cancelled() => false,
         () = pump(&mut sink, &mut rx, &control, &stats) => true,
     };
-    // The relay is shutting down (no other reason was given): write out what is queued first,
-    // e.g. the "jam ended" a host's last message left for each guest.
-    if !drained && control.close.get().is_none() {
+    // Ended from outside (the relay is shutting down, or the client broke a limit): write out
+    // what is queued first, e.g. the "jam ended" a host's last message left for each guest, or
+    // the error that explains the close. A member that could not keep up gets nothing more.
+    let slow = control
+        .close
+        .get()
+        .is_some_and(|(code, _)| *code == crate::room::CLOSE_SLOW_CONSUMER);
+    if !drained && !slow {
         let _ = timeout(CLOSE_TIMEOUT, async {
             while let Ok(out) = rx.try_recv() {
                 control.dequeued(out.frame.len());

@@ -117,6 +117,33 @@ impl Client {
             .expect("send a frame");
     }
 
+    /// Sends a raw frame of any kind, saying whether the connection took it.
+    pub async fn try_send_frame(&mut self, frame: Message) -> Result<(), String> {
+        self.ws.send(frame).await.map_err(|e| e.to_string())
+    }
+
+    /// Reads whatever has already arrived, without waiting; false if the connection ended.
+    pub async fn is_open(&mut self) -> bool {
+        use futures_util::FutureExt;
+        loop {
+            match self.ws.next().now_or_never() {
+                None => return true,
+                Some(Some(Ok(Message::Close(_))) | Some(Err(_)) | None) => return false,
+                Some(Some(Ok(_))) => {}
+            }
+        }
+    }
+
+    /// Reads until a message of type `ty` arrives, skipping the rest.
+    pub async fn expect_eventually(&mut self, ty: &str) -> Value {
+        loop {
+            let msg = self.recv().await;
+            if msg["type"] == ty {
+                return msg;
+            }
+        }
+    }
+
     /// Sends a raw frame of any kind.
     pub async fn send_frame(&mut self, frame: Message) {
         self.ws.send(frame).await.expect("send a frame");

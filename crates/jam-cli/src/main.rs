@@ -259,22 +259,32 @@ async fn listen(
             changed = status.changed() => {
                 if changed.is_err() { return Ok(()); }
                 let now = status.borrow_and_update().clone();
-                report_status(&now);
-                match now {
-                    // The host ended it: a normal end, not a failure.
-                    Status::Ended { reason: Some(SessionError::JamEnded { .. }) } => return Ok(()),
-                    Status::Ended { reason: Some(reason) } => anyhow::bail!(reason),
-                    _ => {}
+                if let Status::Ended { .. } = now {
+                    return ended(&now);
                 }
+                report_status(&now);
             }
             event = session.next_event() => match event {
                 Some(SessionEvent::Remote(e)) => speaker.play_remote(session, &e),
                 Some(SessionEvent::UserLeft(id)) => speaker.forget(&id),
                 Some(SessionEvent::Joined(welcome)) => speaker.apply_state(&welcome),
                 Some(SessionEvent::UserJoined(_)) => {}
-                None => return Ok(()),
+                // The session is over; its last status says why (it may not have been seen yet).
+                None => return ended(&status.borrow_and_update().clone()),
             },
         }
+    }
+}
+
+/// Reports how a session ended: the host ending the jam or leaving is a normal end, anything
+/// else a failure.
+fn ended(status: &Status) -> anyhow::Result<()> {
+    report_status(status);
+    match status {
+        Status::Ended {
+            reason: Some(reason),
+        } if !matches!(reason, SessionError::JamEnded { .. }) => anyhow::bail!(reason.clone()),
+        _ => Ok(()),
     }
 }
 

@@ -61,6 +61,35 @@ pub const MAX_PATTERN_BYTES: usize = 4_096;
 pub const MAX_UNKNOWN_EVENT_BYTES: usize = 1_024;
 /// Longest event name, bytes.
 pub const MAX_EVENT_NAME_BYTES: usize = 64;
+/// Deepest nesting of arrays and objects in a payload (Jamwire's own pattern needs 4).
+pub const MAX_PAYLOAD_DEPTH: usize = 32;
+
+/// How deeply a JSON text nests arrays and objects, read without building anything: the
+/// relay forwards payloads unparsed, so it checks this before a receiver's parser meets them.
+pub fn json_depth(json: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for b in json.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
 
 /// `drum_hit`: a drum pad was hit.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -204,6 +233,12 @@ impl MusicalEvent {
     /// they are relayed without being looked at.
     pub fn parse(event_name: &str, payload: &RawValue) -> Result<Option<MusicalEvent>, EventError> {
         use names::*;
+        if json_depth(payload.get()) > MAX_PAYLOAD_DEPTH {
+            return Err(EventError {
+                event: "event",
+                detail: format!("payload nests deeper than {MAX_PAYLOAD_DEPTH} levels"),
+            });
+        }
         let event = match event_name {
             DRUM_HIT => MusicalEvent::DrumHit(decode(DRUM_HIT, payload)?),
             PIANO_NOTE => MusicalEvent::PianoNote(decode(PIANO_NOTE, payload)?),
@@ -555,6 +590,18 @@ mod tests {
         assert!(near(now - day - 1.0).check_time(now).is_err());
         let err = near(0.0).check_time(now).unwrap_err().to_string();
         assert!(err.contains("more than a day from relay time"), "{err}");
+    }
+
+    #[test]
+    fn nesting_is_measured_outside_strings_and_bounded() {
+        assert_eq!(json_depth("42"), 0);
+        assert_eq!(json_depth(r#"{"a":[1,{"b":[]}]}"#), 4);
+        assert_eq!(json_depth(r#"{"a":"[[[[\"[[["}"#), 1);
+        let deep = format!("{}{}", "[".repeat(33), "]".repeat(33));
+        let err = MusicalEvent::parse("wobble", &raw(&deep)).unwrap_err();
+        assert!(err.to_string().contains("deeper than 32"), "{err}");
+        let ok = format!("{}{}", "[".repeat(32), "]".repeat(32));
+        assert_eq!(MusicalEvent::parse("wobble", &raw(&ok)).unwrap(), None);
     }
 
     #[test]

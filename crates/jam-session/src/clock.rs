@@ -12,6 +12,13 @@ const RESYNC_MS: f64 = 250.0;
 /// still learning, and slewing from a first poor sample would take half a minute.
 const LEARNING_SAMPLES: usize = 10;
 
+/// Longest round trip believed, ms: a pong for a ping older than this (or from the future) is
+/// not an answer to one we sent.
+const MAX_RTT_MS: f64 = 10_000.0;
+/// Largest offset believed, ms (a day, the protocol's bound on timestamps): a relay that
+/// claims more is broken or lying, and would make every event look out of bounds.
+const MAX_OFFSET_MS: f64 = 86_400_000.0;
+
 /// Estimates `relay time − local time` and the round-trip time, NTP-style.
 #[derive(Debug, Clone, Default)]
 pub struct ClockSync {
@@ -30,10 +37,17 @@ impl ClockSync {
     }
 
     /// Adds one ping/pong: sent at local `t0`, answered at relay time `server`, received at
-    /// local `t3` (all ms).
-    pub fn add_sample(&mut self, t0: f64, server: f64, t3: f64) {
-        let rtt = (t3 - t0).max(0.0);
+    /// local `t3` (all ms). Returns false, changing nothing, for a sample that can't be an
+    /// answer to our ping (a round trip outside 0–10 s, non-finite values) or that puts relay
+    /// time more than a day from ours.
+    pub fn add_sample(&mut self, t0: f64, server: f64, t3: f64) -> bool {
+        let rtt = t3 - t0;
         let offset = server - (t0 + t3) / 2.0;
+        if !((0.0..=MAX_RTT_MS).contains(&rtt)
+            && (-MAX_OFFSET_MS..=MAX_OFFSET_MS).contains(&offset))
+        {
+            return false;
+        }
         if self.samples.len() == WINDOW {
             self.samples.pop_front();
         }
@@ -51,6 +65,7 @@ impl ClockSync {
             }
             _ => best,
         });
+        true
     }
 
     /// Forgets everything (a new connection, maybe to another relay).
@@ -79,6 +94,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn pongs_that_answer_no_ping_of_ours_are_ignored() {
+        let mut sync = ClockSync::new();
+        let t = 1.8e12;
+        assert!(sync.add_sample(t, t + 100.0, t + 2.0));
+        let before = sync.offset_ms();
+        for (t0, server, t3) in [
+            (1e300, -1e300, t),
+            (t + 5.0, t, t),                // sent after it came back
+            (t - 20_000.0, t, t),           // a 20 s round trip
+            (t, t + 2.0 * 86_400_000.0, t), // two days off
+            (f64::NAN, t, t),
+            (t, f64::INFINITY, t),
+        ] {
+            assert!(!sync.add_sample(t0, server, t3), "{t0} {server} {t3}");
+        }
+        assert_eq!(sync.offset_ms(), before);
+    }
+
+    #[test]
     fn converges_on_the_true_offset_from_noisy_samples_and_moves_smoothly() {
         let true_offset = 12_345.678;
         let mut sync = ClockSync::new();
@@ -95,13 +129,13 @@ mod tests {
                     f64::from((i * 5) % 11) * 0.7
                 };
             let server = t + out + true_offset;
-            sync.add_sample(t, server, t + out + back);
+            assert!(sync.add_sample(t, server, t + out + back));
             t += 500.0;
         }
         let estimate = sync.offset_ms().unwrap();
         assert!((estimate - true_offset).abs() < 0.5, "{estimate}");
         // Once learnt, a noisy sample with a long round trip does not move it.
-        sync.add_sample(t, t + 30.0 + true_offset, t + 31.0);
+        assert!(sync.add_sample(t, t + 30.0 + true_offset, t + 31.0));
         assert!((sync.offset_ms().unwrap() - estimate).abs() <= MAX_SLEW_MS);
     }
 }

@@ -25,6 +25,9 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// protocol's timestamp bound): nothing from the network schedules beyond it.
 const FURTHEST: Duration = Duration::from_secs(86_400);
 
+/// How long closing a dropped connection may take.
+const CLOSE_WITHIN: Duration = Duration::from_millis(500);
+
 /// How long ending the jam waits for the relay to confirm.
 const END_ANSWER_WITHIN: Duration = Duration::from_secs(2);
 
@@ -644,6 +647,9 @@ impl Link {
                 }
                 End::Dropped(reason) => {
                     tracing::warn!(%reason, "connection lost; reconnecting");
+                    // Hang up this connection for good (the relay sees us go at once); a socket
+                    // that no longer answers is given a moment, no more.
+                    let _ = tokio::time::timeout(CLOSE_WITHIN, ws.close(None)).await;
                     let mut reason = reason;
                     loop {
                         attempt += 1;
@@ -812,9 +818,14 @@ impl Link {
         };
         let event = match msg {
             ServerMsg::ClockPong(pong) => {
-                self.shared
-                    .clock()
-                    .add_sample(pong.client_time, pong.server_time, arrived_local);
+                let taken = self.shared.clock().add_sample(
+                    pong.client_time,
+                    pong.server_time,
+                    arrived_local,
+                );
+                if !taken {
+                    tracing::debug!("ignoring a clock:pong that answers no ping of ours");
+                }
                 return None;
             }
             ServerMsg::Ended(ended) => {

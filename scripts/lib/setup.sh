@@ -81,6 +81,13 @@ jam_ensure_tauri_driver() {
   cargo install tauri-driver --locked --version '^2'
 }
 
+# cargo-fuzz: builds and runs the libFuzzer targets in fuzz/ (stable toolchain, no sanitizer).
+jam_ensure_cargo_fuzz() {
+  command -v cargo-fuzz >/dev/null && return 0
+  jam_log "installing cargo-fuzz"
+  cargo install cargo-fuzz --locked --version '^0.13'
+}
+
 # The UI's packages and its build (ui/dist), which the app embeds at compile time.
 jam_build_ui() {
   jam_log "UI: npm install and build"
@@ -99,4 +106,5 @@ jam_setup_tests() {
   jam_setup
   jam_apt_install "${JAM_TEST_APT_PACKAGES[@]}"
   jam_ensure_tauri_driver
+  jam_ensure_cargo_fuzz
 }

@@ -144,6 +144,16 @@ pub struct Groove {
 }
 
 impl Groove {
+    /// A groove with nothing scheduled yet.
+    pub fn new(tempo: Tempo, pattern: Pattern, click: bool) -> Groove {
+        Groove {
+            tempo,
+            pattern,
+            click,
+            scheduled_until_ms: None,
+        }
+    }
+
     /// Length of one step, ms. A tempo outside the protocol's range (it never passes
     /// validation) counts as the nearest bound.
     pub fn step_ms(&self) -> f64 {
@@ -169,7 +179,8 @@ impl Groove {
         let first = first
             .saturating_add(1)
             .max(last.saturating_sub(MAX_STEPS_PER_CALL - 1));
-        let bar_steps = i64::from(self.tempo.beats_per_bar) * STEPS_PER_BEAT;
+        // A bar of no beats never passes validation; if one came here, it is a bar of one.
+        let bar_steps = i64::from(self.tempo.beats_per_bar.max(1)) * STEPS_PER_BEAT;
         let mut hits = Vec::new();
         for k in first..=last {
             let at_ms = self.tempo.anchor_ms + k as f64 * step;
@@ -328,7 +339,7 @@ mod tests {
                 let g = Groove {
                     tempo: Tempo {
                         bpm,
-                        beats_per_bar: 16,
+                        beats_per_bar: if bpm == 0.0 { 0 } else { 16 },
                         anchor_ms: anchor,
                     },
                     pattern: Pattern {

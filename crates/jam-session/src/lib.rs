@@ -20,6 +20,6 @@ mod speaker;
 pub use clock::ClockSync;
 pub use error::SessionError;
 pub use invite::Invite;
-pub use playout::{Playout, PlayoutMode, SenderFigures};
+pub use playout::{MAX_DELAY_MS, MAX_SENDERS, Playout, PlayoutMode, SenderFigures};
 pub use session::{RemoteEvent, Session, SessionConfig, SessionEvent, SessionHandle, Status};
 pub use speaker::Speaker;

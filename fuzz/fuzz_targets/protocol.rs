@@ -1,0 +1,66 @@
+//! The protocol decoder and validation, both directions: any text a peer sends is either a
+//! message or a `ParseError`, and an event that passes validation is within every bound.
+#![no_main]
+
+use jam_protocol::event::{MAX_DURATION_MS, MAX_TIMESTAMP_SKEW_MS};
+use jam_protocol::{ClientMsg, MusicalEvent, ServerMsg};
+use libfuzzer_sys::fuzz_target;
+
+/// Relay time the checks are made against (any fixed value: the bound is relative).
+const NOW: f64 = 1.8e12;
+
+fn check_event(name: &str, payload: &serde_json::value::RawValue) {
+    let Ok(Some(event)) = MusicalEvent::parse_at(name, payload, NOW) else {
+        return;
+    };
+    assert!(event.validate().is_ok());
+    if let Some(t) = event.timestamp() {
+        assert!((t - NOW).abs() <= MAX_TIMESTAMP_SKEW_MS, "{t}");
+    }
+    if let MusicalEvent::PianoNote(n) = &event {
+        assert!(
+            n.duration
+                .is_none_or(|d| (0.0..=MAX_DURATION_MS).contains(&d))
+        );
+    }
+    // What a client re-encodes reads back as a valid event of the same kind (floats may
+    // differ in their last bit: serde_json's parser is not correctly rounded).
+    let again = MusicalEvent::parse_at(name, &event.to_payload(), NOW);
+    assert_eq!(again.ok().flatten().map(|e| e.name()), Some(event.name()));
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(ClientMsg::Broadcast(b)) = ClientMsg::parse(text) {
+        check_event(&b.event_name, &b.payload);
+    }
+    match ServerMsg::parse(text) {
+        Ok(ServerMsg::Event(e)) => check_event(&e.event_name, &e.payload),
+        Ok(ServerMsg::Joined(w) | ServerMsg::Created(w)) => {
+            for p in &w.participants {
+                let _ = jam_protocol::clean_name(&p.name);
+            }
+        }
+        _ => {}
+    }
+    // The text as a payload of each event of the vocabulary.
+    if let Ok(raw) = serde_json::value::RawValue::from_string(text.to_owned()) {
+        for name in [
+            "drum_hit",
+            "piano_note",
+            "piano_note_off",
+            "sustain",
+            "tempo_change",
+            "pattern_change",
+            "chat",
+            "cursor",
+            "anything",
+        ] {
+            check_event(name, &raw);
+        }
+    }
+    let _ = jam_protocol::clean_name(text);
+    let _ = jam_protocol::event::json_depth(text);
+});

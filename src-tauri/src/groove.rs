@@ -336,13 +336,13 @@ mod tests {
         let huge = [f64::MAX, -f64::MAX, 1e300, -1e300, f64::NAN, f64::INFINITY];
         for anchor in huge.iter().copied().chain([0.0, 1.8e12]) {
             for bpm in [20.0, 400.0, 0.0, -5.0, f64::NAN, 1e308] {
-                let g = Groove {
-                    tempo: Tempo {
+                let g = Groove::new(
+                    Tempo {
                         bpm,
                         beats_per_bar: if bpm == 0.0 { 0 } else { 16 },
                         anchor_ms: anchor,
                     },
-                    pattern: Pattern {
+                    Pattern {
                         running: true,
                         rows: (0..16)
                             .map(|n| Row {
@@ -351,9 +351,8 @@ mod tests {
                             })
                             .collect(),
                     },
-                    click: true,
-                    scheduled_until_ms: None,
-                };
+                    true,
+                );
                 for (from, to) in [(0.0, 1.8e12), (-1e300, 1e300), (1.8e12, 1.8e12 + 120.0)] {
                     let hits = g.hits_between(from, to);
                     assert!(

@@ -21,7 +21,7 @@ use jam_audio::output::OutputConfig;
 use jam_session::Speaker;
 use tauri::Manager;
 
-use crate::groove::Groove;
+use crate::groove::{Groove, Pattern, Tempo};
 use crate::jam::Timeline;
 use crate::midi::MidiState;
 use crate::settings::Settings;
@@ -58,8 +58,7 @@ pub fn run() {
                 ..OutputConfig::default()
             };
             let speaker = Arc::new(Mutex::new(Speaker::open(&output)));
-            let mut groove = Groove::default();
-            groove.click = settings.click;
+            let groove = Groove::new(Tempo::default(), Pattern::default(), settings.click);
             let groove = Arc::new(Mutex::new(groove));
             let timeline = Arc::new(Mutex::new(Timeline::Local));
             let midi = Arc::new(Mutex::new(MidiState::open(&settings.midi_inputs)));

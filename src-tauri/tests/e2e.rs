@@ -442,6 +442,8 @@ async fn two_apps_host_join_play_hear_and_listen() {
     b.wait_for("#sequencer [data-note='38'][data-step='4'].on")
         .await;
     assert!(b.text("#chat-log li").await.contains("Ready when you are!"));
+    // The host's lines carry the relay's word that they are the host.
+    b.wait_for("#chat-log li .host-badge").await;
     // Start is shared; so is the tempo.
     a.click("#seq-toggle").await;
     b.wait_for("#seq-toggle").await;

@@ -41,6 +41,23 @@ impl Jam {
         }
     }
 
+    /// `jam record PATH --from INVITE` as "Ear", once it has joined.
+    async fn record(path: &std::path::Path, invite: &str) -> Jam {
+        let path = path.to_str().expect("utf-8 path");
+        let args = [
+            "record",
+            path,
+            "--from",
+            invite,
+            "--name",
+            "Ear",
+            "--no-audio",
+        ];
+        let mut recorder = Jam::spawn("jam record", &args);
+        recorder.line_with("joined").await;
+        recorder
+    }
+
     /// Reads standard error until a line contains `needle`.
     async fn line_with(&mut self, needle: &str) -> String {
         let name = self.name;
@@ -297,19 +314,7 @@ async fn a_hostile_member_costs_the_room_nothing_but_itself() {
         .expect("HOST:PORT/CODE");
     let url = format!("ws://{address}/");
     let recording = dir.join("heard.mid");
-    let mut recorder = Jam::spawn(
-        "jam record",
-        &[
-            "record",
-            recording.to_str().expect("utf-8 path"),
-            "--from",
-            &invite,
-            "--name",
-            "Ear",
-            "--no-audio",
-        ],
-    );
-    recorder.line_with("joined").await;
+    let mut recorder = Jam::record(&recording, &invite).await;
     let mut player = Jam::spawn(
         "jam join",
         &["join", &invite, "--name", "Pia", "--no-audio"],
@@ -536,19 +541,7 @@ async fn a_hostile_relay_cannot_crash_a_client_and_its_lies_are_not_played() {
     let relay = tokio::spawn(fake_relay(listener, frames, honest));
 
     let recording = dir.join("heard.mid");
-    let mut recorder = Jam::spawn(
-        "jam record",
-        &[
-            "record",
-            recording.to_str().expect("utf-8 path"),
-            "--from",
-            &invite,
-            "--name",
-            "Ear",
-            "--no-audio",
-        ],
-    );
-    recorder.line_with("joined").await;
+    let mut recorder = Jam::record(&recording, &invite).await;
     let mut ws = tokio::time::timeout(PATIENCE, relay)
         .await
         .expect("in time")

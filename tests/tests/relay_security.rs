@@ -15,6 +15,18 @@ async fn still_works(from: &mut Client, to: &mut Client) {
     assert_eq!(msg["senderId"], from.id.as_str());
 }
 
+/// Keys creates a room with the password "tuesday"; returns Keys and the room's code.
+async fn private_room(url: &str) -> (Client, String) {
+    let mut host = Client::connect(url).await;
+    host.send(json!({"type": "session:create", "name": "Keys", "password": "tuesday"}))
+        .await;
+    let code = host.expect("session:created").await["roomCode"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (host, code)
+}
+
 #[tokio::test]
 async fn a_web_page_cannot_connect_but_native_clients_and_allowed_origins_can() {
     let relay = relay(RelayConfig {
@@ -242,13 +254,7 @@ async fn guessing_room_codes_and_passwords_is_cut_short() {
     })
     .await;
     let url = relay.url();
-    let mut host = Client::connect(&url).await;
-    host.send(json!({"type": "session:create", "name": "Keys", "password": "tuesday"}))
-        .await;
-    let code = host.expect("session:created").await["roomCode"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (mut host, code) = private_room(&url).await;
     // One connection: three failures, then it is closed.
     let mut guesser = Client::connect(&url).await;
     for guess in ["AAAAAAAA", "BBBBBBBB", code.as_str()] {
@@ -289,13 +295,7 @@ async fn a_room_pauses_password_joins_after_many_wrong_passwords_from_anywhere()
     })
     .await;
     let url = relay.url();
-    let mut host = Client::connect(&url).await;
-    host.send(json!({"type": "session:create", "name": "Keys", "password": "tuesday"}))
-        .await;
-    let code = host.expect("session:created").await["roomCode"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (mut host, code) = private_room(&url).await;
     for _ in 0..3 {
         let mut guesser = Client::connect(&url).await;
         guesser

@@ -105,6 +105,9 @@ async fn start_relay(extra: &[&str], threads: usize, log: Option<&Path>) -> Rela
             "127.0.0.1:0",
             "--max-connections",
             "10000",
+            // Every simulated client comes from 127.0.0.1.
+            "--max-connections-per-ip",
+            "10000",
             "--threads",
             &threads.to_string(),
         ])
@@ -279,12 +282,16 @@ async fn run(s: &Scenario, seconds: f64, threads: usize, log: Option<&Path>) -> 
         due_txs.push(due_tx);
         tasks.push(tokio::spawn(async move {
             let mut text = String::with_capacity(160);
+            // Relay time now (the relay refuses timestamps more than a day away from its own).
+            let timestamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis());
             while let Some(due) = due_rx.recv().await {
                 text.clear();
                 use std::fmt::Write;
                 let _ = write!(
                     text,
-                    r#"{{"type":"event:broadcast","roomCode":"{code}","eventName":"drum_hit","payload":{{"note":38,"velocity":100,"timestamp":0,"t":{due}}}}}"#
+                    r#"{{"type":"event:broadcast","roomCode":"{code}","eventName":"drum_hit","payload":{{"note":38,"velocity":100,"timestamp":{timestamp},"t":{due}}}}}"#
                 );
                 if sink.send(Message::text(text.clone())).await.is_err() {
                     break;

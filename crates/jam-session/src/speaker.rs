@@ -143,7 +143,7 @@ impl Speaker {
         let source = self.source(&event.sender_id);
         let at = session.instant_at(event.play_at_ms);
         for (delay, action) in actions_for(source, musical).into_iter().flatten() {
-            self.send(Some(at + delay), action);
+            self.send(Some(at.checked_add(delay).unwrap_or(at)), action);
         }
     }
 
@@ -151,14 +151,15 @@ impl Speaker {
     pub fn play_at(&mut self, participant_id: &str, at: Instant, musical: &MusicalEvent) {
         let source = self.source(participant_id);
         for (delay, action) in actions_for(source, musical).into_iter().flatten() {
-            self.send(Some(at + delay), action);
+            self.send(Some(at.checked_add(delay).unwrap_or(at)), action);
         }
     }
 
     /// Plays one of our own events now.
     pub fn play_local(&mut self, musical: &MusicalEvent) {
         for (delay, action) in actions_for(SourceId::LOCAL, musical).into_iter().flatten() {
-            let at = (!delay.is_zero()).then(|| Instant::now() + delay);
+            let now = Instant::now();
+            let at = (!delay.is_zero()).then(|| now.checked_add(delay).unwrap_or(now));
             self.send(at, action);
         }
     }

@@ -209,7 +209,7 @@ impl TakeStore {
                     )?
                     .execute(params![
                         session,
-                        *seq as i64,
+                        i64::try_from(*seq).unwrap_or(i64::MAX),
                         at_ms,
                         sender_id,
                         name,
@@ -317,7 +317,7 @@ impl TakeStore {
         )?;
         let rows = stmt.query_map([id], |r| {
             Ok(LoggedEvent {
-                seq: r.get::<_, i64>(0)? as u64,
+                seq: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
                 at_ms: r.get(1)?,
                 sender_id: r.get(2)?,
                 sender_name: r.get(3)?,

@@ -377,6 +377,7 @@ function addChat(senderId: string | undefined, name: string, text: string): void
     li.append(badge);
   }
   const body = document.createElement("span");
+  body.className = "chat-text";
   body.innerHTML = ` ${chatHtml(text)}`;
   li.append(body);
   const log = $("chat-log");

@@ -346,7 +346,7 @@ async fn two_apps_host_join_play_hear_and_listen() {
         invite.starts_with("jam://127.0.0.1:"),
         "invite on A's screen: {invite:?}"
     );
-    assert!(a.text("#room-code").await.len() == 6);
+    assert_eq!(a.text("#room-code").await.len(), 8, "40-bit room codes");
 
     // B joins with the invite copied from A's screen.
     let b = launch("b", &display, &server, &dir).await;

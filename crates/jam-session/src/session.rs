@@ -894,30 +894,19 @@ fn sanitize_participant(mut participant: Participant) -> Participant {
 /// The room state of a welcome, re-checked: a tempo or pattern out of bounds is dropped (the
 /// room then runs at the defaults), held notes out of range are ignored, names made safe.
 fn sanitize_welcome(mut welcome: RoomWelcome, local_now_ms: f64, shared: &Shared) -> RoomWelcome {
+    // Before the clock is synced this is our own clock: an honest relay is within a day of it.
     let relay_now = local_now_ms + shared.clock().offset_ms().unwrap_or(0.0);
-    let valid = |name: &str, raw: &RawValue| {
-        // The clock may not be synced yet: judge the day bound against the welcome's own time.
-        matches!(
-            MusicalEvent::parse_at(name, raw, welcome.server_time),
-            Ok(Some(_))
-        ) || matches!(MusicalEvent::parse_at(name, raw, relay_now), Ok(Some(_)))
-    };
     let state = &mut welcome.state;
-    if state
-        .tempo
-        .as_deref()
-        .is_some_and(|raw| !valid(names::TEMPO_CHANGE, raw))
-    {
-        tracing::debug!("ignoring the room's tempo: out of bounds");
-        state.tempo = None;
-    }
-    if state
-        .pattern
-        .as_deref()
-        .is_some_and(|raw| !valid(names::PATTERN_CHANGE, raw))
-    {
-        tracing::debug!("ignoring the room's pattern: out of bounds");
-        state.pattern = None;
+    for (name, slot) in [
+        (names::TEMPO_CHANGE, &mut state.tempo),
+        (names::PATTERN_CHANGE, &mut state.pattern),
+    ] {
+        let valid =
+            |raw: &RawValue| matches!(MusicalEvent::parse_at(name, raw, relay_now), Ok(Some(_)));
+        if slot.as_deref().is_some_and(|raw| !valid(raw)) {
+            tracing::debug!(event = name, "ignoring the room's state: out of bounds");
+            *slot = None;
+        }
     }
     state
         .held_notes

@@ -1,83 +1,42 @@
-//! Errors as the UI sees them: `{kind, message}`, where `kind` is stable for the UI to match on
-//! and `message` is a sentence a musician can act on.
+//! Errors as the UI sees them: `{kind, message}` ([`jam_play::views::ErrorView`]), where `kind`
+//! is stable for the UI to match on and `message` is a sentence a musician can act on.
 
-use jam_session::SessionError;
-use serde::ser::SerializeStruct;
+use jam_play::PlayError;
+use jam_play::views::ErrorView;
 
 /// What went wrong in a command.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    /// Joining or staying in the jam failed.
-    #[error("{0}")]
-    Session(#[from] SessionError),
-    /// The embedded relay could not start.
-    #[error("Couldn't start hosting on {address}: {detail}")]
-    Host {
-        /// Where we tried to listen.
-        address: String,
-        /// Why it failed, with what to do.
-        detail: String,
-    },
-    /// Already in a jam: leave it first.
-    #[error("You're already in a jam — leave it first.")]
-    AlreadyInJam,
-    /// A listener tried to play.
-    #[error("You joined as a listener — rejoin as a player to play along.")]
-    Listener,
-    /// A value from the UI is out of range.
-    #[error("{0}")]
-    BadInput(String),
-    /// The audio output could not be (re)opened.
-    #[error("{0}")]
-    Audio(String),
-    /// MIDI input failed.
-    #[error("{0}")]
-    Midi(#[from] jam_midi::MidiError),
-    /// The takes' session log failed.
-    #[error("{0}")]
-    Takes(String),
-    /// The settings file could not be written.
-    #[error("Couldn't save your settings ({0}); they'll apply until you quit.")]
-    Settings(String),
+    /// The core refused or failed.
+    #[error(transparent)]
+    Play(#[from] PlayError),
+    /// The window or the app itself failed.
+    #[error("The app failed: {0}")]
+    App(#[from] tauri::Error),
 }
 
 impl AppError {
-    /// The stable name of this kind of error, for the UI.
-    pub fn kind(&self) -> String {
+    /// What the UI receives.
+    pub fn view(&self) -> ErrorView {
         match self {
-            AppError::Session(e) => match e {
-                SessionError::BadInvite(_) => "badInvite".into(),
-                SessionError::Unreachable { .. } => "unreachable".into(),
-                SessionError::Relay { code, .. } => format!("relay:{}", code.as_str()),
-                SessionError::Protocol { .. } => "protocol".into(),
-                SessionError::JamEnded { .. } => "jamEnded".into(),
-                SessionError::Closed => "closed".into(),
-                SessionError::Backlogged => "backlogged".into(),
+            AppError::Play(e) => ErrorView::from(e),
+            AppError::App(e) => ErrorView {
+                kind: "app".into(),
+                message: format!("The app failed: {e}"),
             },
-            AppError::Host { .. } => "host".into(),
-            AppError::AlreadyInJam => "alreadyInJam".into(),
-            AppError::Listener => "listener".into(),
-            AppError::BadInput(_) => "badInput".into(),
-            AppError::Audio(_) => "audio".into(),
-            AppError::Midi(_) => "midi".into(),
-            AppError::Takes(_) => "takes".into(),
-            AppError::Settings(_) => "settings".into(),
         }
+    }
+}
+
+impl From<jam_session::SessionError> for AppError {
+    fn from(e: jam_session::SessionError) -> AppError {
+        AppError::Play(e.into())
     }
 }
 
 impl serde::Serialize for AppError {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("AppError", 2)?;
-        s.serialize_field("kind", &self.kind())?;
-        s.serialize_field("message", &self.to_string())?;
-        s.end()
-    }
-}
-
-impl From<jam_takes::TakesError> for AppError {
-    fn from(e: jam_takes::TakesError) -> AppError {
-        AppError::Takes(e.to_string())
+        self.view().serialize(serializer)
     }
 }
 
@@ -90,7 +49,7 @@ mod tests {
 
     #[test]
     fn errors_reach_the_ui_as_kind_and_message() {
-        let e = AppError::Session(SessionError::Relay {
+        let e = AppError::from(jam_session::SessionError::Relay {
             code: jam_protocol::ErrorCode::WrongPassword,
             message: "wrong password for room K7M2QXH4".into(),
         });
@@ -98,7 +57,7 @@ mod tests {
             serde_json::to_value(&e).unwrap(),
             serde_json::json!({"kind": "relay:WRONG_PASSWORD", "message": "wrong password for room K7M2QXH4"})
         );
-        let e = AppError::Listener;
+        let e = AppError::Play(PlayError::Listener);
         let json = serde_json::to_value(&e).unwrap();
         assert_eq!(json["kind"], "listener");
         assert!(json["message"].as_str().unwrap().contains("listener"));

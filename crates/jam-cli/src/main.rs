@@ -1,22 +1,21 @@
 //! `jam`: the headless Jamwire tool.
 
-use std::collections::HashMap;
+use std::future::Future;
 use std::io::{IsTerminal, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use jam_audio::{Instrument, SampleBank, offline};
-use jam_midi::{PlayEvent, Recording, Router, Song};
-use jam_protocol::event::{DrumHit, PianoNote, PianoNoteOff, Sustain};
-use jam_protocol::{MusicalEvent, Role};
-use jam_relay::RelayConfig;
-use jam_session::Speaker;
-use jam_session::{Invite, Session, SessionConfig, SessionError, SessionEvent, Status};
+use jam_audio::{SampleBank, offline};
+use jam_midi::{PlayEvent, Router, Song};
+use jam_play::room::Names;
+use jam_play::views::{HostRequest, JoinRequest};
+use jam_play::{Core, CoreConfig, MidiTake, PlayInput, RoomEvent, RoomSink, Speaker, Takes};
+use jam_session::{SessionError, Status};
 use tracing_subscriber::EnvFilter;
 
 /// The headless Jamwire tool: host a jam, join one, stream a MIDI file into one, record one,
@@ -174,24 +173,21 @@ fn main() -> anyhow::Result<()> {
                 listen,
                 password,
                 no_audio,
-            } => {
-                let role = if listen { Role::Listener } else { Role::Player };
-                join(&invite, name, role, password, !no_audio).await
-            }
+            } => join(invite, name, listen, password, !no_audio).await,
             Command::Play {
                 file,
                 into,
                 name,
                 password,
                 no_audio,
-            } => play(&file, &into, name, password, !no_audio).await,
+            } => play(&file, into, name, password, !no_audio).await,
             Command::Record {
                 output,
                 from,
                 name,
                 password,
                 no_audio,
-            } => record(&output, &from, name, password, !no_audio).await,
+            } => record(&output, from, name, password, !no_audio).await,
             Command::Render { .. } | Command::Export { .. } => unreachable!("handled above"),
         }
     })
@@ -213,20 +209,6 @@ async fn stop_signal() {
     }
 }
 
-/// The address others should use to reach a relay bound to `bind`.
-fn reachable(bind: SocketAddr) -> SocketAddr {
-    if !bind.ip().is_unspecified() {
-        return bind;
-    }
-    let lan = if_addrs::get_if_addrs()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|i| !i.is_loopback() && !i.is_link_local())
-        .map(|i| i.ip())
-        .find(IpAddr::is_ipv4);
-    SocketAddr::new(lan.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)), bind.port())
-}
-
 fn report_status(status: &Status) {
     match status {
         Status::Connecting | Status::Connected { .. } => {}
@@ -245,37 +227,6 @@ fn report_status(status: &Status) {
     }
 }
 
-/// Plays what the room plays until `until` completes or the session ends for good.
-async fn listen(
-    session: &mut Session,
-    speaker: &mut Speaker,
-    until: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<()> {
-    tokio::pin!(until);
-    let mut status = session.status();
-    loop {
-        tokio::select! {
-            () = &mut until => return Ok(()),
-            changed = status.changed() => {
-                if changed.is_err() { return Ok(()); }
-                let now = status.borrow_and_update().clone();
-                if let Status::Ended { .. } = now {
-                    return ended(&now);
-                }
-                report_status(&now);
-            }
-            event = session.next_event() => match event {
-                Some(SessionEvent::Remote(e)) => speaker.play_remote(session, &e),
-                Some(SessionEvent::UserLeft(id)) => speaker.forget(&id),
-                Some(SessionEvent::Joined(welcome)) => speaker.apply_state(&welcome),
-                Some(SessionEvent::UserJoined(_)) => {}
-                // The session is over; its last status says why (it may not have been seen yet).
-                None => return ended(&status.borrow_and_update().clone()),
-            },
-        }
-    }
-}
-
 /// Reports how a session ended: the host ending the jam or leaving is a normal end, anything
 /// else a failure.
 fn ended(status: &Status) -> anyhow::Result<()> {
@@ -288,218 +239,201 @@ fn ended(status: &Status) -> anyhow::Result<()> {
     }
 }
 
+/// The core this tool runs on: no settings file, no takes, no MIDI devices.
+fn core(audio: bool, bind: Option<SocketAddr>) -> Core {
+    Core::start(CoreConfig {
+        runtime: tokio::runtime::Handle::current(),
+        speaker: open_speaker(audio),
+        settings_path: None,
+        takes: None,
+        relay_bind: bind,
+        midi_inputs: None,
+    })
+}
+
+/// Reports the jam's connection until `until` completes or the jam ends for good.
+async fn stay(core: &Core, until: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let Some(mut status) = core.status() else {
+        return Ok(());
+    };
+    tokio::pin!(until);
+    loop {
+        tokio::select! {
+            () = &mut until => return Ok(()),
+            changed = status.changed() => {
+                let now = status.borrow_and_update().clone();
+                if changed.is_err() || matches!(now, Status::Ended { .. }) {
+                    return ended(&now);
+                }
+                report_status(&now);
+            }
+        }
+    }
+}
+
+/// A room sink that plays nothing more than the core already does.
+fn quiet() -> impl RoomSink {
+    |_: RoomEvent| {}
+}
+
 async fn host(
     bind: SocketAddr,
     name: String,
     password: Option<String>,
     audio: bool,
 ) -> anyhow::Result<()> {
-    // The embedded relay serves this one room: only we know its creation key.
-    let relay_config = RelayConfig::embedded();
-    let create_key = relay_config.create_key.clone();
-    let relay = jam_relay::start(bind, relay_config).await?;
-    let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), relay.local_addr().port());
-    let mut config = SessionConfig::host(&local.to_string(), &name);
-    config.password = password;
-    config.create_key = create_key;
-    let mut session = Session::connect(config).await?;
-    let invite = Invite {
-        address: reachable(relay.local_addr()).to_string(),
-        room: session.room().clone(),
+    let core = core(audio, Some(bind));
+    let request = HostRequest {
+        name,
+        password,
+        port: bind.port(),
+        record: false,
     };
-    println!("jam: hosting {invite}");
-    let mut speaker = open_speaker(audio);
-    listen(&mut session, &mut speaker, stop_signal()).await?;
+    let jam = core.host(request, quiet()).await?;
+    println!("jam: hosting {}", jam.invite);
+    let result = stay(&core, stop_signal()).await;
     // Tell the guests the jam is over (they stop instead of trying to reconnect), then close.
-    session.end_jam().await;
-    session.leave().await;
-    relay.stop().await?;
-    Ok(())
+    core.leave().await?;
+    result
 }
 
 async fn connect(
-    invite: &str,
+    core: &Core,
+    invite: String,
     name: String,
-    role: Role,
+    listener: bool,
     password: Option<String>,
-) -> anyhow::Result<Session> {
-    let invite = Invite::parse(invite)?;
-    let mut config = SessionConfig::join(&invite, &name);
-    config.role = role;
-    config.password = password;
-    let session = Session::connect(config).await?;
-    eprintln!("jam: joined {invite} as {name}");
-    Ok(session)
-}
-
-async fn join(
-    invite: &str,
-    name: String,
-    role: Role,
-    password: Option<String>,
-    audio: bool,
+    sink: impl RoomSink,
 ) -> anyhow::Result<()> {
-    let mut session = connect(invite, name, role, password).await?;
-    let mut speaker = open_speaker(audio);
-    listen(&mut session, &mut speaker, stop_signal()).await?;
-    session.leave().await;
+    let request = JoinRequest {
+        name: name.clone(),
+        invite,
+        listener,
+        password,
+    };
+    let jam = core.join(request, sink).await?;
+    eprintln!("jam: joined {} as {name}", jam.invite);
     Ok(())
 }
 
-/// The protocol event for a routed MIDI event, stamped `now` (relay ms).
-fn to_musical(play: PlayEvent, now: f64) -> MusicalEvent {
-    match play {
-        PlayEvent::NoteOn {
-            instrument: Instrument::Drums,
-            note,
-            velocity,
-        } => MusicalEvent::DrumHit(DrumHit {
-            note,
-            velocity,
-            timestamp: now,
-        }),
-        PlayEvent::NoteOn {
-            instrument: Instrument::Piano,
-            note,
-            velocity,
-        } => MusicalEvent::PianoNote(PianoNote {
-            note,
-            velocity,
-            timestamp: now,
-            duration: None,
-        }),
-        PlayEvent::NoteOff { note, .. } => MusicalEvent::PianoNoteOff(PianoNoteOff {
-            note,
-            timestamp: now,
-        }),
-        PlayEvent::Sustain { on } => MusicalEvent::Sustain(Sustain { on, timestamp: now }),
-    }
+async fn join(
+    invite: String,
+    name: String,
+    listener: bool,
+    password: Option<String>,
+    audio: bool,
+) -> anyhow::Result<()> {
+    let core = core(audio, None);
+    connect(&core, invite, name, listener, password, quiet()).await?;
+    let result = stay(&core, stop_signal()).await;
+    core.leave().await?;
+    result
 }
 
 async fn play(
     file: &Path,
-    invite: &str,
+    invite: String,
     name: String,
     password: Option<String>,
     audio: bool,
 ) -> anyhow::Result<()> {
     let song = Song::load(file)?;
-    let mut session = connect(invite, name, Role::Player, password).await?;
-    let mut speaker = open_speaker(audio);
+    let core = core(audio, None);
+    connect(&core, invite, name, false, password, quiet()).await?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<PlayEvent>(1_024);
     let performer = std::thread::spawn(move || {
         let router = Router::default();
         let stop = AtomicBool::new(false);
         jam_midi::play_paced(&song, Instant::now(), &stop, |e| {
-            // Drum hits are one-shots: the protocol has no drum note-off.
             if let Some(play) = router.route(None, e.event) {
-                if !matches!(
-                    play,
-                    PlayEvent::NoteOff {
-                        instrument: Instrument::Drums,
-                        ..
-                    }
-                ) {
-                    let _ = tx.blocking_send(play);
-                }
+                let _ = tx.blocking_send(play);
             }
         });
     });
-    let mut sent = 0usize;
-    let stop = stop_signal();
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            play = rx.recv() => match play {
-                Some(play) => {
-                    let musical = to_musical(play, session.relay_now_ms());
-                    speaker.play_local(&musical);
-                    session.send(&musical)?;
-                    sent += 1;
+    let sent = AtomicUsize::new(0);
+    let mut status = core.status().context("the jam ended at once")?;
+    let outcome = {
+        let played = async {
+            while let Some(play) = rx.recv().await {
+                let input = PlayInput::from(play);
+                // A drum's release plays nothing; everything else counts.
+                if input.to_event(0.0).is_ok_and(|e| e.is_some()) {
+                    sent.fetch_add(1, Ordering::Relaxed);
                 }
-                None => break,
-            },
-            event = session.next_event() => match event {
-                Some(SessionEvent::Remote(e)) => speaker.play_remote(&session, &e),
-                Some(_) => {}
-                None => anyhow::bail!("the session ended before the file did"),
-            },
-            () = &mut stop => break,
+                core.perform(input)?;
+            }
+            anyhow::Ok(())
+        };
+        tokio::pin!(played);
+        let stopped = stop_signal();
+        tokio::pin!(stopped);
+        loop {
+            tokio::select! {
+                r = &mut played => break r,
+                () = &mut stopped => break Ok(()),
+                changed = status.changed() => {
+                    let now = status.borrow_and_update().clone();
+                    report_status(&now);
+                    if changed.is_err() || matches!(now, Status::Ended { .. }) {
+                        break Err(anyhow::anyhow!("the session ended before the file did"));
+                    }
+                }
+            }
         }
-    }
+    };
     drop(rx); // a performer still playing (stopped early) finds nobody listening and ends
     let _ = performer.join();
+    let sent = sent.load(Ordering::Relaxed);
     eprintln!("jam: played {sent} events from {}", file.display());
-    session.leave().await;
-    Ok(())
+    core.leave().await?;
+    outcome
+}
+
+/// `jam record`'s sink: every note on its player's track, and a line when someone leaves.
+struct Recorder {
+    take: Arc<MidiTake>,
+    names: std::sync::Mutex<Names>,
+}
+
+impl RoomSink for Recorder {
+    fn send(&self, event: RoomEvent) {
+        {
+            let mut names = self
+                .names
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            names.learn(&event);
+            if let RoomEvent::UserLeft { user_id } = &event {
+                eprintln!("jam: {} left", names.of(user_id));
+            }
+        }
+        self.take.send(event);
+    }
 }
 
 async fn record(
     output: &Path,
-    invite: &str,
+    invite: String,
     name: String,
     password: Option<String>,
     audio: bool,
 ) -> anyhow::Result<()> {
-    let mut session = connect(invite, name, Role::Listener, password).await?;
-    let mut speaker = open_speaker(audio);
-    let mut recording = Recording::new();
-    let mut names: HashMap<String, String> = HashMap::new();
-    let start_ms = session.relay_now_ms();
-    let stop = stop_signal();
-    tokio::pin!(stop);
-    let mut events = 0usize;
-    loop {
-        let event = tokio::select! {
-            () = &mut stop => break,
-            event = session.next_event() => event,
-        };
-        match event {
-            Some(SessionEvent::Joined(welcome)) => {
-                speaker.apply_state(&welcome);
-                for p in welcome.participants {
-                    names.insert(p.id, p.name);
-                }
-            }
-            Some(SessionEvent::UserJoined(p)) => {
-                names.insert(p.id, p.name);
-            }
-            Some(SessionEvent::UserLeft(id)) => {
-                speaker.forget(&id);
-                eprintln!(
-                    "jam: {} left",
-                    names.get(&id).map_or(id.as_str(), String::as_str)
-                );
-            }
-            Some(SessionEvent::Remote(e)) => {
-                speaker.play_remote(&session, &e);
-                let Some(musical) = &e.event else { continue };
-                let name = names
-                    .get(&e.sender_id)
-                    .cloned()
-                    .unwrap_or_else(|| e.sender_id.clone());
-                let track = recording.track(&name);
-                // The sender's time if it is believable (within 5 s of arrival), else arrival.
-                let at_ms = jam_takes::event_time_ms(musical, e.arrived_ms);
-                let since = Duration::try_from_secs_f64((at_ms - start_ms).max(0.0) / 1_000.0)
-                    .unwrap_or_default();
-                let time_us = u64::try_from(since.as_micros()).unwrap_or(u64::MAX);
-                if !recording.record_musical(track, time_us, musical) {
-                    continue;
-                }
-                events += 1;
-            }
-            None => break,
-        }
-    }
-    recording.save(output)?;
+    let core = core(audio, None);
+    let take = Arc::new(MidiTake::new(core.clock().now_ms));
+    let recorder = Arc::new(Recorder {
+        take: take.clone(),
+        names: Default::default(),
+    });
+    connect(&core, invite, name, true, password, recorder).await?;
+    let result = stay(&core, stop_signal()).await;
+    core.leave().await?;
+    take.save(output)?;
+    let (events, players) = take.counts();
     eprintln!(
-        "jam: recorded {events} events from {} players to {}",
-        recording.track_count(),
+        "jam: recorded {events} events from {players} players to {}",
         output.display()
     );
-    session.leave().await;
-    Ok(())
+    result
 }
 
 fn render(input: &Path, output: &Path, sample_rate: u32) -> anyhow::Result<()> {
@@ -541,7 +475,7 @@ fn export(log: &Path, output: Option<&Path>, session: &str, list: bool) -> anyho
         log.display(),
         log.display()
     );
-    let store = jam_takes::TakeStore::open(log)?;
+    let takes = Takes::read(log);
     if list {
         let mut out = std::io::stdout().lock();
         writeln!(
@@ -549,7 +483,7 @@ fn export(log: &Path, output: Option<&Path>, session: &str, list: bool) -> anyho
             "{:>5}  {:<20}  {:>8}  {:>7}  players",
             "id", "started", "length", "events"
         )?;
-        for take in store.sessions()? {
+        for take in takes.list()? {
             writeln!(
                 out,
                 "{:>5}  {:<20}  {:>8}  {:>7}  {}",
@@ -563,16 +497,13 @@ fn export(log: &Path, output: Option<&Path>, session: &str, list: bool) -> anyho
         return Ok(());
     }
     let id = match session {
-        "latest" => store.latest()?,
+        "latest" => takes.latest()?,
         id => id.parse().map_err(|_| {
             anyhow::anyhow!("--session takes a take's id (see --list) or `latest`, not {id:?}")
         })?,
     };
-    let take = store.session(id)?;
-    let bytes = jam_takes::export::to_smf(&store, id)?;
-    let output = output.expect("clap requires OUTPUT without --list");
-    std::fs::write(output, bytes)
-        .map_err(|e| anyhow::anyhow!("couldn't write {}: {e}", output.display()))?;
+    let output = output.context("give the MIDI file to write, or --list")?;
+    let take = takes.export_to(id, output)?;
     eprintln!(
         "jam: take {id} ({}, {} events, {}) written to {}",
         clock(take.duration_ms),

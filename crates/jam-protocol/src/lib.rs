@@ -9,20 +9,29 @@
 //!   `event:broadcast` (the relay forwards any event name, but understands these).
 //! - [`room`]: [`RoomCode`], [`Role`], [`Participant`], [`RoomState`], [`HeldNote`].
 //! - [`error`]: [`ErrorCode`] (sent to clients) and [`ParseError`] (a frame that is not a valid message).
+//! - [`pattern`]: [`Pattern`], the step-sequencer layout inside `pattern_change`.
+//! - [`clock`]: [`EpochClock`], the one epoch-milliseconds clock every process reads.
+//!
+//! With the `ts` feature the types a user interface shows derive `ts_rs::TS`, so that their
+//! TypeScript declarations are generated from here, never retyped.
 //!
 //! Frames are WebSocket text frames holding one JSON object each, whose `type` field names the
 //! message. Event payloads are kept as [`serde_json::value::RawValue`] so the relay forwards them
 //! exactly as sent, without re-encoding.
 
 pub mod client;
+pub mod clock;
 pub mod error;
 pub mod event;
+pub mod pattern;
 pub mod room;
 pub mod server;
 
 pub use client::{Broadcast, ClientMsg, ClockPing, CreateRoom, JoinRoom};
+pub use clock::EpochClock;
 pub use error::{ErrorCode, ParseError};
 pub use event::{EventError, MusicalEvent};
+pub use pattern::{Pattern, Row};
 pub use room::{
     HeldNote, MAX_NAME_CHARS, MAX_PASSWORD_BYTES, MAX_TOKEN_BYTES, NameError, Participant, Role,
     RoomCode, RoomState, clean_name,

@@ -77,6 +77,7 @@ impl std::fmt::Display for RoomCode {
 /// What a participant may do in a room.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Role {
     /// Plays and hears everything (the default).
     #[default]
@@ -88,6 +89,7 @@ pub enum Role {
 /// A member of a room, as announced in `participants` and `session:user-joined`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Participant {
     /// The member's user id (the same as the `clientId` of their connection).
     pub id: String,
@@ -103,6 +105,7 @@ pub struct Participant {
 /// in [`RoomState::held_notes`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct HeldNote {
     /// The member holding the note.
     pub user_id: String,

@@ -9,17 +9,18 @@
 //! - [`Playout`] places each remote event in time with a per-sender adaptive jitter buffer
 //!   ([`PlayoutMode`]).
 //! - [`Invite`] reads and writes `jam://HOST:PORT/ROOMCODE`.
+//!
+//! It is a network client only: playing what arrives is the app core's (`jam-play`), so this
+//! crate builds without any audio system.
 
 mod clock;
 mod error;
 mod invite;
 mod playout;
 mod session;
-mod speaker;
 
 pub use clock::ClockSync;
 pub use error::SessionError;
 pub use invite::Invite;
 pub use playout::{MAX_DELAY_MS, MAX_SENDERS, Playout, PlayoutMode, SenderFigures};
 pub use session::{RemoteEvent, Session, SessionConfig, SessionEvent, SessionHandle, Status};
-pub use speaker::Speaker;

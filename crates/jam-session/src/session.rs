@@ -1,13 +1,14 @@
 //! The connection to a relay: join, stay joined, sync the clock, schedule what arrives.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use jam_protocol::event::names;
 use jam_protocol::{
-    Broadcast, ClientMsg, ClockPing, CreateRoom, ErrorCode, JoinRoom, MAX_RELAY_FRAME_BYTES,
-    MusicalEvent, PROTOCOL_VERSION, Participant, Role, RoomCode, RoomWelcome, ServerMsg,
+    Broadcast, ClientMsg, ClockPing, CreateRoom, EpochClock, ErrorCode, JoinRoom,
+    MAX_RELAY_FRAME_BYTES, MusicalEvent, PROTOCOL_VERSION, Participant, Role, RoomCode,
+    RoomWelcome, ServerMsg,
 };
 use serde_json::value::RawValue;
 use tokio::net::TcpStream;
@@ -20,10 +21,6 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use crate::{ClockSync, Playout, PlayoutMode, SenderFigures, SessionError};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// Furthest from now that any relay time is mapped to a local instant (a day, like the
-/// protocol's timestamp bound): nothing from the network schedules beyond it.
-const FURTHEST: Duration = Duration::from_secs(86_400);
 
 /// How long closing a dropped connection may take.
 const CLOSE_WITHIN: Duration = Duration::from_millis(500);
@@ -163,53 +160,11 @@ pub enum SessionEvent {
     Remote(RemoteEvent),
 }
 
-/// This machine's clock in ms since the Unix epoch (plus any configured skew), monotonic.
-#[derive(Debug, Clone, Copy)]
-struct LocalClock {
-    epoch: Instant,
-    epoch_ms: f64,
-}
-
-impl LocalClock {
-    fn new(skew_ms: f64) -> LocalClock {
-        let wall = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64() * 1_000.0);
-        LocalClock {
-            epoch: Instant::now(),
-            epoch_ms: wall + skew_ms,
-        }
-    }
-
-    fn ms_at(&self, at: Instant) -> f64 {
-        self.epoch_ms + at.saturating_duration_since(self.epoch).as_secs_f64() * 1_000.0
-    }
-
-    fn now_ms(&self) -> f64 {
-        self.ms_at(Instant::now())
-    }
-
-    /// The instant of local time `ms`. Never panics: a time that does not fit (NaN, or
-    /// beyond what `Instant` holds) comes back as the clock's epoch or as now plus a day.
-    fn instant_at(&self, ms: f64) -> Instant {
-        let delta_ms = ms - self.epoch_ms;
-        let magnitude = Duration::try_from_secs_f64(delta_ms.abs() / 1_000.0)
-            .unwrap_or(Duration::ZERO)
-            .min(FURTHEST);
-        if delta_ms >= 0.0 {
-            self.epoch
-                .checked_add(magnitude)
-                .unwrap_or_else(|| Instant::now() + FURTHEST)
-        } else {
-            self.epoch.checked_sub(magnitude).unwrap_or(self.epoch)
-        }
-    }
-}
-
 /// State the handle reads while the task runs.
 #[derive(Debug)]
 struct Shared {
-    local: LocalClock,
+    /// This machine's epoch clock (the process's, plus any configured skew).
+    local: EpochClock,
     clock: Mutex<ClockSync>,
     playout: Mutex<Playout>,
     /// Received events dropped because the app did not keep up.
@@ -292,7 +247,7 @@ impl Session {
     /// Errors here are final (unreachable relay, no such room, wrong password, …).
     pub async fn connect(config: SessionConfig) -> Result<Session, SessionError> {
         let shared = Arc::new(Shared {
-            local: LocalClock::new(config.clock_skew_ms),
+            local: EpochClock::process().skewed(config.clock_skew_ms),
             clock: Mutex::new(ClockSync::new()),
             playout: Mutex::new(Playout::new(config.playout)),
             dropped: Default::default(),

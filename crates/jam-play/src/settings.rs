@@ -1,16 +1,43 @@
-//! What the app remembers between launches: `settings.json` in the app's config directory
-//! (`$XDG_CONFIG_HOME/app.jamwire.desktop/` on Linux). A missing or unreadable file gives the
-//! defaults; the file is written whole to a temporary name and renamed, so a crash never leaves
-//! half a file.
+//! What Jamwire remembers between launches: `settings.json` in the app's config directory
+//! (`$XDG_CONFIG_HOME/app.jamwire.desktop/` on Linux; the `jam` tool keeps them in memory). A
+//! missing or unreadable file gives the defaults; the file is written whole to a temporary name
+//! and renamed, so a crash never leaves half a file.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+/// How others' notes are placed in time (see `jam_session::PlayoutMode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+pub enum Timing {
+    /// Keeps each player's rhythm: an adaptive delay per player (the default).
+    #[default]
+    Tight,
+    /// A fixed delay after each note's timestamp ([`Settings::fixed_delay_ms`]).
+    Fixed,
+    /// As soon as it arrives.
+    Live,
+}
+
+/// Reads a [`Timing`] by name; a name this version doesn't know is the default.
+fn lenient_timing<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Timing, D::Error> {
+    let name = String::deserialize(d)?;
+    Ok(Timing::deserialize(
+        serde::de::value::StrDeserializer::<serde::de::value::Error>::new(&name),
+    )
+    .unwrap_or_default())
+}
+
+/// The fixed playout's default delay, ms.
+pub const DEFAULT_FIXED_DELAY_MS: f64 = 40.0;
+/// The longest fixed playout delay, ms.
+pub const MAX_FIXED_DELAY_MS: f64 = 500.0;
+
 /// Everything remembered. Unknown fields are ignored and missing ones take their defaults, so
 /// older and newer versions read each other's files.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Settings {
     /// The player's name.
@@ -25,8 +52,9 @@ pub struct Settings {
     pub buffer_frames: u32,
     /// MIDI inputs to connect, by name (reconnected when they come back).
     pub midi_inputs: Vec<String>,
-    /// `tight`, `fixed` or `live`.
-    pub playout: String,
+    /// How others' notes are placed in time (an unknown name, from a newer version, is tight).
+    #[serde(deserialize_with = "lenient_timing")]
+    pub playout: Timing,
     /// Delay of the `fixed` playout, ms (default 40).
     pub fixed_delay_ms: f64,
     /// Metronome click on.
@@ -46,8 +74,8 @@ impl Default for Settings {
             audio_device: String::new(),
             buffer_frames: 256,
             midi_inputs: Vec::new(),
-            playout: "tight".into(),
-            fixed_delay_ms: 40.0,
+            playout: Timing::Tight,
+            fixed_delay_ms: DEFAULT_FIXED_DELAY_MS,
             click: false,
             volumes: BTreeMap::new(),
             record_takes: true,
@@ -80,10 +108,14 @@ impl Settings {
 
     /// The playout mode the settings ask for.
     pub fn playout_mode(&self) -> jam_session::PlayoutMode {
-        match self.playout.as_str() {
-            "fixed" => jam_session::PlayoutMode::Fixed(self.fixed_delay_ms.clamp(0.0, 500.0)),
-            "live" => jam_session::PlayoutMode::Live,
-            _ => jam_session::PlayoutMode::Tight,
+        match self.playout {
+            Timing::Fixed => jam_session::PlayoutMode::Fixed(if self.fixed_delay_ms.is_finite() {
+                self.fixed_delay_ms.clamp(0.0, MAX_FIXED_DELAY_MS)
+            } else {
+                DEFAULT_FIXED_DELAY_MS
+            }),
+            Timing::Live => jam_session::PlayoutMode::Live,
+            Timing::Tight => jam_session::PlayoutMode::Tight,
         }
     }
 }
@@ -98,7 +130,7 @@ mod tests {
         let path = dir.join("settings.json");
         let mut settings = Settings {
             name: "Keys".into(),
-            playout: "fixed".into(),
+            playout: Timing::Fixed,
             ..Settings::default()
         };
         settings.volumes.insert("Mozart".into(), 0.5);
@@ -109,6 +141,15 @@ mod tests {
             jam_session::PlayoutMode::Fixed(40.0)
         );
 
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .contains(r#""playout": "fixed""#)
+        );
+        // A timing from a newer version is the default; the rest of the file still counts.
+        std::fs::write(&path, r#"{"name":"Lis","playout":"warp"}"#).unwrap();
+        let read = Settings::load(&path);
+        assert_eq!((read.name.as_str(), read.playout), ("Lis", Timing::Tight));
         std::fs::write(&path, "{ not json").unwrap();
         assert_eq!(Settings::load(&path), Settings::default());
         // Fields from a newer version are ignored, missing ones defaulted.

@@ -6,23 +6,21 @@
 //! `k mod 16`. Starting the sequencer therefore joins the grid where it is — everyone hears the
 //! same column. Before any `tempo_change` the room runs at 120 BPM, 4/4, anchored at relay time 0.
 //!
-//! [`Groove::due`] lists what to play in a window of time; a task in [`crate::jam`] calls it a
-//! little ahead of time and hands the hits to the audio engine at their exact frames.
+//! [`Groove::due`] lists what to play in a window of time; the core's groove task calls it a
+//! little ahead of time and hands the hits to the audio engine at their exact frames. The
+//! pattern's layout is the protocol's ([`jam_protocol::pattern`]).
 
-use jam_protocol::event::{PatternChange, TempoChange};
+use jam_protocol::event::TempoChange;
+use jam_protocol::pattern::{self, Pattern};
 use serde::{Deserialize, Serialize};
 
-/// Steps in a pattern.
-pub const STEPS: usize = 16;
-/// Steps per beat (16th notes).
-pub const STEPS_PER_BEAT: i64 = 4;
-/// Most rows (drum sounds) in a pattern.
-pub const MAX_ROWS: usize = 16;
+/// Steps per beat (16th notes), as a step count.
+const STEPS_PER_BEAT: i64 = pattern::STEPS_PER_BEAT as i64;
 /// Most sequencer steps one call schedules (a 25 ms tick with 120 ms of lookahead needs 5 at
 /// 400 BPM).
 pub const MAX_STEPS_PER_CALL: i64 = 64;
-/// [`STEPS`] as a step count.
-const STEPS_I64: i64 = 16;
+/// [`pattern::STEPS`] as a step count.
+const STEPS_I64: i64 = pattern::STEPS as i64;
 /// Largest step index the scheduler works with: 2^52 steps, so every index is exact in f64
 /// (relay time today is about 1.4 × 10^10 steps of 125 ms from the epoch).
 const MAX_STEP_INDEX: f64 = 4_503_599_627_370_496.0;
@@ -39,7 +37,7 @@ fn step_index(steps: f64) -> Option<i64> {
 pub const CLICK_NOTE: u8 = 37;
 
 /// The shared tempo.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Tempo {
     /// Beats per minute.
@@ -70,46 +68,36 @@ impl From<&TempoChange> for Tempo {
     }
 }
 
-/// One row of the sequencer: a drum sound and its 16 steps as `x` (on) and `.` (off).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Row {
-    /// General MIDI drum number.
-    pub note: u8,
-    /// 16 characters, `x` = play.
-    pub on: String,
-}
-
-/// The `steps` of a `pattern_change` as Jamwire lays them out.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Pattern {
-    /// The sequencer is playing (start/stop is shared too).
-    pub running: bool,
-    /// Up to 16 rows.
-    pub rows: Vec<Row>,
-}
-
-impl Pattern {
-    /// Reads a `pattern_change`; `None` if its steps are not Jamwire's layout.
-    pub fn from_change(change: &PatternChange) -> Option<Pattern> {
-        let pattern: Pattern = serde_json::from_value(change.steps.clone()).ok()?;
-        pattern.is_valid().then_some(pattern)
+impl Tempo {
+    /// The `tempo_change` that shares this tempo.
+    pub fn to_change(self) -> TempoChange {
+        TempoChange {
+            bpm: self.bpm,
+            beats_per_bar: self.beats_per_bar,
+            timestamp: self.anchor_ms,
+        }
     }
 
-    /// Rows within limits, notes in range, 16 steps each.
-    pub fn is_valid(&self) -> bool {
-        self.rows.len() <= MAX_ROWS
-            && self
-                .rows
-                .iter()
-                .all(|r| r.note <= 127 && r.on.chars().count() == STEPS)
-    }
-
-    fn hits_at(&self, column: usize) -> impl Iterator<Item = u8> + '_ {
-        self.rows
-            .iter()
-            .filter(move |r| r.on.as_bytes().get(column) == Some(&b'x'))
-            .map(|r| r.note)
+    /// A new tempo taking over from this one at `now_ms` (relay time): its beat 0 is the next
+    /// beat of this one, so the beat goes on without a jump.
+    pub fn changed_at(self, now_ms: f64, bpm: f64, beats_per_bar: u8) -> Tempo {
+        let old_bpm = if self.bpm.is_finite() && self.bpm > 0.0 {
+            self.bpm
+        } else {
+            120.0
+        };
+        let beat_ms = 60_000.0 / old_bpm;
+        let beats = ((now_ms - self.anchor_ms) / beat_ms).ceil();
+        let next_beat = self.anchor_ms + beats * beat_ms;
+        Tempo {
+            bpm,
+            beats_per_bar,
+            anchor_ms: if next_beat.is_finite() {
+                next_beat
+            } else {
+                now_ms
+            },
+        }
     }
 }
 
@@ -231,6 +219,8 @@ impl Groove {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jam_protocol::event::PatternChange;
+    use jam_protocol::pattern::Row;
 
     fn four_on_the_floor() -> Pattern {
         Pattern {

@@ -1,9 +1,11 @@
 //! Playing what the room plays through the local audio engine.
 //!
-//! [`Speaker`] is the glue between a [`crate::Session`] and a `jam-audio` engine, shared by the
-//! `jam` tool and the desktop app: each participant gets their own engine source (so their volume,
-//! mute and "release everything" are theirs alone), remote events are placed at the frame the
-//! playout chose, local ones play at once. Without an audio device it stays silent and says why.
+//! [`Speaker`] is the glue between a session and a `jam-audio` engine: each participant gets
+//! their own engine source (so their volume, mute and "release everything" are theirs alone),
+//! remote events are placed at the frame the playout chose, local ones play at once. The sample
+//! bank is decoded once; changing the output device opens a new engine on the same bank
+//! ([`Speaker::open_output`], off any lock) and hands it everyone's volume and mute again.
+//! Without an audio device it stays silent and says why.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,17 +15,26 @@ use jam_audio::output::{self, AudioOutput, OutputConfig, OutputPlan};
 use jam_audio::{Action, Command, Engine, EngineConfig, Instrument, SampleBank, SourceId};
 use jam_protocol::{MusicalEvent, RoomWelcome};
 
-use crate::{RemoteEvent, SessionHandle};
+/// An engine playing through a device: what [`Speaker::open_output`] makes.
+pub type Output = (Engine, AudioOutput);
 
 /// The local engine and its device, when there is one.
 pub struct Speaker {
-    engine: Option<(Engine, AudioOutput)>,
+    /// The decoded samples, shared by every engine this speaker opens; `None` if they could
+    /// not be loaded (then nothing ever sounds, and `silent_reason` says why).
+    bank: Option<Arc<SampleBank>>,
+    /// The engine and its device.
+    engine: Option<Output>,
     /// Why there is no engine, for people.
     silent_reason: Option<String>,
     /// The engine source of each participant we have heard of.
     sources: HashMap<String, SourceId>,
     /// Engine sources no participant holds (source 0 is our own playing).
     free: Vec<SourceId>,
+    /// Gain and mute set per source, given again to a new engine.
+    mix: HashMap<SourceId, (f32, bool)>,
+    /// The output asked for.
+    config: OutputConfig,
 }
 
 /// Every engine source but our own, to hand out to participants.
@@ -45,31 +56,90 @@ impl std::fmt::Debug for Speaker {
 }
 
 impl Speaker {
-    /// Opens an audio output (the system default with `OutputConfig::default()`). Without one it
-    /// logs why, remembers it for [`Speaker::silent_reason`], and plays nothing.
+    /// Loads the samples and opens an audio output (the system default with
+    /// `OutputConfig::default()`). Without one it logs why, remembers it for
+    /// [`Speaker::silent_reason`], and plays nothing.
     pub fn open(config: &OutputConfig) -> Speaker {
-        match start(config) {
-            Ok(engine) => Speaker {
-                engine: Some(engine),
-                silent_reason: None,
-                sources: HashMap::new(),
-                free: all_sources(),
-            },
-            Err(reason) => {
-                tracing::warn!(%reason, "playing silently");
-                Speaker::silent(reason)
+        let bank = match SampleBank::load(&SampleBank::default_dir()) {
+            Ok(bank) => Arc::new(bank),
+            Err(e) => {
+                tracing::warn!(error = %e, "no samples: playing silently");
+                return Speaker::silent(e.to_string());
             }
-        }
+        };
+        let mut speaker = Speaker {
+            bank: Some(bank.clone()),
+            ..Speaker::silent("starting")
+        };
+        drop(speaker.replace_output(Speaker::open_output(&bank, config), config.clone()));
+        speaker
     }
 
     /// A speaker that plays nothing (`--no-audio`).
     pub fn silent(reason: impl Into<String>) -> Speaker {
         Speaker {
+            bank: None,
             engine: None,
             silent_reason: Some(reason.into()),
             sources: HashMap::new(),
             free: all_sources(),
+            mix: HashMap::new(),
+            config: OutputConfig::default(),
         }
+    }
+
+    /// The output asked for (what [`Speaker::replace_output`] was last given).
+    pub fn config(&self) -> &OutputConfig {
+        &self.config
+    }
+
+    /// The decoded samples, to open another output with.
+    pub fn bank(&self) -> Option<Arc<SampleBank>> {
+        self.bank.clone()
+    }
+
+    /// Opens an engine on `bank` playing through the output `config` names. Decodes nothing;
+    /// call it without holding the lock that guards the speaker.
+    pub fn open_output(bank: &Arc<SampleBank>, config: &OutputConfig) -> Result<Output, String> {
+        let plan = output::plan(config).map_err(|e| e.to_string())?;
+        let (engine, renderer) = jam_audio::engine(
+            bank.clone(),
+            EngineConfig {
+                sample_rate: plan.sample_rate,
+                ..EngineConfig::default()
+            },
+        );
+        let out = output::start(plan, renderer).map_err(|failed| failed.error.to_string())?;
+        Ok((engine, out))
+    }
+
+    /// Plays through `opened` (the output `config` asked for) from now on, or silently saying
+    /// why, with everyone's volume and mute as they were. Returns the previous output: stop it
+    /// (drop it) outside the lock.
+    pub fn replace_output(
+        &mut self,
+        opened: Result<Output, String>,
+        config: OutputConfig,
+    ) -> Option<Output> {
+        let previous = self.engine.take();
+        self.config = config;
+        match opened {
+            Ok(output) => {
+                self.engine = Some(output);
+                self.silent_reason = None;
+                let mix: Vec<(SourceId, (f32, bool))> =
+                    self.mix.iter().map(|(s, m)| (*s, *m)).collect();
+                for (source, (gain, muted)) in mix {
+                    self.send(None, Action::SourceGain { source, gain });
+                    self.send(None, Action::SourceMute { source, muted });
+                }
+            }
+            Err(reason) => {
+                tracing::warn!(%reason, "playing silently");
+                self.silent_reason = Some(reason);
+            }
+        }
+        previous
     }
 
     /// Why nothing is heard, if nothing is.
@@ -97,6 +167,7 @@ impl Speaker {
         }
         let source = match self.free.pop() {
             Some(source) => {
+                self.mix.remove(&source);
                 self.send(None, Action::SourceGain { source, gain: 1.0 });
                 self.send(
                     None,
@@ -137,17 +208,8 @@ impl Speaker {
         }
     }
 
-    /// Plays a remote event at the time the session's playout chose for it.
-    pub fn play_remote(&mut self, session: &SessionHandle, event: &RemoteEvent) {
-        let Some(musical) = &event.event else { return };
-        let source = self.source(&event.sender_id);
-        let at = session.instant_at(event.play_at_ms);
-        for (delay, action) in actions_for(source, musical).into_iter().flatten() {
-            self.send(Some(at.checked_add(delay).unwrap_or(at)), action);
-        }
-    }
-
-    /// Plays an event as participant `participant_id` at instant `at` (a take being replayed).
+    /// Plays an event as participant `participant_id` at instant `at`: a remote event at the
+    /// time the playout chose, a take being replayed, the sequencer.
     pub fn play_at(&mut self, participant_id: &str, at: Instant, musical: &MusicalEvent) {
         let source = self.source(participant_id);
         for (delay, action) in actions_for(source, musical).into_iter().flatten() {
@@ -196,36 +258,23 @@ impl Speaker {
     /// Sets a participant's volume (linear gain, 0–2) and mute.
     pub fn set_volume(&mut self, participant_id: &str, gain: f32, muted: bool) {
         let source = self.source(participant_id);
-        self.send(
-            None,
-            Action::SourceGain {
-                source,
-                gain: gain.clamp(0.0, 2.0),
-            },
-        );
+        let gain = if gain.is_finite() {
+            gain.clamp(0.0, 2.0)
+        } else {
+            1.0
+        };
+        self.mix.insert(source, (gain, muted));
+        self.send(None, Action::SourceGain { source, gain });
         self.send(None, Action::SourceMute { source, muted });
     }
 
-    /// Stops the device and hands back nothing: used before reopening another device.
+    /// Stops the device (the speaker goes on silently).
     pub fn close(&mut self) {
         if let Some((_, out)) = self.engine.take() {
             drop(out.stop());
         }
+        self.silent_reason = Some("the output was closed".into());
     }
-}
-
-fn start(config: &OutputConfig) -> Result<(Engine, AudioOutput), String> {
-    let bank = SampleBank::load(&SampleBank::default_dir()).map_err(|e| e.to_string())?;
-    let plan = output::plan(config).map_err(|e| e.to_string())?;
-    let (engine, renderer) = jam_audio::engine(
-        Arc::new(bank),
-        EngineConfig {
-            sample_rate: plan.sample_rate,
-            ..EngineConfig::default()
-        },
-    );
-    let out = output::start(plan, renderer).map_err(|failed| failed.error.to_string())?;
-    Ok((engine, out))
 }
 
 /// What the engine does for a musical event, each after a delay from its start (a note with a

@@ -1,0 +1,48 @@
+//! The start screen and the settings drawer.
+
+use jam_play::Timing;
+use jam_play::views::{AudioView, MidiView, StartupView};
+use tauri::State;
+
+use crate::error::Result;
+use crate::state::AppState;
+
+/// Everything the start screen needs.
+#[tauri::command]
+pub fn startup(state: State<'_, AppState>) -> StartupView {
+    state.core.startup()
+}
+
+/// Chooses the audio output and its buffer, and remembers them.
+#[tauri::command]
+pub fn set_audio(
+    state: State<'_, AppState>,
+    device: String,
+    buffer_frames: u32,
+) -> Result<AudioView> {
+    Ok(state.core.set_audio(&device, buffer_frames)?)
+}
+
+/// Chooses (or drops) a MIDI input, and remembers the choice.
+#[tauri::command]
+pub fn set_midi_input(state: State<'_, AppState>, name: String, chosen: bool) -> Result<MidiView> {
+    Ok(state.core.set_midi_input(&name, chosen)?)
+}
+
+/// The MIDI inputs now.
+#[tauri::command]
+pub fn midi_status(state: State<'_, AppState>) -> MidiView {
+    state.core.midi_view()
+}
+
+/// Chooses how others' notes are placed in time, and remembers it.
+#[tauri::command]
+pub fn set_playout(state: State<'_, AppState>, mode: Timing, fixed_delay_ms: f64) -> Result<()> {
+    Ok(state.core.set_playout(mode, fixed_delay_ms)?)
+}
+
+/// Saves the name (and the last invite) as they are typed.
+#[tauri::command]
+pub fn remember(state: State<'_, AppState>, name: String, last_invite: String) -> Result<()> {
+    Ok(state.core.remember(&name, &last_invite)?)
+}

@@ -1,0 +1,48 @@
+//! Takes: every jam this player hosted.
+
+use jam_play::views::{TakePlayerView, TakeView};
+use tauri::{AppHandle, Manager, Runtime, State};
+
+use crate::error::Result;
+use crate::state::AppState;
+
+/// The takes recorded on this computer, newest first.
+#[tauri::command]
+pub fn list_takes(state: State<'_, AppState>) -> Result<Vec<TakeView>> {
+    Ok(state.core.takes()?.list()?)
+}
+
+/// Who played in take `id`.
+#[tauri::command]
+pub fn take_details(state: State<'_, AppState>, id: i64) -> Result<Vec<TakePlayerView>> {
+    Ok(state.core.takes()?.details(id)?)
+}
+
+/// Writes take `id` as a MIDI file into the Music folder (or Downloads, or the app's data
+/// folder) and returns its path.
+#[tauri::command]
+pub fn export_take<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    id: i64,
+) -> Result<String> {
+    let path = app.path();
+    let folders: Vec<_> = [path.audio_dir(), path.download_dir(), path.app_data_dir()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let file = state.core.takes()?.export_into(id, &folders)?;
+    Ok(file.display().to_string())
+}
+
+/// Deletes take `id`.
+#[tauri::command]
+pub fn delete_take(state: State<'_, AppState>, id: i64) -> Result<()> {
+    Ok(state.core.takes()?.delete(id)?)
+}
+
+/// Plays take `id` here from half a second from now; returns its length in ms.
+#[tauri::command]
+pub fn replay_take(state: State<'_, AppState>, id: i64) -> Result<f64> {
+    Ok(state.core.replay_take(id)?)
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { RelayClock, emptyPattern, isOn, position, readPattern, toggleStep } from "./groove";
+import { RelayClock, emptyPattern, isOn, position, toggleStep } from "./groove";
 import { pianoKeys, noteName } from "./piano";
 import { Activity } from "./activity";
 
@@ -23,7 +23,7 @@ describe("shared time", () => {
 });
 
 describe("sequencer pattern", () => {
-  it("toggles steps without touching the others and reads back what it writes", () => {
+  it("toggles steps without touching the others", () => {
     let p = emptyPattern();
     p = toggleStep(p, 36, 0);
     p = toggleStep(p, 36, 8);
@@ -33,15 +33,7 @@ describe("sequencer pattern", () => {
     expect(isOn(p, 36, 8)).toBe(false);
     expect(isOn(p, 38, 4)).toBe(true);
     expect(p.rows.find((r) => r.note === 36)?.on).toBe("x...............");
-    expect(readPattern(JSON.parse(JSON.stringify(p)))).toEqual(p);
     expect(toggleStep(p, 36, 16)).toBe(p);
-  });
-
-  it("refuses payloads that are not Jamwire patterns", () => {
-    expect(readPattern(null)).toBeUndefined();
-    expect(readPattern({ running: true, rows: [{ note: 36, on: "x" }] })).toBeUndefined();
-    expect(readPattern({ running: "yes", rows: [] })).toBeUndefined();
-    expect(readPattern({ running: true, rows: [{ note: 300, on: ".".repeat(16) }] })).toBeUndefined();
   });
 });
 

@@ -1,17 +1,15 @@
 /**
  * The room's shared time as the UI draws it: the beat indicator and the sequencer's playhead.
- * Mirrors `src-tauri/src/groove.rs`: beat `n` is at `anchorMs + n × 60 000 / bpm` of relay time,
- * step `k` (four per beat) shows pattern column `k mod 16`.
+ * The same rule as the core's groove (`crates/jam-play/src/groove.rs`): beat `n` is at
+ * `anchorMs + n × 60 000 / bpm` of relay time, step `k` (four per beat) shows pattern column
+ * `k mod 16`. The pattern layout and its limits are the protocol's (generated bindings).
  */
+import type { Pattern } from "./bindings/Pattern";
+import type { Tempo } from "./bindings/Tempo";
+import { STEPS, STEPS_PER_BEAT } from "./bindings/protocol";
 
-export interface Tempo {
-  bpm: number;
-  beatsPerBar: number;
-  anchorMs: number;
-}
-
-export const STEPS = 16;
-export const STEPS_PER_BEAT = 4;
+export type { Pattern, Tempo };
+export { STEPS };
 
 /** Where relay time `nowMs` falls: the beat in the bar (0-based) and the pattern column. */
 export function position(tempo: Tempo, nowMs: number): { beat: number; column: number } {
@@ -34,17 +32,6 @@ export class RelayClock {
   now(perfMs: number): number {
     return this.relayAtSample + (perfMs - this.perfAtSample);
   }
-}
-
-/** One sequencer row: a drum sound and 16 steps written as `x` (on) and `.` (off). */
-export interface Row {
-  note: number;
-  on: string;
-}
-
-export interface Pattern {
-  running: boolean;
-  rows: Row[];
 }
 
 /** The rows the sequencer shows, top to bottom (General MIDI drums). */
@@ -84,17 +71,4 @@ export function toggleStep(pattern: Pattern, note: number, step: number): Patter
       return { note, on: cells.join("") };
     }),
   };
-}
-
-/** Reads a pattern from the room (another client's payload); `undefined` if it isn't one. */
-export function readPattern(steps: unknown): Pattern | undefined {
-  if (typeof steps !== "object" || steps === null) return undefined;
-  const { running, rows } = steps as { running?: unknown; rows?: unknown };
-  if (typeof running !== "boolean" || !Array.isArray(rows) || rows.length > 16) return undefined;
-  const valid = rows.every(
-    (r): r is Row =>
-      typeof r === "object" && r !== null && Number.isInteger(r.note) && r.note >= 0 && r.note <= 127 &&
-      typeof r.on === "string" && r.on.length === STEPS,
-  );
-  return valid ? { running, rows: rows as Row[] } : undefined;
 }

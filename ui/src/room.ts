@@ -1,4 +1,9 @@
 /** Participants, their colours, and chat text as the room view shows them. */
+import type { Participant } from "./bindings/Participant";
+import { MAX_CHAT_CHARS, ROOM_CODE_ALPHABET, ROOM_CODE_LEN } from "./bindings/protocol";
+
+export type { Participant };
+export { MAX_CHAT_CHARS };
 
 /**
  * Okabe–Ito, a palette told apart by colour-blind people too: orange, sky blue, bluish green,
@@ -6,16 +11,6 @@
  * whole session; after eight people the colours repeat.
  */
 export const PALETTE = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999"] as const;
-
-/** Longest chat line, in characters (the relay refuses longer ones). */
-export const MAX_CHAT_CHARS = 500;
-
-export interface Participant {
-  id: string;
-  name: string;
-  role: "player" | "listener";
-  isHost: boolean;
-}
 
 /** Who is in the room, each with a stable colour. */
 export class Roster {
@@ -66,10 +61,14 @@ export function chatHtml(text: string): string {
   return trimmed.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] ?? c);
 }
 
+/** A room code, as a regular-expression fragment: the protocol's alphabet and length. */
+const CODE = `[${ROOM_CODE_ALPHABET}]{${ROOM_CODE_LEN}}`;
+const INVITE = new RegExp(`jam://[^\\s/]+:\\d{1,5}/${CODE}`, "i");
+const HOST_AND_CODE = new RegExp(`^\\s*([^\\s/]+:\\d{1,5})[\\s/]+(${CODE})\\s*$`, "i");
+
 /** Reads an invite such as `jam://192.168.1.20:7878/K7M2QXH4` out of pasted text. */
 export function findInvite(text: string): string | undefined {
-  const match = /jam:\/\/[^\s/]+:\d{1,5}\/[23456789ABCDEFGHJKLMNPQRSTUVWXYZ]{8}/i.exec(text);
-  return match?.[0];
+  return INVITE.exec(text)?.[0];
 }
 
 /**
@@ -80,6 +79,6 @@ export function findInvite(text: string): string | undefined {
 export function normalizeInvite(text: string): string {
   const found = findInvite(text);
   if (found) return found;
-  const parts = /^\s*([^\s/]+:\d{1,5})[\s/]+([23456789ABCDEFGHJKLMNPQRSTUVWXYZ]{8})\s*$/i.exec(text);
+  const parts = HOST_AND_CODE.exec(text);
   return parts ? `jam://${parts[1]}/${parts[2]?.toUpperCase()}` : text.trim();
 }

@@ -1,5 +1,5 @@
 /** How a take reads in the list: "Sat 22 Nov, 14:05 · 3:12 · Ann, Ben · 1,204 events · K7M2QXH4". */
-import type { TakePlayer, TakeView } from "./api";
+import type { TakePlayerView as TakePlayer, TakeView } from "./api";
 
 export function duration(ms: number): string {
   const s = Math.round(ms / 1000);

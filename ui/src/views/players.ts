@@ -1,0 +1,92 @@
+/** The players list: everyone in their colour, their marks, timing figures and the mix. */
+import { api, errorMessage } from "../api";
+import { $, showRoomError } from "../dom";
+import { chatHtml, type Participant } from "../room";
+import { sparklinePoints } from "../sparkline";
+import type { ParticipantFigures } from "../bindings/ParticipantFigures";
+import type { Store } from "../store";
+
+/** A playout delay above this shows as a warning, ms. */
+const LATE_MS = 30;
+
+export class Players {
+  constructor(private readonly store: Store) {}
+
+  mount(): void {
+    const store = this.store;
+    store.onRoom("joined", (e) => {
+      store.myId = e.userId;
+      store.roster.reset(e.participants);
+      store.emit("roster", undefined);
+    });
+    store.onRoom("userJoined", (e) => {
+      store.roster.add(e.participant);
+      store.emit("roster", undefined);
+    });
+    store.onRoom("userLeft", (e) => {
+      store.roster.remove(e.userId);
+      store.delays.forget(e.userId);
+      store.emit("roster", undefined);
+    });
+    store.onRoom("figures", (e) => this.showFigures(e.rttMs, e.participants));
+    store.on("roster", () => this.render());
+    store.on("entered", () => this.render());
+  }
+
+  private render(): void {
+    const store = this.store;
+    const list = $("participants");
+    list.replaceChildren();
+    for (const p of store.roster.list()) list.append(this.row(p));
+    const banner = $("listener-banner");
+    banner.hidden = !store.listener;
+    banner.textContent = `Listening to ${store.roster.hostName() ?? "the host"}'s jam`;
+  }
+
+  private row(p: Participant): HTMLLIElement {
+    const store = this.store;
+    const li = document.createElement("li");
+    li.dataset.id = p.id;
+    li.style.setProperty("--colour", store.roster.colour(p.id));
+    const marks = [p.id === store.myId ? "you" : "", p.isHost ? "host" : "", p.role === "listener" ? "listening" : ""].filter(Boolean);
+    li.innerHTML = `<span class="dot" aria-hidden="true"></span><span class="pname"></span><span class="marks">${marks.length ? `(${marks.join(", ")})` : ""}</span><span class="figures"></span><svg class="spark" viewBox="0 0 59 12" width="59" height="12" aria-hidden="true"><polyline points="" /></svg>`;
+    (li.querySelector(".pname") as HTMLElement).textContent = p.name;
+    if (p.id === store.myId) return li;
+    const controls = document.createElement("div");
+    controls.className = "mix";
+    const gain = store.volumes[p.name] ?? 1;
+    controls.innerHTML = `<input type="range" min="0" max="200" value="${Math.round(gain * 100)}" aria-label="Volume of ${chatHtml(p.name)}" /><button class="mute" aria-pressed="${store.muted.has(p.id)}">M</button>`;
+    const slider = controls.querySelector("input") as HTMLInputElement;
+    const mute = controls.querySelector("button") as HTMLButtonElement;
+    const send = () => {
+      const value = Number(slider.value) / 100;
+      store.volumes[p.name] = value;
+      api.setVolume(p.id, p.name, value, store.muted.has(p.id)).catch((e) => showRoomError(errorMessage(e)));
+    };
+    slider.addEventListener("input", send);
+    mute.addEventListener("click", () => {
+      if (store.muted.has(p.id)) store.muted.delete(p.id);
+      else store.muted.add(p.id);
+      mute.setAttribute("aria-pressed", String(store.muted.has(p.id)));
+      send();
+    });
+    mute.setAttribute("aria-label", `Mute ${p.name}`);
+    li.append(controls);
+    return li;
+  }
+
+  private showFigures(rttMs: number | null, figures: ParticipantFigures[]): void {
+    for (const f of figures) {
+      const row = document.querySelector<HTMLElement>(`#participants [data-id="${CSS.escape(f.id)}"]`);
+      const cell = row?.querySelector<HTMLElement>(".figures");
+      if (!row || !cell) continue;
+      cell.textContent = `${Math.round(f.delayMs)} ms`;
+      cell.title = `playout delay ${f.delayMs.toFixed(1)} ms · one way ${f.oneWayMs.toFixed(1)} ms · jitter ${f.jitterMs.toFixed(1)} ms · ${f.eventsPerS.toFixed(0)} events/s`;
+      cell.classList.toggle("warn", f.delayMs > LATE_MS);
+      row.querySelector(".spark polyline")?.setAttribute("points", sparklinePoints(this.store.delays.push(f.id, f.delayMs), 59, 12));
+    }
+    const me = this.store.myId;
+    const mine = me ? document.querySelector<HTMLElement>(`#participants [data-id="${CSS.escape(me)}"] .figures`) : null;
+    if (mine && rttMs !== null) mine.textContent = `RTT ${Math.round(rttMs)} ms`;
+  }
+}

@@ -1,0 +1,80 @@
+/** The start screen: the name, the Host and Join cards, "paste an invite anywhere". */
+import { api, type JamView, type RoomEvent, type StartupView } from "../api";
+import { $, input, showStartError } from "../dom";
+import { findInvite, normalizeInvite } from "../room";
+import { MAX_NAME_CHARS } from "../bindings/protocol";
+import { errorMessage } from "../api";
+import type { Store } from "../store";
+
+export class Start {
+  constructor(
+    private readonly store: Store,
+    private readonly enter: (view: JamView) => void,
+  ) {}
+
+  mount(startup: StartupView): void {
+    const s = startup.settings;
+    const name = input("name");
+    const invite = input("join-invite");
+    name.maxLength = MAX_NAME_CHARS;
+    name.value = s.name;
+    invite.value = s.lastInvite;
+    input("host-port").value = String(s.hostPort);
+    input("host-record").checked = s.recordTakes;
+    const remember = () => api.remember(name.value, invite.value).catch(() => undefined);
+    name.addEventListener("change", remember);
+    if (!name.value) name.focus();
+
+    // Pasting an invite anywhere on the start screen fills the Join field.
+    document.addEventListener("paste", (e) => {
+      if ($("start").hidden) return;
+      const found = findInvite(e.clipboardData?.getData("text") ?? "");
+      if (found && e.target !== invite) {
+        invite.value = found;
+        e.preventDefault();
+      }
+    });
+
+    const onEvent = (e: RoomEvent) => this.store.dispatch(e);
+    $("host-button").addEventListener("click", async () => {
+      const port = Number(input("host-port").value);
+      if (!Number.isInteger(port) || port < 1 || port > 65_535) {
+        showStartError("The port must be a number from 1 to 65535 (7878 is the usual one).");
+        return;
+      }
+      const request = {
+        name: name.value,
+        password: input("host-password").value || null,
+        port,
+        record: input("host-record").checked,
+      };
+      const view = await busy($("host-button") as HTMLButtonElement, () => api.host(request, onEvent));
+      if (view) this.enter(view);
+    });
+
+    $("join-button").addEventListener("click", async () => {
+      const request = {
+        name: name.value,
+        invite: normalizeInvite(invite.value),
+        listener: input("role-listen").checked,
+        password: input("join-password").value || null,
+      };
+      const view = await busy($("join-button") as HTMLButtonElement, () => api.join(request, onEvent));
+      if (view) this.enter(view);
+    });
+  }
+}
+
+/** Runs `what` with `button` disabled; an error shows on the start screen and changes nothing. */
+async function busy<T>(button: HTMLButtonElement, what: () => Promise<T>): Promise<T | undefined> {
+  button.disabled = true;
+  showStartError(undefined);
+  try {
+    return await what();
+  } catch (e) {
+    showStartError(errorMessage(e));
+    return undefined;
+  } finally {
+    button.disabled = false;
+  }
+}

@@ -15,23 +15,12 @@ use tauri::{Emitter, Manager, Runtime};
 pub use crate::error::AppError;
 use crate::state::{AppState, Paths};
 
-/// The app on any Tauri runtime: its state, its commands, and what happens at exit. The real
-/// app runs it on Wry ([`run`]); the command tests on Tauri's mock runtime.
+/// The app on any Tauri runtime: its commands, and its state made by [`start`] when the app
+/// is ready. The real app runs it on Wry ([`run`]); the command tests on Tauri's mock runtime
+/// (which never becomes ready, so they call [`start`] themselves).
 pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
     builder
-        .setup(|app| {
-            let paths = Paths {
-                settings: app.path().app_config_dir()?.join("settings.json"),
-                takes: app.path().app_data_dir()?.join("takes.sqlite"),
-            };
-            let state = AppState::open(&paths);
-            let handle = app.handle().clone();
-            state.core.spawn_midi(move |view| {
-                let _ = handle.emit("midi-devices", view);
-            });
-            app.manage(state);
-            Ok(())
-        })
+        .setup(|app| Ok(start(app.handle())?))
         .invoke_handler(tauri::generate_handler![
             commands::jam::host_jam,
             commands::jam::join_jam,
@@ -57,6 +46,22 @@ pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::takes::delete_take,
             commands::takes::replay_take,
         ])
+}
+
+/// Opens the app's state — settings, audio output, takes, MIDI inputs, the core — in the app's
+/// own folders, and starts the MIDI thread.
+pub fn start<R: Runtime>(app: &tauri::AppHandle<R>) -> tauri::Result<()> {
+    let paths = Paths {
+        settings: app.path().app_config_dir()?.join("settings.json"),
+        takes: app.path().app_data_dir()?.join("takes.sqlite"),
+    };
+    let state = AppState::open(&paths);
+    let handle = app.clone();
+    state.core.spawn_midi(move |view| {
+        let _ = handle.emit("midi-devices", view);
+    });
+    app.manage(state);
+    Ok(())
 }
 
 /// What the app does as it exits: store the last moments of a recorded jam.

@@ -41,6 +41,7 @@ fn app(label: &str) -> (MockApp, MockWindow) {
     let app = jamwire_app::app(mock_builder())
         .build(context)
         .expect("the app builds on the mock runtime");
+    jamwire_app::start(app.handle()).expect("the app's state opens");
     let window = WebviewWindowBuilder::new(&app, label, Default::default())
         .build()
         .expect("a mock window");
@@ -60,6 +61,13 @@ fn call(window: &MockWindow, cmd: &str, args: Value) -> Result<Value, Value> {
     };
     tokio::task::block_in_place(|| get_ipc_response(window, request))
         .map(|body| body.deserialize::<Value>().unwrap())
+}
+
+/// The next event relayed to `guest` (or of type `ty`), within the tests' patience.
+async fn next_of(guest: &mut Client, ty: &str) -> Value {
+    tokio::time::timeout(jam_tests::PATIENCE, guest.expect_eventually(ty))
+        .await
+        .unwrap_or_else(|_| panic!("no {ty} arrived"))
 }
 
 /// A room-event channel argument, as the UI's `new Channel()` sends it.
@@ -105,7 +113,7 @@ async fn host_play_change_the_groove_and_leave_reach_the_room() {
         json!({"input": {"type": "noteOn", "instrument": "drums", "note": 38, "velocity": 100}}),
     )
     .unwrap();
-    let hit = guest.expect_eventually("event:relayed").await;
+    let hit = next_of(&mut guest, "event:broadcast").await;
     assert_eq!(hit["eventName"], "drum_hit");
     assert_eq!(hit["payload"]["note"], 38);
 
@@ -122,12 +130,12 @@ async fn host_play_change_the_groove_and_leave_reach_the_room() {
         json!({"input": {"type": "noteOff", "instrument": "piano", "note": 60}}),
     )
     .unwrap();
-    let off = guest.expect_eventually("event:relayed").await;
+    let off = next_of(&mut guest, "event:broadcast").await;
     assert_eq!(off["eventName"], "piano_note_off", "{off}");
 
     let tempo = call(&window, "set_tempo", json!({"bpm": 96.0, "beatsPerBar": 3})).unwrap();
     assert_eq!(tempo["bpm"], 96.0);
-    let change = guest.expect_eventually("event:relayed").await;
+    let change = next_of(&mut guest, "event:broadcast").await;
     assert_eq!(change["eventName"], "tempo_change");
     assert_eq!(change["payload"]["beatsPerBar"], 3);
     assert_eq!(
@@ -137,16 +145,16 @@ async fn host_play_change_the_groove_and_leave_reach_the_room() {
 
     let pattern = json!({"running": true, "rows": [{"note": 36, "on": "x...x...x...x..."}]});
     call(&window, "set_pattern", json!({"pattern": pattern})).unwrap();
-    let change = guest.expect_eventually("event:relayed").await;
+    let change = next_of(&mut guest, "event:broadcast").await;
     assert_eq!(change["eventName"], "pattern_change");
     assert_eq!(change["payload"]["steps"], pattern);
     call(&window, "send_chat", json!({"text": "  hi Ben "})).unwrap();
-    let chat = guest.expect_eventually("event:relayed").await;
+    let chat = next_of(&mut guest, "event:broadcast").await;
     assert_eq!(chat["payload"]["text"], "hi Ben");
 
     // The host leaves: the jam ends for the guest, and the relay goes away.
     call(&window, "leave_jam", json!({})).unwrap();
-    let ended = guest.expect_eventually("session:ended").await;
+    let ended = next_of(&mut guest, "session:ended").await;
     assert_eq!(ended["name"], "Ann");
     assert_eq!(
         call(&window, "relay_figures", json!({})).unwrap(),
@@ -235,7 +243,7 @@ async fn a_listener_is_refused_and_settings_round_trip_through_the_file() {
     )
     .unwrap();
     assert_eq!(jam["listener"], true);
-    host.expect_eventually("session:user-joined").await;
+    next_of(&mut host, "session:user-joined").await;
     let refused = call(
         &window,
         "play",
@@ -251,7 +259,7 @@ async fn a_listener_is_refused_and_settings_round_trip_through_the_file() {
     .unwrap_err();
     assert_eq!(again["kind"], "alreadyInJam");
     call(&window, "leave_jam", json!({})).unwrap();
-    host.expect_eventually("session:user-left").await;
+    next_of(&mut host, "session:user-left").await;
 
     call(
         &window,

@@ -356,9 +356,13 @@ impl Core {
             }
         });
         *jam = Some(self.enter(session, Some(relay), Role::Player, invite, sink));
-        // The room starts with the tempo and pattern this player set up alone.
-        let stage = self.stage();
+        // The room starts with the tempo and pattern this player set up alone: the same beat
+        // grid, anchored at its next beat (an anchor far in the past is out of the protocol's
+        // bounds).
+        let mut stage = self.stage();
         let now = stage.now_ms();
+        let tempo = stage.groove.tempo;
+        stage.groove.tempo = tempo.changed_at(now, tempo.bpm, tempo.beats_per_bar);
         let _ = stage.share(&MusicalEvent::TempoChange(stage.groove.tempo.to_change()));
         let _ = stage.share(&MusicalEvent::PatternChange(
             stage.groove.pattern.to_change(now),

@@ -1,17 +1,11 @@
-//! The desktop app's groove scheduler fed arbitrary tempos, patterns and windows: bounded
-//! work per call, finite times, never a panic.
-//!
-//! The scheduler lives in the desktop app (`src-tauri/src/groove.rs`); it depends only on
-//! `jam-protocol`, serde and serde_json, so it is compiled in here as a module instead of
-//! building Tauri for fuzzing.
+//! The app core's groove scheduler (`jam_play::groove`) fed arbitrary tempos, patterns and
+//! windows: bounded work per call, finite times, never a panic; and tempo changes taking over
+//! from any tempo at any time.
 #![no_main]
 
-#[allow(dead_code)]
-#[path = "../../src-tauri/src/groove.rs"]
-mod groove;
-
 use arbitrary::Arbitrary;
-use groove::{Groove, MAX_STEPS_PER_CALL, Pattern, Row, Tempo};
+use jam_play::groove::{Groove, MAX_STEPS_PER_CALL, Tempo};
+use jam_protocol::pattern::{Pattern, Row};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Arbitrary)]
@@ -53,5 +47,8 @@ fuzz_target!(|input: Input| {
         assert!(hits.len() <= most, "{} hits", hits.len());
         assert!(hits.iter().all(|h| h.at_ms.is_finite()));
         assert!(groove.hits_between(*ahead, *now).len() <= most);
+        // A new tempo taking over at any moment: its anchor is finite whenever `now` is.
+        let next = groove.tempo.changed_at(*now, input.bpm, input.beats_per_bar);
+        assert!(!now.is_finite() || next.anchor_ms.is_finite(), "{next:?}");
     }
 });

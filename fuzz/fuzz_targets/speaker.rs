@@ -7,7 +7,7 @@ use std::time::Instant;
 use arbitrary::Arbitrary;
 use jam_protocol::MusicalEvent;
 use jam_protocol::event::{DrumHit, PianoNote, PianoNoteOff, Sustain};
-use jam_session::Speaker;
+use jam_play::Speaker;
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Arbitrary)]

@@ -533,3 +533,84 @@ async fn two_apps_host_join_play_hear_and_listen() {
     let _ = b.client.close().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A MIDI keyboard plays in the real app: a virtual JACK keyboard (midir's JACK backend; the
+/// app built with `--features jack`) chosen in A's settings plays C4 and a snare (channel 10),
+/// which A hears, and which light up on B's screen in A's colour and sound in B's recording.
+/// `scripts/test` starts the JACK server (dummy driver) and runs this with
+/// `cargo test -p jamwire --features jack --test e2e midi`.
+#[cfg(feature = "jack")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_midi_keyboard_plays_in_the_app_and_reaches_the_other_instance() {
+    use midir::MidiOutput;
+    use midir::os::unix::VirtualOutput;
+
+    let dir = std::env::temp_dir().join(format!("jamwire-e2e-midi-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let keyboard = until("the JACK server", || async {
+        MidiOutput::new("jamwire-e2e-keys").ok()
+    })
+    .await;
+    let mut keys = keyboard
+        .create_virtual("keys")
+        .expect("a virtual JACK MIDI port");
+    let (_x, display) = xvfb();
+    let (_pulse, server) = pulseaudio(&dir);
+    pulse_ready(&server).await;
+
+    let a = launch("a", &display, &server, &dir).await;
+    a.type_into("#name", "Ann").await;
+    a.click("#host-button").await;
+    a.wait_for("#room:not([hidden])").await;
+    let invite = a.text("#invite-text").await;
+    let b = launch("b", &display, &server, &dir).await;
+    b.type_into("#name", "Ben").await;
+    b.type_into("#join-invite", &invite).await;
+    b.click("#join-button").await;
+    b.wait_for("#room:not([hidden])").await;
+    a.wait_count("#participants li", 2).await;
+    let ann = b.colour_of("Ann").await;
+
+    // A chooses the keyboard in Settings → MIDI inputs.
+    a.click("#settings-open-room").await;
+    let choose = "const l = [...document.querySelectorAll('#midi-list label')].find(l => l.textContent.includes('jamwire-e2e-keys')); if (l) l.querySelector('input').click(); return Boolean(l);";
+    until("the virtual keyboard in A's MIDI list", || async {
+        a.client
+            .execute(choose, vec![])
+            .await
+            .ok()
+            .and_then(|v| v.as_bool())
+            .filter(|chosen| *chosen)
+    })
+    .await;
+    until("A's footer to show the keyboard connected", || async {
+        a.text("#midi-status").await.contains('✓').then_some(())
+    })
+    .await;
+    a.click("#settings-close").await;
+
+    for (what, on, off, selector) in [
+        (
+            "C4",
+            [0x90, 60, 100],
+            Some([0x80, 60, 0]),
+            "#piano [data-note='60']",
+        ),
+        ("snare", [0x99, 38, 110], None, "#drums [data-note='38']"),
+    ] {
+        let (a_from, b_from) = (samples_in(&a.recording), samples_in(&b.recording));
+        keys.send(&on).unwrap();
+        b.wait_for(&format!("{selector}[data-last-colour='{ann}']"))
+            .await;
+        if let Some(off) = off {
+            keys.send(&off).unwrap();
+        }
+        let (a_env, b_env) = (a.heard_since(a_from).await, b.heard_since(b_from).await);
+        assert_eq!(onsets(&a_env).len(), 1, "A hears its {what} once");
+        assert_eq!(onsets(&b_env).len(), 1, "B hears A's {what} once");
+    }
+
+    let _ = a.client.close().await;
+    let _ = b.client.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -355,4 +355,30 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn a_new_tempo_starts_on_the_next_beat_of_the_old_one() {
+        let old = Tempo {
+            bpm: 120.0,
+            beats_per_bar: 4,
+            anchor_ms: 1_000.0,
+        };
+        // 120 BPM: beats at 1 000, 1 500, 2 000, …; at 1 700 the next is 2 000.
+        let new = old.changed_at(1_700.0, 90.0, 3);
+        assert_eq!(
+            (new.bpm, new.beats_per_bar, new.anchor_ms),
+            (90.0, 3, 2_000.0)
+        );
+        // On a beat, that beat.
+        assert_eq!(old.changed_at(2_500.0, 100.0, 4).anchor_ms, 2_500.0);
+        // An anchor at 0 (this machine's own grid) moves to a beat near now, on the same grid.
+        let local = Tempo::default().changed_at(1.8e12 + 123.0, 120.0, 4);
+        assert_eq!(local.anchor_ms, 1.8e12 + 500.0);
+        // Nonsense never gives a non-finite anchor.
+        let broken = Tempo {
+            bpm: f64::NAN,
+            ..old
+        };
+        assert!(broken.changed_at(5_000.0, 120.0, 4).anchor_ms.is_finite());
+    }
 }

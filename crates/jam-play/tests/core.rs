@@ -1,0 +1,234 @@
+//! The app core as both faces use it: a host core with its embedded relay and guest cores
+//! joining it over real loopback sockets, each with a silent speaker. What the host plays and
+//! changes reaches the guests as typed room events; refusals are typed and change nothing.
+
+use jam_play::room::{self, RoomEvent};
+use jam_play::views::{ConnectionState, HostRequest, JoinRequest};
+use jam_play::{
+    Core, CoreConfig, InstrumentName, MidiTake, PlayError, PlayInput, RoomSink, Speaker,
+};
+use jam_protocol::pattern::{Pattern, Row};
+use jam_tests::PATIENCE;
+use tokio::sync::mpsc::Receiver;
+
+fn core() -> Core {
+    Core::start(CoreConfig {
+        runtime: tokio::runtime::Handle::current(),
+        speaker: Speaker::silent("test"),
+        settings_path: None,
+        takes: None,
+        relay_bind: Some("127.0.0.1:0".parse().unwrap()),
+        midi_inputs: None,
+    })
+}
+
+/// The next event that `pick` accepts, skipping the others (figures, status, …).
+async fn next<T>(
+    events: &mut Receiver<RoomEvent>,
+    mut pick: impl FnMut(RoomEvent) -> Option<T>,
+) -> T {
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            let event = events.recv().await.expect("the room task is running");
+            if let Some(found) = pick(event) {
+                return found;
+            }
+        }
+    })
+    .await
+    .expect("the event arrives in time")
+}
+
+fn join(invite: &str, name: &str, listener: bool) -> JoinRequest {
+    JoinRequest {
+        name: name.into(),
+        invite: invite.into(),
+        listener,
+        password: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_host_plays_and_changes_reaches_a_guest_as_typed_events() {
+    let host = core();
+    let jam = host
+        .host(
+            HostRequest {
+                name: "Ann".into(),
+                password: None,
+                port: 0,
+                record: false,
+            },
+            |_: RoomEvent| {},
+        )
+        .await
+        .unwrap();
+    assert!(
+        jam.is_host && jam.invite.starts_with("jam://127.0.0.1:"),
+        "{jam:?}"
+    );
+    assert_eq!(jam.addresses.len(), 1, "one address when bound to one");
+
+    let guest = core();
+    let (sink, mut events) = room::channel(256);
+    let take = std::sync::Arc::new(MidiTake::new(guest.clock().now_ms));
+    let take_sink = take.clone();
+    guest
+        .join(join(&jam.invite, "Ben", false), move |e: RoomEvent| {
+            take_sink.send(e.clone());
+            sink.send(e);
+        })
+        .await
+        .unwrap();
+    let (ann, tempo) = next(&mut events, |e| match e {
+        RoomEvent::Joined {
+            participants,
+            tempo,
+            ..
+        } => Some((participants[0].id.clone(), tempo)),
+        _ => None,
+    })
+    .await;
+    // The host's tempo reached the late joiner: 120 BPM, anchored near now (not at 0).
+    assert_eq!(tempo.bpm, 120.0);
+    assert!(
+        (tempo.anchor_ms - guest.clock().now_ms).abs() < 60_000.0,
+        "{tempo:?}"
+    );
+
+    let snare = PlayInput::NoteOn {
+        instrument: InstrumentName::Drums,
+        note: 38,
+        velocity: 100,
+    };
+    host.perform(snare).unwrap();
+    let (sender, input) = next(&mut events, |e| match e {
+        RoomEvent::Played {
+            sender_id, input, ..
+        } => Some((sender_id, input)),
+        _ => None,
+    })
+    .await;
+    assert_eq!((sender.as_str(), input), (ann.as_str(), snare));
+
+    let pattern = Pattern {
+        running: true,
+        rows: vec![Row {
+            note: 36,
+            on: "x...x...x...x...".into(),
+        }],
+    };
+    host.set_pattern(pattern.clone()).unwrap();
+    let heard = next(&mut events, |e| match e {
+        RoomEvent::PatternChanged { pattern, .. } => Some(pattern),
+        _ => None,
+    })
+    .await;
+    assert_eq!(heard, pattern);
+    let tempo = host.set_tempo(90.0, 3).unwrap();
+    let heard = next(&mut events, |e| match e {
+        RoomEvent::TempoChanged { tempo, .. } => Some(tempo),
+        _ => None,
+    })
+    .await;
+    assert_eq!(heard, tempo);
+    assert_eq!(guest.clock().tempo, tempo, "the guest's groove follows");
+    host.send_chat(" hi ").unwrap();
+    let text = next(&mut events, |e| match e {
+        RoomEvent::Chat { text, .. } => Some(text),
+        _ => None,
+    })
+    .await;
+    assert_eq!(text, "hi");
+
+    // Refusals are typed and change nothing.
+    assert!(matches!(
+        host.set_tempo(1_000.0, 4),
+        Err(PlayError::BadInput(_))
+    ));
+    assert_eq!(host.clock().tempo, tempo);
+    let again = host
+        .host(
+            HostRequest {
+                name: "Ann".into(),
+                password: None,
+                port: 0,
+                record: false,
+            },
+            |_: RoomEvent| {},
+        )
+        .await;
+    assert!(matches!(again, Err(PlayError::AlreadyInJam)));
+
+    // A listener hears but can't play.
+    let listener = core();
+    listener
+        .join(join(&jam.invite, "Lis", true), |_: RoomEvent| {})
+        .await
+        .unwrap();
+    assert!(matches!(listener.perform(snare), Err(PlayError::Listener)));
+
+    // The host ends the jam: the guest is told why, and its playing stays local.
+    host.leave().await.unwrap();
+    let status = next(&mut events, |e| match e {
+        RoomEvent::Status { status } if status.state == ConnectionState::Ended => Some(status),
+        _ => None,
+    })
+    .await;
+    assert!(status.jam_ended, "{status:?}");
+    assert_eq!(status.reason.as_deref(), Some("Ann ended the jam."));
+    guest.perform(snare).unwrap();
+    guest.leave().await.unwrap();
+    listener.leave().await.unwrap();
+
+    // What the guest heard, as a MIDI take: the snare on Ann's track.
+    let dir = std::env::temp_dir().join(format!("jam-play-core-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("heard.mid");
+    take.save(&path).unwrap();
+    assert_eq!(take.counts(), (1, 1));
+    let song = jam_midi::Song::load(&path).unwrap();
+    assert_eq!(song.note_count(), 1);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_host_leaves_nothing_running_and_a_bad_name_is_refused_first() {
+    let host = core();
+    let nameless = host
+        .host(
+            HostRequest {
+                name: " \u{202E} ".into(),
+                password: None,
+                port: 0,
+                record: false,
+            },
+            |_: RoomEvent| {},
+        )
+        .await;
+    assert!(
+        matches!(nameless, Err(PlayError::BadInput(_))),
+        "{nameless:?}"
+    );
+    // Takes were asked for but this core keeps none: refused before any relay starts.
+    let no_takes = host
+        .host(
+            HostRequest {
+                name: "Ann".into(),
+                password: None,
+                port: 0,
+                record: true,
+            },
+            |_: RoomEvent| {},
+        )
+        .await;
+    assert!(
+        matches!(no_takes, Err(PlayError::TakesUnavailable(_))),
+        "{no_takes:?}"
+    );
+    assert!(host.status().is_none(), "not in a jam");
+    // Not in a jam, everything plays locally, on this machine's epoch clock.
+    host.perform(PlayInput::Sustain { on: true }).unwrap();
+    let now = host.clock().now_ms;
+    assert!((now - jam_protocol::EpochClock::process().now_ms()).abs() < 1_000.0);
+}

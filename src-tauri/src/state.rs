@@ -55,6 +55,8 @@ impl AppState {
             takes: Some(Takes::open(&paths.takes)),
             relay_bind,
             midi_inputs: Some(settings.midi_inputs),
+            // A private relay's authority comes from JAMWIRE_CA_CERT (read when connecting).
+            ca_certs: Vec::new(),
         });
         AppState { core }
     }

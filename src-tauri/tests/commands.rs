@@ -93,10 +93,12 @@ async fn host_play_change_the_groove_and_leave_reach_the_room() {
     let jam = call(
         &window,
         "host_jam",
-        json!({"request": {"name": "Ann", "password": null, "port": 7878, "record": false}, "onEvent": CHANNEL}),
+        json!({"request": {"name": "Ann", "password": null, "port": 7878, "record": false, "portMapping": true, "relay": null, "relayKey": null}, "onEvent": CHANNEL}),
     )
     .unwrap();
     assert_eq!(jam["isHost"], true);
+    // Bound to loopback (JAMWIRE_RELAY_BIND): no router is asked, and the host is told so.
+    assert_eq!(jam["reach"]["scope"], "thisComputer", "{jam}");
     let invite = jam["invite"].as_str().unwrap();
     assert!(invite.starts_with("jam://127.0.0.1:"), "{invite}");
     let (url, code) = relay_url(invite);
@@ -198,7 +200,7 @@ async fn refusals_arrive_as_kind_and_message_and_change_nothing() {
     let nameless = call(
         &window,
         "host_jam",
-        json!({"request": {"name": "  ", "password": null, "port": 7878, "record": false}, "onEvent": CHANNEL}),
+        json!({"request": {"name": "  ", "password": null, "port": 7878, "record": false, "portMapping": true, "relay": null, "relayKey": null}, "onEvent": CHANNEL}),
     )
     .unwrap_err();
     assert_eq!(nameless["kind"], "badInput");

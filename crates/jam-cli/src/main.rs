@@ -33,10 +33,29 @@ enum Command {
     /// Start a relay here, create a room, print its invite (jam://HOST:PORT/CODE) on one line,
     /// and keep hosting until Ctrl-C or SIGTERM.
     Host {
-        /// Address to listen on: 0.0.0.0:PORT for your network, 127.0.0.1:PORT for this
-        /// machine only; port 0 picks a free port.
+        /// Address to listen on: 0.0.0.0:PORT for your network (and, through the router's
+        /// port mapping, the internet), 127.0.0.1:PORT for this machine only; port 0 picks a
+        /// free port.
         #[arg(long, default_value = "0.0.0.0:7878", value_name = "ADDR:PORT")]
         bind: SocketAddr,
+        /// Don't ask the router to open the port (UPnP / NAT-PMP): only your network can join.
+        #[arg(long)]
+        no_port_mapping: bool,
+        /// Host on this relay server instead of here (wss://relay.example.org): anyone with
+        /// the invite can join, from behind any router.
+        #[arg(long, value_name = "URL")]
+        relay: Option<String>,
+        /// The relay server's creation key, if it asks for one.
+        #[arg(
+            long,
+            value_name = "KEY",
+            env = "JAM_RELAY_KEY",
+            hide_env_values = true
+        )]
+        relay_key: Option<String>,
+        /// Trust this certificate authority (PEM) for a private relay server.
+        #[arg(long, value_name = "CA.pem")]
+        ca_cert: Vec<PathBuf>,
         /// Your name in the room.
         #[arg(long, default_value = "Host")]
         name: String,
@@ -57,6 +76,9 @@ enum Command {
         /// Join as a listener (hear everything, play nothing).
         #[arg(long)]
         listen: bool,
+        /// Trust this certificate authority (PEM) for a private relay server (jams:// invites).
+        #[arg(long, value_name = "CA.pem")]
+        ca_cert: Vec<PathBuf>,
         /// The room's password.
         #[arg(long)]
         password: Option<String>,
@@ -163,17 +185,33 @@ fn main() -> anyhow::Result<()> {
         match command {
             Command::Host {
                 bind,
+                no_port_mapping,
+                relay,
+                relay_key,
+                ca_cert,
                 name,
                 password,
                 no_audio,
-            } => host(bind, name, password, !no_audio).await,
+            } => {
+                let request = HostRequest {
+                    name,
+                    password,
+                    port: bind.port(),
+                    record: false,
+                    port_mapping: !no_port_mapping,
+                    relay,
+                    relay_key,
+                };
+                host(bind, request, ca_cert, !no_audio).await
+            }
             Command::Join {
                 invite,
                 name,
                 listen,
+                ca_cert,
                 password,
                 no_audio,
-            } => join(invite, name, listen, password, !no_audio).await,
+            } => join(invite, name, listen, password, ca_cert, !no_audio).await,
             Command::Play {
                 file,
                 into,
@@ -240,7 +278,7 @@ fn ended(status: &Status) -> anyhow::Result<()> {
 }
 
 /// The core this tool runs on: no settings file, no takes, no MIDI devices.
-fn core(audio: bool, bind: Option<SocketAddr>) -> Core {
+fn core(audio: bool, bind: Option<SocketAddr>, ca_certs: Vec<PathBuf>) -> Core {
     Core::start(CoreConfig {
         runtime: tokio::runtime::Handle::current(),
         speaker: open_speaker(audio),
@@ -248,6 +286,7 @@ fn core(audio: bool, bind: Option<SocketAddr>) -> Core {
         takes: None,
         relay_bind: bind,
         midi_inputs: None,
+        ca_certs,
     })
 }
 
@@ -278,19 +317,19 @@ fn quiet() -> impl RoomSink {
 
 async fn host(
     bind: SocketAddr,
-    name: String,
-    password: Option<String>,
+    request: HostRequest,
+    ca_certs: Vec<PathBuf>,
     audio: bool,
 ) -> anyhow::Result<()> {
-    let core = core(audio, Some(bind));
-    let request = HostRequest {
-        name,
-        password,
-        port: bind.port(),
-        record: false,
-    };
+    let core = core(audio, Some(bind), ca_certs);
     let jam = core.host(request, quiet()).await?;
     println!("jam: hosting {}", jam.invite);
+    if let Some(reach) = &jam.reach {
+        eprintln!("jam: {}", reach.message);
+    }
+    if jam.addresses.len() > 1 {
+        eprintln!("jam: also reachable at {}", jam.addresses[1..].join(", "));
+    }
     let result = stay(&core, stop_signal()).await;
     // Tell the guests the jam is over (they stop instead of trying to reconnect), then close.
     core.leave().await?;
@@ -321,9 +360,10 @@ async fn join(
     name: String,
     listener: bool,
     password: Option<String>,
+    ca_certs: Vec<PathBuf>,
     audio: bool,
 ) -> anyhow::Result<()> {
-    let core = core(audio, None);
+    let core = core(audio, None, ca_certs);
     connect(&core, invite, name, listener, password, quiet()).await?;
     let result = stay(&core, stop_signal()).await;
     core.leave().await?;
@@ -338,7 +378,7 @@ async fn play(
     audio: bool,
 ) -> anyhow::Result<()> {
     let song = Song::load(file)?;
-    let core = core(audio, None);
+    let core = core(audio, None, Vec::new());
     connect(&core, invite, name, false, password, quiet()).await?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<PlayEvent>(1_024);
     let performer = std::thread::spawn(move || {
@@ -418,7 +458,7 @@ async fn record(
     password: Option<String>,
     audio: bool,
 ) -> anyhow::Result<()> {
-    let core = core(audio, None);
+    let core = core(audio, None, Vec::new());
     let take = Arc::new(MidiTake::new(core.clock().now_ms));
     let recorder = Arc::new(Recorder {
         take: take.clone(),

@@ -12,7 +12,7 @@
 //!
 //! `midi` is taken alone (its thread drains the inputs, lets go, then plays through `stage`).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -20,13 +20,12 @@ use std::time::{Duration, Instant};
 use jam_audio::output::{self, OutputConfig};
 use jam_protocol::event::Chat;
 use jam_protocol::{EpochClock, MAX_NAME_CHARS, MusicalEvent, Participant, Pattern, Role};
-use jam_relay::{RelayConfig, RelayError, RelayHandle};
+use jam_relay::RelayHandle;
 use jam_session::{Invite, Session, SessionConfig, SessionHandle, Status};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::address::reachable_addresses;
 use crate::error::{PlayError, Result};
 use crate::groove::{Groove, Tempo};
 use crate::midi::MidiState;
@@ -36,8 +35,7 @@ use crate::settings::{MAX_FIXED_DELAY_MS, Settings, Timing};
 use crate::speaker::Speaker;
 use crate::takes::Takes;
 use crate::views::{
-    AudioView, ClockView, HostRequest, JamView, JoinRequest, MidiView, RelayFiguresView,
-    StartupView,
+    AudioView, ClockView, JamView, JoinRequest, MidiView, RelayFiguresView, StartupView,
 };
 
 /// How far ahead the groove is handed to the engine, ms.
@@ -67,6 +65,9 @@ pub struct CoreConfig {
     pub relay_bind: Option<SocketAddr>,
     /// MIDI inputs to open, by name (remembered ones); `None` opens no MIDI system.
     pub midi_inputs: Option<Vec<String>>,
+    /// Certificate authorities to trust for `jams://` relays besides the public ones (PEM
+    /// files; `jam --ca-cert`), for a private relay server.
+    pub ca_certs: Vec<PathBuf>,
 }
 
 /// What the real-time paths share (one lock: see the module's lock order).
@@ -97,7 +98,7 @@ impl Stage {
     }
 
     /// Sends a non-sounding event (chat, tempo, pattern) to the room, if we are in one.
-    fn share(&self, event: &MusicalEvent) -> Result<()> {
+    pub(crate) fn share(&self, event: &MusicalEvent) -> Result<()> {
         event
             .validate()
             .map_err(|e| PlayError::BadInput(e.to_string()))?;
@@ -111,34 +112,39 @@ impl Stage {
 }
 
 /// The jam we are in.
-struct Jam {
+pub(crate) struct Jam {
     /// Sending and the clock.
-    session: SessionHandle,
-    /// The embedded relay, when we host.
-    relay: Option<RelayHandle>,
+    pub(crate) session: SessionHandle,
+    /// The embedded relay, when we host here.
+    pub(crate) relay: Option<RelayHandle>,
+    /// The port the router opened for it, when it did.
+    pub(crate) mapping: Option<crate::portmap::Mapping>,
+    /// We host (here or on a relay server): leaving ends the jam for everyone.
+    pub(crate) host: bool,
     /// Player or listener.
-    role: Role,
+    pub(crate) role: Role,
     /// The invite, for the log.
-    invite: String,
+    pub(crate) invite: String,
     /// The task that reads the room.
-    task: JoinHandle<()>,
+    pub(crate) task: JoinHandle<()>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     runtime: Handle,
-    jam: tokio::sync::Mutex<Option<Jam>>,
+    pub(crate) jam: tokio::sync::Mutex<Option<Jam>>,
     stage: Mutex<Stage>,
     settings: Mutex<Settings>,
     settings_path: Option<PathBuf>,
     midi: Mutex<MidiState>,
     takes: Option<Takes>,
-    relay_bind: Option<SocketAddr>,
+    pub(crate) relay_bind: Option<SocketAddr>,
+    pub(crate) ca_certs: Vec<PathBuf>,
 }
 
 /// The app core: cheap to clone, usable from any thread.
 #[derive(Clone)]
 pub struct Core {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Core {
@@ -149,7 +155,7 @@ impl std::fmt::Debug for Core {
 
 /// A name as the room will show it: trimmed, and refused (with what to do) if it is empty or
 /// holds characters the relay refuses.
-fn check_name(name: &str) -> Result<String> {
+pub(crate) fn check_name(name: &str) -> Result<String> {
     if name.trim().is_empty() {
         return Err(PlayError::BadInput(
             "Type your name first — it's how the others see you.".into(),
@@ -159,23 +165,6 @@ fn check_name(name: &str) -> Result<String> {
     jam_protocol::clean_name(&name)
         .map(str::to_owned)
         .map_err(|e| PlayError::BadInput(format!("That name won't do: {e}.")))
-}
-
-/// Why hosting on `bind` failed, in words that say what to do.
-fn host_error(bind: SocketAddr, e: &RelayError) -> PlayError {
-    let detail = match e {
-        RelayError::Bind { source, .. } if source.kind() == std::io::ErrorKind::AddrInUse => {
-            format!(
-                "port {} is already in use — is Jamwire already hosting? Pick another port.",
-                bind.port()
-            )
-        }
-        other => other.to_string(),
-    };
-    PlayError::Host {
-        address: bind.to_string(),
-        detail,
-    }
 }
 
 impl Core {
@@ -205,6 +194,7 @@ impl Core {
                 midi: Mutex::new(midi),
                 takes: config.takes,
                 relay_bind: config.relay_bind,
+                ca_certs: config.ca_certs,
             }),
         };
         core.inner.runtime.spawn(core.clone().run_groove());
@@ -288,90 +278,6 @@ impl Core {
 
     // ------------------------------------------------------------------ the jam
 
-    /// Starts a relay here and creates a room on it, as its host; the room's events go to
-    /// `sink`. If anything fails, nothing is left running.
-    pub async fn host(&self, request: HostRequest, sink: impl RoomSink) -> Result<JamView> {
-        let name = check_name(&request.name)?;
-        let mut jam = self.inner.jam.lock().await;
-        if jam.is_some() {
-            return Err(PlayError::AlreadyInJam);
-        }
-        let bind = self.inner.relay_bind.unwrap_or(SocketAddr::new(
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            request.port,
-        ));
-        let recorder = if request.record {
-            Some(self.takes()?.recorder()?)
-        } else {
-            None
-        };
-        // The embedded relay serves this one room: only this process knows its creation key.
-        let relay_config = RelayConfig::embedded();
-        let create_key = relay_config.create_key.clone();
-        let relay = jam_relay::start_recording(bind, relay_config, recorder)
-            .await
-            .map_err(|e| host_error(bind, &e))?;
-        let port = relay.local_addr().port();
-        let local = if bind.ip().is_unspecified() {
-            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)
-        } else {
-            relay.local_addr()
-        };
-        let mut config = SessionConfig::host(&local.to_string(), &name);
-        config.password = request.password.filter(|p| !p.is_empty());
-        config.create_key = create_key;
-        config.playout = self.settings().playout_mode();
-        let session = match Session::connect(config).await {
-            Ok(session) => session,
-            Err(e) => {
-                let _ = relay.stop().await;
-                return Err(e.into());
-            }
-        };
-        let addresses: Vec<String> = reachable_addresses(bind.ip(), port)
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        let invite = Invite {
-            address: addresses
-                .first()
-                .cloned()
-                .unwrap_or_else(|| local.to_string()),
-            room: session.room().clone(),
-        }
-        .to_string();
-        let view = JamView {
-            room: session.room().to_string(),
-            invite: invite.clone(),
-            addresses,
-            is_host: true,
-            listener: false,
-        };
-        let chosen_port = self.inner.relay_bind.is_none();
-        let _ = self.update_settings(|s| {
-            s.name.clone_from(&name);
-            s.record_takes = request.record;
-            if chosen_port {
-                s.host_port = port;
-            }
-        });
-        *jam = Some(self.enter(session, Some(relay), Role::Player, invite, sink));
-        // The room starts with the tempo and pattern this player set up alone: the same beat
-        // grid, anchored at its next beat (an anchor far in the past is out of the protocol's
-        // bounds).
-        let mut stage = self.stage();
-        let now = stage.now_ms();
-        let tempo = stage.groove.tempo;
-        stage.groove.tempo = tempo.changed_at(now, tempo.bpm, tempo.beats_per_bar);
-        let _ = stage.share(&MusicalEvent::TempoChange(stage.groove.tempo.to_change()));
-        let _ = stage.share(&MusicalEvent::PatternChange(
-            stage.groove.pattern.to_change(now),
-        ));
-        drop(stage);
-        tracing::info!(invite = %view.invite, "hosting");
-        Ok(view)
-    }
-
     /// Joins the room of an invite; the room's events go to `sink`.
     pub async fn join(&self, request: JoinRequest, sink: impl RoomSink) -> Result<JamView> {
         let name = check_name(&request.name)?;
@@ -389,6 +295,7 @@ impl Core {
         config.role = role;
         config.password = request.password.filter(|p| !p.is_empty());
         config.playout = self.settings().playout_mode();
+        config.ca_certs.clone_from(&self.inner.ca_certs);
         let session = Session::connect(config).await?;
         let invite = invite.to_string();
         let view = JamView {
@@ -397,6 +304,7 @@ impl Core {
             addresses: Vec::new(),
             is_host: false,
             listener: request.listener,
+            reach: None,
         };
         let _ = self.update_settings(|s| {
             s.name.clone_from(&name);
@@ -407,7 +315,7 @@ impl Core {
         Ok(view)
     }
 
-    fn enter(
+    pub(crate) fn enter(
         &self,
         session: Session,
         relay: Option<RelayHandle>,
@@ -427,7 +335,9 @@ impl Core {
         );
         Jam {
             session: handle,
+            host: relay.is_some(),
             relay,
+            mapping: None,
             role,
             invite,
             task,
@@ -454,7 +364,7 @@ impl Core {
             return Ok(());
         };
         self.stage().link = None;
-        if jam.relay.is_some() {
+        if jam.host {
             // End the jam for everyone (`session:end`): the relay tells the guests, so they
             // return to their start screen instead of trying to reconnect to a relay going away.
             jam.session.end_jam().await;
@@ -465,6 +375,9 @@ impl Core {
             // The relay has closed the room and queued "ended" for every guest; stopping writes
             // out what is queued before it closes each connection.
             let _ = relay.stop().await;
+        }
+        if let Some(mapping) = jam.mapping {
+            mapping.close().await;
         }
         tracing::info!(invite = %jam.invite, role = ?jam.role, "left the jam");
         Ok(())

@@ -58,6 +58,10 @@ impl PlayError {
             PlayError::Session(e) => match e {
                 SessionError::BadInvite(_) => "badInvite".into(),
                 SessionError::Unreachable { .. } => "unreachable".into(),
+                SessionError::TimedOut { .. } => "timedOut".into(),
+                SessionError::Refused { .. } => "refused".into(),
+                SessionError::UnknownHost { .. } => "unknownHost".into(),
+                SessionError::Tls { .. } => "tls".into(),
                 SessionError::Relay { code, .. } => format!("relay:{}", code.as_str()),
                 SessionError::Protocol { .. } => "protocol".into(),
                 SessionError::JamEnded { .. } => "jamEnded".into(),

@@ -141,14 +141,20 @@ impl<S: RoomSink> RoomTask<S> {
         let mut figures = tokio::time::interval(FIGURES_EVERY);
         figures.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut members: Vec<String> = Vec::new();
+        // The status closes when the session ends, possibly before every event it received has
+        // been read: the loop ends only when the events do, so nothing received is lost.
+        let mut status_open = true;
         loop {
             tokio::select! {
                 event = self.session.next_event() => {
                     let Some(event) = event else { break };
                     self.handle(&handle, &mut members, event);
                 }
-                changed = status.changed() => {
-                    if changed.is_err() { break }
+                changed = status.changed(), if status_open => {
+                    if changed.is_err() {
+                        status_open = false;
+                        continue;
+                    }
                     let status = StatusView::from(&*status.borrow_and_update());
                     self.sink.send(RoomEvent::Status { status });
                 }

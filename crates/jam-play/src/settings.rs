@@ -63,6 +63,12 @@ pub struct Settings {
     pub volumes: BTreeMap<String, f32>,
     /// Record the jams this player hosts as takes (default on; everyone in the room sees it).
     pub record_takes: bool,
+    /// Ask the router to open the port when hosting (UPnP / NAT-PMP; default on).
+    pub port_mapping: bool,
+    /// Host on a relay server rather than on this computer.
+    pub host_on_relay: bool,
+    /// The relay server to host on (`wss://relay.example.org`), remembered.
+    pub relay_server: String,
 }
 
 impl Default for Settings {
@@ -79,6 +85,9 @@ impl Default for Settings {
             click: false,
             volumes: BTreeMap::new(),
             record_takes: true,
+            port_mapping: true,
+            host_on_relay: false,
+            relay_server: String::new(),
         }
     }
 }

@@ -73,8 +73,44 @@ pub struct HostRequest {
     pub password: Option<String>,
     /// Port to listen on (every interface, unless the core was told one address).
     pub port: u16,
-    /// Record the jam as a take.
+    /// Record the jam as a take (on this computer; not when hosting on a relay server).
     pub record: bool,
+    /// Ask the router to open the port (UPnP / NAT-PMP), so guests elsewhere can join.
+    #[serde(default = "yes")]
+    pub port_mapping: bool,
+    /// Host on this relay server instead of here (`wss://relay.example.org`,
+    /// `jams://relay.example.org:8443`, `ws://192.168.1.5:7878`); empty or absent = here.
+    #[serde(default)]
+    pub relay: Option<String>,
+    /// The relay server's creation key, if it asks for one (`jam-relay --create-key`).
+    #[serde(default)]
+    pub relay_key: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Who can join a hosted jam.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+pub enum ReachScope {
+    /// Anyone with the invite, from anywhere.
+    Anyone,
+    /// People on this computer's network.
+    Network,
+    /// This computer only.
+    ThisComputer,
+}
+
+/// Who can join a hosted jam, and why, in words for the room's header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ReachView {
+    /// Who.
+    pub scope: ReachScope,
+    /// The sentence to show ("Anyone with the invite can join…").
+    pub message: String,
 }
 
 /// What the Join card sends (and `jam join`).
@@ -105,6 +141,8 @@ pub struct JamView {
     pub is_host: bool,
     /// We only listen.
     pub listener: bool,
+    /// Who can join (hosts only: a guest is told nothing).
+    pub reach: Option<ReachView>,
 }
 
 /// The shared clock and tempo, for the beat indicator and the sequencer's playhead.

@@ -19,6 +19,7 @@ fn core() -> Core {
         takes: None,
         relay_bind: Some("127.0.0.1:0".parse().unwrap()),
         midi_inputs: None,
+        ca_certs: Vec::new(),
     })
 }
 
@@ -58,6 +59,9 @@ async fn what_the_host_plays_and_changes_reaches_a_guest_as_typed_events() {
                 password: None,
                 port: 0,
                 record: false,
+                port_mapping: false,
+                relay: None,
+                relay_key: None,
             },
             |_: RoomEvent| {},
         )
@@ -154,6 +158,9 @@ async fn what_the_host_plays_and_changes_reaches_a_guest_as_typed_events() {
                 password: None,
                 port: 0,
                 record: false,
+                port_mapping: false,
+                relay: None,
+                relay_key: None,
             },
             |_: RoomEvent| {},
         )
@@ -202,6 +209,9 @@ async fn a_failed_host_leaves_nothing_running_and_a_bad_name_is_refused_first() 
                 password: None,
                 port: 0,
                 record: false,
+                port_mapping: false,
+                relay: None,
+                relay_key: None,
             },
             |_: RoomEvent| {},
         )
@@ -218,6 +228,9 @@ async fn a_failed_host_leaves_nothing_running_and_a_bad_name_is_refused_first() 
                 password: None,
                 port: 0,
                 record: true,
+                port_mapping: false,
+                relay: None,
+                relay_key: None,
             },
             |_: RoomEvent| {},
         )

@@ -19,6 +19,14 @@ pub enum RelayError {
         #[source]
         source: std::io::Error,
     },
+    /// The TLS certificate or key can't be used.
+    #[error("couldn't use the TLS certificate or key {path}: {detail}")]
+    Tls {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// The listening socket failed after it was bound.
     #[error("the relay's listening socket on {addr} failed: {source}")]
     Listener {

@@ -27,10 +27,13 @@ mod room;
 pub mod server;
 pub mod stats;
 mod time;
+pub mod tls;
 
 pub use config::RelayConfig;
 pub use error::{RelayError, Result};
 pub use server::{
-    Metrics, RelayHandle, from_listener, from_listener_recording, run, start, start_recording,
+    Metrics, RelayHandle, from_listener, from_listener_recording, from_listener_with, run, start,
+    start_recording,
 };
 pub use stats::{RelayStats, StatsSnapshot};
+pub use tls::Tls;

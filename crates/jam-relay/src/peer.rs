@@ -51,14 +51,51 @@ fn ws_config(shared: &Shared) -> WebSocketConfig {
         .max_frame_size(Some(limit))
 }
 
-/// Accepts the WebSocket handshake on a fresh TCP connection, then serves it. `slots` are the
-/// connection's place in the relay and in its IP address's count, held until it ends.
-pub(crate) async fn serve_tcp(
+/// A fresh TCP connection: the TLS handshake first when the relay serves `wss://` (within the
+/// handshake timeout), then [`serve_tcp`].
+pub(crate) async fn serve_accepted(
     stream: TcpStream,
     addr: SocketAddr,
     shared: Arc<Shared>,
     slots: (OwnedSemaphorePermit, IpSlot),
 ) {
+    match shared.tls.clone() {
+        None => serve_tcp(stream, addr, shared, slots).await,
+        Some(tls) => match timeout(HANDSHAKE_TIMEOUT, tls.acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => serve_tcp(stream, addr, shared, slots).await,
+            Ok(Err(e)) => tracing::debug!(%addr, error = %e, "TLS handshake failed"),
+            Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),
+        },
+    }
+}
+
+/// [`refuse_full`] on a fresh TCP connection, through TLS when the relay serves `wss://`.
+pub(crate) async fn refuse_full_tcp(
+    stream: TcpStream,
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    notice: OwnedSemaphorePermit,
+) {
+    match shared.tls.clone() {
+        None => refuse_full(stream, addr, shared, notice).await,
+        Some(tls) => {
+            if let Ok(Ok(stream)) = timeout(HANDSHAKE_TIMEOUT, tls.acceptor.accept(stream)).await {
+                refuse_full(stream, addr, shared, notice).await;
+            }
+        }
+    }
+}
+
+/// Accepts the WebSocket handshake on a fresh connection, then serves it. `slots` are the
+/// connection's place in the relay and in its IP address's count, held until it ends.
+pub(crate) async fn serve_tcp<S>(
+    stream: S,
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    slots: (OwnedSemaphorePermit, IpSlot),
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     // The signature is tungstenite's `Callback`; its error type is an HTTP response.
     #[allow(clippy::result_large_err)]
     let origin_ok = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
@@ -95,12 +132,14 @@ pub(crate) async fn serve_tcp(
 
 /// Tells a connection the relay is full, then closes it. `_notice` is one of the few slots for
 /// doing so; past them, sockets are closed unanswered.
-pub(crate) async fn refuse_full(
-    stream: TcpStream,
+pub(crate) async fn refuse_full<S>(
+    stream: S,
     addr: SocketAddr,
     shared: Arc<Shared>,
     _notice: OwnedSemaphorePermit,
-) {
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     tracing::warn!(%addr, "refusing a connection: the relay is full");
     let handshake = tokio_tungstenite::accept_async_with_config(stream, Some(ws_config(&shared)));
     let Ok(Ok(mut ws)) = timeout(HANDSHAKE_TIMEOUT, handshake).await else {
@@ -745,7 +784,7 @@ mod tests {
             heartbeat_timeout_ms: 15_000,
             ..RelayConfig::default()
         };
-        let shared = Shared::new(config, None);
+        let shared = Shared::new(config, None, None);
         let started = Instant::now();
 
         let mut silent = connect(&shared).await;

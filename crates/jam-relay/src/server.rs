@@ -43,14 +43,21 @@ pub(crate) struct Shared {
     pub(crate) notice_slots: Arc<Semaphore>,
     /// Connections and join failures per IP address.
     pub(crate) ips: Ips,
+    /// The relay's TLS identity, when it serves `wss://` itself.
+    pub(crate) tls: Option<crate::Tls>,
 }
 
 /// Sockets beyond `max_connections` that are still told SERVER_FULL.
 const FULL_NOTICE_SLOTS: usize = 8;
 
 impl Shared {
-    pub(crate) fn new(config: RelayConfig, recorder: Option<Recorder>) -> Arc<Shared> {
+    pub(crate) fn new(
+        config: RelayConfig,
+        recorder: Option<Recorder>,
+        tls: Option<crate::Tls>,
+    ) -> Arc<Shared> {
         Arc::new(Shared {
+            tls,
             slots: Arc::new(Semaphore::new(config.max_connections)),
             notice_slots: Arc::new(Semaphore::new(FULL_NOTICE_SLOTS)),
             ips: Ips::default(),
@@ -78,7 +85,7 @@ pub async fn run(
     config: RelayConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
-    serve(listener, Shared::new(config, None), shutdown).await
+    serve(listener, Shared::new(config, None, None), shutdown).await
 }
 
 async fn serve(
@@ -103,7 +110,12 @@ async fn serve(
                 let Ok(slot) = shared.slots.clone().try_acquire_owned() else {
                     RelayStats::add(&shared.stats.refused_connections, 1);
                     if let Ok(notice) = shared.notice_slots.clone().try_acquire_owned() {
-                        tracker.spawn(peer::refuse_full(stream, peer_addr, shared.clone(), notice));
+                        tracker.spawn(peer::refuse_full_tcp(
+                            stream,
+                            peer_addr,
+                            shared.clone(),
+                            notice,
+                        ));
                     }
                     continue;
                 };
@@ -113,7 +125,7 @@ async fn serve(
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                tracker.spawn(peer::serve_tcp(
+                tracker.spawn(peer::serve_accepted(
                     stream,
                     peer_addr,
                     shared.clone(),
@@ -306,11 +318,21 @@ pub fn from_listener_recording(
     config: RelayConfig,
     recorder: Option<Recorder>,
 ) -> Result<RelayHandle> {
+    from_listener_with(listener, config, recorder, None)
+}
+
+/// [`from_listener`] with an optional session log and, with `tls`, serving `wss://` itself.
+pub fn from_listener_with(
+    listener: TcpListener,
+    config: RelayConfig,
+    recorder: Option<Recorder>,
+    tls: Option<crate::Tls>,
+) -> Result<RelayHandle> {
     let local_addr = listener.local_addr().map_err(|source| RelayError::Bind {
         addr: "the given listener".into(),
         source,
     })?;
-    let shared = Shared::new(config, recorder);
+    let shared = Shared::new(config, recorder, tls);
     let task = tokio::spawn(serve(listener, shared.clone(), std::future::pending()));
     tracing::info!(addr = %local_addr, "relay listening");
     Ok(RelayHandle {
@@ -326,9 +348,14 @@ impl RelayHandle {
         self.local_addr
     }
 
-    /// `ws://ADDR:PORT/`, the URL clients connect to.
+    /// `ws://ADDR:PORT/` (`wss://` with TLS), the URL clients connect to.
     pub fn url(&self) -> String {
-        format!("ws://{}/", self.local_addr)
+        let scheme = if self.shared.tls.is_some() {
+            "wss"
+        } else {
+            "ws"
+        };
+        format!("{scheme}://{}/", self.local_addr)
     }
 
     /// The relay's counters right now.

@@ -37,6 +37,7 @@ async fn main() {
         let invite = Invite {
             address: proxy.addr().to_string(),
             room: drummer.room().clone(),
+            tls: false,
         };
         let mut config = SessionConfig::join(&invite, "Ear");
         config.playout = mode;

@@ -1,8 +1,13 @@
-//! Invites: `jam://HOST:PORT/ROOMCODE`.
+//! Invites: `jam://HOST:PORT/ROOMCODE` (a relay speaking plain WebSocket, like the one in the
+//! host's app) and `jams://HOST[:PORT]/ROOMCODE` (a relay server over TLS; the port defaults to
+//! 443). `ws://` and `wss://` URLs with a room code are read as the same.
 
 use jam_protocol::RoomCode;
 
 use crate::SessionError;
+
+/// The port of a `jams://` invite that names none.
+pub const TLS_PORT: u16 = 443;
 
 /// Where a jam is: the relay's address and the room's code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,41 +16,73 @@ pub struct Invite {
     pub address: String,
     /// The room.
     pub room: RoomCode,
+    /// The relay speaks TLS (`jams://`).
+    pub tls: bool,
 }
 
 impl Invite {
-    /// Reads `jam://HOST:PORT/CODE` (also `ws://HOST:PORT/CODE`, spaces and case forgiven).
+    /// Reads an invite (spaces and the code's case forgiven).
     pub fn parse(text: &str) -> Result<Invite, SessionError> {
         let bad = || SessionError::BadInvite(text.trim().to_owned());
         let text = text.trim();
-        let rest = text
-            .strip_prefix("jam://")
-            .or_else(|| text.strip_prefix("ws://"))
-            .ok_or_else(bad)?;
+        let lower = text.to_ascii_lowercase();
+        let (rest, tls) = [
+            ("jams://", true),
+            ("wss://", true),
+            ("jam://", false),
+            ("ws://", false),
+        ]
+        .iter()
+        .find_map(|(scheme, tls)| {
+            lower
+                .starts_with(scheme)
+                .then(|| (&text[scheme.len()..], *tls))
+        })
+        .ok_or_else(bad)?;
         let (address, code) = rest
             .trim_end_matches('/')
             .rsplit_once('/')
             .ok_or_else(bad)?;
-        let (host, port) = address.rsplit_once(':').ok_or_else(bad)?;
-        if host.is_empty() || port.parse::<u16>().is_err() {
+        let address = match address.rsplit_once(':') {
+            // An IPv6 address's colons are inside brackets: `[::1]` has no port.
+            Some((host, port)) if !port.ends_with(']') => {
+                if host.is_empty() || port.parse::<u16>().is_err() {
+                    return Err(bad());
+                }
+                address.to_owned()
+            }
+            _ if tls && !address.is_empty() => format!("{address}:{TLS_PORT}"),
+            _ => return Err(bad()),
+        };
+        if address
+            .chars()
+            .any(|c| c.is_whitespace() || c == '/' || c == '@')
+        {
             return Err(bad());
         }
         let room = RoomCode::parse(code).ok_or_else(bad)?;
-        Ok(Invite {
-            address: address.to_owned(),
-            room,
-        })
+        Ok(Invite { address, room, tls })
     }
 
-    /// The relay's WebSocket URL, `ws://HOST:PORT/`.
+    /// The relay's WebSocket URL, `ws://HOST:PORT/` or `wss://HOST:PORT/`.
     pub fn relay_url(&self) -> String {
-        format!("ws://{}/", self.address)
+        let scheme = if self.tls { "wss" } else { "ws" };
+        format!("{scheme}://{}/", self.address)
     }
 }
 
 impl std::fmt::Display for Invite {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "jam://{}/{}", self.address, self.room)
+        if self.tls {
+            let default_port = format!(":{TLS_PORT}");
+            let address = self
+                .address
+                .strip_suffix(&default_port)
+                .unwrap_or(&self.address);
+            write!(f, "jams://{address}/{}", self.room)
+        } else {
+            write!(f, "jam://{}/{}", self.address, self.room)
+        }
     }
 }
 
@@ -58,6 +95,7 @@ mod tests {
         let invite = Invite::parse(" jam://192.168.1.20:7878/k7m2qxh4 ").unwrap();
         assert_eq!(invite.address, "192.168.1.20:7878");
         assert_eq!(invite.room.as_str(), "K7M2QXH4");
+        assert!(!invite.tls);
         assert_eq!(invite.to_string(), "jam://192.168.1.20:7878/K7M2QXH4");
         assert_eq!(invite.relay_url(), "ws://192.168.1.20:7878/");
         assert_eq!(
@@ -71,8 +109,24 @@ mod tests {
             "http://h:1/K7M2QXH4",
             "jam://h:1/K7M2Q0",
             "jam://h:1",
+            "jam://[::1]/K7M2QXH4",
+            "jam://user@h:1/K7M2QXH4",
+            "jams:///K7M2QXH4",
         ] {
             assert!(Invite::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn tls_invites_default_to_port_443_and_say_so_briefly() {
+        let invite = Invite::parse("jams://relay.example.org/K7M2QXH4").unwrap();
+        assert_eq!(invite.address, "relay.example.org:443");
+        assert!(invite.tls);
+        assert_eq!(invite.relay_url(), "wss://relay.example.org:443/");
+        assert_eq!(invite.to_string(), "jams://relay.example.org/K7M2QXH4");
+        let other = Invite::parse("JAMS://relay.example.org:8443/k7m2qxh4").unwrap();
+        assert_eq!(other.to_string(), "jams://relay.example.org:8443/K7M2QXH4");
+        let url = Invite::parse("wss://relay.example.org/K7M2QXH4").unwrap();
+        assert_eq!(url, invite);
     }
 }

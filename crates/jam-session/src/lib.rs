@@ -8,19 +8,23 @@
 //!   round-trip filter, slewed so it never jumps).
 //! - [`Playout`] places each remote event in time with a per-sender adaptive jitter buffer
 //!   ([`PlayoutMode`]).
-//! - [`Invite`] reads and writes `jam://HOST:PORT/ROOMCODE`.
+//! - [`Invite`] reads and writes `jam://HOST:PORT/ROOMCODE` and `jams://HOST[:PORT]/ROOMCODE`
+//!   (a relay server over TLS); connecting tells a dead address, a refusal, an unknown name and
+//!   a TLS failure apart.
 //!
 //! It is a network client only: playing what arrives is the app core's (`jam-play`), so this
 //! crate builds without any audio system.
 
 mod clock;
+mod connect;
 mod error;
 mod invite;
 mod playout;
 mod session;
 
 pub use clock::ClockSync;
+pub use connect::{CA_CERT_ENV, CONNECT_WITHIN, tls_config};
 pub use error::SessionError;
-pub use invite::Invite;
+pub use invite::{Invite, TLS_PORT};
 pub use playout::{MAX_DELAY_MS, MAX_SENDERS, Playout, PlayoutMode, SenderFigures};
 pub use session::{RemoteEvent, Session, SessionConfig, SessionEvent, SessionHandle, Status};

@@ -11,16 +11,14 @@ use jam_protocol::{
     RoomWelcome, ServerMsg,
 };
 use serde_json::value::RawValue;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::{ClockSync, Playout, PlayoutMode, SenderFigures, SessionError};
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use crate::connect::Ws;
 
 /// How long closing a dropped connection may take.
 const CLOSE_WITHIN: Duration = Duration::from_millis(500);
@@ -38,6 +36,11 @@ const LEARNING_PING_INTERVAL: Duration = Duration::from_millis(100);
 pub struct SessionConfig {
     /// The relay, `HOST:PORT`.
     pub address: String,
+    /// Speak TLS (`wss://`): a relay server with a certificate.
+    pub tls: bool,
+    /// Certificate authorities to trust besides the public ones (PEM files), for a private
+    /// relay; `JAMWIRE_CA_CERT` adds one more.
+    pub ca_certs: Vec<std::path::PathBuf>,
     /// The room to join; `None` creates a new room (as its host).
     pub room: Option<RoomCode>,
     /// Display name.
@@ -73,6 +76,7 @@ impl SessionConfig {
     pub fn join(invite: &crate::Invite, name: &str) -> SessionConfig {
         SessionConfig {
             room: Some(invite.room.clone()),
+            tls: invite.tls,
             ..SessionConfig::host(&invite.address, name)
         }
     }
@@ -81,6 +85,8 @@ impl SessionConfig {
     pub fn host(address: &str, name: &str) -> SessionConfig {
         SessionConfig {
             address: address.to_owned(),
+            tls: false,
+            ca_certs: Vec::new(),
             room: None,
             name: name.to_owned(),
             role: Role::Player,
@@ -425,10 +431,6 @@ enum End {
 }
 
 impl Link {
-    fn relay_url(&self) -> String {
-        format!("ws://{}/", self.config.address)
-    }
-
     /// Connects and joins (or creates), returning the socket and the welcome.
     async fn establish(&mut self) -> Result<(Ws, RoomWelcome), SessionError> {
         let address = self.config.address.clone();
@@ -440,12 +442,18 @@ impl Link {
         let ws_config = WebSocketConfig::default()
             .max_message_size(Some(MAX_RELAY_FRAME_BYTES))
             .max_frame_size(Some(MAX_RELAY_FRAME_BYTES));
-        let connect =
-            tokio_tungstenite::connect_async_with_config(self.relay_url(), Some(ws_config), true);
-        let (mut ws, _) = tokio::time::timeout(Duration::from_secs(5), connect)
-            .await
-            .map_err(|_| unreachable("no answer within 5 s".into()))?
-            .map_err(|e| unreachable(e.to_string()))?;
+        let tls = if self.config.tls {
+            let config = crate::connect::tls_config(&self.config.ca_certs).map_err(|detail| {
+                SessionError::Tls {
+                    address: address.clone(),
+                    detail,
+                }
+            })?;
+            Some(config)
+        } else {
+            None
+        };
+        let mut ws = crate::connect::open(&address, tls.as_ref(), ws_config).await?;
         match self.next_msg(&mut ws).await? {
             ServerMsg::Connected(c) if c.protocol == PROTOCOL_VERSION => {}
             other => {

@@ -51,6 +51,7 @@ async fn after_the_relay_restarts_the_host_recreates_the_room_and_the_guest_rejo
     let invite = Invite {
         address: addr.to_string(),
         room: host.room().clone(),
+        tls: false,
     };
     let mut guest = Session::connect(quick(SessionConfig::join(&invite, "Mozart")))
         .await
@@ -103,6 +104,7 @@ async fn a_dropped_connection_rejoins_and_gets_the_room_state_back() {
     let invite = Invite {
         address: proxy.addr().to_string(),
         room: host.room().clone(),
+        tls: false,
     };
     let mut guest = Session::connect(quick(SessionConfig::join(&invite, "Drums")))
         .await
@@ -188,6 +190,7 @@ async fn through_network_jitter_tight_playout_keeps_the_rhythm_and_live_does_not
             &Invite {
                 address: proxy.addr().to_string(),
                 room: drummer.room().clone(),
+                tls: false,
             },
             "Ear",
         );

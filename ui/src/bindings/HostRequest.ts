@@ -17,6 +17,19 @@ password: string | null,
  */
 port: number, 
 /**
- * Record the jam as a take.
+ * Record the jam as a take (on this computer; not when hosting on a relay server).
  */
-record: boolean, };
+record: boolean, 
+/**
+ * Ask the router to open the port (UPnP / NAT-PMP), so guests elsewhere can join.
+ */
+portMapping: boolean, 
+/**
+ * Host on this relay server instead of here (`wss://relay.example.org`,
+ * `jams://relay.example.org:8443`, `ws://192.168.1.5:7878`); empty or absent = here.
+ */
+relay: string | null, 
+/**
+ * The relay server's creation key, if it asks for one (`jam-relay --create-key`).
+ */
+relayKey: string | null, };

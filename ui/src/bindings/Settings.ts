@@ -49,4 +49,16 @@ volumes: { [key in string]: number },
 /**
  * Record the jams this player hosts as takes (default on; everyone in the room sees it).
  */
-recordTakes: boolean, };
+recordTakes: boolean, 
+/**
+ * Ask the router to open the port when hosting (UPnP / NAT-PMP; default on).
+ */
+portMapping: boolean, 
+/**
+ * Host on a relay server rather than on this computer.
+ */
+hostOnRelay: boolean, 
+/**
+ * The relay server to host on (`wss://relay.example.org`), remembered.
+ */
+relayServer: string, };

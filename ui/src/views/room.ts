@@ -32,6 +32,10 @@ export class Room {
     $("invite-text").textContent = view.invite;
     $("host-addresses").textContent =
       view.isHost && view.addresses.length > 1 ? `also: ${view.addresses.slice(1).join(", ")}` : "";
+    const reach = $("reach");
+    reach.hidden = !view.reach;
+    reach.textContent = view.reach?.message ?? "";
+    reach.dataset.scope = view.reach?.scope ?? "";
     $("status").textContent = "● Connected";
     $("start").hidden = true;
     $("room").hidden = false;

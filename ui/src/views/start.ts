@@ -3,6 +3,7 @@ import { api, type JamView, type RoomEvent, type StartupView } from "../api";
 import { $, input, showStartError } from "../dom";
 import { findInvite, normalizeInvite } from "../room";
 import { MAX_NAME_CHARS } from "../bindings/protocol";
+import type { HostRequest } from "../bindings/HostRequest";
 import { errorMessage } from "../api";
 import type { Store } from "../store";
 
@@ -21,6 +22,16 @@ export class Start {
     invite.value = s.lastInvite;
     input("host-port").value = String(s.hostPort);
     input("host-record").checked = s.recordTakes;
+    input("host-on-relay").checked = s.hostOnRelay;
+    input("relay-server").value = s.relayServer;
+    input("port-mapping").checked = s.portMapping;
+    const showRelay = () => {
+      const onRelay = input("host-on-relay").checked;
+      $("relay-row").hidden = !onRelay;
+      $("host-port-row").hidden = onRelay;
+    };
+    showRelay();
+    $("host-on-relay").addEventListener("change", showRelay);
     const remember = () => api.remember(name.value, invite.value).catch(() => undefined);
     name.addEventListener("change", remember);
     if (!name.value) name.focus();
@@ -38,15 +49,23 @@ export class Start {
     const onEvent = (e: RoomEvent) => this.store.dispatch(e);
     $("host-button").addEventListener("click", async () => {
       const port = Number(input("host-port").value);
-      if (!Number.isInteger(port) || port < 1 || port > 65_535) {
+      const onRelay = input("host-on-relay").checked;
+      if (!onRelay && (!Number.isInteger(port) || port < 1 || port > 65_535)) {
         showStartError("The port must be a number from 1 to 65535 (7878 is the usual one).");
         return;
       }
-      const request = {
+      if (onRelay && !input("relay-server").value.trim()) {
+        showStartError("Type the relay server's address, such as wss://relay.example.org.");
+        return;
+      }
+      const request: HostRequest = {
         name: name.value,
         password: input("host-password").value || null,
-        port,
+        port: onRelay ? 7878 : port,
         record: input("host-record").checked,
+        portMapping: input("port-mapping").checked,
+        relay: onRelay ? input("relay-server").value.trim() : null,
+        relayKey: null,
       };
       const view = await busy($("host-button") as HTMLButtonElement, () => api.host(request, onEvent));
       if (view) this.enter(view);

@@ -15,7 +15,8 @@ use tracing_subscriber::EnvFilter;
 /// Jamwire's room relay: musicians connect over WebSocket, create or join rooms, and every
 /// event one of them plays is forwarded to everyone else in the room.
 ///
-/// Prints one line `jam-relay listening on ws://ADDR:PORT/` on stdout once it accepts
+/// Prints one line `jam-relay listening on ws://ADDR:PORT/` (`wss://` with --tls-cert) on stdout
+/// once it accepts
 /// connections (and, with --metrics, a second: `jam-relay metrics on http://ADDR/metrics`).
 /// Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=jam_relay=debug) for more.
 /// Stops cleanly on Ctrl-C or SIGTERM.
@@ -26,6 +27,16 @@ struct Cli {
     /// network. Port 0 picks a free port.
     #[arg(long, default_value = "0.0.0.0:7878", value_name = "ADDR:PORT")]
     bind: SocketAddr,
+
+    /// Serve TLS (`wss://`) with this certificate chain (PEM, the server's certificate first),
+    /// e.g. Let's Encrypt's fullchain.pem. Invites to rooms here are `jams://HOST[:PORT]/CODE`.
+    /// Without it the relay speaks plain WebSocket, for a reverse proxy that terminates TLS.
+    #[arg(long, value_name = "CERT.pem", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "KEY.pem", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 
     /// Worker threads for the relay. One is plenty for dozens of jam rooms and gives the
     /// steadiest latency (see docs/PERFORMANCE.md); raise it for hundreds of busy rooms.
@@ -65,13 +76,18 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    let tls = match (&cli.tls_cert, &cli.tls_key) {
+        (Some(cert), Some(key)) => Some(jam_relay::Tls::from_pem_files(cert, key)?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
     let listener = TcpListener::bind(cli.bind)
         .await
         .with_context(|| format!("couldn't listen on {} — is another relay using that port? Use --bind with another port, or port 0 for any free one", cli.bind))?;
     let addr = listener.local_addr().context("reading the bound address")?;
     {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "jam-relay listening on ws://{addr}/")?;
+        writeln!(out, "jam-relay listening on {scheme}://{addr}/")?;
         out.flush()?;
     }
     tracing::info!(%addr, limits = ?cli.config, "relay listening");
@@ -83,7 +99,7 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         }
         None => (None, None),
     };
-    let relay = jam_relay::from_listener_recording(listener, cli.config, recorder)?;
+    let relay = jam_relay::from_listener_with(listener, cli.config, recorder, tls)?;
     let stop_metrics = CancellationToken::new();
     if let Some(metrics_addr) = cli.metrics {
         let metrics_listener = TcpListener::bind(metrics_addr).await.with_context(|| {

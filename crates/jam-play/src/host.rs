@@ -1,0 +1,345 @@
+//! Hosting a jam: on the relay embedded in this app (and, when it listens on every interface,
+//! with a port opened on the home router), or on a relay server. Either way the host's own
+//! session creates the room; if any step fails, whatever was started is stopped again.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use jam_protocol::{MusicalEvent, Role};
+use jam_relay::{RelayConfig, RelayError, RelayHandle};
+use jam_session::{Invite, Session, SessionConfig};
+
+use crate::address::reachable_addresses;
+use crate::core::{Core, check_name};
+use crate::error::{PlayError, Result};
+use crate::portmap::{self, Mapping};
+use crate::room::RoomSink;
+use crate::views::{HostRequest, JamView, ReachScope, ReachView};
+
+/// What a hosted jam is made of, before it is entered.
+struct Hosting {
+    session: Session,
+    relay: Option<RelayHandle>,
+    mapping: Option<Mapping>,
+    invite: Invite,
+    addresses: Vec<String>,
+    reach: ReachView,
+}
+
+/// Why hosting on `bind` failed, in words that say what to do.
+fn host_error(bind: SocketAddr, e: &RelayError) -> PlayError {
+    let detail = match e {
+        RelayError::Bind { source, .. } if source.kind() == std::io::ErrorKind::AddrInUse => {
+            format!(
+                "port {} is already in use — is Jamwire already hosting? Pick another port.",
+                bind.port()
+            )
+        }
+        other => other.to_string(),
+    };
+    PlayError::Host {
+        address: bind.to_string(),
+        detail,
+    }
+}
+
+/// A relay server's address from what a host typed: `wss://HOST[:PORT][/]`, `jams://…`,
+/// `ws://HOST:PORT`, `jam://…`, or a bare `HOST[:PORT]` (TLS on 443).
+pub fn relay_server(text: &str) -> Result<(String, bool)> {
+    let text = text.trim().trim_end_matches('/');
+    let lower = text.to_ascii_lowercase();
+    let (rest, tls) = [
+        ("wss://", true),
+        ("jams://", true),
+        ("ws://", false),
+        ("jam://", false),
+    ]
+    .iter()
+    .find_map(|(scheme, tls)| {
+        lower
+            .starts_with(scheme)
+            .then(|| (&text[scheme.len()..], *tls))
+    })
+    .unwrap_or((text, true));
+    let bad = || {
+        PlayError::BadInput(format!(
+            "\"{text}\" isn't a relay server's address — it looks like wss://relay.example.org"
+        ))
+    };
+    if rest.is_empty() || rest.contains('/') || rest.contains(char::is_whitespace) {
+        return Err(bad());
+    }
+    let address = match rest.rsplit_once(':') {
+        Some((host, port)) if !port.ends_with(']') => {
+            if host.is_empty() || port.parse::<u16>().is_err() {
+                return Err(bad());
+            }
+            rest.to_owned()
+        }
+        _ if tls => format!("{rest}:{}", jam_session::TLS_PORT),
+        _ => return Err(bad()),
+    };
+    Ok((address, tls))
+}
+
+impl Core {
+    /// Hosts a jam — here, or on the relay server `request.relay` names — as its host; the
+    /// room's events go to `sink`. If anything fails, nothing is left running.
+    pub async fn host(&self, request: HostRequest, sink: impl RoomSink) -> Result<JamView> {
+        let name = check_name(&request.name)?;
+        let mut jam = self.inner.jam.lock().await;
+        if jam.is_some() {
+            return Err(PlayError::AlreadyInJam);
+        }
+        let server = request
+            .relay
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty());
+        let hosting = match server {
+            Some(server) => self.host_on_server(server, &request, &name).await?,
+            None => self.host_here(&request, &name).await?,
+        };
+        let Hosting {
+            session,
+            relay,
+            mapping,
+            invite,
+            addresses,
+            reach,
+        } = hosting;
+        let invite = invite.to_string();
+        let view = JamView {
+            room: session.room().to_string(),
+            invite: invite.clone(),
+            addresses,
+            is_host: true,
+            listener: false,
+            reach: Some(reach),
+        };
+        let chosen_port = self.inner.relay_bind.is_none() && relay.is_some();
+        let port = relay.as_ref().map(|r| r.local_addr().port());
+        let _ = self.update_settings(|s| {
+            s.name.clone_from(&name);
+            s.record_takes = request.record;
+            s.port_mapping = request.port_mapping;
+            match server {
+                Some(server) => server.clone_into(&mut s.relay_server),
+                None => {
+                    if let (true, Some(port)) = (chosen_port, port) {
+                        s.host_port = port;
+                    }
+                }
+            }
+            s.host_on_relay = server.is_some();
+        });
+        let mut entered = self.enter(session, relay, Role::Player, invite, sink);
+        entered.host = true;
+        entered.mapping = mapping;
+        *jam = Some(entered);
+        // The room starts with the tempo and pattern this player set up alone: the same beat
+        // grid, anchored at its next beat (an anchor far in the past is out of the protocol's
+        // bounds).
+        let mut stage = self.stage();
+        let now = stage.now_ms();
+        let tempo = stage.groove.tempo;
+        stage.groove.tempo = tempo.changed_at(now, tempo.bpm, tempo.beats_per_bar);
+        let _ = stage.share(&MusicalEvent::TempoChange(stage.groove.tempo.to_change()));
+        let _ = stage.share(&MusicalEvent::PatternChange(
+            stage.groove.pattern.to_change(now),
+        ));
+        drop(stage);
+        tracing::info!(invite = %view.invite, reach = %view.reach.as_ref().map_or("", |r| r.message.as_str()), "hosting");
+        Ok(view)
+    }
+
+    /// The relay embedded in this app, and a port on the router when it listens everywhere.
+    async fn host_here(&self, request: &HostRequest, name: &str) -> Result<Hosting> {
+        let bind = self.inner.relay_bind.unwrap_or(SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            request.port,
+        ));
+        let recorder = if request.record {
+            Some(self.takes()?.recorder()?)
+        } else {
+            None
+        };
+        // The embedded relay serves this one room: only this process knows its creation key.
+        let relay_config = RelayConfig::embedded();
+        let create_key = relay_config.create_key.clone();
+        let relay = jam_relay::start_recording(bind, relay_config, recorder)
+            .await
+            .map_err(|e| host_error(bind, &e))?;
+        let port = relay.local_addr().port();
+        let everywhere = bind.ip().is_unspecified();
+        let local = if everywhere {
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)
+        } else {
+            relay.local_addr()
+        };
+        let mut config = SessionConfig::host(&local.to_string(), name);
+        config.password = request.password.clone().filter(|p| !p.is_empty());
+        config.create_key = create_key;
+        config.playout = self.settings().playout_mode();
+        // Ask the router while the room is being created.
+        let asking = everywhere && request.port_mapping;
+        let (session, mapping) = tokio::join!(Session::connect(config), async {
+            if asking {
+                Some(portmap::open(port).await)
+            } else {
+                None
+            }
+        });
+        let session = match session {
+            Ok(session) => session,
+            Err(e) => {
+                if let Some(Ok(mapping)) = mapping {
+                    mapping.close().await;
+                }
+                let _ = relay.stop().await;
+                return Err(e.into());
+            }
+        };
+        let lan: Vec<String> = reachable_addresses(bind.ip(), port)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let (mapping, reach) = match mapping {
+            _ if !everywhere => (
+                None,
+                ReachView {
+                    scope: if bind.ip().is_loopback() {
+                        ReachScope::ThisComputer
+                    } else {
+                        ReachScope::Network
+                    },
+                    message: if bind.ip().is_loopback() {
+                        format!("Only this computer can join (hosting on {bind}).")
+                    } else {
+                        format!("Only people who can reach {bind} can join.")
+                    },
+                },
+            ),
+            None => (
+                None,
+                ReachView {
+                    scope: ReachScope::Network,
+                    message: "Only people on your network can join — opening a port on your router is off in Settings. Turn it on, or host on a relay server.".into(),
+                },
+            ),
+            Some(Err(failure)) => (
+                None,
+                ReachView {
+                    scope: ReachScope::Network,
+                    message: format!(
+                        "Only people on your network can join — your router did not open a port ({failure}). Host on a relay server instead."
+                    ),
+                },
+            ),
+            Some(Ok(mapping)) => {
+                let reach = ReachView {
+                    scope: ReachScope::Anyone,
+                    message: format!(
+                        "Anyone with the invite can join: your router opened port {} at {}.",
+                        mapping.external.port(),
+                        mapping.external.ip()
+                    ),
+                };
+                (Some(mapping), reach)
+            }
+        };
+        // The internet address first (the invite's), then this computer's own addresses for
+        // guests at home.
+        let mut addresses: Vec<String> = mapping.iter().map(|m| m.external.to_string()).collect();
+        addresses.extend(lan);
+        let invite = Invite {
+            address: addresses
+                .first()
+                .cloned()
+                .unwrap_or_else(|| local.to_string()),
+            room: session.room().clone(),
+            tls: false,
+        };
+        Ok(Hosting {
+            session,
+            relay: Some(relay),
+            mapping,
+            invite,
+            addresses,
+            reach,
+        })
+    }
+
+    /// A room on a relay server: no relay here, no port to open; guests reach the server.
+    async fn host_on_server(
+        &self,
+        server: &str,
+        request: &HostRequest,
+        name: &str,
+    ) -> Result<Hosting> {
+        let (address, tls) = relay_server(server)?;
+        let mut config = SessionConfig::host(&address, name);
+        config.tls = tls;
+        config.ca_certs.clone_from(&self.inner.ca_certs);
+        config.password = request.password.clone().filter(|p| !p.is_empty());
+        config.create_key = request.relay_key.clone().filter(|k| !k.is_empty());
+        config.playout = self.settings().playout_mode();
+        let session = Session::connect(config).await?;
+        let invite = Invite {
+            address: address.clone(),
+            room: session.room().clone(),
+            tls,
+        };
+        let host = address
+            .rsplit_once(':')
+            .map_or(address.as_str(), |(h, _)| h)
+            .to_owned();
+        Ok(Hosting {
+            session,
+            relay: None,
+            mapping: None,
+            invite,
+            addresses: vec![address],
+            reach: ReachView {
+                scope: ReachScope::Anyone,
+                message: format!(
+                    "Anyone with the invite can join, through the relay server {host}."
+                ),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relay_servers_are_read_in_every_form_a_host_might_type() {
+        assert_eq!(
+            relay_server("wss://relay.example.org").unwrap(),
+            ("relay.example.org:443".into(), true)
+        );
+        assert_eq!(
+            relay_server("relay.example.org/").unwrap(),
+            ("relay.example.org:443".into(), true)
+        );
+        assert_eq!(
+            relay_server("jams://relay.example.org:8443").unwrap(),
+            ("relay.example.org:8443".into(), true)
+        );
+        assert_eq!(
+            relay_server(" ws://192.168.1.5:7878/ ").unwrap(),
+            ("192.168.1.5:7878".into(), false)
+        );
+        for bad in [
+            "",
+            "ws://host",
+            "wss://",
+            "wss://a b",
+            "wss://host/path",
+            "wss://host:port",
+        ] {
+            assert!(relay_server(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -27,6 +27,7 @@ pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::jam::leave_jam,
             commands::jam::retry_now,
             commands::jam::relay_figures,
+            commands::jam::lan_jams,
             commands::play::play,
             commands::play::set_tempo,
             commands::play::set_pattern,
@@ -60,15 +61,26 @@ pub fn start<R: Runtime>(app: &tauri::AppHandle<R>) -> tauri::Result<()> {
     state.core.spawn_midi(move |view| {
         let _ = handle.emit("midi-devices", view);
     });
+    let handle = app.clone();
+    state.core.browse_lan(move |jams| {
+        let _ = handle.emit("lan-jams", jams);
+    });
     app.manage(state);
     Ok(())
 }
 
-/// What the app does as it exits: store the last moments of a recorded jam.
+/// How long quitting waits for the jam to end (guests told, the router's port closed).
+const LEAVE_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// What the app does as it exits: end the jam it hosts (its guests are told, the port on the
+/// router is closed, the advertisement withdrawn), and store the last moments of a take.
 pub fn on_exit<R: Runtime>(app: &tauri::AppHandle<R>) {
-    if let Some(state) = app.try_state::<AppState>()
-        && let Ok(takes) = state.core.takes()
-    {
+    let Some(state) = app.try_state::<AppState>() else {
+        return;
+    };
+    let core = state.core.clone();
+    let _ = tauri::async_runtime::block_on(tokio::time::timeout(LEAVE_WITHIN, core.leave()));
+    if let Ok(takes) = state.core.takes() {
         takes.finish();
     }
 }

@@ -11,6 +11,7 @@ import type { ErrorView } from "./bindings/ErrorView";
 import type { HostRequest } from "./bindings/HostRequest";
 import type { JamView } from "./bindings/JamView";
 import type { JoinRequest } from "./bindings/JoinRequest";
+import type { LanJamView } from "./bindings/LanJamView";
 import type { MidiView } from "./bindings/MidiView";
 import type { Pattern } from "./bindings/Pattern";
 import type { PlayInput } from "./bindings/PlayInput";
@@ -27,6 +28,7 @@ export type {
   ClockView,
   ErrorView,
   JamView,
+  LanJamView,
   MidiView,
   PlayInput,
   RelayFiguresView,
@@ -83,6 +85,8 @@ export const api = {
   relayFigures: () => invoke<RelayFiguresView | null>("relay_figures"),
   remember: (name: string, lastInvite: string) => invoke<void>("remember", { name, lastInvite }),
   onMidiDevices: (f: (m: MidiView) => void): Promise<UnlistenFn> => listen<MidiView>("midi-devices", (e) => f(e.payload)),
+  lanJams: () => invoke<LanJamView[]>("lan_jams"),
+  onLanJams: (f: (jams: LanJamView[]) => void): Promise<UnlistenFn> => listen<LanJamView[]>("lan-jams", (e) => f(e.payload)),
 };
 
 /** What the views call: the app's Rust side (a test can stand in its own). */

@@ -66,10 +66,21 @@ enum Command {
         #[arg(long)]
         no_audio: bool,
     },
+    /// List the jams hosted on your network (found over mDNS, no typing), then exit.
+    List {
+        /// How long to listen for jams, in seconds.
+        #[arg(long, default_value_t = 3, value_name = "SECONDS")]
+        wait: u64,
+    },
     /// Join a jam and play what you hear, until Ctrl-C or SIGTERM.
     Join {
-        /// The invite, jam://HOST:PORT/CODE.
-        invite: String,
+        /// The invite, jam://HOST:PORT/CODE (or jams://HOST/CODE for a relay server).
+        #[arg(required_unless_present = "lan")]
+        invite: Option<String>,
+        /// Join the jam hosted on your network instead of typing an invite (the only one, or
+        /// the first `jam list` shows).
+        #[arg(long, conflicts_with = "invite")]
+        lan: bool,
         /// Your name in the room.
         #[arg(long)]
         name: String,
@@ -204,14 +215,22 @@ fn main() -> anyhow::Result<()> {
                 };
                 host(bind, request, ca_cert, !no_audio).await
             }
+            Command::List { wait } => list(std::time::Duration::from_secs(wait)).await,
             Command::Join {
                 invite,
+                lan,
                 name,
                 listen,
                 ca_cert,
                 password,
                 no_audio,
-            } => join(invite, name, listen, password, ca_cert, !no_audio).await,
+            } => {
+                let invite = match (invite, lan) {
+                    (Some(invite), _) => invite,
+                    (None, _) => lan_invite().await?,
+                };
+                join(invite, name, listen, password, ca_cert, !no_audio).await
+            }
             Command::Play {
                 file,
                 into,
@@ -226,7 +245,9 @@ fn main() -> anyhow::Result<()> {
                 password,
                 no_audio,
             } => record(&output, from, name, password, !no_audio).await,
-            Command::Render { .. } | Command::Export { .. } => unreachable!("handled above"),
+            Command::Render { .. } | Command::Export { .. } => {
+                anyhow::bail!("render and export run without a network")
+            }
         }
     })
 }
@@ -308,6 +329,48 @@ async fn stay(core: &Core, until: impl Future<Output = ()>) -> anyhow::Result<()
             }
         }
     }
+}
+
+/// Prints the jams on the network, one a line.
+async fn list(wait: std::time::Duration) -> anyhow::Result<()> {
+    let jams = jam_play::lan::list(wait).await;
+    let mut out = std::io::stdout().lock();
+    if jams.is_empty() {
+        eprintln!(
+            "jam: no jam found on your network within {} s",
+            wait.as_secs()
+        );
+    }
+    for jam in jams {
+        writeln!(
+            out,
+            "{}  {}'s jam  {} in the room{}",
+            jam.invite,
+            jam.host,
+            jam.players,
+            if jam.password { "  (password)" } else { "" }
+        )?;
+    }
+    Ok(())
+}
+
+/// The invite of the jam on this network, for `jam join --lan`.
+async fn lan_invite() -> anyhow::Result<String> {
+    let jams = jam_play::lan::list(jam_play::lan::LIST_FOR).await;
+    let Some(first) = jams.first() else {
+        anyhow::bail!(
+            "no jam found on your network within {} s — ask the host for the invite",
+            jam_play::lan::LIST_FOR.as_secs()
+        );
+    };
+    if jams.len() > 1 {
+        eprintln!(
+            "jam: {} jams on your network; joining {}'s (see `jam list`)",
+            jams.len(),
+            first.host
+        );
+    }
+    Ok(first.invite.clone())
 }
 
 /// A room sink that plays nothing more than the core already does.

@@ -8,7 +8,8 @@
 //! 2. `stage` (sync): what the real-time paths share — the speaker, the groove and where our
 //!    playing goes. Held for microseconds, never across an `.await`, never while opening a
 //!    device or decoding.
-//! 3. `settings` (sync): a leaf; nothing is taken while it is held.
+//! 3. `settings` (sync): a leaf; nothing is taken while it is held. So is `lan`, the jams found
+//!    on the network.
 //!
 //! `midi` is taken alone (its thread drains the inputs, lets go, then plays through `stage`).
 
@@ -119,6 +120,8 @@ pub(crate) struct Jam {
     pub(crate) relay: Option<RelayHandle>,
     /// The port the router opened for it, when it did.
     pub(crate) mapping: Option<crate::portmap::Mapping>,
+    /// Its advertisement on the local network, when it has one.
+    pub(crate) advert: Option<Arc<crate::lan::Advert>>,
     /// We host (here or on a relay server): leaving ends the jam for everyone.
     pub(crate) host: bool,
     /// Player or listener.
@@ -139,6 +142,8 @@ pub(crate) struct Inner {
     takes: Option<Takes>,
     pub(crate) relay_bind: Option<SocketAddr>,
     pub(crate) ca_certs: Vec<PathBuf>,
+    /// Jams found on the local network (a leaf lock, like `settings`).
+    lan: Mutex<Vec<crate::lan::LanJamView>>,
 }
 
 /// The app core: cheap to clone, usable from any thread.
@@ -195,6 +200,7 @@ impl Core {
                 takes: config.takes,
                 relay_bind: config.relay_bind,
                 ca_certs: config.ca_certs,
+                lan: Mutex::new(Vec::new()),
             }),
         };
         core.inner.runtime.spawn(core.clone().run_groove());
@@ -273,6 +279,7 @@ impl Core {
             midi: self.midi_view(),
             tempo,
             pattern,
+            lan_jams: self.lan_jams(),
         }
     }
 
@@ -310,7 +317,7 @@ impl Core {
             s.name.clone_from(&name);
             s.last_invite.clone_from(&invite);
         });
-        *jam = Some(self.enter(session, None, role, invite, sink));
+        *jam = Some(self.enter(session, None, role, invite, sink, None));
         tracing::info!(invite = %view.invite, ?role, "joined");
         Ok(view)
     }
@@ -322,6 +329,7 @@ impl Core {
         role: Role,
         invite: String,
         sink: impl RoomSink,
+        advert: Option<Arc<crate::lan::Advert>>,
     ) -> Jam {
         let handle = session.handle();
         self.stage().link = Some((handle.clone(), role));
@@ -330,6 +338,7 @@ impl Core {
                 core: self.clone(),
                 session,
                 sink,
+                advert: advert.clone(),
             }
             .run(),
         );
@@ -338,6 +347,7 @@ impl Core {
             host: relay.is_some(),
             relay,
             mapping: None,
+            advert,
             role,
             invite,
             task,
@@ -378,6 +388,9 @@ impl Core {
         }
         if let Some(mapping) = jam.mapping {
             mapping.close().await;
+        }
+        if let Some(advert) = jam.advert.and_then(Arc::into_inner) {
+            advert.stop();
         }
         tracing::info!(invite = %jam.invite, role = ?jam.role, "left the jam");
         Ok(())
@@ -591,6 +604,23 @@ impl Core {
                 Err(PlayError::Audio(reason))
             }
         }
+    }
+
+    // ------------------------------------------------------------------ the local network
+
+    /// Starts looking for jams on the local network (mDNS); `on_change` hears the whole list
+    /// whenever it changes. Runs for as long as the runtime does.
+    pub fn browse_lan(&self, on_change: impl Fn(Vec<crate::lan::LanJamView>) + Send + 'static) {
+        let core = self.clone();
+        self.inner.runtime.spawn(crate::lan::browse(move |jams| {
+            lock(&core.inner.lan).clone_from(&jams);
+            on_change(jams);
+        }));
+    }
+
+    /// The jams found on the local network so far.
+    pub fn lan_jams(&self) -> Vec<crate::lan::LanJamView> {
+        lock(&self.inner.lan).clone()
     }
 
     // ------------------------------------------------------------------ MIDI

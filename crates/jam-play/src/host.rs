@@ -11,6 +11,7 @@ use jam_session::{Invite, Session, SessionConfig};
 use crate::address::reachable_addresses;
 use crate::core::{Core, check_name};
 use crate::error::{PlayError, Result};
+use crate::lan::Advert;
 use crate::portmap::{self, Mapping};
 use crate::room::RoomSink;
 use crate::views::{HostRequest, JamView, ReachScope, ReachView};
@@ -20,6 +21,7 @@ struct Hosting {
     session: Session,
     relay: Option<RelayHandle>,
     mapping: Option<Mapping>,
+    advert: Option<Advert>,
     invite: Invite,
     addresses: Vec<String>,
     reach: ReachView,
@@ -103,6 +105,7 @@ impl Core {
             session,
             relay,
             mapping,
+            advert,
             invite,
             addresses,
             reach,
@@ -132,7 +135,8 @@ impl Core {
             }
             s.host_on_relay = server.is_some();
         });
-        let mut entered = self.enter(session, relay, Role::Player, invite, sink);
+        let advert = advert.map(std::sync::Arc::new);
+        let mut entered = self.enter(session, relay, Role::Player, invite, sink, advert);
         entered.host = true;
         entered.mapping = mapping;
         *jam = Some(entered);
@@ -259,10 +263,23 @@ impl Core {
             room: session.room().clone(),
             tls: false,
         };
+        // Guests on this network find the jam without typing (not for a relay only this
+        // computer can reach).
+        let advert = if bind.ip().is_loopback() {
+            None
+        } else {
+            let password = request.password.as_deref().is_some_and(|p| !p.is_empty());
+            Advert::start(name, session.room(), port, password)
+                .inspect_err(
+                    |e| tracing::info!(error = %e, "the jam isn't advertised on the network"),
+                )
+                .ok()
+        };
         Ok(Hosting {
             session,
             relay: Some(relay),
             mapping,
+            advert,
             invite,
             addresses,
             reach,
@@ -297,6 +314,7 @@ impl Core {
             session,
             relay: None,
             mapping: None,
+            advert: None,
             invite,
             addresses: vec![address],
             reach: ReachView {

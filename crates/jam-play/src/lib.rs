@@ -19,6 +19,7 @@ pub mod core;
 mod error;
 pub mod groove;
 mod host;
+pub mod lan;
 mod midi;
 pub mod perform;
 pub mod portmap;

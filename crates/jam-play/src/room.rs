@@ -131,6 +131,8 @@ pub(crate) struct RoomTask<S> {
     pub(crate) core: Core,
     pub(crate) session: Session,
     pub(crate) sink: S,
+    /// The jam's advertisement on the network (hosting here): kept told how many are in.
+    pub(crate) advert: Option<std::sync::Arc<crate::lan::Advert>>,
 }
 
 impl<S: RoomSink> RoomTask<S> {
@@ -144,11 +146,19 @@ impl<S: RoomSink> RoomTask<S> {
         // The status closes when the session ends, possibly before every event it received has
         // been read: the loop ends only when the events do, so nothing received is lost.
         let mut status_open = true;
+        // How many others the advertisement last said were in the room.
+        let mut advertised: Option<usize> = None;
         loop {
             tokio::select! {
                 event = self.session.next_event() => {
                     let Some(event) = event else { break };
                     self.handle(&handle, &mut members, event);
+                    if let Some(advert) = &self.advert
+                        && advertised != Some(members.len())
+                    {
+                        advertised = Some(members.len());
+                        advert.set_players(members.len() + 1);
+                    }
                 }
                 changed = status.changed(), if status_open => {
                     if changed.is_err() {

@@ -61,6 +61,8 @@ pub struct StartupView {
     pub tempo: Tempo,
     /// The sequencer's pattern.
     pub pattern: Pattern,
+    /// Jams found on the local network so far.
+    pub lan_jams: Vec<crate::lan::LanJamView>,
 }
 
 /// What the Host card sends (and `jam host`).

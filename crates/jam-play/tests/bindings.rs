@@ -72,6 +72,7 @@ fn generate(dir: &Path) {
     Tempo::export_all(&cfg).unwrap();
     Pattern::export_all(&cfg).unwrap();
     Settings::export_all(&cfg).unwrap();
+    jam_play::lan::LanJamView::export_all(&cfg).unwrap();
     std::fs::write(dir.join("protocol.ts"), protocol_ts()).unwrap();
 }
 

@@ -1,5 +1,6 @@
 //! Hosting, joining and leaving.
 
+use jam_play::lan::LanJamView;
 use jam_play::views::{HostRequest, JamView, JoinRequest, RelayFiguresView};
 use jam_play::{RoomEvent, RoomSink};
 use tauri::ipc::Channel;
@@ -62,4 +63,10 @@ pub fn retry_now(state: State<'_, AppState>) {
 #[tauri::command]
 pub async fn relay_figures(state: State<'_, AppState>) -> Result<Option<RelayFiguresView>> {
     Ok(state.core.relay_figures().await)
+}
+
+/// The jams found on the local network so far (the `lan-jams` event tells of changes).
+#[tauri::command]
+pub fn lan_jams(state: State<'_, AppState>) -> Vec<LanJamView> {
+    state.core.lan_jams()
 }

@@ -1,5 +1,5 @@
 /** The start screen: the name, the Host and Join cards, "paste an invite anywhere". */
-import { api, type JamView, type RoomEvent, type StartupView } from "../api";
+import { api, type JamView, type LanJamView, type RoomEvent, type StartupView } from "../api";
 import { $, input, showStartError } from "../dom";
 import { findInvite, normalizeInvite } from "../room";
 import { MAX_NAME_CHARS } from "../bindings/protocol";
@@ -8,6 +8,9 @@ import { errorMessage } from "../api";
 import type { Store } from "../store";
 
 export class Start {
+  /** Joins a jam found on the network (set once the form is wired). */
+  private joinLan: (jam: LanJamView) => void = () => undefined;
+
   constructor(
     private readonly store: Store,
     private readonly enter: (view: JamView) => void,
@@ -46,6 +49,9 @@ export class Start {
       }
     });
 
+    this.showLan(startup.lanJams);
+    void api.onLanJams((jams) => this.showLan(jams));
+
     const onEvent = (e: RoomEvent) => this.store.dispatch(e);
     $("host-button").addEventListener("click", async () => {
       const port = Number(input("host-port").value);
@@ -71,6 +77,16 @@ export class Start {
       if (view) this.enter(view);
     });
 
+    this.joinLan = (jam: LanJamView) => {
+      invite.value = jam.invite;
+      if (jam.password && !input("join-password").value) {
+        input("join-password").focus();
+        showStartError(`${jam.host}'s jam needs a password: type it, then press Join.`);
+        return;
+      }
+      $("join-button").click();
+    };
+
     $("join-button").addEventListener("click", async () => {
       const request = {
         name: name.value,
@@ -82,6 +98,29 @@ export class Start {
       if (view) this.enter(view);
     });
   }
+
+  /** The jams found on this network, each one click from joining. */
+  private showLan(jams: LanJamView[]): void {
+    $("lan-panel").hidden = jams.length === 0;
+    $("lan-jams").replaceChildren(
+      ...jams.map((jam) => {
+        const li = document.createElement("li");
+        const button = document.createElement("button");
+        button.className = "lan-jam";
+        button.textContent = describeLanJam(jam);
+        button.title = jam.invite;
+        button.addEventListener("click", () => this.joinLan(jam));
+        li.append(button);
+        return li;
+      }),
+    );
+  }
+}
+
+/** "Ann's jam · 2 in the room · password" */
+export function describeLanJam(jam: LanJamView): string {
+  const people = jam.players === 1 ? "1 in the room" : `${jam.players} in the room`;
+  return `${jam.host}'s jam · ${people}${jam.password ? " · password" : ""}`;
 }
 
 /** Runs `what` with `button` disabled; an error shows on the start screen and changes nothing. */

@@ -156,7 +156,11 @@ pub async fn open(port: u16) -> Result<Mapping, Failure> {
             )));
         }
     };
-    if let Some((_, inner)) = other {
+    // Both answered: remove the second mapping — unless it is the same one (one router
+    // speaking both protocols keeps one rule per port, which removing would take away).
+    if let Some((external, inner)) = other
+        && external != chosen.0
+    {
         let _ = tokio::time::timeout(ASK_WITHIN, inner.remove()).await;
     }
     tracing::debug!(

@@ -198,12 +198,29 @@ struct Instance {
 }
 
 async fn launch(label: &str, display: &str, pulse: &str, dir: &Path) -> Instance {
+    launch_bound(label, display, pulse, dir, Some("127.0.0.1:0")).await
+}
+
+/// [`launch`], with the embedded relay bound as `relay_bind` says (`None`: as a musician's app,
+/// every interface at the chosen port).
+async fn launch_bound(
+    label: &str,
+    display: &str,
+    pulse: &str,
+    dir: &Path,
+    relay_bind: Option<&str>,
+) -> Instance {
     let sink = format!("jam_{label}");
     let recording = dir.join(format!("{label}.raw"));
     let recorder = record(pulse, &sink, &recording);
     let (port, native_port) = (free_port(), free_port());
     let config = dir.join(format!("config-{label}"));
-    let driver = Command::new(tool("tauri-driver"))
+    let mut driver = Command::new(tool("tauri-driver"));
+    match relay_bind {
+        Some(bind) => driver.env("JAMWIRE_RELAY_BIND", bind),
+        None => driver.env_remove("JAMWIRE_RELAY_BIND"),
+    };
+    let driver = driver
         .args([
             "--port",
             &port.to_string(),
@@ -216,7 +233,6 @@ async fn launch(label: &str, display: &str, pulse: &str, dir: &Path) -> Instance
         .env("XDG_CONFIG_HOME", &config)
         .env("XDG_DATA_HOME", &config)
         .env("HOME", &config)
-        .env("JAMWIRE_RELAY_BIND", "127.0.0.1:0")
         .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
@@ -613,4 +629,155 @@ async fn a_midi_keyboard_plays_in_the_app_and_reaches_the_other_instance() {
     let _ = a.client.close().await;
     let _ = b.client.close().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Moves the calling thread into the network namespace `ns` (`ip netns` names it): sockets it
+/// opens and processes it starts from then on live there.
+fn enter_netns(ns: &str) {
+    use std::os::fd::AsRawFd;
+    unsafe extern "C" {
+        fn setns(fd: i32, nstype: i32) -> i32;
+    }
+    const CLONE_NEWNET: i32 = 0x4000_0000;
+    let file = File::open(format!("/var/run/netns/{ns}")).expect("the namespace exists");
+    // SAFETY: setns(2) on this thread with a namespace file we hold open; no memory is shared.
+    let status = unsafe { setns(file.as_raw_fd(), CLONE_NEWNET) };
+    assert_eq!(status, 0, "setns into {ns}");
+}
+
+/// The desktop app itself at home A behind a real router (network namespaces, miniupnpd; see
+/// `jam_tests::homes`): pressing Host opens a port on the router and shows the internet
+/// invite and "Anyone with the invite can join"; a guest at home B joins with that invite and
+/// plays, and the app shows and sounds it; leaving closes the port. Needs root: `scripts/test`
+/// runs it with `--ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root and network namespaces: scripts/test runs it"]
+async fn the_app_hosts_at_home_behind_a_router_and_a_guest_elsewhere_joins() {
+    use jam_tests::homes::{Homes, Host};
+    let dir = std::env::temp_dir().join(format!("jamwire-e2e-homes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut homes = Homes::build(&dir.join("net"));
+    homes.start_port_mapping();
+    let jam = jam_tests::workspace_binary("jam", "jam");
+    // A two-note song for the guest to play, the notes far enough apart to be heard apart.
+    let mut song = jam_midi::Recording::new();
+    let t = song.track("Song");
+    for (i, note) in [64u8, 67].iter().enumerate() {
+        let at = i as u64 * 1_500_000;
+        let on = jam_midi::MidiMessage::NoteOn {
+            note: *note,
+            velocity: 100,
+        };
+        let off = jam_midi::MidiMessage::NoteOff {
+            note: *note,
+            velocity: 0,
+        };
+        song.record(
+            t,
+            at,
+            jam_midi::MidiEvent {
+                channel: 0,
+                message: on,
+            },
+        );
+        song.record(
+            t,
+            at + 200_000,
+            jam_midi::MidiEvent {
+                channel: 0,
+                message: off,
+            },
+        );
+    }
+    let song_path = dir.join("song.mid");
+    song.save(&song_path).unwrap();
+    let (_x, display) = xvfb();
+    let (_pulse, server) = pulseaudio(&dir);
+    pulse_ready(&server).await;
+
+    let ns_a1 = homes.ns(Host::A1);
+    let ns_b1 = homes.ns(Host::B1);
+    let homes = std::sync::Arc::new(homes);
+    let in_a1 = homes.clone();
+    let app = std::thread::spawn(move || {
+        enter_netns(&ns_a1);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let homes = in_a1;
+            let a = launch_bound("a", &display, &server, &dir, None).await;
+            a.type_into("#name", "Ann").await;
+            a.click("#host-button").await;
+            a.wait_for("#room:not([hidden])").await;
+            let invite = a.text("#invite-text").await;
+            assert!(
+                invite.starts_with("jam://11.71.0.2:7878/"),
+                "the internet invite: {invite}"
+            );
+            let reach = a.text("#reach").await;
+            assert!(
+                reach.starts_with("Anyone with the invite can join"),
+                "{reach}"
+            );
+            assert!(a.text("#host-addresses").await.contains("10.1.0.11:7878"));
+            assert!(
+                homes.mappings().contains("dport 7878"),
+                "{}",
+                homes.mappings()
+            );
+
+            // Bob, at home B, joins with the invite as shown and plays two notes.
+            let from = samples_in(&a.recording);
+            let played = tokio::process::Command::new("ip")
+                .args(["netns", "exec", &ns_b1])
+                .arg(&jam)
+                .args([
+                    "play",
+                    song_path.to_str().unwrap(),
+                    "--into",
+                    &invite,
+                    "--name",
+                    "Bob",
+                    "--no-audio",
+                ])
+                .output()
+                .await
+                .unwrap();
+            assert!(
+                played.status.success(),
+                "{}",
+                String::from_utf8_lossy(&played.stderr)
+            );
+            let mine = a.colour_of("Ann").await;
+            a.wait_for("#piano [data-note='67'][data-last-colour]")
+                .await;
+            let lit = a
+                .wait_for("#piano [data-note='67']")
+                .await
+                .attr("data-last-colour")
+                .await
+                .unwrap()
+                .unwrap_or_default();
+            assert_ne!(lit, mine, "Bob's note lights in Bob's colour");
+            let heard = a.heard_since(from).await;
+            assert_eq!(
+                onsets(&heard).len(),
+                2,
+                "Ann hears Bob's two notes: {:?}",
+                onsets(&heard)
+            );
+
+            a.click("#leave-button").await;
+            a.wait_for("#start:not([hidden])").await;
+            until("the router's port to close", || async {
+                (!homes.mappings().contains("dport 7878")).then_some(())
+            })
+            .await;
+            let _ = a.client.close().await;
+        });
+    });
+    app.join().expect("the app's part ran");
+    drop(homes);
 }

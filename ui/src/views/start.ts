@@ -71,7 +71,7 @@ export class Start {
         record: input("host-record").checked,
         portMapping: input("port-mapping").checked,
         relay: onRelay ? input("relay-server").value.trim() : null,
-        relayKey: null,
+        relayKey: onRelay ? input("relay-key").value || null : null,
       };
       const view = await busy($("host-button") as HTMLButtonElement, () => api.host(request, onEvent));
       if (view) this.enter(view);

@@ -280,6 +280,7 @@ impl Core {
             tempo,
             pattern,
             lan_jams: self.lan_jams(),
+            about: crate::views::AboutView::current(),
         }
     }
 

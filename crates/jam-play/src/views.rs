@@ -63,6 +63,28 @@ pub struct StartupView {
     pub pattern: Pattern,
     /// Jams found on the local network so far.
     pub lan_jams: Vec<crate::lan::LanJamView>,
+    /// What Jamwire this is, for Settings → About.
+    pub about: AboutView,
+}
+
+/// The version of this Jamwire and of the protocol it speaks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+pub struct AboutView {
+    /// The workspace's version (every Jamwire binary has the same).
+    pub version: String,
+    /// The relay protocol's version.
+    pub protocol: u32,
+}
+
+impl AboutView {
+    /// This build's.
+    pub fn current() -> AboutView {
+        AboutView {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            protocol: jam_protocol::PROTOCOL_VERSION,
+        }
+    }
 }
 
 /// What the Host card sends (and `jam host`).

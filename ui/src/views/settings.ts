@@ -17,6 +17,7 @@ export class SettingsView {
     select("audio-device").value = s.audioDevice;
     this.showMidi(startup.midi);
     void api.onMidiDevices((m) => this.showMidi(m));
+    $("about").textContent = `Jamwire ${startup.about.version} · protocol v${startup.about.protocol}`;
 
     $("settings-open").addEventListener("click", () => this.toggle($("settings").hidden));
     $("settings-open-room").addEventListener("click", () => this.toggle($("settings").hidden));

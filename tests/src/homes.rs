@@ -237,6 +237,16 @@ table inet guard {
 
     /// Starts a real UPnP IGD and NAT-PMP/PCP server (miniupnpd) on router A.
     pub fn start_port_mapping(&mut self) {
+        self.start_port_mapping_with(true);
+    }
+
+    /// Starts miniupnpd on router A (again), answering NAT-PMP/PCP and, if `upnp`, UPnP IGD.
+    pub fn start_port_mapping_with(&mut self, upnp: bool) {
+        if let Some(mut child) = self.miniupnpd.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = self.exec(Host::RouterA, "nft", &["delete", "table", "inet", "filter"]);
         self.nft(
             Host::RouterA,
             r#"
@@ -254,9 +264,12 @@ table inet filter {
         let conf = self.dir.join("miniupnpd.conf");
         std::fs::write(
             &conf,
-            "ext_ifname=wan\nlistening_ip=lan\nport=5000\nenable_natpmp=yes\nenable_upnp=yes\n\
-             secure_mode=yes\nsystem_uptime=yes\nuuid=3f1c2a52-7d33-4b1e-9f07-6a2e5c1d8b11\n\
-             allow 1024-65535 10.1.0.0/24 1024-65535\ndeny 0-65535 0.0.0.0/0 0-65535\n",
+            format!(
+                "ext_ifname=wan\nlistening_ip=lan\nport=5000\nenable_natpmp=yes\nenable_upnp={}\n\
+                 secure_mode=yes\nsystem_uptime=yes\nuuid=3f1c2a52-7d33-4b1e-9f07-6a2e5c1d8b11\n\
+                 allow 1024-65535 10.1.0.0/24 1024-65535\ndeny 0-65535 0.0.0.0/0 0-65535\n",
+                if upnp { "yes" } else { "no" }
+            ),
         )
         .expect("miniupnpd.conf");
         let log = std::fs::File::create(self.dir.join("miniupnpd.log")).expect("a log file");

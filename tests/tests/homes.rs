@@ -5,6 +5,7 @@
 //! 1. Ann hosts at home A: her router opens the port, the invite carries the internet address,
 //!    Bob at home B joins with it as printed and plays, and Ann's housemate hears him (she
 //!    found the jam over mDNS; Bob's home doesn't see it). The mapping is gone after the jam.
+//!    Again with the router answering only NAT-PMP/PCP.
 //! 2. Bea hosts at home B: her router opens nothing, and she is told only her network can
 //!    join; a guest pointed at her router's address is told, within the documented 5 s, that
 //!    nothing answered and why that is likely.
@@ -297,6 +298,57 @@ async fn two_homes_jam_the_ways_their_routers_allow() {
     assert!(
         !homes.mappings().contains(&format!("dport {port}")),
         "the mapping is gone after the jam: {}",
+        homes.mappings()
+    );
+
+    // 1b. A router that answers only NAT-PMP/PCP (UPnP off) opens the port just as well.
+    homes.start_port_mapping_with(false);
+    let mut ann = spawn(
+        &homes,
+        Host::A1,
+        &jam,
+        &[
+            "host",
+            "--bind",
+            "0.0.0.0:7878",
+            "--name",
+            "Ann",
+            "--no-audio",
+        ],
+        None,
+    );
+    let pmp_invite = invite_in(&ann.out_line("hosting").await);
+    assert!(
+        pmp_invite.starts_with("jam://11.71.0.2:7878/"),
+        "{pmp_invite}"
+    );
+    assert!(
+        ann.err_line("can join")
+            .await
+            .contains("Anyone with the invite can join")
+    );
+    let mut bob = spawn(
+        &homes,
+        Host::B1,
+        &jam,
+        &[
+            "play",
+            song.to_str().unwrap(),
+            "--into",
+            &pmp_invite,
+            "--name",
+            "Bob",
+            "--no-audio",
+        ],
+        None,
+    );
+    bob.err_line("joined").await;
+    let (ok, rest) = bob.finish().await;
+    assert!(ok, "{rest}");
+    ann.stop().await;
+    assert!(
+        !homes.mappings().contains("dport 7878"),
+        "the NAT-PMP/PCP mapping is gone after the jam: {}",
         homes.mappings()
     );
 

@@ -53,6 +53,60 @@ fn spawn(homes: &Homes, host: Host, program: &Path, args: &[&str], ca: Option<&P
     }
 }
 
+/// `jam host` on `host`, listening on every interface at 7878, as a musician's would.
+fn host_here(homes: &Homes, host: Host, jam: &Path, name: &str) -> Proc {
+    let args = [
+        "host",
+        "--bind",
+        "0.0.0.0:7878",
+        "--name",
+        name,
+        "--no-audio",
+    ];
+    spawn(homes, host, jam, &args, None)
+}
+
+/// `jam play SONG --into INVITE` on `host`, as `name`.
+fn play(
+    homes: &Homes,
+    host: Host,
+    jam: &Path,
+    song: &Path,
+    invite: &str,
+    name: &str,
+    ca: Option<&Path>,
+) -> Proc {
+    let args = [
+        "play",
+        song.to_str().unwrap_or_default(),
+        "--into",
+        invite,
+        "--name",
+        name,
+        "--no-audio",
+    ];
+    spawn(homes, host, jam, &args, ca)
+}
+
+/// `jam record FILE --from INVITE` on `host`.
+fn record(
+    homes: &Homes,
+    host: Host,
+    jam: &Path,
+    file: &Path,
+    invite: &str,
+    ca: Option<&Path>,
+) -> Proc {
+    let args = [
+        "record",
+        file.to_str().unwrap_or_default(),
+        "--from",
+        invite,
+        "--no-audio",
+    ];
+    spawn(homes, host, jam, &args, ca)
+}
+
 impl Proc {
     /// The first stdout line holding `needle`.
     async fn out_line(&mut self, needle: &str) -> String {
@@ -194,20 +248,7 @@ async fn two_homes_jam_the_ways_their_routers_allow() {
 
     // 1. Ann hosts at home A; her router opens the port.
     let pressed = Instant::now();
-    let mut ann = spawn(
-        &homes,
-        Host::A1,
-        &jam,
-        &[
-            "host",
-            "--bind",
-            "0.0.0.0:7878",
-            "--name",
-            "Ann",
-            "--no-audio",
-        ],
-        None,
-    );
+    let mut ann = host_here(&homes, Host::A1, &jam, "Ann");
     let invite = invite_in(&ann.out_line("hosting").await);
     let to_invite = pressed.elapsed();
     assert!(
@@ -253,36 +294,10 @@ async fn two_homes_jam_the_ways_their_routers_allow() {
 
     // She listens (and records) through the LAN address; Bob plays from home B.
     let heard = dir.join("heard-a.mid");
-    let mut housemate = spawn(
-        &homes,
-        Host::A2,
-        &jam,
-        &[
-            "record",
-            heard.to_str().unwrap(),
-            "--from",
-            &lan_invite,
-            "--no-audio",
-        ],
-        None,
-    );
+    let mut housemate = record(&homes, Host::A2, &jam, &heard, &lan_invite, None);
     housemate.err_line("joined").await;
     let joining = Instant::now();
-    let mut bob = spawn(
-        &homes,
-        Host::B1,
-        &jam,
-        &[
-            "play",
-            song.to_str().unwrap(),
-            "--into",
-            &invite,
-            "--name",
-            "Bob",
-            "--no-audio",
-        ],
-        None,
-    );
+    let mut bob = play(&homes, Host::B1, &jam, &song, &invite, "Bob", None);
     bob.err_line("joined").await;
     let join_through_mapping = joining.elapsed();
     let (ok, rest) = bob.finish().await;
@@ -303,20 +318,7 @@ async fn two_homes_jam_the_ways_their_routers_allow() {
 
     // 1b. A router that answers only NAT-PMP/PCP (UPnP off) opens the port just as well.
     homes.start_port_mapping_with(false);
-    let mut ann = spawn(
-        &homes,
-        Host::A1,
-        &jam,
-        &[
-            "host",
-            "--bind",
-            "0.0.0.0:7878",
-            "--name",
-            "Ann",
-            "--no-audio",
-        ],
-        None,
-    );
+    let mut ann = host_here(&homes, Host::A1, &jam, "Ann");
     let pmp_invite = invite_in(&ann.out_line("hosting").await);
     assert!(
         pmp_invite.starts_with("jam://11.71.0.2:7878/"),
@@ -327,21 +329,7 @@ async fn two_homes_jam_the_ways_their_routers_allow() {
             .await
             .contains("Anyone with the invite can join")
     );
-    let mut bob = spawn(
-        &homes,
-        Host::B1,
-        &jam,
-        &[
-            "play",
-            song.to_str().unwrap(),
-            "--into",
-            &pmp_invite,
-            "--name",
-            "Bob",
-            "--no-audio",
-        ],
-        None,
-    );
+    let mut bob = play(&homes, Host::B1, &jam, &song, &pmp_invite, "Bob", None);
     bob.err_line("joined").await;
     let (ok, rest) = bob.finish().await;
     assert!(ok, "{rest}");
@@ -353,20 +341,7 @@ async fn two_homes_jam_the_ways_their_routers_allow() {
     );
 
     // 2. Bea hosts at home B, whose router opens nothing.
-    let mut bea = spawn(
-        &homes,
-        Host::B1,
-        &jam,
-        &[
-            "host",
-            "--bind",
-            "0.0.0.0:7878",
-            "--name",
-            "Bea",
-            "--no-audio",
-        ],
-        None,
-    );
+    let mut bea = host_here(&homes, Host::B1, &jam, "Bea");
     let bea_invite = invite_in(&bea.out_line("hosting").await);
     assert!(
         bea_invite.starts_with("jam://10.2.0.11:7878/"),
@@ -444,48 +419,18 @@ async fn two_homes_jam_the_ways_their_routers_allow() {
     );
     let heard_b = dir.join("heard-b.mid");
     let heard_a = dir.join("heard-a2.mid");
-    let mut at_b = spawn(
-        &homes,
-        Host::B1,
-        &jam,
-        &[
-            "record",
-            heard_b.to_str().unwrap(),
-            "--from",
-            &tls_invite,
-            "--no-audio",
-        ],
-        Some(&pki.ca),
-    );
-    let mut at_a = spawn(
-        &homes,
-        Host::A2,
-        &jam,
-        &[
-            "record",
-            heard_a.to_str().unwrap(),
-            "--from",
-            &tls_invite,
-            "--no-audio",
-        ],
-        Some(&pki.ca),
-    );
+    let mut at_b = record(&homes, Host::B1, &jam, &heard_b, &tls_invite, Some(&pki.ca));
+    let mut at_a = record(&homes, Host::A2, &jam, &heard_a, &tls_invite, Some(&pki.ca));
     at_b.err_line("joined").await;
     at_a.err_line("joined").await;
     let joining = Instant::now();
-    let mut al = spawn(
+    let mut al = play(
         &homes,
         Host::A1,
         &jam,
-        &[
-            "play",
-            song.to_str().unwrap(),
-            "--into",
-            &tls_invite,
-            "--name",
-            "Al",
-            "--no-audio",
-        ],
+        &song,
+        &tls_invite,
+        "Al",
         Some(&pki.ca),
     );
     al.err_line("joined").await;

@@ -47,40 +47,12 @@ fn host_error(bind: SocketAddr, e: &RelayError) -> PlayError {
 /// A relay server's address from what a host typed: `wss://HOST[:PORT][/]`, `jams://…`,
 /// `ws://HOST:PORT`, `jam://…`, or a bare `HOST[:PORT]` (TLS on 443).
 pub fn relay_server(text: &str) -> Result<(String, bool)> {
-    let text = text.trim().trim_end_matches('/');
-    let lower = text.to_ascii_lowercase();
-    let (rest, tls) = [
-        ("wss://", true),
-        ("jams://", true),
-        ("ws://", false),
-        ("jam://", false),
-    ]
-    .iter()
-    .find_map(|(scheme, tls)| {
-        lower
-            .starts_with(scheme)
-            .then(|| (&text[scheme.len()..], *tls))
-    })
-    .unwrap_or((text, true));
-    let bad = || {
+    jam_session::parse_relay(text, Some(true)).ok_or_else(|| {
         PlayError::BadInput(format!(
-            "\"{text}\" isn't a relay server's address — it looks like wss://relay.example.org"
+            "\"{}\" isn't a relay server's address — it looks like wss://relay.example.org",
+            text.trim()
         ))
-    };
-    if rest.is_empty() || rest.contains('/') || rest.contains(char::is_whitespace) {
-        return Err(bad());
-    }
-    let address = match rest.rsplit_once(':') {
-        Some((host, port)) if !port.ends_with(']') => {
-            if host.is_empty() || port.parse::<u16>().is_err() {
-                return Err(bad());
-            }
-            rest.to_owned()
-        }
-        _ if tls => format!("{rest}:{}", jam_session::TLS_PORT),
-        _ => return Err(bad()),
-    };
-    Ok((address, tls))
+    })
 }
 
 impl Core {

@@ -40,6 +40,19 @@ async fn next<T>(
     .expect("the event arrives in time")
 }
 
+/// Hosting here (on loopback: the core is bound there), no router, no relay server.
+fn here(name: &str, record: bool) -> HostRequest {
+    HostRequest {
+        name: name.into(),
+        password: None,
+        port: 0,
+        record,
+        port_mapping: false,
+        relay: None,
+        relay_key: None,
+    }
+}
+
 fn join(invite: &str, name: &str, listener: bool) -> JoinRequest {
     JoinRequest {
         name: name.into(),
@@ -53,18 +66,7 @@ fn join(invite: &str, name: &str, listener: bool) -> JoinRequest {
 async fn what_the_host_plays_and_changes_reaches_a_guest_as_typed_events() {
     let host = core();
     let jam = host
-        .host(
-            HostRequest {
-                name: "Ann".into(),
-                password: None,
-                port: 0,
-                record: false,
-                port_mapping: false,
-                relay: None,
-                relay_key: None,
-            },
-            |_: RoomEvent| {},
-        )
+        .host(here("Ann", false), |_: RoomEvent| {})
         .await
         .unwrap();
     assert!(
@@ -151,20 +153,7 @@ async fn what_the_host_plays_and_changes_reaches_a_guest_as_typed_events() {
         Err(PlayError::BadInput(_))
     ));
     assert_eq!(host.clock().tempo, tempo);
-    let again = host
-        .host(
-            HostRequest {
-                name: "Ann".into(),
-                password: None,
-                port: 0,
-                record: false,
-                port_mapping: false,
-                relay: None,
-                relay_key: None,
-            },
-            |_: RoomEvent| {},
-        )
-        .await;
+    let again = host.host(here("Ann", false), |_: RoomEvent| {}).await;
     assert!(matches!(again, Err(PlayError::AlreadyInJam)));
 
     // A listener hears but can't play.
@@ -203,38 +192,14 @@ async fn what_the_host_plays_and_changes_reaches_a_guest_as_typed_events() {
 async fn a_failed_host_leaves_nothing_running_and_a_bad_name_is_refused_first() {
     let host = core();
     let nameless = host
-        .host(
-            HostRequest {
-                name: " \u{202E} ".into(),
-                password: None,
-                port: 0,
-                record: false,
-                port_mapping: false,
-                relay: None,
-                relay_key: None,
-            },
-            |_: RoomEvent| {},
-        )
+        .host(here(" \u{202E} ", false), |_: RoomEvent| {})
         .await;
     assert!(
         matches!(nameless, Err(PlayError::BadInput(_))),
         "{nameless:?}"
     );
     // Takes were asked for but this core keeps none: refused before any relay starts.
-    let no_takes = host
-        .host(
-            HostRequest {
-                name: "Ann".into(),
-                password: None,
-                port: 0,
-                record: true,
-                port_mapping: false,
-                relay: None,
-                relay_key: None,
-            },
-            |_: RoomEvent| {},
-        )
-        .await;
+    let no_takes = host.host(here("Ann", true), |_: RoomEvent| {}).await;
     assert!(
         matches!(no_takes, Err(PlayError::TakesUnavailable(_))),
         "{no_takes:?}"

@@ -20,46 +20,57 @@ pub struct Invite {
     pub tls: bool,
 }
 
+/// A relay's address from text: `SCHEME://HOST[:PORT]` with `jams://`/`wss://` (TLS, port 443
+/// by default) or `jam://`/`ws://` (plain, port required); without a scheme, `default_tls`
+/// says which (`None`: a scheme is required). Gives `(HOST:PORT, tls)`.
+pub fn parse_relay(text: &str, default_tls: Option<bool>) -> Option<(String, bool)> {
+    let text = text.trim();
+    let lower = text.to_ascii_lowercase();
+    let (address, tls) = [
+        ("jams://", true),
+        ("wss://", true),
+        ("jam://", false),
+        ("ws://", false),
+    ]
+    .iter()
+    .find_map(|(scheme, tls)| {
+        lower
+            .starts_with(scheme)
+            .then(|| (&text[scheme.len()..], *tls))
+    })
+    .or_else(|| default_tls.map(|tls| (text, tls)))?;
+    let address = address.trim_end_matches('/');
+    if address.is_empty()
+        || address
+            .chars()
+            .any(|c| c.is_whitespace() || c == '/' || c == '@')
+    {
+        return None;
+    }
+    let address = match address.rsplit_once(':') {
+        // An IPv6 address's colons are inside brackets: `[::1]` has no port.
+        Some((host, port)) if !port.ends_with(']') => {
+            if host.is_empty() || port.parse::<u16>().is_err() {
+                return None;
+            }
+            address.to_owned()
+        }
+        _ if tls => format!("{address}:{TLS_PORT}"),
+        _ => return None,
+    };
+    Some((address, tls))
+}
+
 impl Invite {
     /// Reads an invite (spaces and the code's case forgiven).
     pub fn parse(text: &str) -> Result<Invite, SessionError> {
         let bad = || SessionError::BadInvite(text.trim().to_owned());
-        let text = text.trim();
-        let lower = text.to_ascii_lowercase();
-        let (rest, tls) = [
-            ("jams://", true),
-            ("wss://", true),
-            ("jam://", false),
-            ("ws://", false),
-        ]
-        .iter()
-        .find_map(|(scheme, tls)| {
-            lower
-                .starts_with(scheme)
-                .then(|| (&text[scheme.len()..], *tls))
-        })
-        .ok_or_else(bad)?;
-        let (address, code) = rest
+        let (relay, code) = text
+            .trim()
             .trim_end_matches('/')
             .rsplit_once('/')
             .ok_or_else(bad)?;
-        let address = match address.rsplit_once(':') {
-            // An IPv6 address's colons are inside brackets: `[::1]` has no port.
-            Some((host, port)) if !port.ends_with(']') => {
-                if host.is_empty() || port.parse::<u16>().is_err() {
-                    return Err(bad());
-                }
-                address.to_owned()
-            }
-            _ if tls && !address.is_empty() => format!("{address}:{TLS_PORT}"),
-            _ => return Err(bad()),
-        };
-        if address
-            .chars()
-            .any(|c| c.is_whitespace() || c == '/' || c == '@')
-        {
-            return Err(bad());
-        }
+        let (address, tls) = parse_relay(relay, None).ok_or_else(bad)?;
         let room = RoomCode::parse(code).ok_or_else(bad)?;
         Ok(Invite { address, room, tls })
     }

@@ -25,6 +25,6 @@ mod session;
 pub use clock::ClockSync;
 pub use connect::{CA_CERT_ENV, CONNECT_WITHIN, tls_config};
 pub use error::SessionError;
-pub use invite::{Invite, TLS_PORT};
+pub use invite::{Invite, TLS_PORT, parse_relay};
 pub use playout::{MAX_DELAY_MS, MAX_SENDERS, Playout, PlayoutMode, SenderFigures};
 pub use session::{RemoteEvent, Session, SessionConfig, SessionEvent, SessionHandle, Status};

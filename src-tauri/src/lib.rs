@@ -41,6 +41,7 @@ pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::settings::midi_status,
             commands::settings::set_playout,
             commands::settings::remember,
+            commands::settings::set_port_mapping,
             commands::takes::list_takes,
             commands::takes::take_details,
             commands::takes::export_take,

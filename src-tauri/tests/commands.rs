@@ -270,6 +270,7 @@ async fn a_listener_is_refused_and_settings_round_trip_through_the_file() {
     )
     .unwrap();
     call(&window, "set_click", json!({"on": true})).unwrap();
+    call(&window, "set_port_mapping", json!({"on": false})).unwrap();
     let too_long = call(
         &window,
         "set_playout",
@@ -281,6 +282,7 @@ async fn a_listener_is_refused_and_settings_round_trip_through_the_file() {
     assert_eq!(settings["playout"], "fixed");
     assert_eq!(settings["fixedDelayMs"], 80.0);
     assert_eq!(settings["click"], true);
+    assert_eq!(settings["portMapping"], false);
     assert_eq!(settings["name"], "Lis", "the joiner's name is remembered");
     assert_eq!(settings["lastInvite"], invite.as_str());
     let file = environment().join("config/app.jamwire.test.listener/settings.json");

@@ -84,6 +84,7 @@ export const api = {
   replayTake: (id: number) => invoke<number>("replay_take", { id }),
   relayFigures: () => invoke<RelayFiguresView | null>("relay_figures"),
   remember: (name: string, lastInvite: string) => invoke<void>("remember", { name, lastInvite }),
+  setPortMapping: (on: boolean) => invoke<void>("set_port_mapping", { on }),
   onMidiDevices: (f: (m: MidiView) => void): Promise<UnlistenFn> => listen<MidiView>("midi-devices", (e) => f(e.payload)),
   lanJams: () => invoke<LanJamView[]>("lan_jams"),
   onLanJams: (f: (jams: LanJamView[]) => void): Promise<UnlistenFn> => listen<LanJamView[]>("lan-jams", (e) => f(e.payload)),

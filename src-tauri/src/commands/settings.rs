@@ -46,3 +46,10 @@ pub fn set_playout(state: State<'_, AppState>, mode: Timing, fixed_delay_ms: f64
 pub fn remember(state: State<'_, AppState>, name: String, last_invite: String) -> Result<()> {
     Ok(state.core.remember(&name, &last_invite)?)
 }
+
+/// Whether hosting asks the router to open the port, remembered.
+#[tauri::command]
+pub fn set_port_mapping(state: State<'_, AppState>, on: bool) -> Result<()> {
+    state.core.update_settings(|s| s.port_mapping = on)?;
+    Ok(())
+}

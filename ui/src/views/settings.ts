@@ -42,6 +42,9 @@ export class SettingsView {
         .setPlayout(select("playout").value as Timing, Number(input("fixed-delay").value))
         .catch((e) => showRoomError(errorMessage(e)));
     $("playout").addEventListener("change", playoutChanged);
+    $("port-mapping").addEventListener("change", () =>
+      api.setPortMapping(input("port-mapping").checked).catch((e) => showRoomError(errorMessage(e))),
+    );
     $("fixed-delay").addEventListener("change", playoutChanged);
   }
 

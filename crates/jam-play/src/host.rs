@@ -189,9 +189,9 @@ impl Core {
                         ReachScope::Network
                     },
                     message: if bind.ip().is_loopback() {
-                        format!("Only this computer can join (hosting on {bind}).")
+                        format!("Only this computer can join (hosting on {}).", relay.local_addr())
                     } else {
-                        format!("Only people who can reach {bind} can join.")
+                        format!("Only people who can reach {} can join.", relay.local_addr())
                     },
                 },
             ),

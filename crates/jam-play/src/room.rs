@@ -126,6 +126,11 @@ impl<T: RoomSink> RoomSink for std::sync::Arc<T> {
     }
 }
 
+/// A welcome's stored tempo or pattern payload, read as the event `name` it was sent as.
+fn state_event(payload: Option<&serde_json::value::RawValue>, name: &str) -> Option<MusicalEvent> {
+    MusicalEvent::parse(name, payload?).ok().flatten()
+}
+
 /// The task that reads one session until it ends.
 pub(crate) struct RoomTask<S> {
     pub(crate) core: Core,
@@ -194,26 +199,17 @@ impl<S: RoomSink> RoomTask<S> {
             SessionEvent::Joined(welcome) => {
                 // Parsed and range-checked like any event (the session has already dropped a
                 // state out of bounds); anything else leaves the defaults.
-                let tempo = welcome
-                    .state
-                    .tempo
-                    .as_deref()
-                    .and_then(|t| MusicalEvent::parse(names::TEMPO_CHANGE, t).ok().flatten())
-                    .and_then(|e| match e {
-                        MusicalEvent::TempoChange(t) => Some(Tempo::from(&t)),
-                        _ => None,
-                    })
-                    .unwrap_or_default();
-                let pattern = welcome
-                    .state
-                    .pattern
-                    .as_deref()
-                    .and_then(|p| MusicalEvent::parse(names::PATTERN_CHANGE, p).ok().flatten())
-                    .and_then(|e| match e {
-                        MusicalEvent::PatternChange(p) => Pattern::from_change(&p),
-                        _ => None,
-                    })
-                    .unwrap_or_default();
+                let tempo = match state_event(welcome.state.tempo.as_deref(), names::TEMPO_CHANGE) {
+                    Some(MusicalEvent::TempoChange(t)) => Tempo::from(&t),
+                    _ => Tempo::default(),
+                };
+                let pattern =
+                    match state_event(welcome.state.pattern.as_deref(), names::PATTERN_CHANGE) {
+                        Some(MusicalEvent::PatternChange(p)) => {
+                            Pattern::from_change(&p).unwrap_or_default()
+                        }
+                        _ => Pattern::default(),
+                    };
                 let volumes = self.core.saved_volumes(&welcome.participants);
                 {
                     let mut stage = self.core.stage();

@@ -152,11 +152,6 @@ impl Speaker {
         self.engine.as_ref().map(|(_, out)| out.plan())
     }
 
-    /// The engine, for scheduling anything else (metronome, sequencer).
-    pub fn engine(&mut self) -> Option<&mut Engine> {
-        self.engine.as_mut().map(|(engine, _)| engine)
-    }
-
     /// The engine source that plays a participant: their own for as long as they are in the
     /// room (see [`Speaker::forget`]). A new participant gets a source nobody holds, at full
     /// volume and unmuted. Only with more than 63 participants at once (a relay allows 64 in a
@@ -266,14 +261,6 @@ impl Speaker {
         self.mix.insert(source, (gain, muted));
         self.send(None, Action::SourceGain { source, gain });
         self.send(None, Action::SourceMute { source, muted });
-    }
-
-    /// Stops the device (the speaker goes on silently).
-    pub fn close(&mut self) {
-        if let Some((_, out)) = self.engine.take() {
-            drop(out.stop());
-        }
-        self.silent_reason = Some("the output was closed".into());
     }
 }
 

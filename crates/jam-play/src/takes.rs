@@ -59,11 +59,6 @@ impl Takes {
         }
     }
 
-    /// Where the log is.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The writer, for a relay to record into.
     pub fn recorder(&self) -> Result<Recorder> {
         self.recorder.clone().map_err(PlayError::TakesUnavailable)

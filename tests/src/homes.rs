@@ -299,6 +299,21 @@ table inet filter {
             .unwrap_or_default()
     }
 
+    /// Makes `router` drop `permille` ‰ of the packets it forwards, both ways, at random (as
+    /// a bad home link does); 0 restores a clean link.
+    pub fn set_loss(&self, router: Host, permille: u32) {
+        let _ = self.exec(router, "nft", &["delete", "table", "ip", "lossy"]);
+        if permille == 0 {
+            return;
+        }
+        let rules = format!(
+            "table ip lossy {{\n    chain forward {{\n        type filter hook forward priority 0;\n        numgen random mod 1000 < {permille} drop\n    }}\n}}\n"
+        );
+        if let Err(e) = self.nft(router, &rules) {
+            panic!("couldn't make the link lossy: {e}");
+        }
+    }
+
     /// A command run on `host` (its network namespace).
     pub fn command(&self, host: Host, program: &Path) -> tokio::process::Command {
         let mut command = tokio::process::Command::new("ip");

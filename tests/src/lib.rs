@@ -4,6 +4,8 @@
 //! Waiting is always for an event, bounded by [`PATIENCE`] so that a bug fails the test instead
 //! of hanging it; nothing here sleeps to synchronise.
 
+pub mod groove;
+pub mod heard;
 pub mod homes;
 pub mod pki;
 pub mod proxy;

@@ -20,6 +20,9 @@ pub struct AudioClock {
     frame: AtomicU64,
     /// When that frame is heard, in ns since `epoch` (an `i64` stored as bits; negative before it).
     heard_at_ns: AtomicU64,
+    /// The longest time, ns, from a block's rendering to the end of its sound: how far ahead of
+    /// now anything sent to the engine must be placed to be heard where it was placed.
+    lead_ns: AtomicU64,
 }
 
 impl AudioClock {
@@ -30,7 +33,25 @@ impl AudioClock {
             sequence: AtomicU64::new(0),
             frame: AtomicU64::new(0),
             heard_at_ns: AtomicU64::new(0),
+            lead_ns: AtomicU64::new(0),
         }
+    }
+
+    /// Records that a block of `frames`, rendered now, is heard from `heard_at` on: the lead an
+    /// event needs to be placed exactly. Real-time safe (one clock read, one atomic).
+    pub(crate) fn publish_lead(&self, heard_at: Instant, frames: usize) {
+        let ahead = heard_at.saturating_duration_since(Instant::now());
+        let block = frames as u128 * 1_000_000_000 / u128::from(self.sample_rate.max(1));
+        let lead = ahead.as_nanos().saturating_add(block);
+        self.lead_ns
+            .fetch_max(u64::try_from(lead).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// How far ahead of now an event must be scheduled to be heard exactly when scheduled: the
+    /// output's latency plus one block, the longest seen since the engine started (zero before
+    /// its first block). Anything placed sooner plays as soon as the next block allows.
+    pub fn lead(&self) -> Duration {
+        Duration::from_nanos(self.lead_ns.load(Ordering::Relaxed))
     }
 
     /// Records that `frame` will be heard at `heard_at`. Real-time safe.

@@ -188,6 +188,7 @@ impl Renderer {
     fn render_inner(&mut self, out: &mut [f32], channels: usize, heard_at: Instant) {
         let channels = channels.max(1);
         self.clock.publish(self.frame, heard_at);
+        self.clock.publish_lead(heard_at, out.len() / channels);
         for chunk in out.chunks_mut(MAX_BLOCK * channels) {
             let frames = chunk.len() / channels;
             self.render_block(frames);

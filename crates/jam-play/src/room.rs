@@ -144,6 +144,7 @@ impl<S: RoomSink> RoomTask<S> {
     /// Plays and reports what the room does until the session ends.
     pub(crate) async fn run(mut self) {
         let handle = self.session.handle();
+        handle.set_output_lead_ms(self.core.stage().speaker.output_lead().as_secs_f64() * 1_000.0);
         let mut status = self.session.status();
         let mut figures = tokio::time::interval(FIGURES_EVERY);
         figures.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -264,6 +265,8 @@ impl<S: RoomSink> RoomTask<S> {
                 {
                     let mut stage = self.core.stage();
                     stage.speaker.play_at(&remote.sender_id, at, &event);
+                    // For the next events: the output's lead only grows once known.
+                    handle.set_output_lead_ms(stage.speaker.output_lead().as_secs_f64() * 1_000.0);
                     match &event {
                         MusicalEvent::TempoChange(t) => stage.groove.tempo = Tempo::from(t),
                         MusicalEvent::PatternChange(p) => {

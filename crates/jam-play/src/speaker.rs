@@ -11,6 +11,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Added to the output's measured lead: an audio callback may come this much later than its
+/// period on a busy machine.
+pub const LEAD_SLACK: Duration = Duration::from_millis(2);
+
 use jam_audio::output::{self, AudioOutput, OutputConfig, OutputPlan};
 use jam_audio::{Action, Command, Engine, EngineConfig, Instrument, SampleBank, SourceId};
 use jam_protocol::{MusicalEvent, RoomWelcome};
@@ -201,6 +205,15 @@ impl Speaker {
             // than drop the command (the engine counts it).
             let _ = engine.send(command);
         }
+    }
+
+    /// How far ahead of now a sound must be handed over to be heard exactly when asked: the
+    /// output's latency plus a block, plus [`LEAD_SLACK`] for audio callbacks that come late on
+    /// a busy machine. Zero when nothing plays.
+    pub fn output_lead(&self) -> Duration {
+        self.engine.as_ref().map_or(Duration::ZERO, |(engine, _)| {
+            engine.clock().lead() + LEAD_SLACK
+        })
     }
 
     /// Plays an event as participant `participant_id` at instant `at`: a remote event at the

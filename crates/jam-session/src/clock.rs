@@ -10,7 +10,7 @@ const MAX_SLEW_MS: f64 = 0.5;
 const RESYNC_MS: f64 = 250.0;
 /// Until this many samples have arrived the estimate follows the best sample directly: it is
 /// still learning, and slewing from a first poor sample would take half a minute.
-const LEARNING_SAMPLES: usize = 10;
+pub(crate) const LEARNING_SAMPLES: usize = 8;
 
 /// Longest round trip believed, ms: a pong for a ping older than this (or from the future) is
 /// not an answer to one we sent.

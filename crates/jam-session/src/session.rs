@@ -26,6 +26,20 @@ const CLOSE_WITHIN: Duration = Duration::from_millis(500);
 /// How long ending the jam waits for the relay to confirm.
 const END_ANSWER_WITHIN: Duration = Duration::from_secs(2);
 
+/// After the last event sent, a tiny frame (a WebSocket ping) follows this soon, unless another
+/// event did. If the event's packet was lost, the probe's arrival makes the relay's TCP
+/// acknowledge out of order, and ours retransmits at once (RACK); without it a lone lost event
+/// waits for TCP's tail-loss probe, about 200 ms when it is the only packet in flight — a
+/// stall any listener hears. Costs one small frame (and the relay's pong) per event of a sparse
+/// stream, and nothing in a dense one (each event probes for the one before).
+const TAIL_PROBE_AFTER: Duration = Duration::from_millis(5);
+/// Longest output lead believed, ms: an output slower than this is broken, not late.
+const MAX_OUTPUT_LEAD_MS: f64 = 500.0;
+/// Clock pings exchanged one by one before joining (see `sync_clock`): as many as the clock
+/// needs to finish learning, so that what follows only ever slews it.
+const SYNC_PINGS: usize = crate::clock::LEARNING_SAMPLES;
+/// Longest the clock exchange before joining may take (a slow link's eight round trips).
+const SYNC_WITHIN: Duration = Duration::from_secs(2);
 /// Clock pings sent quickly after every (re)connection, to learn the offset.
 const LEARNING_PINGS: u32 = 10;
 /// Their spacing.
@@ -177,6 +191,9 @@ struct Shared {
     dropped: std::sync::atomic::AtomicU64,
     /// Received events refused because a value was out of bounds (a hostile or broken peer).
     refused: std::sync::atomic::AtomicU64,
+    /// How far ahead of now the local output must be given a sound to play it exactly, ms (an
+    /// `f64` as bits): see [`SessionHandle::set_output_lead_ms`].
+    output_lead_ms: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -190,6 +207,13 @@ impl Shared {
 
     fn relay_now_ms(&self) -> f64 {
         self.local.now_ms() + self.clock().offset_ms().unwrap_or(0.0)
+    }
+
+    fn output_lead_ms(&self) -> f64 {
+        f64::from_bits(
+            self.output_lead_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
     }
 }
 
@@ -258,6 +282,7 @@ impl Session {
             playout: Mutex::new(Playout::new(config.playout)),
             dropped: Default::default(),
             refused: Default::default(),
+            output_lead_ms: Default::default(),
         });
         let room = config.room.clone();
         let mut link = Link {
@@ -348,6 +373,21 @@ impl SessionHandle {
         self.shared.relay_now_ms()
     }
 
+    /// Tells the playout how far ahead of now the local output must be handed a sound to play
+    /// it exactly (its latency plus a block: `jam_audio::AudioClock::lead`). Remote events are
+    /// then placed from `arrival + lead`, so an event that arrives just in time for the network
+    /// is still in time for the speakers. 0 (the default) for a session that plays nothing.
+    pub fn set_output_lead_ms(&self, lead_ms: f64) {
+        let lead = if lead_ms.is_finite() {
+            lead_ms.clamp(0.0, MAX_OUTPUT_LEAD_MS)
+        } else {
+            0.0
+        };
+        self.shared
+            .output_lead_ms
+            .store(lead.to_bits(), std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// The local instant at which relay time `ms` happens (to hand to the audio clock).
     pub fn instant_at(&self, relay_ms: f64) -> Instant {
         let offset = self.shared.clock().offset_ms().unwrap_or(0.0);
@@ -434,10 +474,6 @@ impl Link {
     /// Connects and joins (or creates), returning the socket and the welcome.
     async fn establish(&mut self) -> Result<(Ws, RoomWelcome), SessionError> {
         let address = self.config.address.clone();
-        let unreachable = |detail: String| SessionError::Unreachable {
-            address: address.clone(),
-            detail,
-        };
         // A relay's frames are small; anything near this limit is a broken or hostile relay.
         let ws_config = WebSocketConfig::default()
             .max_message_size(Some(MAX_RELAY_FRAME_BYTES))
@@ -464,6 +500,7 @@ impl Link {
             }
         }
         self.shared.clock().reset();
+        self.sync_clock(&mut ws).await?;
         let welcome = match (&self.room, self.host) {
             (None, _) => {
                 let create = CreateRoom {
@@ -513,14 +550,45 @@ impl Link {
             self.host_token.clone_from(&welcome.host_token);
         }
         let welcome = sanitize_welcome(welcome, self.shared.local.now_ms(), &self.shared);
-        // A burst of clock pings right away: the estimate is good within a few round trips.
-        for _ in 0..8 {
-            self.ping(&mut ws)
-                .await
-                .map_err(|e| unreachable(e.to_string()))?;
-        }
         tracing::info!(room = ?self.room, user = %welcome.user_id, "joined");
         Ok((ws, welcome))
+    }
+
+    /// Learns the clock before joining: [`SYNC_PINGS`] pings, one after the other (each answered
+    /// before the next, so that they sample the link at different moments), so that the first
+    /// note sent or heard is already placed in relay time as well as the hundredth.
+    /// A relay that doesn't answer within [`SYNC_WITHIN`] is joined anyway: the clock then
+    /// learns from the pings that follow.
+    async fn sync_clock(&self, ws: &mut Ws) -> Result<(), SessionError> {
+        match tokio::time::timeout(SYNC_WITHIN, self.sync_clock_steps(ws)).await {
+            Ok(done) => done,
+            Err(_) => {
+                tracing::warn!("the relay answered too few clock pings before joining; going on");
+                Ok(())
+            }
+        }
+    }
+
+    async fn sync_clock_steps(&self, ws: &mut Ws) -> Result<(), SessionError> {
+        for _ in 0..SYNC_PINGS {
+            self.ping(ws).await.map_err(|e| SessionError::Unreachable {
+                address: self.config.address.clone(),
+                detail: e.to_string(),
+            })?;
+            loop {
+                if let ServerMsg::ClockPong(pong) = self.next_msg(ws).await? {
+                    let arrived = self.shared.local.now_ms();
+                    if self
+                        .shared
+                        .clock()
+                        .add_sample(pong.client_time, pong.server_time, arrived)
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn ping(&self, ws: &mut Ws) -> Result<(), tokio_tungstenite::tungstenite::Error> {
@@ -702,6 +770,8 @@ impl Link {
         let mut pings_sent = 0u32;
         let mut last_heard = tokio::time::Instant::now();
         let room = self.room.clone().map(|r| r.to_string()).unwrap_or_default();
+        // When to send a tail probe: see [`TAIL_PROBE_AFTER`].
+        let mut tail_probe: Option<tokio::time::Instant> = None;
         loop {
             let silence_deadline = last_heard + self.config.silence_timeout;
             tokio::select! {
@@ -731,6 +801,7 @@ impl Link {
                         if let Err(e) = ws.send(Message::text(msg.to_json())).await {
                             return End::Dropped(e.to_string());
                         }
+                        tail_probe = Some(tokio::time::Instant::now() + TAIL_PROBE_AFTER);
                     }
                     Some(Outgoing::RetryNow) => {} // connected already
                     Some(Outgoing::EndJam(done)) => {
@@ -755,6 +826,12 @@ impl Link {
                         return End::Left;
                     }
                 },
+                () = tokio::time::sleep_until(tail_probe.unwrap_or_else(tokio::time::Instant::now)), if tail_probe.is_some() => {
+                    tail_probe = None;
+                    if let Err(e) = ws.send(Message::Ping(Default::default())).await {
+                        return End::Dropped(e.to_string());
+                    }
+                }
                 _ = pings.tick() => {
                     if let Err(e) = self.ping(ws).await {
                         return End::Dropped(e.to_string());
@@ -810,10 +887,12 @@ impl Link {
                         return None;
                     }
                 };
+                // The playout places events from when they could be heard at the earliest.
+                let audible_ms = arrived_ms + self.shared.output_lead_ms();
                 let play_at_ms =
                     self.shared
                         .playout()
-                        .schedule(&e.sender_id, musical.as_ref(), arrived_ms);
+                        .schedule(&e.sender_id, musical.as_ref(), audible_ms);
                 SessionEvent::Remote(RemoteEvent {
                     sender_id: e.sender_id,
                     event_name: e.event_name,

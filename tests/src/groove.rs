@@ -1,0 +1,228 @@
+//! A friend's groove, as heard: a drummer `jam play`s 16th notes at 120 BPM, a listener's
+//! `jam` plays what arrives through its real audio engine into a PulseAudio null sink, and the
+//! sink is recorded and analysed ([`crate::heard`]). Two networks:
+//!
+//! - [`through_jitter`]: one machine, the listener behind a proxy that delays every chunk by a
+//!   random 0..max (order kept, as TCP does);
+//! - [`across_homes`]: the drummer at home A, the listener at home B, a relay server on the
+//!   "internet" between them ([`crate::homes`]; needs root), and router A dropping a share of
+//!   the packets it forwards, both ways, as a bad home link does.
+//!
+//! Used by `tests/tests/groove.rs` (what must hold on any machine) and `benches/groove.rs`
+//! (the figures).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStderr, ChildStdout, Command};
+
+use crate::heard::{Heard, Pulse, RATE, groove_file, samples};
+use crate::homes::{Homes, Host};
+use crate::proxy::Proxy;
+use crate::{PATIENCE, sigterm, workspace_binary};
+
+/// Silence before the groove's first note, ms (lets the listener's engine settle, as a
+/// musician's would have long before a friend starts playing).
+const LEAD_IN_MS: u64 = 500;
+
+/// A program a run started, its output read line by line; killed if dropped still running.
+struct Program {
+    child: Child,
+    stdout: Lines<BufReader<ChildStdout>>,
+    stderr: Lines<BufReader<ChildStderr>>,
+}
+
+impl Program {
+    fn start(mut command: Command) -> Program {
+        command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("the program starts");
+        let stdout = BufReader::new(child.stdout.take().expect("piped")).lines();
+        let stderr = BufReader::new(child.stderr.take().expect("piped")).lines();
+        Program {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    async fn out_line(&mut self, needle: &str) -> String {
+        line_with(&mut self.stdout, needle).await
+    }
+
+    async fn err_line(&mut self, needle: &str) -> String {
+        line_with(&mut self.stderr, needle).await
+    }
+
+    /// Waits for it to end by itself, successfully.
+    async fn finished(mut self) {
+        let mut said = String::new();
+        while let Ok(Ok(Some(line))) =
+            tokio::time::timeout(PATIENCE * 3, self.stderr.next_line()).await
+        {
+            said.push_str(&line);
+            said.push('\n');
+        }
+        let status = tokio::time::timeout(PATIENCE, self.child.wait())
+            .await
+            .expect("it ends in time")
+            .expect("an exit status");
+        assert!(status.success(), "{status}: {said}");
+    }
+
+    /// Stops it as Ctrl-C would.
+    async fn stop(mut self) {
+        if let Some(pid) = self.child.id() {
+            sigterm(pid);
+        }
+        let _ = tokio::time::timeout(PATIENCE, self.child.wait()).await;
+    }
+}
+
+async fn line_with<R: tokio::io::AsyncBufRead + Unpin>(
+    lines: &mut Lines<R>,
+    needle: &str,
+) -> String {
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            match lines.next_line().await {
+                Ok(Some(line)) if line.contains(needle) => return line,
+                Ok(Some(_)) => {}
+                _ => panic!("it ended before a line with {needle:?}"),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no line with {needle:?} in time"))
+}
+
+fn invite_in(line: &str) -> String {
+    line.split_whitespace()
+        .find(|w| w.starts_with("jam://"))
+        .unwrap_or_else(|| panic!("an invite in {line:?}"))
+        .to_owned()
+}
+
+/// Waits until the recording holds `seconds` more audio than it did when called (the
+/// listener's last note has sounded: its playout delay is bounded by 2 s). Bounded.
+async fn record_on(path: &Path, seconds: u64) {
+    let bytes = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let until = bytes(path) + seconds * u64::from(RATE) * 2;
+    tokio::time::timeout(PATIENCE, async {
+        while bytes(path) < until {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the recording grows");
+}
+
+/// The `jam` tool, built for the caller's profile.
+fn jam() -> PathBuf {
+    workspace_binary("jam", "jam")
+}
+
+fn audio_env(command: &mut Command, pulse: &Pulse, sink: &str) {
+    command
+        .env("PULSE_SERVER", pulse.server())
+        .env("PULSE_SINK", sink)
+        .env("RUST_LOG", "warn");
+}
+
+/// `notes` 16ths from a drummer on this machine, heard by a listener behind a proxy that
+/// delays each chunk by 0..`max_jitter`. `dir` holds the recording and logs.
+pub async fn through_jitter(dir: &Path, notes: usize, max_jitter: Duration) -> Heard {
+    std::fs::create_dir_all(dir).expect("a folder for the run");
+    let song = dir.join("groove.mid");
+    groove_file(&song, notes, LEAD_IN_MS);
+    let pulse = Pulse::start(&dir.join("pulse"), &["ear"]);
+    let jam = jam();
+    let relay = crate::relay(jam_relay::RelayConfig::default()).await;
+    // The host hosts on the relay and plays nothing; the listener hears through the proxy.
+    let mut host = Command::new(&jam);
+    host.args([
+        "host",
+        "--relay",
+        &format!("ws://{}", relay.local_addr()),
+        "--name",
+        "Host",
+        "--no-audio",
+    ]);
+    let mut host = Program::start(host);
+    let invite = invite_in(&host.out_line("hosting").await);
+    let code = invite.rsplit('/').next().expect("a room code").to_owned();
+    let proxy = Proxy::start(relay.local_addr(), max_jitter).await;
+    let through = format!("jam://{}/{code}", proxy.addr());
+    let recording = dir.join("heard.raw");
+    let _recorder = pulse.record("ear", &recording);
+    let mut ear = Command::new(&jam);
+    ear.args(["join", &through, "--name", "Ear", "--listen"]);
+    audio_env(&mut ear, &pulse, "ear");
+    let mut ear = Program::start(ear);
+    ear.err_line("joined").await;
+    let mut drummer = Command::new(&jam);
+    drummer.args([
+        "play",
+        song.to_str().expect("a UTF-8 path"),
+        "--into",
+        &invite,
+        "--name",
+        "Drummer",
+        "--no-audio",
+    ]);
+    Program::start(drummer).finished().await;
+    record_on(&recording, 1).await;
+    ear.stop().await;
+    host.stop().await;
+    Heard::of(&samples(&recording))
+}
+
+/// `notes` 16ths from a drummer at home A (whose router drops `loss_permille` ‰ of the
+/// packets it forwards, both ways) heard by a listener at home B, through a relay server on
+/// the internet. Needs root.
+pub async fn across_homes(dir: &Path, notes: usize, loss_permille: u32) -> Heard {
+    std::fs::create_dir_all(dir).expect("a folder for the run");
+    let song = dir.join("groove.mid");
+    groove_file(&song, notes, LEAD_IN_MS);
+    let pulse = Pulse::start(&dir.join("pulse"), &["ear"]);
+    let homes = Homes::build(&dir.join("net"));
+    let jam = jam();
+    let mut server = homes.command(Host::Server, &workspace_binary("jam-relay", "jam-relay"));
+    server.args(["--bind", "0.0.0.0:7878"]);
+    let mut server = Program::start(server);
+    server.out_line("listening on ws://").await;
+    // The listener hosts on the relay server from home B, and hears.
+    let mut ear = homes.command(Host::B1, &jam);
+    ear.args([
+        "host",
+        "--relay",
+        &format!("ws://{}:7878", Host::Server.ip()),
+        "--name",
+        "Ear",
+    ]);
+    audio_env(&mut ear, &pulse, "ear");
+    let recording = dir.join("heard.raw");
+    let _recorder = pulse.record("ear", &recording);
+    let mut ear = Program::start(ear);
+    let invite = invite_in(&ear.out_line("hosting").await);
+    homes.set_loss(Host::RouterA, loss_permille);
+    let mut drummer = homes.command(Host::A1, &jam);
+    drummer.args([
+        "play",
+        song.to_str().expect("a UTF-8 path"),
+        "--into",
+        &invite,
+        "--name",
+        "Drummer",
+        "--no-audio",
+    ]);
+    Program::start(drummer).finished().await;
+    record_on(&recording, 1).await;
+    ear.stop().await;
+    server.stop().await;
+    Heard::of(&samples(&recording))
+}

@@ -1,0 +1,288 @@
+//! What a listener's speakers actually play: a private PulseAudio server with null sinks whose
+//! monitors are recorded with `parec` (verified recipe in `shared/TESTING.md`), and the analysis
+//! of a recorded groove — onsets found in the audio, inter-onset intervals against the
+//! drummer's, accents to prove order and that nothing played twice.
+//!
+//! Needs `pulseaudio` and `parec` (`pulseaudio-utils`); `scripts/test` installs them.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use jam_midi::{MidiEvent, MidiMessage, Recording};
+
+use crate::PATIENCE;
+
+/// Recording rate (what the null sinks run at and `parec` writes).
+pub const RATE: u32 = 48_000;
+
+/// A child process killed when dropped, pass or fail.
+pub struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A program on `PATH` (or in `~/.cargo/bin`), or a panic that says how to get it.
+pub fn tool(name: &str) -> PathBuf {
+    let cargo_bin = std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo/bin").join(name));
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|dir| dir.join(name))
+        .chain(cargo_bin)
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} is missing: ./scripts/test installs it"))
+}
+
+/// A private PulseAudio server (its own socket in `dir`) with one null sink per name.
+pub struct Pulse {
+    _child: Proc,
+    server: String,
+}
+
+impl Pulse {
+    /// Starts the server and waits (bounded) until it lists every sink.
+    pub fn start(dir: &Path, sinks: &[&str]) -> Pulse {
+        std::fs::create_dir_all(dir).expect("a folder for PulseAudio");
+        let socket = dir.join("pulse.sock");
+        let server = format!("unix:{}", socket.display());
+        let mut command = Command::new(tool("pulseaudio"));
+        command
+            .args([
+                "--daemonize=no",
+                "-n",
+                "--exit-idle-time=-1",
+                "--disallow-exit",
+                "--use-pid-file=no",
+                "--log-target=stderr",
+            ])
+            .arg(format!(
+                "--load=module-native-protocol-unix auth-anonymous=1 socket={}",
+                socket.display()
+            ));
+        for sink in sinks {
+            command.arg(format!(
+                "--load=module-null-sink sink_name={sink} rate={RATE}"
+            ));
+        }
+        let child = command
+            .env("XDG_RUNTIME_DIR", dir)
+            .env("HOME", dir)
+            .stdout(Stdio::null())
+            .stderr(File::create(dir.join("pulseaudio.log")).expect("a log file"))
+            .spawn()
+            .expect("pulseaudio starts");
+        let pulse = Pulse {
+            _child: Proc(child),
+            server,
+        };
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let listed = Command::new(tool("pactl"))
+                .args(["--server", &pulse.server, "list", "short", "sinks"])
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            if sinks.iter().all(|s| listed.contains(s)) {
+                return pulse;
+            }
+            assert!(Instant::now() < deadline, "PulseAudio didn't come up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The `PULSE_SERVER` value for programs that should play here.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// Records `sink`'s monitor into `path` as mono 16-bit samples at [`RATE`].
+    pub fn record(&self, sink: &str, path: &Path) -> Proc {
+        let child = Command::new(tool("parec"))
+            .args(["--server", &self.server, "-d", &format!("{sink}.monitor")])
+            .args([
+                "--format=s16le",
+                &format!("--rate={RATE}"),
+                "--channels=1",
+                "--latency-msec=10",
+            ])
+            .stdout(File::create(path).expect("a recording file"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("parec starts");
+        Proc(child)
+    }
+}
+
+/// The samples of a raw mono `s16le` recording, full scale 1.0.
+pub fn samples(path: &Path) -> Vec<f32> {
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .expect("the recording is readable");
+    bytes
+        .chunks_exact(2)
+        .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32_768.0)
+        .collect()
+}
+
+/// The drum the groove is played on: the side stick, short and sharp.
+pub const GROOVE_DRUM: u8 = 37;
+/// Velocity of an accented (first of four) and of an ordinary 16th note.
+pub const ACCENT: (u8, u8) = (127, 70);
+
+/// Writes a groove: `notes` 16th notes at 120 BPM (125 ms apart) on [`GROOVE_DRUM`], the first
+/// of every four accented, as a MIDI file (drums on channel 10), starting after `lead_in_ms`.
+pub fn groove_file(path: &Path, notes: usize, lead_in_ms: u64) {
+    let mut rec = Recording::new();
+    let track = rec.track("Drums");
+    for i in 0..notes {
+        let at = (lead_in_ms + i as u64 * 125) * 1_000;
+        let velocity = if i % 4 == 0 { ACCENT.0 } else { ACCENT.1 };
+        for (dt, velocity) in [(0, velocity), (50_000, 0)] {
+            rec.record(
+                track,
+                at + dt,
+                MidiEvent {
+                    channel: 9,
+                    message: MidiMessage::NoteOn {
+                        note: GROOVE_DRUM,
+                        velocity,
+                    },
+                },
+            );
+        }
+    }
+    rec.save(path).expect("write the groove");
+}
+
+/// One sound found in a recording.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Onset {
+    /// Where it starts, ms from the recording's start (sub-sample: interpolated).
+    pub at_ms: f64,
+    /// Its peak level (full scale 1.0).
+    pub peak: f32,
+}
+
+/// Samples per envelope hop (0.5 ms).
+const HOP: usize = 24;
+/// Below this peak nothing is a sound (the null sink's silence is exactly 0).
+const FLOOR: f32 = 0.01;
+
+/// Every sound that starts in `x`: a hop whose peak is at least four times the loudest hop
+/// of the 1–10 ms before it, above [`FLOOR`]. Its time is where the signal first reaches a
+/// quarter of its peak (over the next 5 ms): the same point of every hit, whatever its
+/// velocity, so intervals between identical hits are exact to a fraction of a sample.
+pub fn onsets(x: &[f32]) -> Vec<Onset> {
+    let envelope: Vec<f32> = x
+        .chunks(HOP)
+        .map(|c| c.iter().fold(0.0f32, |m, v| m.max(v.abs())))
+        .collect();
+    let before = 20; // hops: 10 ms
+    let ahead = 10; // hops: 5 ms
+    let mut found = Vec::new();
+    let mut i = 1;
+    while i < envelope.len() {
+        // The 1–10 ms before (an attack may take a hop or two to rise).
+        let quiet = envelope[i.saturating_sub(before)..i.saturating_sub(2)]
+            .iter()
+            .fold(0.0f32, |m, &v| m.max(v));
+        if envelope[i] > FLOOR && envelope[i] > 4.0 * quiet {
+            let end = (i + ahead).min(envelope.len());
+            let peak = envelope[i..end].iter().fold(0.0f32, |m, &v| m.max(v));
+            let start = i.saturating_sub(3) * HOP;
+            let stop = (end * HOP).min(x.len());
+            let level = peak / 4.0;
+            if let Some(k) = (start..stop).find(|&k| x[k].abs() >= level) {
+                let prev = if k > 0 { x[k - 1].abs() } else { 0.0 };
+                let here = x[k].abs();
+                let frac = if here > prev {
+                    f64::from((level - prev) / (here - prev)).clamp(0.0, 1.0)
+                } else {
+                    0.0
+                };
+                let at = (k as f64 - 1.0 + frac) * 1_000.0 / f64::from(RATE);
+                found.push(Onset { at_ms: at, peak });
+            }
+            // The next sound starts after this one's attack.
+            i = end + 40;
+        } else {
+            i += 1;
+        }
+    }
+    found
+}
+
+/// A heard groove compared with the one played: 16ths 125 ms apart, accented every four.
+#[derive(Debug, Clone)]
+pub struct Heard {
+    /// The onsets in the recording.
+    pub onsets: Vec<Onset>,
+    /// |heard interval − 125 ms| for every pair of consecutive onsets, in order, ms.
+    pub errors: Vec<f64>,
+    /// Whether the accents fall on every fourth onset from the first (proof of order, and that
+    /// nothing was lost or played twice in between).
+    pub accents_in_place: bool,
+    /// Onsets whose peak is well above an accent's (a note played twice at once).
+    pub doubled: usize,
+}
+
+impl Heard {
+    /// Analyses a recording of the groove of [`groove_file`].
+    pub fn of(x: &[f32]) -> Heard {
+        let onsets = onsets(x);
+        let errors = onsets
+            .windows(2)
+            .map(|w| (w[1].at_ms - w[0].at_ms - 125.0).abs())
+            .collect();
+        // The level of an accent and of an ordinary note, by where they should be.
+        let level = |accent: bool| {
+            let mut peaks: Vec<f32> = onsets
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| (i % 4 == 0) == accent)
+                .map(|(_, o)| o.peak)
+                .collect();
+            peaks.sort_by(f32::total_cmp);
+            peaks.get(peaks.len() / 2).copied().unwrap_or(0.0)
+        };
+        let (loud, soft) = (level(true), level(false));
+        let expected = |i: usize| if i % 4 == 0 { loud } else { soft };
+        let accents_in_place = loud > 1.5 * soft
+            && onsets.iter().enumerate().all(|(i, o)| {
+                let ratio = o.peak / expected(i);
+                (0.7..1.4).contains(&ratio)
+            });
+        let doubled = onsets
+            .iter()
+            .enumerate()
+            .filter(|(i, o)| o.peak > 1.5 * expected(*i))
+            .count();
+        Heard {
+            onsets,
+            errors,
+            accents_in_place,
+            doubled,
+        }
+    }
+
+    /// The `q` quantile (0–1) of `errors[range]`, ms.
+    pub fn quantile(errors: &[f64], q: f64) -> f64 {
+        let mut sorted = errors.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let last = sorted.len().saturating_sub(1);
+        sorted
+            .get((last as f64 * q).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    }
+}

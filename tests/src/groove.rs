@@ -107,8 +107,8 @@ fn invite_in(line: &str) -> String {
         .to_owned()
 }
 
-/// Waits until the recording holds `seconds` more audio than it did when called (the
-/// listener's last note has sounded: its playout delay is bounded by 2 s). Bounded.
+/// Waits until the recording holds `seconds` more audio than it did when called: that it
+/// records, before a run; that the listener's last note has sounded, after it. Bounded.
 async fn record_on(path: &Path, seconds: u64) {
     let bytes = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
     let until = bytes(path) + seconds * u64::from(RATE) * 2;
@@ -134,8 +134,14 @@ fn audio_env(command: &mut Command, pulse: &Pulse, sink: &str) {
 }
 
 /// `notes` 16ths from a drummer on this machine, heard by a listener behind a proxy that
-/// delays each chunk by 0..`max_jitter`. `dir` holds the recording and logs.
-pub async fn through_jitter(dir: &Path, notes: usize, max_jitter: Duration) -> Heard {
+/// delays each chunk by 0..`max_jitter`. `dir` holds the recording and logs; `drummer_env`
+/// is added to the drummer's environment.
+pub async fn through_jitter(
+    dir: &Path,
+    notes: usize,
+    max_jitter: Duration,
+    drummer_env: &[(&str, &str)],
+) -> Heard {
     std::fs::create_dir_all(dir).expect("a folder for the run");
     let song = dir.join("groove.mid");
     groove_file(&song, notes, LEAD_IN_MS);
@@ -158,7 +164,9 @@ pub async fn through_jitter(dir: &Path, notes: usize, max_jitter: Duration) -> H
     let proxy = Proxy::start(relay.local_addr(), max_jitter).await;
     let through = format!("jam://{}/{code}", proxy.addr());
     let recording = dir.join("heard.raw");
-    let _recorder = pulse.record("ear", &recording);
+    let recorder = pulse.record("ear", &recording);
+    // Recording steadily before anything plays (parec takes a moment to start).
+    record_on(&recording, 1).await;
     let mut ear = Command::new(&jam);
     ear.args(["join", &through, "--name", "Ear", "--listen"]);
     audio_env(&mut ear, &pulse, "ear");
@@ -174,8 +182,10 @@ pub async fn through_jitter(dir: &Path, notes: usize, max_jitter: Duration) -> H
         "Drummer",
         "--no-audio",
     ]);
+    drummer.envs(drummer_env.iter().copied());
     Program::start(drummer).finished().await;
-    record_on(&recording, 1).await;
+    record_on(&recording, 2).await;
+    recorder.stop();
     ear.stop().await;
     host.stop().await;
     Heard::of(&samples(&recording))
@@ -184,7 +194,12 @@ pub async fn through_jitter(dir: &Path, notes: usize, max_jitter: Duration) -> H
 /// `notes` 16ths from a drummer at home A (whose router drops `loss_permille` ‰ of the
 /// packets it forwards, both ways) heard by a listener at home B, through a relay server on
 /// the internet. Needs root.
-pub async fn across_homes(dir: &Path, notes: usize, loss_permille: u32) -> Heard {
+pub async fn across_homes(
+    dir: &Path,
+    notes: usize,
+    loss_permille: u32,
+    drummer_env: &[(&str, &str)],
+) -> Heard {
     std::fs::create_dir_all(dir).expect("a folder for the run");
     let song = dir.join("groove.mid");
     groove_file(&song, notes, LEAD_IN_MS);
@@ -206,7 +221,9 @@ pub async fn across_homes(dir: &Path, notes: usize, loss_permille: u32) -> Heard
     ]);
     audio_env(&mut ear, &pulse, "ear");
     let recording = dir.join("heard.raw");
-    let _recorder = pulse.record("ear", &recording);
+    let recorder = pulse.record("ear", &recording);
+    // Recording steadily before anything plays (parec takes a moment to start).
+    record_on(&recording, 1).await;
     let mut ear = Program::start(ear);
     let invite = invite_in(&ear.out_line("hosting").await);
     homes.set_loss(Host::RouterA, loss_permille);
@@ -220,8 +237,10 @@ pub async fn across_homes(dir: &Path, notes: usize, loss_permille: u32) -> Heard
         "Drummer",
         "--no-audio",
     ]);
+    drummer.envs(drummer_env.iter().copied());
     Program::start(drummer).finished().await;
-    record_on(&recording, 1).await;
+    record_on(&recording, 2).await;
+    recorder.stop();
     ear.stop().await;
     server.stop().await;
     Heard::of(&samples(&recording))

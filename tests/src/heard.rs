@@ -21,6 +21,14 @@ pub const RATE: u32 = 48_000;
 /// A child process killed when dropped, pass or fail.
 pub struct Proc(Child);
 
+impl Proc {
+    /// Stops it as Ctrl-C would (`parec` then writes out what it holds) and waits for it.
+    pub fn stop(mut self) {
+        crate::sigterm(self.0.id());
+        let _ = self.0.wait();
+    }
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.0.kill();

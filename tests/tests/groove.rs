@@ -112,7 +112,7 @@ fn assert_whole(heard: &Heard, notes: usize, what: &str) {
 async fn a_groove_through_jitter_is_heard_whole_and_right_from_the_first_bar() {
     let dir = scratch("jitter");
     let notes = 64;
-    let heard = groove::through_jitter(&dir, notes, Duration::from_millis(30)).await;
+    let heard = groove::through_jitter(&dir, notes, Duration::from_millis(30), &[]).await;
     assert_whole(&heard, notes, "through jitter");
     let first_bar = Heard::quantile(&heard.errors[..16], 1.0);
     let rest = Heard::quantile(&heard.errors[16..], 1.0);
@@ -131,7 +131,7 @@ async fn a_groove_through_jitter_is_heard_whole_and_right_from_the_first_bar() {
 async fn a_groove_across_a_lossy_home_link_is_heard_whole() {
     let dir = scratch("homes");
     let notes = 64;
-    let heard = groove::across_homes(&dir, notes, 30).await;
+    let heard = groove::across_homes(&dir, notes, 30, &[]).await;
     assert_whole(&heard, notes, "with 3 % loss");
 }
 

@@ -118,9 +118,70 @@ impl AudioClock {
     }
 }
 
+/// Smooths the renderer's "frame F is heard at T" measurements, one per callback, into a steady
+/// line, so that a callback that runs late or a backend's momentary latency figure does not move
+/// the notes placed with it. A first-order loop at the nominal rate: each measurement pulls the
+/// line by [`SMOOTHING_GAIN`] of its error (a one-callback glitch moves notes by a twentieth
+/// of it); an error beyond [`SMOOTHING_RESET`] is a real change (a new device, an underrun) and
+/// is taken as it is. Real-time safe: a few integer operations.
+#[derive(Debug, Default)]
+pub(crate) struct HeardSmoother {
+    anchor: Option<(u64, Instant)>,
+}
+
+/// Share of a measurement's error the smoothed line takes.
+const SMOOTHING_GAIN: f64 = 0.05;
+/// A measurement this far from the line restarts it.
+const SMOOTHING_RESET: Duration = Duration::from_millis(20);
+
+impl HeardSmoother {
+    /// The smoothed instant at which `frame` is heard, given the callback's `measured` one.
+    pub(crate) fn smooth(&mut self, frame: u64, measured: Instant, sample_rate: u32) -> Instant {
+        let Some((anchor_frame, anchor_at)) = self.anchor else {
+            self.anchor = Some((frame, measured));
+            return measured;
+        };
+        let frames = u128::from(frame.saturating_sub(anchor_frame));
+        let ahead_ns = frames * 1_000_000_000 / u128::from(sample_rate.max(1));
+        let predicted = anchor_at + Duration::from_nanos(u64::try_from(ahead_ns).unwrap_or(0));
+        let (late, error) = match measured.checked_duration_since(predicted) {
+            Some(e) => (true, e),
+            None => (false, predicted.duration_since(measured)),
+        };
+        let smoothed = if error > SMOOTHING_RESET {
+            measured
+        } else {
+            let pull = error.mul_f64(SMOOTHING_GAIN);
+            if late {
+                predicted + pull
+            } else {
+                predicted.checked_sub(pull).unwrap_or(predicted)
+            }
+        };
+        self.anchor = Some((frame, smoothed));
+        smoothed
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_late_callback_barely_moves_the_line_and_a_real_change_is_taken_at_once() {
+        let mut smoother = HeardSmoother::default();
+        let t0 = Instant::now();
+        let at = |ms: f64| t0 + Duration::from_secs_f64(ms / 1_000.0);
+        // Blocks of 240 frames (5 ms at 48 kHz), heard 10 ms after each callback.
+        assert_eq!(smoother.smooth(0, at(10.0), 48_000), at(10.0));
+        assert_eq!(smoother.smooth(240, at(15.0), 48_000), at(15.0));
+        // One callback 4 ms late reports its block 4 ms later: the line moves 0.2 ms.
+        let glitch = smoother.smooth(480, at(24.0), 48_000);
+        let moved = glitch.duration_since(at(20.0)).as_secs_f64() * 1_000.0;
+        assert!((moved - 0.2).abs() < 0.01, "{moved}");
+        // A new device 50 ms later is taken as it is.
+        assert_eq!(smoother.smooth(720, at(75.2), 48_000), at(75.2));
+    }
 
     #[test]
     fn maps_instants_to_frames_and_back() {

@@ -136,6 +136,8 @@ pub struct Renderer {
     frame: u64,
     order: u64,
     clock: Arc<AudioClock>,
+    /// Steadies the callbacks' "heard at" before it is published.
+    smoother: crate::clock::HeardSmoother,
     stats: Arc<EngineStats>,
 }
 
@@ -160,6 +162,7 @@ impl Renderer {
             frame: 0,
             order: 0,
             clock,
+            smoother: Default::default(),
             stats,
         }
     }
@@ -187,6 +190,9 @@ impl Renderer {
 
     fn render_inner(&mut self, out: &mut [f32], channels: usize, heard_at: Instant) {
         let channels = channels.max(1);
+        let heard_at = self
+            .smoother
+            .smooth(self.frame, heard_at, self.clock.sample_rate());
         self.clock.publish(self.frame, heard_at);
         self.clock.publish_lead(heard_at, out.len() / channels);
         for chunk in out.chunks_mut(MAX_BLOCK * channels) {

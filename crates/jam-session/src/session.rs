@@ -83,6 +83,23 @@ pub struct SessionConfig {
     /// The relay's creation key, when creating a room on a relay that has one (the relay
     /// embedded in the host's own app).
     pub create_key: Option<String>,
+    /// The tail probe after each sent event (5 ms, see [`TAIL_PROBE_AFTER`]); `None` sends
+    /// none. `JAMWIRE_TAIL_PROBE_MS=0` turns it off in every session of the process, for
+    /// measuring what it does (`benches/groove.rs`).
+    pub tail_probe: Option<Duration>,
+}
+
+/// The tail probe a new session uses: [`TAIL_PROBE_AFTER`], or `JAMWIRE_TAIL_PROBE_MS` ms
+/// (0 = none).
+fn default_tail_probe() -> Option<Duration> {
+    match std::env::var("JAMWIRE_TAIL_PROBE_MS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        Some(0) => None,
+        Some(ms) => Some(Duration::from_millis(ms.min(1_000))),
+        None => Some(TAIL_PROBE_AFTER),
+    }
 }
 
 impl SessionConfig {
@@ -114,6 +131,7 @@ impl SessionConfig {
             outgoing_capacity: 1_024,
             clock_skew_ms: 0.0,
             create_key: None,
+            tail_probe: default_tail_probe(),
         }
     }
 }
@@ -801,7 +819,7 @@ impl Link {
                         if let Err(e) = ws.send(Message::text(msg.to_json())).await {
                             return End::Dropped(e.to_string());
                         }
-                        tail_probe = Some(tokio::time::Instant::now() + TAIL_PROBE_AFTER);
+                        tail_probe = self.config.tail_probe.map(|after| tokio::time::Instant::now() + after);
                     }
                     Some(Outgoing::RetryNow) => {} // connected already
                     Some(Outgoing::EndJam(done)) => {

@@ -1,0 +1,133 @@
+//! `groove-bench`: a friend's groove as the listener's speakers play it.
+//!
+//! Run: `cargo bench -p jam-tests --bench groove` (about 8 minutes; the lossy-link scenarios
+//! need root and are skipped without it). A drummer `jam play`s 16th notes at 120 BPM for 30 s
+//! (240 notes, accented every four); the listener's `jam` plays them through its real audio
+//! engine into a PulseAudio null sink, which is recorded; onsets are found in the recording
+//! ([`jam_tests::heard`]). Printed per run: notes heard / sent, whether all were heard once and
+//! in order, and the error of every inter-onset interval against 125 ms — over **all** notes,
+//! from the first — as p50 / p99 / max, plus the first bar's worst; then the median of the
+//! runs. Scenarios:
+//!
+//! - one machine, the listener behind a proxy adding 0–30 ms of random delay per chunk
+//!   (five runs);
+//! - two homes behind NAT routers with a relay server between them, the drummer's router
+//!   dropping 0, 1 or 3 % of the packets it forwards, both ways (three runs each at 1 and 3 %);
+//! - 3 % loss again with the drummer's tail probe turned off (`JAMWIRE_TAIL_PROBE_MS=0`), to
+//!   show what the probe is for.
+//!
+//! `JAM_GROOVE_NOTES` changes the length of a run (notes), `JAM_GROOVE_RUNS` the runs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use jam_tests::groove;
+use jam_tests::heard::Heard;
+
+struct Figures {
+    heard: usize,
+    whole: bool,
+    p50: f64,
+    p99: f64,
+    max: f64,
+    first_bar: f64,
+}
+
+fn figures(heard: &Heard, notes: usize) -> Figures {
+    let whole = heard.onsets.len() == notes && heard.accents_in_place && heard.doubled == 0;
+    Figures {
+        heard: heard.onsets.len(),
+        whole,
+        p50: Heard::quantile(&heard.errors, 0.5),
+        p99: Heard::quantile(&heard.errors, 0.99),
+        max: Heard::quantile(&heard.errors, 1.0),
+        first_bar: Heard::quantile(&heard.errors[..heard.errors.len().min(16)], 1.0),
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn report(name: &str, notes: usize, runs: &[Figures]) {
+    for (i, f) in runs.iter().enumerate() {
+        println!(
+            "{name:<28} run {}  heard {:>3}/{notes} {:<9} IOI error p50 {:>6.2} p99 {:>6.2} max {:>6.2} ms, first bar max {:>6.2} ms",
+            i + 1,
+            f.heard,
+            if f.whole { "once each" } else { "NOT WHOLE" },
+            f.p50,
+            f.p99,
+            f.max,
+            f.first_bar
+        );
+    }
+    println!(
+        "{name:<28} median of {}: p50 {:.2}  p99 {:.2}  max {:.2} ms, first bar max {:.2} ms; {} of {} runs heard every note once",
+        runs.len(),
+        median(runs.iter().map(|f| f.p50).collect()),
+        median(runs.iter().map(|f| f.p99).collect()),
+        median(runs.iter().map(|f| f.max).collect()),
+        median(runs.iter().map(|f| f.first_bar).collect()),
+        runs.iter().filter(|f| f.whole).count(),
+        runs.len()
+    );
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let notes = env_number("JAM_GROOVE_NOTES", 240);
+    let runs = env_number("JAM_GROOVE_RUNS", 5);
+    let root: PathBuf =
+        std::env::temp_dir().join(format!("jam-groove-bench-{}", std::process::id()));
+    println!(
+        "groove-bench: {notes} 16th notes at 120 BPM per run, heard at the listener's null sink, every interval from the first"
+    );
+    let mut jitter = Vec::new();
+    for run in 0..runs {
+        let dir = root.join(format!("jitter-{run}"));
+        let heard = groove::through_jitter(&dir, notes, Duration::from_millis(30), &[]).await;
+        jitter.push(figures(&heard, notes));
+    }
+    report("0–30 ms jitter", notes, &jitter);
+    if !is_root() {
+        println!("lossy links: skipped (network namespaces need root)");
+        return;
+    }
+    let lossy_runs = runs.min(3);
+    for (name, permille, runs, env) in [
+        ("two homes, no loss", 0, 1, &[][..]),
+        ("two homes, 1 % loss", 10, lossy_runs, &[][..]),
+        ("two homes, 3 % loss", 30, lossy_runs, &[][..]),
+        (
+            "3 % loss, no tail probe",
+            30,
+            lossy_runs,
+            &[("JAMWIRE_TAIL_PROBE_MS", "0")][..],
+        ),
+    ] {
+        let mut figures_of_runs = Vec::new();
+        for run in 0..runs {
+            let dir = root.join(format!("homes-{permille}-{}-{run}", env.len()));
+            let heard = groove::across_homes(&dir, notes, permille, env).await;
+            figures_of_runs.push(figures(&heard, notes));
+        }
+        report(name, notes, &figures_of_runs);
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -14,9 +14,10 @@
 //! - two homes behind NAT routers with a relay server between them, the drummer's router
 //!   dropping 0, 1 or 3 % of the packets it forwards, both ways (three runs each at 1 and 3 %);
 //! - 3 % loss again with the drummer's tail probe turned off (`JAMWIRE_TAIL_PROBE_MS=0`), to
-//!   show what the probe is for.
+//!   show what the probes are for.
 //!
-//! `JAM_GROOVE_NOTES` changes the length of a run (notes), `JAM_GROOVE_RUNS` the runs.
+//! `JAM_GROOVE_NOTES` changes the length of a run (notes), `JAM_GROOVE_RUNS` the runs, and
+//! `JAM_GROOVE_ONLY=lossy` runs only the lossy links (`=3`: only 3 % with the probes).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -98,13 +99,17 @@ async fn main() {
     println!(
         "groove-bench: {notes} 16th notes at 120 BPM per run, heard at the listener's null sink, every interval from the first"
     );
+    let only = std::env::var("JAM_GROOVE_ONLY").unwrap_or_default();
+    let lossy_only = only == "lossy" || only == "3";
     let mut jitter = Vec::new();
-    for run in 0..runs {
+    for run in 0..if lossy_only { 0 } else { runs } {
         let dir = root.join(format!("jitter-{run}"));
         let heard = groove::through_jitter(&dir, notes, Duration::from_millis(30), &[]).await;
         jitter.push(figures(&heard, notes));
     }
-    report("0–30 ms jitter", notes, &jitter);
+    if !jitter.is_empty() {
+        report("0–30 ms jitter", notes, &jitter);
+    }
     if !is_root() {
         println!("lossy links: skipped (network namespaces need root)");
         return;
@@ -121,6 +126,9 @@ async fn main() {
             &[("JAMWIRE_TAIL_PROBE_MS", "0")][..],
         ),
     ] {
+        if only == "3" && !(permille == 30 && env.is_empty()) {
+            continue;
+        }
         let mut figures_of_runs = Vec::new();
         for run in 0..runs {
             let dir = root.join(format!("homes-{permille}-{}-{run}", env.len()));

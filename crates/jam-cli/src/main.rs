@@ -443,13 +443,16 @@ async fn play(
     let song = Song::load(file)?;
     let core = core(audio, None, Vec::new());
     connect(&core, invite, name, false, password, quiet()).await?;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<PlayEvent>(1_024);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(PlayEvent, Instant)>(1_024);
     let performer = std::thread::spawn(move || {
         let router = Router::default();
         let stop = AtomicBool::new(false);
-        jam_midi::play_paced(&song, Instant::now(), &stop, |e| {
+        let start = Instant::now();
+        jam_midi::play_paced(&song, start, &stop, |e| {
             if let Some(play) = router.route(None, e.event) {
-                let _ = tx.blocking_send(play);
+                // Stamped with when the file says it is played, not when it gets sent.
+                let due = start + std::time::Duration::from_micros(e.time_us);
+                let _ = tx.blocking_send((play, due));
             }
         });
     });
@@ -457,13 +460,13 @@ async fn play(
     let mut status = core.status().context("the jam ended at once")?;
     let outcome = {
         let played = async {
-            while let Some(play) = rx.recv().await {
+            while let Some((play, due)) = rx.recv().await {
                 let input = PlayInput::from(play);
                 // A drum's release plays nothing; everything else counts.
                 if input.to_event(0.0).is_ok_and(|e| e.is_some()) {
                     sent.fetch_add(1, Ordering::Relaxed);
                 }
-                core.perform(input)?;
+                core.perform_at(input, due)?;
             }
             anyhow::Ok(())
         };

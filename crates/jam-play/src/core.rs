@@ -43,6 +43,8 @@ use crate::views::{
 const GROOVE_LOOKAHEAD_MS: f64 = 120.0;
 /// How often the groove task wakes up.
 const GROOVE_TICK: Duration = Duration::from_millis(25);
+/// The furthest back [`Core::perform_at`] stamps an event.
+const MAX_PERFORM_AGO: Duration = Duration::from_secs(1);
 /// Audio buffers a player may choose, frames.
 const BUFFER_FRAMES: std::ops::RangeInclusive<u32> = 32..=4096;
 
@@ -432,11 +434,21 @@ impl Core {
 
     /// Plays something of ours: at once on the local engine, and to the room in parallel.
     pub fn perform(&self, input: PlayInput) -> Result<()> {
+        self.perform_at(input, Instant::now())
+    }
+
+    /// [`Core::perform`] for something played at `played_at`, a moment ago (a MIDI file's
+    /// note at its due time, a device's timestamp): the event is stamped with that moment, so
+    /// that a delay between playing and sending (a busy thread, a channel) is not sent on as
+    /// a change of rhythm. A moment in the future counts as now; one more than a second ago,
+    /// as a second ago.
+    pub fn perform_at(&self, input: PlayInput, played_at: Instant) -> Result<()> {
         let mut stage = self.stage();
         if matches!(stage.link, Some((_, Role::Listener))) {
             return Err(PlayError::Listener);
         }
-        let Some(event) = input.to_event(stage.now_ms())? else {
+        let ago_ms = played_at.elapsed().min(MAX_PERFORM_AGO).as_secs_f64() * 1_000.0;
+        let Some(event) = input.to_event(stage.now_ms() - ago_ms)? else {
             return Ok(());
         };
         stage.speaker.play_local(&event);

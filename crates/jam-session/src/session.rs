@@ -26,13 +26,18 @@ const CLOSE_WITHIN: Duration = Duration::from_millis(500);
 /// How long ending the jam waits for the relay to confirm.
 const END_ANSWER_WITHIN: Duration = Duration::from_secs(2);
 
-/// After the last event sent, a tiny frame (a WebSocket ping) follows this soon, unless another
-/// event did. If the event's packet was lost, the probe's arrival makes the relay's TCP
-/// acknowledge out of order, and ours retransmits at once (RACK); without it a lone lost event
-/// waits for TCP's tail-loss probe, about 200 ms when it is the only packet in flight — a
-/// stall any listener hears. Costs one small frame (and the relay's pong) per event of a sparse
-/// stream, and nothing in a dense one (each event probes for the one before).
+/// After the last event sent, a tiny frame (a WebSocket ping) follows this soon, and a second
+/// one [`SECOND_PROBE_FACTOR`] times as late, unless another event did. If the event's packet
+/// was lost, a probe's arrival makes the relay's TCP acknowledge out of order, and ours
+/// retransmits at once (RACK); without one a lone lost event waits for TCP's tail-loss probe,
+/// about 200 ms when it is the only packet in flight — a stall any listener hears. (The second
+/// probe is for when the first is lost too: at 3 % loss that happened in one run of three.)
+/// Costs two small frames (and the relay's pongs) per event of a sparse stream, and nothing in
+/// a dense one (each event probes for the one before).
 const TAIL_PROBE_AFTER: Duration = Duration::from_millis(5);
+/// When each tail probe follows the event, in multiples of [`TAIL_PROBE_AFTER`] (5 and 25 ms):
+/// the second is for when the first is lost too.
+const TAIL_PROBES: [u32; 2] = [1, 5];
 /// Longest output lead believed, ms: an output slower than this is broken, not late.
 const MAX_OUTPUT_LEAD_MS: f64 = 500.0;
 /// Clock pings exchanged one by one before joining (see `sync_clock`): as many as the clock
@@ -83,8 +88,8 @@ pub struct SessionConfig {
     /// The relay's creation key, when creating a room on a relay that has one (the relay
     /// embedded in the host's own app).
     pub create_key: Option<String>,
-    /// The tail probe after each sent event (5 ms, see [`TAIL_PROBE_AFTER`]); `None` sends
-    /// none. `JAMWIRE_TAIL_PROBE_MS=0` turns it off in every session of the process, for
+    /// The tail probes after each sent event (5 and 25 ms, see [`TAIL_PROBE_AFTER`]); `None`
+    /// sends none. `JAMWIRE_TAIL_PROBE_MS=0` turns it off in every session of the process, for
     /// measuring what it does (`benches/groove.rs`).
     pub tail_probe: Option<Duration>,
 }
@@ -788,8 +793,14 @@ impl Link {
         let mut pings_sent = 0u32;
         let mut last_heard = tokio::time::Instant::now();
         let room = self.room.clone().map(|r| r.to_string()).unwrap_or_default();
-        // When to send a tail probe: see [`TAIL_PROBE_AFTER`].
-        let mut tail_probe: Option<tokio::time::Instant> = None;
+        // The tail probes still due after the last event sent: when the next is due, and when
+        // the one after it (see [`TAIL_PROBE_AFTER`]).
+        let mut tail_probe: Option<(tokio::time::Instant, usize)> = None;
+        let probe_due = |probe: Option<(tokio::time::Instant, usize)>| {
+            let (sent_at, next) = probe?;
+            let after = self.config.tail_probe?;
+            Some(sent_at + after * *TAIL_PROBES.get(next)?)
+        };
         loop {
             let silence_deadline = last_heard + self.config.silence_timeout;
             tokio::select! {
@@ -819,7 +830,8 @@ impl Link {
                         if let Err(e) = ws.send(Message::text(msg.to_json())).await {
                             return End::Dropped(e.to_string());
                         }
-                        tail_probe = self.config.tail_probe.map(|after| tokio::time::Instant::now() + after);
+                        let sent_at = tokio::time::Instant::now();
+                        tail_probe = Some((sent_at, 0));
                     }
                     Some(Outgoing::RetryNow) => {} // connected already
                     Some(Outgoing::EndJam(done)) => {
@@ -844,8 +856,8 @@ impl Link {
                         return End::Left;
                     }
                 },
-                () = tokio::time::sleep_until(tail_probe.unwrap_or_else(tokio::time::Instant::now)), if tail_probe.is_some() => {
-                    tail_probe = None;
+                () = tokio::time::sleep_until(probe_due(tail_probe).unwrap_or_else(tokio::time::Instant::now)), if probe_due(tail_probe).is_some() => {
+                    tail_probe = tail_probe.map(|(sent_at, next)| (sent_at, next + 1));
                     if let Err(e) = ws.send(Message::Ping(Default::default())).await {
                         return End::Dropped(e.to_string());
                     }

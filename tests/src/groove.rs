@@ -121,6 +121,23 @@ async fn record_on(path: &Path, seconds: u64) {
     .expect("the recording grows");
 }
 
+/// The drummer: `jam play SONG --into INVITE` with `command` (a `jam`, maybe in a namespace),
+/// until the file has been played.
+async fn play_through(mut command: Command, song: &Path, invite: &str, env: &[(&str, &str)]) {
+    command
+        .args([
+            "play",
+            song.to_str().expect("a UTF-8 path"),
+            "--into",
+            invite,
+            "--name",
+            "Drummer",
+            "--no-audio",
+        ])
+        .envs(env.iter().copied());
+    Program::start(command).finished().await;
+}
+
 /// The `jam` tool, built for the caller's profile.
 fn jam() -> PathBuf {
     workspace_binary("jam", "jam")
@@ -172,18 +189,7 @@ pub async fn through_jitter(
     audio_env(&mut ear, &pulse, "ear");
     let mut ear = Program::start(ear);
     ear.err_line("joined").await;
-    let mut drummer = Command::new(&jam);
-    drummer.args([
-        "play",
-        song.to_str().expect("a UTF-8 path"),
-        "--into",
-        &invite,
-        "--name",
-        "Drummer",
-        "--no-audio",
-    ]);
-    drummer.envs(drummer_env.iter().copied());
-    Program::start(drummer).finished().await;
+    play_through(Command::new(&jam), &song, &invite, drummer_env).await;
     record_on(&recording, 2).await;
     recorder.stop();
     ear.stop().await;
@@ -227,18 +233,7 @@ pub async fn across_homes(
     let mut ear = Program::start(ear);
     let invite = invite_in(&ear.out_line("hosting").await);
     homes.set_loss(Host::RouterA, loss_permille);
-    let mut drummer = homes.command(Host::A1, &jam);
-    drummer.args([
-        "play",
-        song.to_str().expect("a UTF-8 path"),
-        "--into",
-        &invite,
-        "--name",
-        "Drummer",
-        "--no-audio",
-    ]);
-    drummer.envs(drummer_env.iter().copied());
-    Program::start(drummer).finished().await;
+    play_through(homes.command(Host::A1, &jam), &song, &invite, drummer_env).await;
     record_on(&recording, 2).await;
     recorder.stop();
     ear.stop().await;

@@ -247,7 +247,13 @@ pub struct Heard {
 impl Heard {
     /// Analyses a recording of the groove of [`groove_file`].
     pub fn of(x: &[f32]) -> Heard {
-        let onsets = onsets(x);
+        // A click where the output dropped out and came back (an underrun on a loaded machine)
+        // starts like a sound but is far quieter than any hit: not a note.
+        let mut onsets = onsets(x);
+        let mut peaks: Vec<f32> = onsets.iter().map(|o| o.peak).collect();
+        peaks.sort_by(f32::total_cmp);
+        let typical = peaks.get(peaks.len() / 2).copied().unwrap_or(0.0);
+        onsets.retain(|o| o.peak >= 0.3 * typical);
         let errors = onsets
             .windows(2)
             .map(|w| (w[1].at_ms - w[0].at_ms - 125.0).abs())

@@ -16,8 +16,11 @@ JAM_APT_PACKAGES=(build-essential pkg-config libssl-dev libasound2-dev libasound
 #   imagemagick                  screenshots of the virtual screen when debugging
 #   iproute2 nftables            two homes behind NAT routers, in network namespaces
 #   miniupnpd-nftables           a real UPnP IGD and NAT-PMP/PCP server on one of the routers
+#   dbus desktop-file-utils appstream systemd
+#                                the installed packages: a session bus for invite links reaching
+#                                the running app, and the desktop, AppStream and unit checks
 JAM_TEST_APT_PACKAGES=(jackd2 libjack-jackd2-dev xvfb webkit2gtk-driver pulseaudio pulseaudio-utils imagemagick
-  iproute2 nftables miniupnpd-nftables)
+  iproute2 nftables miniupnpd-nftables dbus desktop-file-utils appstream systemd)
 
 jam_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -91,6 +94,13 @@ jam_ensure_cargo_fuzz() {
   cargo install cargo-fuzz --locked --version '^0.13'
 }
 
+# cargo-deb: builds the relay server's Debian package (scripts/package).
+jam_ensure_cargo_deb() {
+  command -v cargo-deb >/dev/null && return 0
+  jam_log "installing cargo-deb"
+  cargo install cargo-deb --locked --version '^3'
+}
+
 # The UI's packages and its build (ui/dist), which the app embeds at compile time.
 jam_build_ui() {
   jam_log "UI: npm install and build"
@@ -110,4 +120,5 @@ jam_setup_tests() {
   jam_apt_install "${JAM_TEST_APT_PACKAGES[@]}"
   jam_ensure_tauri_driver
   jam_ensure_cargo_fuzz
+  jam_ensure_cargo_deb
 }

@@ -8,6 +8,7 @@
 
 pub mod commands;
 mod error;
+pub mod invite;
 pub mod state;
 
 use tauri::{Emitter, Manager, Runtime};
@@ -42,6 +43,7 @@ pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::settings::set_playout,
             commands::settings::remember,
             commands::settings::set_port_mapping,
+            commands::settings::opened_invite,
             commands::takes::list_takes,
             commands::takes::take_details,
             commands::takes::export_take,
@@ -67,6 +69,28 @@ pub fn start<R: Runtime>(app: &tauri::AppHandle<R>) -> tauri::Result<()> {
         let _ = handle.emit("lan-jams", jams);
     });
     app.manage(state);
+    // Invites that opened the app ([`invite`]): the one it was started with waits for the UI
+    // to ask (`opened_invite`); later ones (a second start, handed over by the single-instance
+    // plugin) are sent to it.
+    if let Some(links) = app.try_state::<tauri_plugin_deep_link::DeepLink<R>>() {
+        let started_with = links
+            .get_current()
+            .ok()
+            .flatten()
+            .and_then(|urls| urls.into_iter().next());
+        if let Some(url) = started_with {
+            let opened = invite::open(app, url.as_str());
+            app.manage(commands::settings::StartedWith(std::sync::Mutex::new(
+                Some(opened),
+            )));
+        }
+        let handle = app.clone();
+        links.on_open_url(move |event| {
+            for url in event.urls() {
+                invite::opened_while_running(&handle, url.as_str());
+            }
+        });
+    }
     Ok(())
 }
 
@@ -93,8 +117,20 @@ pub fn run() {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,tao=warn,wry=warn".into()),
         )
+        .with_writer(std::io::stderr)
         .init();
-    app(tauri::Builder::default())
+    // The single-instance plugin first: a second start hands its arguments (an invite) to the
+    // running instance over the D-Bus session bus and exits before opening anything.
+    let builder = tauri::Builder::default()
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+            // Started again from the menu: the window the musician already has comes forward.
+            if let Some(window) = app.get_webview_window("main") {
+                let _ = window.unminimize();
+                let _ = window.set_focus();
+            }
+        }))
+        .plugin(tauri_plugin_deep_link::init());
+    app(builder)
         .build(tauri::generate_context!())
         .expect("Jamwire couldn't open its window")
         .run(|app, event| {

@@ -49,6 +49,24 @@ fn tool(name: &str) -> PathBuf {
     })
 }
 
+/// `text` without terminal colour codes.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for end in chars.by_ref() {
+                if end.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -193,16 +211,46 @@ fn onsets(envelope: &[f32]) -> Vec<usize> {
 struct Instance {
     client: Client,
     recording: PathBuf,
+    /// The app's log (through tauri-driver's stderr).
+    log: PathBuf,
     _recorder: Proc,
     _driver: Proc,
 }
 
 async fn launch(label: &str, display: &str, pulse: &str, dir: &Path) -> Instance {
-    launch_bound(label, display, pulse, dir, Some("127.0.0.1:0")).await
+    launch_with(label, display, pulse, dir, &Launch::default()).await
 }
 
-/// [`launch`], with the embedded relay bound as `relay_bind` says (`None`: as a musician's app,
-/// every interface at the chosen port).
+/// The app under test: `$JAMWIRE_APP` (the installed package's `/usr/bin/jamwire`, for
+/// `tests/installed.sh`), else the one cargo built.
+fn app_binary() -> PathBuf {
+    std::env::var_os("JAMWIRE_APP")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_jamwire")))
+}
+
+/// How an instance starts.
+struct Launch {
+    /// The embedded relay's address (`None`: as a musician's app, every interface at the chosen
+    /// port).
+    relay_bind: Option<String>,
+    /// Command-line arguments (an invite: `jamwire jam://…`).
+    args: Vec<String>,
+    /// The D-Bus session bus (`None`: none at all, so instances never find each other).
+    dbus: Option<String>,
+}
+
+impl Default for Launch {
+    fn default() -> Launch {
+        Launch {
+            relay_bind: Some("127.0.0.1:0".into()),
+            args: Vec::new(),
+            dbus: None,
+        }
+    }
+}
+
+/// [`launch`], with the embedded relay bound as `relay_bind` says.
 async fn launch_bound(
     label: &str,
     display: &str,
@@ -210,16 +258,39 @@ async fn launch_bound(
     dir: &Path,
     relay_bind: Option<&str>,
 ) -> Instance {
+    let how = Launch {
+        relay_bind: relay_bind.map(str::to_owned),
+        ..Launch::default()
+    };
+    launch_with(label, display, pulse, dir, &how).await
+}
+
+/// [`launch`], as `how` says.
+async fn launch_with(
+    label: &str,
+    display: &str,
+    pulse: &str,
+    dir: &Path,
+    how: &Launch,
+) -> Instance {
     let sink = format!("jam_{label}");
     let recording = dir.join(format!("{label}.raw"));
     let recorder = record(pulse, &sink, &recording);
     let (port, native_port) = (free_port(), free_port());
     let config = dir.join(format!("config-{label}"));
+    let log = dir.join(format!("{label}.log"));
     let mut driver = Command::new(tool("tauri-driver"));
-    match relay_bind {
+    match &how.relay_bind {
         Some(bind) => driver.env("JAMWIRE_RELAY_BIND", bind),
         None => driver.env_remove("JAMWIRE_RELAY_BIND"),
     };
+    // Without a bus of its own an instance has no single-instance service, and two instances
+    // under test never hand their start to each other (nor to a developer's desktop session).
+    let no_bus = format!("unix:path={}/no-bus", dir.display());
+    driver.env(
+        "DBUS_SESSION_BUS_ADDRESS",
+        how.dbus.as_deref().unwrap_or(&no_bus),
+    );
     let driver = driver
         .args([
             "--port",
@@ -236,14 +307,14 @@ async fn launch_bound(
         .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
-        .stderr(File::create(dir.join(format!("{label}.log"))).unwrap())
+        .stderr(File::create(&log).unwrap())
         .spawn()
         .expect("tauri-driver didn't start");
     let driver = Proc(driver);
     let mut caps = serde_json::Map::new();
     caps.insert(
         "tauri:options".into(),
-        json!({ "application": env!("CARGO_BIN_EXE_jamwire") }),
+        json!({ "application": app_binary(), "args": how.args }),
     );
     caps.insert("browserName".into(), json!("wry"));
     let url = format!("http://127.0.0.1:{port}");
@@ -262,6 +333,7 @@ async fn launch_bound(
     Instance {
         client,
         recording,
+        log,
         _recorder: recorder,
         _driver: driver,
     }
@@ -275,6 +347,43 @@ impl Instance {
             .for_element(Locator::Css(css))
             .await
             .unwrap_or_else(|e| panic!("{css} never appeared: {e}"))
+    }
+
+    /// The folder the instance loaded its samples from, read off its log.
+    fn samples_dir(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let line = log
+            .lines()
+            .find(|l| l.contains("samples loaded"))
+            .unwrap_or_else(|| panic!("no samples were loaded: {}", self.log.display()));
+        let plain: String = strip_ansi(line);
+        plain
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("dir="))
+            .unwrap_or_else(|| panic!("no dir in {plain:?}"))
+            .to_owned()
+    }
+
+    /// The `id` of the element that has the keyboard focus.
+    async fn focused(&self) -> String {
+        let id = self
+            .client
+            .execute(
+                "return document.activeElement && document.activeElement.id",
+                vec![],
+            )
+            .await
+            .unwrap();
+        id.as_str().unwrap_or_default().to_owned()
+    }
+
+    async fn value_of(&self, css: &str) -> String {
+        self.wait_for(css)
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap_or_default()
     }
 
     async fn click(&self, css: &str) {
@@ -545,9 +654,26 @@ async fn two_apps_host_join_play_hear_and_listen() {
         song.note_count()
     );
 
+    // Each instance played from its own samples: an installed app from the package's.
+    for instance in [&a, &b] {
+        let samples = instance.samples_dir();
+        if let Some(installed) = installed_samples() {
+            assert_eq!(
+                samples, installed,
+                "the installed app plays its own samples"
+            );
+        }
+    }
+
     let _ = a.client.close().await;
     let _ = b.client.close().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Where an installed app keeps its samples (`None` when testing the app cargo built).
+fn installed_samples() -> Option<String> {
+    std::env::var_os("JAMWIRE_APP")?;
+    Some("/usr/lib/Jamwire/assets".to_owned())
 }
 
 /// A MIDI keyboard plays in the real app: a virtual JACK keyboard (midir's JACK backend; the
@@ -780,4 +906,134 @@ async fn the_app_hosts_at_home_behind_a_router_and_a_guest_elsewhere_joins() {
     });
     app.join().expect("the app's part ran");
     drop(homes);
+}
+
+/// A private D-Bus session bus, as a desktop session has one: the single-instance plugin hands
+/// a second start's invite to the running instance over it. Ready when it prints its address.
+fn session_bus(dir: &Path) -> (Proc, String) {
+    let socket = dir.join("session-bus");
+    let mut child = Command::new("dbus-daemon")
+        .args([
+            "--session",
+            "--nofork",
+            "--print-address=1",
+            &format!("--address=unix:path={}", socket.display()),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dbus-daemon is missing: run ./scripts/test, which installs Debian's dbus");
+    let mut address = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut address)
+        .unwrap();
+    assert!(address.starts_with("unix:"), "dbus-daemon said {address:?}");
+    (Proc(child), address.trim().to_owned())
+}
+
+/// Opens `link` as the desktop does when it is clicked: the installed desktop entry's `Exec`
+/// line with `%u` replaced. Gives how the started process ended.
+async fn click_link(link: &str, display: &str, bus: &str) -> std::process::ExitStatus {
+    let entry = std::fs::read_to_string("/usr/share/applications/Jamwire.desktop")
+        .expect("the package's desktop entry");
+    let exec = entry
+        .lines()
+        .find_map(|l| l.strip_prefix("Exec="))
+        .expect("an Exec line");
+    let mut words = exec
+        .split_whitespace()
+        .map(|w| if w == "%u" { link } else { w });
+    let program = words.next().unwrap();
+    let mut child = tokio::process::Command::new(program)
+        .args(words)
+        .env("DISPLAY", display)
+        .env("DBUS_SESSION_BUS_ADDRESS", bus)
+        .env("JAMWIRE_NO_AUDIO", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{exec}: {e}"));
+    tokio::time::timeout(PATIENCE, child.wait())
+        .await
+        .expect("a second start hands its invite over and exits")
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the installed package: tests/installed.sh runs it"]
+async fn the_installed_app_opens_invite_links() {
+    assert!(
+        std::env::var_os("JAMWIRE_APP").is_some(),
+        "set JAMWIRE_APP to the installed app (tests/installed.sh does)"
+    );
+    let dir = std::env::temp_dir().join(format!("jamwire-links-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (_x, display) = xvfb();
+    let (_pulse, server) = pulseaudio(&dir);
+    pulse_ready(&server).await;
+
+    // A friend hosts.
+    let a = launch("a", &display, &server, &dir).await;
+    a.type_into("#name", "Ann").await;
+    a.click("#host-button").await;
+    a.wait_for("#room:not([hidden])").await;
+    let invite = a.text("#invite-text").await;
+
+    // Ben has played before: his name is remembered.
+    let settings = dir.join("config-b/app.jamwire.desktop/settings.json");
+    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
+    std::fs::write(&settings, r#"{"name":"Ben"}"#).unwrap();
+    let (_bus, bus) = session_bus(&dir);
+
+    // He clicks the invite while Jamwire isn't running: it starts with the invite in the Join
+    // form, his name in place, and Join one key press away.
+    let how = Launch {
+        args: vec![invite.clone()],
+        dbus: Some(bus.clone()),
+        ..Launch::default()
+    };
+    let b = launch_with("b", &display, &server, &dir, &how).await;
+    until("the invite in B's Join form", || async {
+        (b.value_of("#join-invite").await == invite).then_some(())
+    })
+    .await;
+    assert_eq!(b.value_of("#name").await, "Ben");
+    until("Join to have the focus", || async {
+        (b.focused().await == "join-button").then_some(())
+    })
+    .await;
+
+    // A link that isn't an invite, clicked while the app runs: the running app says why; the
+    // form keeps its invite.
+    assert!(click_link("jam://nowhere", &display, &bus).await.success());
+    b.wait_for("#start-error:not([hidden])").await;
+    let problem = b.text("#start-error").await;
+    assert!(problem.contains("isn't a Jamwire invite"), "{problem}");
+    assert_eq!(b.value_of("#join-invite").await, invite);
+
+    // The friend's invite again (by name this time), clicked while the app runs: the second
+    // start hands it to the running app and exits; the form holds it, and one press joins.
+    let again = invite.replace("127.0.0.1", "localhost");
+    assert!(click_link(&again, &display, &bus).await.success());
+    until("the new invite in B's Join form", || async {
+        (b.value_of("#join-invite").await == again).then_some(())
+    })
+    .await;
+    assert!(b.wait_for("#start-error").await.is_displayed().await.ok() != Some(true));
+    assert_eq!(b.focused().await, "join-button");
+    b.click("#join-button").await;
+    b.wait_for("#room:not([hidden])").await;
+    a.wait_count("#participants li", 2).await;
+    assert!(b.text("#participants").await.contains("Ben"));
+    // The invite is remembered for next time, with the name.
+    let saved = std::fs::read_to_string(&settings).unwrap();
+    assert!(
+        saved.contains(&again) && saved.contains("\"Ben\""),
+        "{saved}"
+    );
+
+    let _ = a.client.close().await;
+    let _ = b.client.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -13,6 +13,7 @@ import type { JamView } from "./bindings/JamView";
 import type { JoinRequest } from "./bindings/JoinRequest";
 import type { LanJamView } from "./bindings/LanJamView";
 import type { MidiView } from "./bindings/MidiView";
+import type { OpenedInvite } from "./bindings/OpenedInvite";
 import type { Pattern } from "./bindings/Pattern";
 import type { PlayInput } from "./bindings/PlayInput";
 import type { RelayFiguresView } from "./bindings/RelayFiguresView";
@@ -30,6 +31,7 @@ export type {
   JamView,
   LanJamView,
   MidiView,
+  OpenedInvite,
   PlayInput,
   RelayFiguresView,
   RoomEvent,
@@ -88,6 +90,11 @@ export const api = {
   onMidiDevices: (f: (m: MidiView) => void): Promise<UnlistenFn> => listen<MidiView>("midi-devices", (e) => f(e.payload)),
   lanJams: () => invoke<LanJamView[]>("lan_jams"),
   onLanJams: (f: (jams: LanJamView[]) => void): Promise<UnlistenFn> => listen<LanJamView[]>("lan-jams", (e) => f(e.payload)),
+  /** The invite link the app was started with (`jamwire jam://…`), given once. */
+  openedInvite: () => invoke<OpenedInvite | null>("opened_invite"),
+  /** Invite links opened while the app runs (clicked in a chat or a browser). */
+  onInviteOpened: (f: (opened: OpenedInvite) => void): Promise<UnlistenFn> =>
+    listen<OpenedInvite>("invite-opened", (e) => f(e.payload)),
 };
 
 /** What the views call: the app's Rust side (a test can stand in its own). */

@@ -13,6 +13,11 @@ pub enum Instrument {
     Drums,
 }
 
+/// Where an installed Jamwire keeps its samples, relative to the folder of the running program:
+/// the desktop package's resources (`/usr/lib/Jamwire/assets`, Tauri's layout for
+/// `/usr/bin/jamwire`) and the usual `share` folder.
+pub const INSTALLED_DIRS: [&str; 2] = ["../lib/Jamwire/assets", "../share/jamwire/assets"];
+
 /// One mono recording.
 #[derive(Debug)]
 pub(crate) struct Sample {
@@ -85,10 +90,24 @@ impl SampleBank {
         Ok(SampleBank { piano, drums })
     }
 
-    /// The assets folder: `$JAM_ASSETS` if set, else the repository's `assets/`.
+    /// The assets folder: `$JAM_ASSETS` if set; else the installed one next to the running
+    /// program ([`INSTALLED_DIRS`], e.g. `/usr/lib/Jamwire/assets` for `/usr/bin/jam`); else
+    /// the source tree's `assets/` (a developer's build).
     pub fn default_dir() -> PathBuf {
-        std::env::var_os("JAM_ASSETS")
-            .map(PathBuf::from)
+        if let Some(dir) = std::env::var_os("JAM_ASSETS") {
+            return PathBuf::from(dir);
+        }
+        let exe_dir = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(Path::to_owned));
+        exe_dir
+            .and_then(|bin| {
+                INSTALLED_DIRS
+                    .iter()
+                    .map(|rel| bin.join(rel))
+                    .find(|dir| dir.join("drums").is_dir())
+                    .map(|dir| dir.canonicalize().unwrap_or(dir))
+            })
             .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets"))
     }
 

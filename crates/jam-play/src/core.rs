@@ -269,6 +269,23 @@ impl Core {
         Ok(())
     }
 
+    /// Reads an invite link from outside the app (a clicked `jam://` link, `jamwire jam://…`)
+    /// and remembers a good one as the last invite, so the Join form opens with it; the name
+    /// stays as it was. A bad link changes nothing and says why.
+    pub fn open_link(&self, link: &str) -> crate::link::OpenedInvite {
+        let opened = crate::link::read(link);
+        match &opened.invite {
+            Some(invite) => {
+                if let Err(e) = self.update_settings(|s| s.last_invite.clone_from(invite)) {
+                    tracing::warn!(error = %e, "couldn't remember the opened invite");
+                }
+                tracing::info!(%invite, "invite opened");
+            }
+            None => tracing::warn!(problem = ?opened.problem, "a link that isn't an invite"),
+        }
+        opened
+    }
+
     /// Everything the start screen needs.
     pub fn startup(&self) -> StartupView {
         let (tempo, pattern) = {

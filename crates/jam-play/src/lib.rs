@@ -20,6 +20,7 @@ mod error;
 pub mod groove;
 mod host;
 pub mod lan;
+pub mod link;
 mod midi;
 pub mod perform;
 pub mod portmap;

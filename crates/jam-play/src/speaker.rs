@@ -64,8 +64,12 @@ impl Speaker {
     /// `OutputConfig::default()`). Without one it logs why, remembers it for
     /// [`Speaker::silent_reason`], and plays nothing.
     pub fn open(config: &OutputConfig) -> Speaker {
-        let bank = match SampleBank::load(&SampleBank::default_dir()) {
-            Ok(bank) => Arc::new(bank),
+        let dir = SampleBank::default_dir();
+        let bank = match SampleBank::load(&dir) {
+            Ok(bank) => {
+                tracing::info!(dir = %dir.display(), "samples loaded");
+                Arc::new(bank)
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "no samples: playing silently");
                 return Speaker::silent(e.to_string());

@@ -73,6 +73,7 @@ fn generate(dir: &Path) {
     Pattern::export_all(&cfg).unwrap();
     Settings::export_all(&cfg).unwrap();
     jam_play::lan::LanJamView::export_all(&cfg).unwrap();
+    jam_play::link::OpenedInvite::export_all(&cfg).unwrap();
     std::fs::write(dir.join("protocol.ts"), protocol_ts()).unwrap();
 }
 

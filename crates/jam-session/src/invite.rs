@@ -43,7 +43,7 @@ pub fn parse_relay(text: &str, default_tls: Option<bool>) -> Option<(String, boo
     if address.is_empty()
         || address
             .chars()
-            .any(|c| c.is_whitespace() || c == '/' || c == '@')
+            .any(|c| c.is_whitespace() || c.is_control() || c == '/' || c == '@')
     {
         return None;
     }

@@ -53,3 +53,21 @@ pub fn set_port_mapping(state: State<'_, AppState>, on: bool) -> Result<()> {
     state.core.update_settings(|s| s.port_mapping = on)?;
     Ok(())
 }
+
+/// The invite the app was started with (`jamwire jam://…`, or a link clicked while it wasn't
+/// running), once: the start screen shows it in the Join form.
+pub struct StartedWith(pub std::sync::Mutex<Option<jam_play::link::OpenedInvite>>);
+
+/// The invite the app was started with, if any (given once).
+#[tauri::command]
+pub fn opened_invite<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
+) -> Option<jam_play::link::OpenedInvite> {
+    use tauri::Manager;
+    let started = app.try_state::<StartedWith>()?;
+    let mut slot = started
+        .0
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    slot.take()
+}

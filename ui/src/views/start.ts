@@ -1,6 +1,6 @@
 /** The start screen: the name, the Host and Join cards, "paste an invite anywhere". */
-import { api, type JamView, type LanJamView, type RoomEvent, type StartupView } from "../api";
-import { $, input, showStartError } from "../dom";
+import { api, type JamView, type LanJamView, type OpenedInvite, type RoomEvent, type StartupView } from "../api";
+import { $, input, showRoomError, showStartError } from "../dom";
 import { findInvite, normalizeInvite } from "../room";
 import { MAX_NAME_CHARS } from "../bindings/protocol";
 import type { HostRequest } from "../bindings/HostRequest";
@@ -52,6 +52,10 @@ export class Start {
     this.showLan(startup.lanJams);
     void api.onLanJams((jams) => this.showLan(jams));
 
+    // An invite link that opened the app (or reached it while running): the Join form, filled in.
+    void api.onInviteOpened((opened) => this.showOpened(opened));
+    void api.openedInvite().then((opened) => opened && this.showOpened(opened));
+
     const onEvent = (e: RoomEvent) => this.store.dispatch(e);
     $("host-button").addEventListener("click", async () => {
       const port = Number(input("host-port").value);
@@ -97,6 +101,28 @@ export class Start {
       const view = await busy($("join-button") as HTMLButtonElement, () => api.join(request, onEvent));
       if (view) this.enter(view);
     });
+  }
+
+  /**
+   * An invite link from outside: on the start screen the Join form holds it and Join has the
+   * focus (one press joins; the name is the remembered one). In a jam nothing changes but a
+   * note that it arrived, for when the musician leaves.
+   */
+  private showOpened(opened: OpenedInvite): void {
+    const inRoom = $("start").hidden;
+    if (!opened.invite) {
+      if (opened.problem) (inRoom ? showRoomError : showStartError)(opened.problem);
+      return;
+    }
+    input("join-invite").value = opened.invite;
+    if (inRoom) {
+      showRoomError(`An invite arrived (${opened.invite}): leave this jam to join it.`);
+      return;
+    }
+    showStartError(undefined);
+    const name = input("name");
+    if (name.value.trim()) $("join-button").focus();
+    else name.focus();
   }
 
   /** The jams found on this network, each one click from joining. */

@@ -64,6 +64,8 @@ pub fn opened_invite<R: tauri::Runtime>(
     app: tauri::AppHandle<R>,
 ) -> Option<jam_play::link::OpenedInvite> {
     use tauri::Manager;
+    // The start screen calls this last, once it is up: the moment the startup bench times.
+    tracing::info!("start screen shown");
     let started = app.try_state::<StartedWith>()?;
     let mut slot = started
         .0

@@ -55,6 +55,22 @@ const SCENARIOS: &[Scenario] = &[
         relay_args: &[],
     },
     Scenario {
+        name: "50 rooms x 4 clients x 10 ev/s",
+        rooms: 50,
+        clients: 4,
+        events_per_sec: 10.0,
+        stalled: false,
+        relay_args: &[],
+    },
+    Scenario {
+        name: "500 rooms x 4 clients x 10 ev/s",
+        rooms: 500,
+        clients: 4,
+        events_per_sec: 10.0,
+        stalled: false,
+        relay_args: &[],
+    },
+    Scenario {
         name: "1 room x 100 clients x 10 ev/s",
         rooms: 1,
         clients: 100,
@@ -202,6 +218,8 @@ struct Outcome {
     delivered: u64,
     expected: u64,
     relay_cpu_pct: f64,
+    /// Relay CPU per delivered message (µs).
+    relay_us_per_delivery: f64,
     client_cpu_pct: f64,
     peak_rss_kib: u64,
     stalled_closed: Option<String>,
@@ -338,6 +356,7 @@ async fn run(s: &Scenario, seconds: f64, threads: usize, log: Option<&Path>) -> 
     }
     let cpu = cpu_ns(relay.pid) - cpu_before;
     let relay_cpu_pct = cpu as f64 / wall.elapsed().as_nanos() as f64 * 100.0;
+    let relay_us_per_delivery = cpu as f64 / 1e3 / delivered.max(1) as f64;
     let client_cpu_pct = (cpu_ns(std::process::id()) - own_cpu_before) as f64
         / wall.elapsed().as_nanos() as f64
         * 100.0;
@@ -368,6 +387,7 @@ async fn run(s: &Scenario, seconds: f64, threads: usize, log: Option<&Path>) -> 
         delivered,
         expected,
         relay_cpu_pct,
+        relay_us_per_delivery,
         client_cpu_pct,
         peak_rss_kib: peak,
         stalled_closed,
@@ -454,8 +474,8 @@ async fn main() {
                 out.peak_rss_kib as f64 / 1024.0,
             );
             println!(
-                "    bench clients' own CPU: {:.1}% of one core",
-                out.client_cpu_pct
+                "    relay CPU per delivery: {:.2} µs; bench clients' own CPU: {:.1}% of one core",
+                out.relay_us_per_delivery, out.client_cpu_pct
             );
             if let Some(ending) = out.stalled_closed {
                 println!("    stalled reader: {ending}");

@@ -1,6 +1,7 @@
 //! The deployment files in `deploy/` start a working relay: the systemd unit's `ExecStart` and
 //! the Dockerfile's `CMD`, with this machine's paths and ports swapped in (a test certificate,
-//! a temporary log, free loopback ports), run the real `jam-relay` and it serves `wss://`.
+//! a temporary log, free loopback ports; the unit with each line of the package's options file),
+//! run the real `jam-relay` and it serves `wss://` (or `ws://` with the default options).
 //! (Neither systemd nor a container engine runs on the CI machines, so this is what can be
 //! checked: that every flag they pass exists and works together.)
 
@@ -40,21 +41,47 @@ async fn serves_tls(args: Vec<String>, what: &str) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The systemd unit's `ExecStart` (after the program) with `$JAM_RELAY_OPTS` replaced by the
+/// value on the line of the package's options file that starts with `line_start`.
+fn unit_command(line_start: &str) -> Vec<String> {
+    let unit = include_str!("../../deploy/jamwire-relay.service");
+    let options = include_str!("../../deploy/deb/jamwire-relay.default");
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("an ExecStart line");
+    let value = options
+        .lines()
+        .find_map(|l| l.strip_prefix(line_start))
+        .unwrap_or_else(|| panic!("no {line_start:?} line in the options file"))
+        .trim_matches('"');
+    let mut words: Vec<String> = exec
+        .split_whitespace()
+        .flat_map(|w| match w {
+            "$JAM_RELAY_OPTS" => value.split_whitespace().collect::<Vec<_>>(),
+            w => vec![w],
+        })
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(words.remove(0), "/usr/bin/jam-relay");
+    words
+}
+
 #[tokio::test]
 async fn the_systemd_units_command_line_runs_a_tls_relay() {
-    let unit = include_str!("../../deploy/jamwire-relay.service");
-    let exec = unit
-        .split("ExecStart=")
-        .nth(1)
-        .expect("an ExecStart line")
-        .split("\n#")
-        .next()
-        .unwrap()
-        .replace("\\\n", " ");
-    let exec = exec.lines().next().unwrap().to_owned();
-    let mut words: Vec<String> = exec.split_whitespace().map(str::to_owned).collect();
-    assert_eq!(words.remove(0), "/usr/bin/jam-relay");
-    serves_tls(words, "unit").await;
+    // The options file's commented line for a public relay serving TLS itself.
+    serves_tls(unit_command("#JAM_RELAY_OPTS="), "unit").await;
+}
+
+#[tokio::test]
+async fn the_systemd_units_default_options_run_a_plain_relay() {
+    let dir = std::env::temp_dir().join(format!("jamwire-deploy-plain-{}", std::process::id()));
+    let pki = TestPki::create(&dir, &["localhost"]);
+    let mut relay = RelayProcess::spawn(localized(unit_command("JAM_RELAY_OPTS="), &pki, &dir));
+    let (url, line) = relay.next_url().await;
+    assert!(url.starts_with("ws://127.0.0.1:"), "{line}");
+    drop(relay);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]

@@ -349,6 +349,14 @@ impl Instance {
             .unwrap_or_else(|e| panic!("{css} never appeared: {e}"))
     }
 
+    /// Hosts as `name` from the start screen; gives the invite on the room's screen.
+    async fn host(&self, name: &str) -> String {
+        self.type_into("#name", name).await;
+        self.click("#host-button").await;
+        self.wait_for("#room:not([hidden])").await;
+        self.text("#invite-text").await
+    }
+
     /// The folder the instance loaded its samples from, read off its log.
     fn samples_dir(&self) -> String {
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
@@ -452,16 +460,41 @@ impl Instance {
     }
 }
 
+/// What every test's instances share: a folder, a virtual screen and a sound server.
+struct Desk {
+    dir: PathBuf,
+    display: String,
+    server: String,
+    _pulse: Proc,
+    _x: Proc,
+}
+
+async fn desk(name: &str) -> Desk {
+    let dir = std::env::temp_dir().join(format!("jamwire-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (x, display) = xvfb();
+    let (pulse, server) = pulseaudio(&dir);
+    pulse_ready(&server).await;
+    Desk {
+        dir,
+        display,
+        server,
+        _pulse: pulse,
+        _x: x,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_apps_host_join_play_hear_and_listen() {
-    let dir = std::env::temp_dir().join(format!("jamwire-e2e-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (_x, display) = xvfb();
-    let (_pulse, server) = pulseaudio(&dir);
-    pulse_ready(&server).await;
+    let Desk {
+        dir,
+        display,
+        server,
+        ..
+    } = &desk("e2e").await;
 
     // A hosts.
-    let a = launch("a", &display, &server, &dir).await;
+    let a = launch("a", display, server, dir).await;
     a.type_into("#name", "Ann").await;
     a.screenshot("start-screen.png").await;
     a.click("#host-button").await;
@@ -474,7 +507,7 @@ async fn two_apps_host_join_play_hear_and_listen() {
     assert_eq!(a.text("#room-code").await.len(), 8, "40-bit room codes");
 
     // B joins with the invite copied from A's screen.
-    let b = launch("b", &display, &server, &dir).await;
+    let b = launch("b", display, server, dir).await;
     b.type_into("#name", "Ben").await;
     // A wrong code first: a clear message, and the start screen stays as it was.
     let wrong = format!("{}/22222222", invite.rsplit_once('/').unwrap().0);
@@ -667,7 +700,7 @@ async fn two_apps_host_join_play_hear_and_listen() {
 
     let _ = a.client.close().await;
     let _ = b.client.close().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// Where an installed app keeps its samples (`None` when testing the app cargo built).
@@ -687,8 +720,6 @@ async fn a_midi_keyboard_plays_in_the_app_and_reaches_the_other_instance() {
     use midir::MidiOutput;
     use midir::os::unix::VirtualOutput;
 
-    let dir = std::env::temp_dir().join(format!("jamwire-e2e-midi-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
     let keyboard = until("the JACK server", || async {
         MidiOutput::new("jamwire-e2e-keys").ok()
     })
@@ -696,16 +727,15 @@ async fn a_midi_keyboard_plays_in_the_app_and_reaches_the_other_instance() {
     let mut keys = keyboard
         .create_virtual("keys")
         .expect("a virtual JACK MIDI port");
-    let (_x, display) = xvfb();
-    let (_pulse, server) = pulseaudio(&dir);
-    pulse_ready(&server).await;
-
-    let a = launch("a", &display, &server, &dir).await;
-    a.type_into("#name", "Ann").await;
-    a.click("#host-button").await;
-    a.wait_for("#room:not([hidden])").await;
-    let invite = a.text("#invite-text").await;
-    let b = launch("b", &display, &server, &dir).await;
+    let Desk {
+        dir,
+        display,
+        server,
+        ..
+    } = &desk("e2e-midi").await;
+    let a = launch("a", display, server, dir).await;
+    let invite = a.host("Ann").await;
+    let b = launch("b", display, server, dir).await;
     b.type_into("#name", "Ben").await;
     b.type_into("#join-invite", &invite).await;
     b.click("#join-button").await;
@@ -754,7 +784,7 @@ async fn a_midi_keyboard_plays_in_the_app_and_reaches_the_other_instance() {
 
     let _ = a.client.close().await;
     let _ = b.client.close().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// Moves the calling thread into the network namespace `ns` (`ip netns` names it): sockets it
@@ -967,24 +997,21 @@ async fn the_installed_app_opens_invite_links() {
         std::env::var_os("JAMWIRE_APP").is_some(),
         "set JAMWIRE_APP to the installed app (tests/installed.sh does)"
     );
-    let dir = std::env::temp_dir().join(format!("jamwire-links-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (_x, display) = xvfb();
-    let (_pulse, server) = pulseaudio(&dir);
-    pulse_ready(&server).await;
-
+    let Desk {
+        dir,
+        display,
+        server,
+        ..
+    } = &desk("links").await;
     // A friend hosts.
-    let a = launch("a", &display, &server, &dir).await;
-    a.type_into("#name", "Ann").await;
-    a.click("#host-button").await;
-    a.wait_for("#room:not([hidden])").await;
-    let invite = a.text("#invite-text").await;
+    let a = launch("a", display, server, dir).await;
+    let invite = a.host("Ann").await;
 
     // Ben has played before: his name is remembered.
     let settings = dir.join("config-b/app.jamwire.desktop/settings.json");
     std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
     std::fs::write(&settings, r#"{"name":"Ben"}"#).unwrap();
-    let (_bus, bus) = session_bus(&dir);
+    let (_bus, bus) = session_bus(dir);
 
     // He clicks the invite while Jamwire isn't running: it starts with the invite in the Join
     // form, his name in place, and Join one key press away.
@@ -993,7 +1020,7 @@ async fn the_installed_app_opens_invite_links() {
         dbus: Some(bus.clone()),
         ..Launch::default()
     };
-    let b = launch_with("b", &display, &server, &dir, &how).await;
+    let b = launch_with("b", display, server, dir, &how).await;
     until("the invite in B's Join form", || async {
         (b.value_of("#join-invite").await == invite).then_some(())
     })
@@ -1006,7 +1033,7 @@ async fn the_installed_app_opens_invite_links() {
 
     // A link that isn't an invite, clicked while the app runs: the running app says why; the
     // form keeps its invite.
-    assert!(click_link("jam://nowhere", &display, &bus).await.success());
+    assert!(click_link("jam://nowhere", display, &bus).await.success());
     b.wait_for("#start-error:not([hidden])").await;
     let problem = b.text("#start-error").await;
     assert!(problem.contains("isn't a Jamwire invite"), "{problem}");
@@ -1015,7 +1042,7 @@ async fn the_installed_app_opens_invite_links() {
     // The friend's invite again (by name this time), clicked while the app runs: the second
     // start hands it to the running app and exits; the form holds it, and one press joins.
     let again = invite.replace("127.0.0.1", "localhost");
-    assert!(click_link(&again, &display, &bus).await.success());
+    assert!(click_link(&again, display, &bus).await.success());
     until("the new invite in B's Join form", || async {
         (b.value_of("#join-invite").await == again).then_some(())
     })
@@ -1035,5 +1062,5 @@ async fn the_installed_app_opens_invite_links() {
 
     let _ = a.client.close().await;
     let _ = b.client.close().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
 }

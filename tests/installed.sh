@@ -48,7 +48,7 @@ systemd-analyze verify /usr/lib/systemd/system/jamwire-relay.service
 [ ! -e /etc/systemd/system/multi-user.target.wants/jamwire-relay.service ] ||
   fail "the relay service is enabled on install; it should wait for its options"
 getent passwd jamwire >/dev/null || fail "no jamwire system user for the relay service"
-for tool in jam jam-relay; do
+for tool in jamwire jam jam-relay; do
   "/usr/bin/$tool" --version | grep -q "$version" || fail "$tool --version doesn't say $version"
 done
 

@@ -483,6 +483,24 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_cross_the_wire_exactly() {
+        // Relay times are about 1.8e12 ms with a fraction: the last bit matters, since
+        // receivers compare and de-duplicate by them. (serde_json's default float parser can be
+        // one unit in the last place off; the workspace enables `float_roundtrip`.)
+        let mut timestamp = 1_796_135_159_844.280_5_f64;
+        for _ in 0..10_000 {
+            let hit = MusicalEvent::DrumHit(DrumHit {
+                note: 38,
+                velocity: 100,
+                timestamp,
+            });
+            let back = MusicalEvent::parse("drum_hit", &hit.to_payload()).unwrap();
+            assert_eq!(back, Some(hit), "{timestamp:?}");
+            timestamp = f64::from_bits(timestamp.to_bits() + 1) + 0.013;
+        }
+    }
+
+    #[test]
     fn known_events_parse_and_unknown_pass() {
         let e = MusicalEvent::parse(
             "piano_note",

@@ -1,5 +1,6 @@
 //! The protocol decoder and validation, both directions: any text a peer sends is either a
-//! message or a `ParseError`, and an event that passes validation is within every bound.
+//! message or a `ParseError`, and an event that passes validation is within every bound; any
+//! text as an invite link is an invite or a clear refusal.
 #![no_main]
 
 use jam_protocol::event::{MAX_DURATION_MS, MAX_TIMESTAMP_SKEW_MS};
@@ -23,10 +24,10 @@ fn check_event(name: &str, payload: &serde_json::value::RawValue) {
                 .is_none_or(|d| (0.0..=MAX_DURATION_MS).contains(&d))
         );
     }
-    // What a client re-encodes reads back as a valid event of the same kind (floats may
-    // differ in their last bit: serde_json's parser is not correctly rounded).
+    // What a client re-encodes reads back as the same event, to the last bit of every number
+    // (the workspace's serde_json parses floats correctly rounded).
     let again = MusicalEvent::parse_at(name, &event.to_payload(), NOW);
-    assert_eq!(again.ok().flatten().map(|e| e.name()), Some(event.name()));
+    assert_eq!(again.ok().flatten(), Some(event));
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -60,6 +61,14 @@ fuzz_target!(|data: &[u8]| {
         ] {
             check_event(name, &raw);
         }
+    }
+    // The text as a link from outside the app (a clicked invite): an invite, or a message
+    // without control characters; an invite it gives reads back as itself.
+    let opened = jam_play::link::read(text);
+    match (&opened.invite, &opened.problem) {
+        (Some(invite), None) => assert_eq!(jam_play::link::read(invite), opened),
+        (None, Some(problem)) => assert!(!problem.chars().any(char::is_control), "{problem:?}"),
+        _ => panic!("{opened:?}"),
     }
     let _ = jam_protocol::clean_name(text);
     let _ = jam_protocol::event::json_depth(text);

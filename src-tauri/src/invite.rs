@@ -1,8 +1,8 @@
 //! Invites that open the app: a `jam://` or `jams://` link clicked in a chat or a browser, or
 //! given on the command line (`jamwire jam://…`).
 //!
-//! The desktop entry registers the schemes (`MimeType=x-scheme-handler/jam;…`, written by the
-//! bundler from the deep-link plugin's configuration), so the desktop starts `jamwire URL`. The
+//! The desktop entry registers the schemes (`MimeType=x-scheme-handler/jam;…` in
+//! `src-tauri/jamwire.desktop`, the bundler's template), so the desktop starts `jamwire URL`. The
 //! single-instance plugin hands a second start's arguments to the running instance, whose
 //! deep-link plugin turns them into an "open URL" event; a first start finds the URL in its own
 //! arguments. Either way [`open`] checks the text — it comes from anyone who can send a link —

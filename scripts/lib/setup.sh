@@ -101,8 +101,36 @@ jam_ensure_cargo_deb() {
   cargo install cargo-deb --locked --version '^3'
 }
 
-# The UI's packages and its build (ui/dist), which the app embeds at compile time.
+# The WebAssembly target and wasm-bindgen's CLI at exactly the version of the `wasm-bindgen`
+# crate in Cargo.lock (they must match). wasm-pack is not used: it downloads its helpers from
+# outside the package registries at run time.
+jam_ensure_wasm_tools() {
+  rustup target list --installed | grep -qx wasm32-unknown-unknown || {
+    jam_log "adding the Rust target wasm32-unknown-unknown"
+    rustup target add wasm32-unknown-unknown
+  }
+  local want
+  want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+  if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $want"; then
+    jam_log "installing wasm-bindgen-cli $want"
+    cargo install wasm-bindgen-cli --locked --version "$want"
+  fi
+}
+
+# The browser guest's WebAssembly (crates/jam-web) and its JavaScript glue, into ui/src/wasm
+# (generated, not committed), which the UI build bundles.
+jam_build_wasm() {
+  jam_ensure_wasm_tools
+  jam_log "the browser guest's WebAssembly (jam-web)"
+  cargo build -p jam-web --target wasm32-unknown-unknown --profile wasm --locked
+  wasm-bindgen --target web --out-dir ui/src/wasm --out-name jam_web \
+    "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/wasm/jam_web.wasm"
+}
+
+# The UI's packages and its build (ui/dist), which the app and every relay embed at compile
+# time (the relay serves it as the browser guest's page).
 jam_build_ui() {
+  jam_build_wasm
   jam_log "UI: npm install and build"
   # `npm install`, not `npm ci`: with optional per-platform packages (rollup, esbuild) npm 11
   # writes lock files that `npm ci` then rejects as out of sync.

@@ -25,17 +25,17 @@ use crate::{PATIENCE, sigterm, workspace_binary};
 
 /// Silence before the groove's first note, ms (lets the listener's engine settle, as a
 /// musician's would have long before a friend starts playing).
-const LEAD_IN_MS: u64 = 500;
+pub const LEAD_IN_MS: u64 = 500;
 
 /// A program a run started, its output read line by line; killed if dropped still running.
-struct Program {
+pub struct Program {
     child: Child,
     stdout: Lines<BufReader<ChildStdout>>,
     stderr: Lines<BufReader<ChildStderr>>,
 }
 
 impl Program {
-    fn start(mut command: Command) -> Program {
+    pub fn start(mut command: Command) -> Program {
         command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -50,16 +50,16 @@ impl Program {
         }
     }
 
-    async fn out_line(&mut self, needle: &str) -> String {
+    pub async fn out_line(&mut self, needle: &str) -> String {
         line_with(&mut self.stdout, needle).await
     }
 
-    async fn err_line(&mut self, needle: &str) -> String {
+    pub async fn err_line(&mut self, needle: &str) -> String {
         line_with(&mut self.stderr, needle).await
     }
 
     /// Waits for it to end by itself, successfully.
-    async fn finished(mut self) {
+    pub async fn finished(mut self) {
         let mut said = String::new();
         while let Ok(Ok(Some(line))) =
             tokio::time::timeout(PATIENCE * 3, self.stderr.next_line()).await
@@ -75,7 +75,7 @@ impl Program {
     }
 
     /// Stops it as Ctrl-C would.
-    async fn stop(mut self) {
+    pub async fn stop(mut self) {
         if let Some(pid) = self.child.id() {
             sigterm(pid);
         }
@@ -100,7 +100,7 @@ async fn line_with<R: tokio::io::AsyncBufRead + Unpin>(
     .unwrap_or_else(|_| panic!("no line with {needle:?} in time"))
 }
 
-fn invite_in(line: &str) -> String {
+pub fn invite_in(line: &str) -> String {
     line.split_whitespace()
         .find(|w| w.starts_with("jam://"))
         .unwrap_or_else(|| panic!("an invite in {line:?}"))
@@ -109,7 +109,7 @@ fn invite_in(line: &str) -> String {
 
 /// Waits until the recording holds `seconds` more audio than it did when called: that it
 /// records, before a run; that the listener's last note has sounded, after it. Bounded.
-async fn record_on(path: &Path, seconds: u64) {
+pub async fn record_on(path: &Path, seconds: u64) {
     let bytes = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
     let until = bytes(path) + seconds * u64::from(RATE) * 2;
     tokio::time::timeout(PATIENCE, async {
@@ -123,7 +123,7 @@ async fn record_on(path: &Path, seconds: u64) {
 
 /// The drummer: `jam play SONG --into INVITE` with `command` (a `jam`, maybe in a namespace),
 /// until the file has been played.
-async fn play_through(mut command: Command, song: &Path, invite: &str, env: &[(&str, &str)]) {
+pub async fn play_through(mut command: Command, song: &Path, invite: &str, env: &[(&str, &str)]) {
     command
         .args([
             "play",
@@ -139,11 +139,11 @@ async fn play_through(mut command: Command, song: &Path, invite: &str, env: &[(&
 }
 
 /// The `jam` tool, built for the caller's profile.
-fn jam() -> PathBuf {
+pub fn jam() -> PathBuf {
     workspace_binary("jam", "jam")
 }
 
-fn audio_env(command: &mut Command, pulse: &Pulse, sink: &str) {
+pub fn audio_env(command: &mut Command, pulse: &Pulse, sink: &str) {
     command
         .env("PULSE_SERVER", pulse.server())
         .env("PULSE_SINK", sink)

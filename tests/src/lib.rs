@@ -4,6 +4,7 @@
 //! Waiting is always for an event, bounded by [`PATIENCE`] so that a bug fails the test instead
 //! of hanging it; nothing here sleeps to synchronise.
 
+pub mod browser;
 pub mod groove;
 pub mod heard;
 pub mod homes;

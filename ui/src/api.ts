@@ -6,6 +6,7 @@
 import { Channel, invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type { AudioView } from "./bindings/AudioView";
+import { guestApi } from "./guest/api";
 import type { ClockView } from "./bindings/ClockView";
 import type { ErrorView } from "./bindings/ErrorView";
 import type { HostRequest } from "./bindings/HostRequest";
@@ -59,7 +60,7 @@ function channel(onEvent: (e: RoomEvent) => void): Channel<RoomEvent> {
   return ch;
 }
 
-export const api = {
+const tauriApi = {
   startup: () => invoke<StartupView>("startup"),
   host: (request: HostRequest, onEvent: (e: RoomEvent) => void) =>
     invoke<JamView>("host_jam", { request, onEvent: channel(onEvent) }),
@@ -97,5 +98,11 @@ export const api = {
     listen<OpenedInvite>("invite-opened", (e) => f(e.payload)),
 };
 
-/** What the views call: the app's Rust side (a test can stand in its own). */
-export type Api = typeof api;
+/** What the views call: the app's Rust side, or the browser guest's stand-in for it. */
+export type Api = typeof tauriApi;
+
+/** True in the desktop app (Tauri's IPC is there); false in a browser guest's page. */
+export const inApp: boolean = typeof globalThis === "object" && "__TAURI_INTERNALS__" in globalThis;
+
+/** The transport behind the views: Tauri IPC in the app, a WebSocket in the browser. */
+export const api: Api = inApp ? tauriApi : guestApi;

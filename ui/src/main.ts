@@ -1,5 +1,5 @@
 /** Boots the desktop app's UI: one store, the views, and the Rust side's start-up state. */
-import { api, errorMessage } from "./api";
+import { api, errorMessage, inApp } from "./api";
 import { showStartError } from "./dom";
 import { Store } from "./store";
 import { Chat } from "./views/chat";
@@ -12,6 +12,8 @@ import { Start } from "./views/start";
 import { Takes } from "./views/takes";
 
 async function boot(): Promise<void> {
+  // In a browser (the relay's guest page) the same views run on the WebSocket transport.
+  if (!inApp) document.body.classList.add("guest");
   const store = new Store();
   const room = new Room(store);
   // Players first: the others colour what they draw by the roster it keeps.

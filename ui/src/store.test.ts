@@ -25,7 +25,7 @@ describe("the store", () => {
     store.setTempo({ bpm: 96, beatsPerBar: 3, anchorMs: 0 });
     expect(tempos).toEqual([96]);
     expect(store.listener).toBe(false);
-    store.jam = { room: "K7M2QXH4", invite: "jam://h:1/K7M2QXH4", addresses: [], isHost: false, listener: true, reach: null };
+    store.jam = { room: "K7M2QXH4", invite: "jam://h:1/K7M2QXH4", addresses: [], isHost: false, listener: true, reach: null, browserLink: "" };
     expect(store.listener).toBe(true);
     expect(store.nameOf("nobody")).toBe("someone");
   });

@@ -324,10 +324,12 @@ impl Core {
         config.playout = self.settings().playout_mode();
         config.ca_certs.clone_from(&self.inner.ca_certs);
         let session = Session::connect(config).await?;
+        let browser_link = invite.browser_link();
         let invite = invite.to_string();
         let view = JamView {
             room: session.room().to_string(),
             invite: invite.clone(),
+            browser_link,
             addresses: Vec::new(),
             is_host: false,
             listener: request.listener,

@@ -82,10 +82,12 @@ impl Core {
             addresses,
             reach,
         } = hosting;
+        let browser_link = invite.browser_link();
         let invite = invite.to_string();
         let view = JamView {
             room: session.room().to_string(),
             invite: invite.clone(),
+            browser_link,
             addresses,
             is_host: true,
             listener: false,

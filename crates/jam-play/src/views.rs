@@ -159,6 +159,8 @@ pub struct JamView {
     pub room: String,
     /// The invite to copy.
     pub invite: String,
+    /// The same invite as a link for a browser (a friend without the app joins from it).
+    pub browser_link: String,
     /// Every address the host can be reached at (host only; the invite's first).
     pub addresses: Vec<String>,
     /// We host.

@@ -28,6 +28,7 @@ pub mod server;
 pub mod stats;
 mod time;
 pub mod tls;
+mod web;
 
 pub use config::RelayConfig;
 pub use error::{RelayError, Result};

@@ -96,13 +96,34 @@ pub(crate) async fn refuse_full_tcp(
 /// Accepts the WebSocket handshake on a fresh connection, then serves it. `slots` are the
 /// connection's place in the relay and in its IP address's count, held until it ends.
 pub(crate) async fn serve_tcp<S>(
-    stream: S,
+    mut stream: S,
     addr: SocketAddr,
     shared: Arc<Shared>,
     slots: (OwnedSemaphorePermit, IpSlot),
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    // One port for both: a WebSocket upgrade goes on below, any other request is the page's.
+    let mut head = Vec::new();
+    match timeout(HANDSHAKE_TIMEOUT, crate::web::sniff(&mut stream, &mut head)).await {
+        Ok(Ok(crate::web::Asked::WebSocket)) => {}
+        Ok(Ok(crate::web::Asked::Http)) => {
+            RelayStats::add(&shared.stats.web_requests, 1);
+            let stream = crate::web::Rewind::new(head, stream);
+            crate::web::serve_http(stream, shared.tls.is_some(), shared.shutdown.clone()).await;
+            drop(slots);
+            return;
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(%addr, error = %e, "connection ended before its request");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%addr, "no request within the handshake timeout");
+            return;
+        }
+    }
+    let stream = crate::web::Rewind::new(head, stream);
     // The signature is tungstenite's `Callback`; its error type is an HTTP response.
     #[allow(clippy::result_large_err)]
     let origin_ok = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
@@ -110,7 +131,14 @@ pub(crate) async fn serve_tcp<S>(
             .headers()
             .get(header::ORIGIN)
             .map(|o| o.to_str().unwrap_or("(not text)"));
-        if shared.config.origin_allowed(origin) {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok());
+        // The relay's own page (the browser guest), and the origins the operator listed.
+        if shared.config.origin_allowed(origin)
+            || origin.is_some_and(|o| crate::web::same_origin(o, host))
+        {
             return Ok(response);
         }
         RelayStats::add(&shared.stats.refused_origins, 1);

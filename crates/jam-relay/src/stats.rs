@@ -27,6 +27,8 @@ pub struct RelayStats {
     pub(crate) refused_connections: AtomicU64,
     /// WebSocket handshakes refused because their `Origin` is not allowed.
     pub(crate) refused_origins: AtomicU64,
+    /// Connections that asked for the web page (or its files) rather than the relay.
+    pub(crate) web_requests: AtomicU64,
     /// Client requests answered with an `error` (every code).
     pub(crate) refusals: AtomicU64,
     /// Failed joins: no such room, wrong password, or too many failures.
@@ -62,6 +64,8 @@ pub struct StatsSnapshot {
     pub refused_connections: u64,
     /// WebSocket handshakes refused because their `Origin` is not allowed.
     pub refused_origins: u64,
+    /// Connections that asked for the web page (or its files) rather than the relay.
+    pub web_requests: u64,
     /// Client requests answered with an `error` (every code).
     pub refusals: u64,
     /// Failed joins: no such room, wrong password, or too many failures.
@@ -87,6 +91,7 @@ impl RelayStats {
             bad_messages: self.bad_messages.load(Relaxed),
             refused_connections: self.refused_connections.load(Relaxed),
             refused_origins: self.refused_origins.load(Relaxed),
+            web_requests: self.web_requests.load(Relaxed),
             refusals: self.refusals.load(Relaxed),
             join_failures: self.join_failures.load(Relaxed),
             join_timeouts: self.join_timeouts.load(Relaxed),

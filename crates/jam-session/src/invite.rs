@@ -82,6 +82,23 @@ impl Invite {
     }
 }
 
+impl Invite {
+    /// The link a friend without the app opens in a browser: the relay serves its guest page
+    /// (`http://HOST:PORT/join/CODE`, `https://HOST[:PORT]/join/CODE` over TLS).
+    pub fn browser_link(&self) -> String {
+        if self.tls {
+            let default_port = format!(":{TLS_PORT}");
+            let address = self
+                .address
+                .strip_suffix(&default_port)
+                .unwrap_or(&self.address);
+            format!("https://{address}/join/{}", self.room)
+        } else {
+            format!("http://{}/join/{}", self.address, self.room)
+        }
+    }
+}
+
 impl std::fmt::Display for Invite {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.tls {
@@ -100,6 +117,28 @@ impl std::fmt::Display for Invite {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_browser_link_points_at_the_relays_page() {
+        let plain =
+            Invite::parse("jam://192.168.1.20:7878/K7M2QXH4").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            plain.browser_link(),
+            "http://192.168.1.20:7878/join/K7M2QXH4"
+        );
+        let tls =
+            Invite::parse("jams://relay.example.org/K7M2QXH4").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            tls.browser_link(),
+            "https://relay.example.org/join/K7M2QXH4"
+        );
+        let port = Invite::parse("jams://relay.example.org:8443/K7M2QXH4")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            port.browser_link(),
+            "https://relay.example.org:8443/join/K7M2QXH4"
+        );
+    }
 
     #[test]
     fn reads_and_writes_invites() {

@@ -15,16 +15,26 @@
 //! It is a network client only: playing what arrives is the app core's (`jam-play`), so this
 //! crate builds without any audio system.
 
+//!
+//! Without its default feature `net` it is only the pure parts — [`ClockSync`], [`Playout`],
+//! [`Invite`] and the checks of what arrives ([`received`]) — and builds for WebAssembly: the
+//! browser guest (`jam-web`) places notes in time with this same code.
+
 mod clock;
+#[cfg(feature = "net")]
 mod connect;
 mod error;
 mod invite;
 mod playout;
+pub mod received;
+#[cfg(feature = "net")]
 mod session;
 
 pub use clock::ClockSync;
+#[cfg(feature = "net")]
 pub use connect::{CA_CERT_ENV, CONNECT_WITHIN, tls_config};
 pub use error::SessionError;
 pub use invite::{Invite, TLS_PORT, parse_relay};
 pub use playout::{MAX_DELAY_MS, MAX_SENDERS, Playout, PlayoutMode, SenderFigures};
+#[cfg(feature = "net")]
 pub use session::{RemoteEvent, Session, SessionConfig, SessionEvent, SessionHandle, Status};

@@ -4,13 +4,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use jam_protocol::event::names;
 use jam_protocol::{
     Broadcast, ClientMsg, ClockPing, CreateRoom, EpochClock, ErrorCode, JoinRoom,
     MAX_RELAY_FRAME_BYTES, MusicalEvent, PROTOCOL_VERSION, Participant, Role, RoomCode,
     RoomWelcome, ServerMsg,
 };
 use serde_json::value::RawValue;
+
+use crate::received::{sanitize_participant, sanitize_welcome};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
@@ -572,7 +573,8 @@ impl Link {
         if welcome.host_token.is_some() {
             self.host_token.clone_from(&welcome.host_token);
         }
-        let welcome = sanitize_welcome(welcome, self.shared.local.now_ms(), &self.shared);
+        // Before the clock is synced this is our own clock: an honest relay is within a day of it.
+        let welcome = sanitize_welcome(welcome, self.shared.relay_now_ms());
         tracing::info!(room = ?self.room, user = %welcome.user_id, "joined");
         Ok((ws, welcome))
     }
@@ -952,41 +954,4 @@ impl Link {
         }
         None
     }
-}
-
-/// A participant as the relay announced it, with a name that is safe to show: a name the
-/// relay should have refused (control or invisible characters, too long) is shown as "?".
-fn sanitize_participant(mut participant: Participant) -> Participant {
-    if jam_protocol::clean_name(&participant.name).is_err() {
-        participant.name = "?".to_owned();
-    }
-    participant
-}
-
-/// The room state of a welcome, re-checked: a tempo or pattern out of bounds is dropped (the
-/// room then runs at the defaults), held notes out of range are ignored, names made safe.
-fn sanitize_welcome(mut welcome: RoomWelcome, local_now_ms: f64, shared: &Shared) -> RoomWelcome {
-    // Before the clock is synced this is our own clock: an honest relay is within a day of it.
-    let relay_now = local_now_ms + shared.clock().offset_ms().unwrap_or(0.0);
-    let state = &mut welcome.state;
-    for (name, slot) in [
-        (names::TEMPO_CHANGE, &mut state.tempo),
-        (names::PATTERN_CHANGE, &mut state.pattern),
-    ] {
-        let valid =
-            |raw: &RawValue| matches!(MusicalEvent::parse_at(name, raw, relay_now), Ok(Some(_)));
-        if slot.as_deref().is_some_and(|raw| !valid(raw)) {
-            tracing::debug!(event = name, "ignoring the room's state: out of bounds");
-            *slot = None;
-        }
-    }
-    state
-        .held_notes
-        .retain(|h| h.note <= jam_protocol::event::MAX_NOTE && (1..=127).contains(&h.velocity));
-    welcome.participants = welcome
-        .participants
-        .into_iter()
-        .map(sanitize_participant)
-        .collect();
-    welcome
 }

@@ -14,6 +14,10 @@ room: string,
  */
 invite: string, 
 /**
+ * The same invite as a link for a browser (a friend without the app joins from it).
+ */
+browserLink: string, 
+/**
  * Every address the host can be reached at (host only; the invite's first).
  */
 addresses: Array<string>, 

@@ -18,7 +18,8 @@ export class Room {
     this.store.onRoom("status", (e) => this.showStatus(e.status));
     $("leave-button").addEventListener("click", () => this.leave());
     $("retry-now").addEventListener("click", () => void api.retryNow());
-    $("copy-invite").addEventListener("click", () => void this.copyInvite());
+    $("copy-invite").addEventListener("click", () => void this.copy("invite-text"));
+    $("copy-link").addEventListener("click", () => void this.copy("link-text"));
     setInterval(() => this.showActivity(), 500);
     setInterval(() => this.showCountdown(), 250);
     setInterval(() => void this.showRelayFigures(), 1_000);
@@ -30,6 +31,7 @@ export class Room {
     $("start-notice").hidden = true;
     $("room-code").textContent = view.room;
     $("invite-text").textContent = view.invite;
+    $("link-text").textContent = view.browserLink;
     $("host-addresses").textContent =
       view.isHost && view.addresses.length > 1 ? `also: ${view.addresses.slice(1).join(", ")}` : "";
     const reach = $("reach");
@@ -102,14 +104,15 @@ export class Room {
     $("reconnect-banner").textContent = `Connection lost — reconnecting ${when}… (playing here keeps working)`;
   }
 
-  private async copyInvite(): Promise<void> {
-    const text = $("invite-text").textContent ?? "";
+  /** Copies the text of element `id` (the invite or the browser link). */
+  private async copy(id: string): Promise<void> {
+    const text = $(id).textContent ?? "";
     try {
       await navigator.clipboard.writeText(text);
     } catch {
       // WebKit may refuse the async clipboard: select the text and copy it the old way.
       const range = document.createRange();
-      range.selectNodeContents($("invite-text"));
+      range.selectNodeContents($(id));
       const sel = getSelection();
       sel?.removeAllRanges();
       sel?.addRange(range);

@@ -1,0 +1,613 @@
+//! Jamwire's browser guest, in WebAssembly: what a guest's page does with the relay's bytes is
+//! the app's own Rust, not a rewrite. [`Guest`] builds the frames a guest sends, and reads every
+//! frame the relay sends as hostile — parsed and range-checked by `jam-protocol`, the room state
+//! re-checked as `jam-session` does, the clock learnt by [`ClockSync`] and each remote note
+//! placed in time by the same per-sender [`Playout`] as the desktop app.
+//!
+//! What it hands the page is JSON: the same room events the app's UI gets from its Rust side
+//! (`RoomEvent`, shape-checked against `jam-play` in the tests), plus `sound` (what to play and
+//! when, in the page's clock), `refused` (the relay's error) and `ended`. Times are the page's
+//! clock in ms (`performance.timeOrigin + performance.now()`).
+
+use jam_protocol::event::{Chat, DrumHit, PianoNote, PianoNoteOff, Sustain, TempoChange};
+use jam_protocol::{
+    Broadcast, ClientMsg, ClockPing, HeldNote, JoinRoom, MusicalEvent, Participant, Pattern, Role,
+    RoomCode, ServerMsg,
+};
+use jam_session::received::{sanitize_participant, sanitize_welcome};
+use jam_session::{ClockSync, Playout, PlayoutMode};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+
+/// A sender timestamp further than this from our clock is not believed (shown at arrival).
+const TIMESTAMP_TRUST_MS: f64 = 5_000.0;
+/// The most frames one call to [`Guest::receive`] reads from (a relay sends one at a time).
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+
+/// `piano` or `drums` (the app's `InstrumentName`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Instrument {
+    /// The piano.
+    Piano,
+    /// The drum kit.
+    Drums,
+}
+
+/// A key, pad or pedal (the app's `PlayInput`, the same JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum Input {
+    /// A key or pad went down.
+    NoteOn {
+        /// `piano` or `drums`.
+        instrument: Instrument,
+        /// MIDI note.
+        note: u8,
+        /// 1–127.
+        velocity: u8,
+    },
+    /// A key came up.
+    NoteOff {
+        /// `piano` or `drums`.
+        instrument: Instrument,
+        /// MIDI note.
+        note: u8,
+    },
+    /// The sustain pedal.
+    Sustain {
+        /// Down.
+        on: bool,
+    },
+}
+
+impl Input {
+    /// The protocol event, or `None` for what plays nothing (a drum's release).
+    fn to_event(self, timestamp: f64) -> Option<MusicalEvent> {
+        Some(match self {
+            Input::NoteOn {
+                instrument: Instrument::Drums,
+                note,
+                velocity,
+            } => MusicalEvent::DrumHit(DrumHit {
+                note,
+                velocity,
+                timestamp,
+            }),
+            Input::NoteOn {
+                instrument: Instrument::Piano,
+                note,
+                velocity,
+            } => MusicalEvent::PianoNote(PianoNote {
+                note,
+                velocity,
+                timestamp,
+                duration: None,
+            }),
+            Input::NoteOff {
+                instrument: Instrument::Drums,
+                ..
+            } => return None,
+            Input::NoteOff {
+                instrument: Instrument::Piano,
+                note,
+            } => MusicalEvent::PianoNoteOff(PianoNoteOff { note, timestamp }),
+            Input::Sustain { on } => MusicalEvent::Sustain(Sustain { on, timestamp }),
+        })
+    }
+
+    fn from_event(event: &MusicalEvent) -> Option<(Input, Option<f64>)> {
+        Some(match event {
+            MusicalEvent::DrumHit(h) => (
+                Input::NoteOn {
+                    instrument: Instrument::Drums,
+                    note: h.note,
+                    velocity: h.velocity,
+                },
+                None,
+            ),
+            MusicalEvent::PianoNote(n) => (
+                Input::NoteOn {
+                    instrument: Instrument::Piano,
+                    note: n.note,
+                    velocity: n.velocity,
+                },
+                n.duration,
+            ),
+            MusicalEvent::PianoNoteOff(n) => (
+                Input::NoteOff {
+                    instrument: Instrument::Piano,
+                    note: n.note,
+                },
+                None,
+            ),
+            MusicalEvent::Sustain(s) => (Input::Sustain { on: s.on }, None),
+            _ => return None,
+        })
+    }
+}
+
+/// The shared tempo (the app's `Tempo`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tempo {
+    /// Beats per minute.
+    pub bpm: f64,
+    /// Beats in a bar.
+    pub beats_per_bar: u8,
+    /// Relay time of beat 0, ms.
+    pub anchor_ms: f64,
+}
+
+impl Default for Tempo {
+    fn default() -> Tempo {
+        Tempo {
+            bpm: 120.0,
+            beats_per_bar: 4,
+            anchor_ms: 0.0,
+        }
+    }
+}
+
+impl From<&TempoChange> for Tempo {
+    fn from(t: &TempoChange) -> Tempo {
+        Tempo {
+            bpm: t.bpm,
+            beats_per_bar: t.beats_per_bar,
+            anchor_ms: t.timestamp,
+        }
+    }
+}
+
+/// What one frame from the relay means for the page.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum Output {
+    /// Joined: replace the room view (the app's `RoomEvent::Joined`).
+    #[serde(rename_all = "camelCase")]
+    Joined {
+        /// Our id.
+        user_id: String,
+        /// The room's code.
+        room: String,
+        /// Everyone, us included.
+        participants: Vec<Participant>,
+        /// Piano notes others hold now.
+        held_notes: Vec<HeldNote>,
+        /// The room's tempo.
+        tempo: Tempo,
+        /// The room's pattern.
+        pattern: Pattern,
+        /// The host records this jam.
+        recording: bool,
+    },
+    /// Someone arrived.
+    UserJoined {
+        /// Who.
+        participant: Participant,
+    },
+    /// Someone left.
+    #[serde(rename_all = "camelCase")]
+    UserLeft {
+        /// Who.
+        user_id: String,
+    },
+    /// Someone played (the app's `RoomEvent::Played`).
+    #[serde(rename_all = "camelCase")]
+    Played {
+        /// Who.
+        sender_id: String,
+        /// What.
+        input: Input,
+        /// A piano note that releases itself after this many ms.
+        duration_ms: Option<f64>,
+        /// In how many ms it sounds here.
+        in_ms: f64,
+        /// When they played it, relay time, ms.
+        at_ms: f64,
+        /// A release the relay made for someone who left.
+        synthetic: bool,
+    },
+    /// Someone changed the tempo.
+    #[serde(rename_all = "camelCase")]
+    TempoChanged {
+        /// Who.
+        sender_id: String,
+        /// The new tempo.
+        tempo: Tempo,
+        /// When, relay time, ms.
+        at_ms: f64,
+    },
+    /// Someone changed the pattern.
+    #[serde(rename_all = "camelCase")]
+    PatternChanged {
+        /// Who.
+        sender_id: String,
+        /// The new pattern.
+        pattern: Pattern,
+    },
+    /// A chat line (plain text).
+    #[serde(rename_all = "camelCase")]
+    Chat {
+        /// Who.
+        sender_id: String,
+        /// What they wrote.
+        text: String,
+    },
+    /// What the page's sound must play, and when (page clock, ms).
+    #[serde(rename_all = "camelCase")]
+    Sound {
+        /// Whose source it sounds in (their volume and mute).
+        sender_id: String,
+        /// What.
+        input: Input,
+        /// A piano note that releases itself after this many ms.
+        duration_ms: Option<f64>,
+        /// When, in the page's clock.
+        play_at_ms: f64,
+    },
+    /// The relay refused something (a wrong password, no such room, a rate limit).
+    Refused {
+        /// The stable code (`ROOM_NOT_FOUND`, …).
+        code: String,
+        /// The relay's sentence.
+        message: String,
+    },
+    /// The host ended the jam.
+    Ended {
+        /// The host's name (made safe to show).
+        host: String,
+    },
+}
+
+/// Why a frame could not be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal(pub String);
+
+impl From<Refusal> for JsValue {
+    fn from(r: Refusal) -> JsValue {
+        JsValue::from_str(&r.0)
+    }
+}
+
+/// A guest's side of the protocol: one per connection.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct Guest {
+    clock: ClockSync,
+    playout: Playout,
+    lead_ms: f64,
+    room: Option<String>,
+    refused: u32,
+}
+
+impl Default for Guest {
+    fn default() -> Guest {
+        Guest::new()
+    }
+}
+
+#[wasm_bindgen]
+impl Guest {
+    /// A guest not yet in a room.
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> Guest {
+        Guest {
+            clock: ClockSync::new(),
+            playout: Playout::new(PlayoutMode::Tight),
+            lead_ms: 0.0,
+            room: None,
+            refused: 0,
+        }
+    }
+
+    /// The `session:join` frame, the name and code checked as the relay will.
+    pub fn join_frame(
+        &self,
+        room_code: &str,
+        name: &str,
+        listener: bool,
+        password: Option<String>,
+    ) -> Result<String, Refusal> {
+        let name = jam_protocol::clean_name(name.trim())
+            .map_err(|e| Refusal(format!("That name won't do: {e}")))?;
+        let code = RoomCode::parse(room_code).ok_or_else(|| {
+            Refusal(format!(
+                "\"{room_code}\" isn't a room code — it is 8 letters and digits, like K7M2QXH4"
+            ))
+        })?;
+        Ok(ClientMsg::Join(JoinRoom {
+            room_code: code.to_string(),
+            name: name.to_owned(),
+            role: if listener {
+                Role::Listener
+            } else {
+                Role::Player
+            },
+            password: password.filter(|p| !p.is_empty()),
+            host_token: None,
+        })
+        .to_json())
+    }
+
+    /// A `clock:ping` stamped with the page's clock.
+    pub fn ping_frame(&self, now_ms: f64) -> String {
+        ClientMsg::ClockPing(ClockPing {
+            client_time: now_ms,
+        })
+        .to_json()
+    }
+
+    /// `session:leave`.
+    pub fn leave_frame(&mut self) -> String {
+        self.room = None;
+        ClientMsg::Leave.to_json()
+    }
+
+    /// The broadcast of one key, pad or pedal (`input`: the app's `PlayInput` JSON), stamped
+    /// with relay time; `None` when it sends nothing (a drum's release, or not in a room).
+    pub fn play_frame(&self, input: &str, now_ms: f64) -> Result<Option<String>, Refusal> {
+        let input: Input =
+            serde_json::from_str(input).map_err(|e| Refusal(format!("not a key or pad: {e}")))?;
+        match input.to_event(self.relay_now_ms(now_ms)) {
+            Some(event) => self.broadcast(&event).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// A chat line.
+    pub fn chat_frame(&self, text: &str) -> Result<Option<String>, Refusal> {
+        self.broadcast(&MusicalEvent::Chat(Chat {
+            text: text.to_owned(),
+        }))
+        .map(Some)
+    }
+
+    /// A tempo change (beat 0 now).
+    pub fn tempo_frame(
+        &self,
+        bpm: f64,
+        beats_per_bar: u8,
+        now_ms: f64,
+    ) -> Result<Option<String>, Refusal> {
+        self.broadcast(&MusicalEvent::TempoChange(TempoChange {
+            bpm,
+            beats_per_bar,
+            timestamp: self.relay_now_ms(now_ms),
+        }))
+        .map(Some)
+    }
+
+    /// A pattern change (`pattern`: the app's `Pattern` JSON).
+    pub fn pattern_frame(&self, pattern: &str, now_ms: f64) -> Result<Option<String>, Refusal> {
+        let pattern: Pattern =
+            serde_json::from_str(pattern).map_err(|e| Refusal(format!("not a pattern: {e}")))?;
+        if !pattern.is_valid() {
+            return Err(Refusal("that pattern has the wrong shape".into()));
+        }
+        self.broadcast(&MusicalEvent::PatternChange(
+            pattern.to_change(self.relay_now_ms(now_ms)),
+        ))
+        .map(Some)
+    }
+
+    /// How far ahead of now the page's audio must be handed a sound (its output latency).
+    pub fn set_output_lead_ms(&mut self, lead_ms: f64) {
+        if lead_ms.is_finite() {
+            self.lead_ms = lead_ms.clamp(0.0, 500.0);
+        }
+    }
+
+    /// `tight`, `fixed` (with `fixed_ms`) or `live`.
+    pub fn set_playout(&mut self, mode: &str, fixed_ms: f64) {
+        let mode = match mode {
+            "fixed" if fixed_ms.is_finite() => PlayoutMode::Fixed(fixed_ms.clamp(0.0, 500.0)),
+            "live" => PlayoutMode::Live,
+            _ => PlayoutMode::Tight,
+        };
+        self.playout.set_mode(mode);
+    }
+
+    /// Relay time at page time `now_ms` (our clock until the first pong).
+    pub fn relay_now_ms(&self, now_ms: f64) -> f64 {
+        now_ms + self.clock.offset_ms().unwrap_or(0.0)
+    }
+
+    /// True once a clock sample is in.
+    pub fn synced(&self) -> bool {
+        self.clock.offset_ms().is_some()
+    }
+
+    /// The best round trip to the relay, ms.
+    pub fn rtt_ms(&self) -> Option<f64> {
+        self.clock.min_rtt_ms()
+    }
+
+    /// Frames refused so far as out of bounds.
+    pub fn refused(&self) -> u32 {
+        self.refused
+    }
+
+    /// The app's `RoomEvent::Figures` for `ids` (a JSON array of participant ids).
+    pub fn figures(&self, ids: &str) -> String {
+        let ids: Vec<String> = serde_json::from_str(ids).unwrap_or_default();
+        let participants: Vec<serde_json::Value> = ids
+            .iter()
+            .take(jam_session::MAX_SENDERS)
+            .filter_map(|id| {
+                self.playout.figures(id).map(|f| {
+                    serde_json::json!({
+                        "id": id,
+                        "delayMs": f.delay_ms,
+                        "oneWayMs": f.one_way_ms,
+                        "jitterMs": f.jitter_ms,
+                        "eventsPerS": f.events_per_s,
+                    })
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "type": "figures",
+            "rttMs": self.rtt_ms(),
+            "participants": participants,
+        })
+        .to_string()
+    }
+
+    /// Reads one frame from the relay, arrived at page time `now_ms`: a JSON array of
+    /// [`Output`]s (empty for what asks nothing of the page, or what is refused).
+    pub fn receive(&mut self, frame: &str, now_ms: f64) -> String {
+        serde_json::to_string(&self.read(frame, now_ms)).unwrap_or_else(|_| "[]".to_owned())
+    }
+}
+
+impl Guest {
+    fn broadcast(&self, event: &MusicalEvent) -> Result<String, Refusal> {
+        event
+            .validate()
+            .map_err(|e| Refusal(format!("that can't be sent: {e}")))?;
+        let room_code = self
+            .room
+            .clone()
+            .ok_or_else(|| Refusal("not in a jam".into()))?;
+        Ok(ClientMsg::Broadcast(Broadcast {
+            room_code,
+            event_name: event.name().to_owned(),
+            payload: event.to_payload(),
+        })
+        .to_json())
+    }
+
+    /// [`Guest::receive`], typed.
+    pub fn read(&mut self, frame: &str, now_ms: f64) -> Vec<Output> {
+        if frame.len() > MAX_FRAME_BYTES || !now_ms.is_finite() {
+            self.refused = self.refused.saturating_add(1);
+            return Vec::new();
+        }
+        let Ok(msg) = ServerMsg::parse(frame) else {
+            return Vec::new();
+        };
+        match msg {
+            ServerMsg::ClockPong(pong) => {
+                self.clock
+                    .add_sample(pong.client_time, pong.server_time, now_ms);
+                Vec::new()
+            }
+            ServerMsg::Joined(welcome) | ServerMsg::Created(welcome) => {
+                let welcome = sanitize_welcome(welcome, self.relay_now_ms(now_ms));
+                self.room = Some(welcome.room_code.clone());
+                let tempo = welcome
+                    .state
+                    .tempo
+                    .as_deref()
+                    .and_then(|raw| {
+                        MusicalEvent::parse(jam_protocol::event::names::TEMPO_CHANGE, raw).ok()?
+                    })
+                    .and_then(|e| match e {
+                        MusicalEvent::TempoChange(t) => Some(Tempo::from(&t)),
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                let pattern = welcome
+                    .state
+                    .pattern
+                    .as_deref()
+                    .and_then(|raw| {
+                        MusicalEvent::parse(jam_protocol::event::names::PATTERN_CHANGE, raw).ok()?
+                    })
+                    .and_then(|e| match e {
+                        MusicalEvent::PatternChange(p) => Pattern::from_change(&p),
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                vec![Output::Joined {
+                    user_id: welcome.user_id,
+                    room: welcome.room_code,
+                    participants: welcome.participants,
+                    held_notes: welcome.state.held_notes,
+                    tempo,
+                    pattern,
+                    recording: welcome.recording,
+                }]
+            }
+            ServerMsg::UserJoined(u) => vec![Output::UserJoined {
+                participant: sanitize_participant(u.user),
+            }],
+            ServerMsg::UserLeft(u) => {
+                self.playout.remove(&u.user_id);
+                vec![Output::UserLeft { user_id: u.user_id }]
+            }
+            ServerMsg::Ended(ended) => {
+                self.room = None;
+                vec![Output::Ended {
+                    host: jam_protocol::clean_name(&ended.name)
+                        .unwrap_or("The host")
+                        .to_owned(),
+                }]
+            }
+            ServerMsg::Error(e) => vec![Output::Refused {
+                code: e.code.to_string(),
+                message: e.message.chars().take(300).collect(),
+            }],
+            ServerMsg::Event(e) => self.remote(e, now_ms),
+            ServerMsg::Connected(_) => Vec::new(),
+        }
+    }
+
+    fn remote(&mut self, e: jam_protocol::RelayedEvent, now_ms: f64) -> Vec<Output> {
+        let arrived_ms = self.relay_now_ms(now_ms);
+        let event = match MusicalEvent::parse_at(&e.event_name, &e.payload, arrived_ms) {
+            Ok(Some(event)) => event,
+            // Not of our vocabulary: relayed, never looked at.
+            Ok(None) => return Vec::new(),
+            Err(_) => {
+                self.refused = self.refused.saturating_add(1);
+                return Vec::new();
+            }
+        };
+        let audible_ms = arrived_ms + self.lead_ms;
+        let play_at_ms = self
+            .playout
+            .schedule(&e.sender_id, Some(&event), audible_ms);
+        let at_ms = event
+            .timestamp()
+            .filter(|t| t.is_finite() && (t - arrived_ms).abs() <= TIMESTAMP_TRUST_MS)
+            .unwrap_or(arrived_ms);
+        let offset = self.clock.offset_ms().unwrap_or(0.0);
+        let sender_id = e.sender_id;
+        match &event {
+            MusicalEvent::TempoChange(t) => vec![Output::TempoChanged {
+                sender_id,
+                tempo: Tempo::from(t),
+                at_ms,
+            }],
+            MusicalEvent::PatternChange(p) => Pattern::from_change(p)
+                .map(|pattern| Output::PatternChanged { sender_id, pattern })
+                .into_iter()
+                .collect(),
+            MusicalEvent::Chat(c) => vec![Output::Chat {
+                sender_id,
+                text: c.text.clone(),
+            }],
+            other => match Input::from_event(other) {
+                Some((input, duration_ms)) => vec![
+                    Output::Sound {
+                        sender_id: sender_id.clone(),
+                        input,
+                        duration_ms,
+                        play_at_ms: play_at_ms - offset,
+                    },
+                    Output::Played {
+                        sender_id,
+                        input,
+                        duration_ms,
+                        in_ms: (play_at_ms - arrived_ms).max(0.0),
+                        at_ms,
+                        synthetic: e.synthetic,
+                    },
+                ],
+                None => Vec::new(),
+            },
+        }
+    }
+}

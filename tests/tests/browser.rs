@@ -1,0 +1,246 @@
+//! The browser guest in a real browser: headless Chromium opens a relay's browser link, joins,
+//! hears a drummer's groove through WebAudio (recorded from its own PulseAudio sink), plays
+//! keys that reach a native client, listens without being able to play, and a page of another
+//! origin cannot open the relay's WebSocket. Needs `chromium`, `chromium-driver`, `pulseaudio`;
+//! `scripts/test` runs it (`--ignored`).
+
+use std::time::Duration;
+
+use jam_session::{Invite, Session, SessionConfig, SessionEvent};
+use jam_tests::browser::Browser;
+use jam_tests::groove::{Program, invite_in, jam, play_through, record_on};
+use jam_tests::heard::{Heard, Pulse, groove_file, samples};
+use jam_tests::{PATIENCE, relay};
+use tokio::process::Command;
+
+/// The native client watching the room: who joins, what they play, who leaves.
+struct Watcher(Session);
+
+impl Watcher {
+    async fn join(invite: &str) -> Watcher {
+        let invite = Invite::parse(invite).unwrap_or_else(|e| panic!("{e}"));
+        let session = Session::connect(SessionConfig::join(&invite, "Watcher"))
+            .await
+            .unwrap_or_else(|e| panic!("the watcher joins: {e}"));
+        Watcher(session)
+    }
+
+    /// Events until `stop` says so (bounded); gives them all.
+    async fn until(
+        &mut self,
+        what: &str,
+        mut stop: impl FnMut(&SessionEvent) -> bool,
+    ) -> Vec<SessionEvent> {
+        let mut seen = Vec::new();
+        tokio::time::timeout(PATIENCE, async {
+            while let Some(event) = self.0.next_event().await {
+                let done = stop(&event);
+                seen.push(event);
+                if done {
+                    return;
+                }
+            }
+            panic!("the session ended waiting for {what}");
+        })
+        .await
+        .unwrap_or_else(|_| panic!("gave up waiting for {what}"));
+        seen
+    }
+}
+
+/// A page of another origin: a bare HTTP server on a free port answering every request with a
+/// page titled "waiting" (and no Content-Security-Policy to stop its script).
+async fn other_origin() -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
+    let addr = listener.local_addr().expect("its address");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = [0u8; 4096];
+                let _ = stream.read(&mut head).await;
+                let page = "<!doctype html><title>waiting</title>";
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                    page.len()
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("jam-browser-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a scratch folder");
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium, chromium-driver and pulseaudio: ./scripts/test runs it"]
+async fn a_browser_guest_joins_hears_plays_and_listens() {
+    let dir = scratch("guest");
+    let pulse = Pulse::start(&dir.join("pulse"), &["browser"]);
+    let relay = relay(jam_relay::RelayConfig::default()).await;
+    let mut host = Command::new(jam());
+    host.args([
+        "host",
+        "--relay",
+        &format!("ws://{}", relay.local_addr()),
+        "--name",
+        "Host",
+        "--no-audio",
+    ]);
+    let mut host = Program::start(host);
+    let invite = invite_in(&host.out_line("hosting").await);
+    let code = invite.rsplit('/').next().expect("a code").to_owned();
+    let mut watcher = Watcher::join(&invite).await;
+
+    // The friend opens the link the host's invite screen shows, types a name, joins.
+    let link = Invite::parse(&invite)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .browser_link();
+    assert_eq!(link, format!("http://{}/join/{code}", relay.local_addr()));
+    let browser = Browser::start(&dir.join("chromium"), &pulse, "browser").await;
+    let opened = std::time::Instant::now();
+    browser.client.goto(&link).await.expect("the page opens");
+    browser.wait_for("body.guest").await;
+    assert!(
+        browser.text("#host-title").await.is_empty(),
+        "hosting is the app's: absent in the browser"
+    );
+    browser.type_into("#name", "Browser").await;
+    browser.click("#join-button").await;
+    browser.wait_for("#room:not([hidden])").await;
+    let joined_after = opened.elapsed();
+    assert_eq!(browser.text("#room-code").await, code);
+    let seen = watcher
+        .until(
+            "the browser guest in the player list",
+            |e| matches!(e, SessionEvent::UserJoined(p) if p.name == "Browser"),
+        )
+        .await;
+    let Some(SessionEvent::UserJoined(guest)) = seen.last() else {
+        unreachable!()
+    };
+    let guest_id = guest.id.clone();
+
+    // A drummer plays a groove into the room; the browser's speakers are recorded.
+    let notes = 32;
+    let song = dir.join("groove.mid");
+    groove_file(&song, notes, jam_tests::groove::LEAD_IN_MS);
+    let recording = dir.join("browser.raw");
+    let recorder = pulse.record("browser", &recording);
+    record_on(&recording, 1).await;
+    play_through(Command::new(jam()), &song, &invite, &[]).await;
+    record_on(&recording, 2).await;
+    recorder.stop();
+    let heard = Heard::of(&samples(&recording));
+    assert_eq!(
+        heard.onsets.len(),
+        notes,
+        "every note heard once in the browser: {:?}",
+        heard.onsets
+    );
+    assert!(heard.accents_in_place, "in order, nothing lost or doubled");
+    assert_eq!(heard.doubled, 0);
+    let (p50, p99) = (
+        Heard::quantile(&heard.errors, 0.5),
+        Heard::quantile(&heard.errors, 0.99),
+    );
+    eprintln!(
+        "browser guest: joined {:.2} s after opening the link; inter-onset error p50 {p50:.2} ms, p99 {p99:.2} ms, max {:.2} ms",
+        joined_after.as_secs_f64(),
+        heard.errors.iter().copied().fold(0.0, f64::max)
+    );
+
+    // The browser's own keys reach the native client: A, S, D are C, D, E of the piano.
+    browser.press("asd").await;
+    let mut notes_from_guest = Vec::new();
+    watcher
+        .until("the browser's three notes", |e| {
+            if let SessionEvent::Remote(r) = e
+                && r.sender_id == guest_id
+                && r.event_name == "piano_note"
+            {
+                notes_from_guest.push(r.event.clone());
+            }
+            notes_from_guest.len() == 3
+        })
+        .await;
+
+    // Leave, and come back only to listen: the keys sound at home, nothing reaches the room.
+    let before = relay.stats();
+    browser.click("#leave-button").await;
+    browser.wait_for("#start:not([hidden])").await;
+    browser.click("#role-listen").await;
+    browser.type_into("#name", "Quiet").await;
+    browser.click("#join-button").await;
+    browser.wait_for("#room:not([hidden])").await;
+    let seen = watcher
+        .until(
+            "the listener",
+            |e| matches!(e, SessionEvent::UserJoined(p) if p.name == "Quiet"),
+        )
+        .await;
+    let Some(SessionEvent::UserJoined(quiet)) = seen.last() else {
+        unreachable!()
+    };
+    let quiet_id = quiet.id.clone();
+    browser.wait_for("#listener-banner:not([hidden])").await;
+    browser.press("asdfgh").await;
+    browser.click("#leave-button").await;
+    // The relay handles one connection's frames in order: when its leaving reaches us, any
+    // note it had sent before would have reached us first.
+    let seen = watcher
+        .until(
+            "the listener leaving",
+            |e| matches!(e, SessionEvent::UserLeft(id) if *id == quiet_id),
+        )
+        .await;
+    assert!(
+        !seen
+            .iter()
+            .any(|e| matches!(e, SessionEvent::Remote(r) if r.sender_id == quiet_id)),
+        "a listener's keys never reach the room"
+    );
+    assert_eq!(
+        relay.stats().refusals,
+        before.refusals,
+        "and the page never even tried"
+    );
+
+    // A page of another origin (another port of this machine) cannot open the relay's WebSocket.
+    let refused_before = relay.stats().refused_origins;
+    let elsewhere = other_origin().await;
+    browser
+        .client
+        .goto(&format!("http://{elsewhere}/"))
+        .await
+        .expect("the other page opens");
+    let socket = format!(
+        "const ws = new WebSocket('ws://{}/'); ws.onopen = () => document.title = 'opened'; ws.onclose = () => {{ if (document.title !== 'opened') document.title = 'refused'; }};",
+        relay.local_addr()
+    );
+    browser.eval(&socket).await;
+    let title = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let title = browser.client.title().await.unwrap_or_default();
+            if title != "waiting" {
+                return title;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the socket opens or is refused");
+    assert_eq!(title, "refused");
+    assert_eq!(relay.stats().refused_origins, refused_before + 1);
+
+    browser.close().await;
+    host.stop().await;
+}

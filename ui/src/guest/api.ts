@@ -1,0 +1,303 @@
+/**
+ * The browser guest's side of the views' `Api`: the same calls as the desktop app's Rust side,
+ * answered in the page. The transport is a WebSocket to the relay that served the page,
+ * speaking protocol v1; every frame is built and read by the app's own Rust, compiled to
+ * WebAssembly (`crates/jam-web`): validation, clock sync and the per-sender playout. Sound is
+ * WebAudio (`./sound`). What only the app can do (host, takes, audio devices) says so.
+ */
+import type { Api, JamView, RoomEvent, StartupView } from "../api";
+import type { PlayInput } from "../bindings/PlayInput";
+import { emptyPattern } from "../groove";
+import type { Tempo } from "../bindings/Tempo";
+import type { Timing } from "../bindings/Timing";
+import type { Guest } from "../wasm/jam_web";
+import { codeOf, hostOf, inviteForPage } from "./invite";
+import { Sampler } from "./sound";
+
+/** Clock pings before joining, one after the other (the app's eight). */
+const SYNC_PINGS = 8;
+/** How long each may take before we join anyway. */
+const SYNC_PING_WITHIN_MS = 2_000;
+/** Clock pings once joined. */
+const PING_EVERY_MS = 2_000;
+/** The join must be answered within this. */
+const JOIN_WITHIN_MS = 10_000;
+const NAME_KEY = "jamwire.name";
+const VOLUMES_KEY = "jamwire.volumes";
+const MY_SOURCE = "local";
+
+/** The page's clock, ms: near the epoch, monotonic. */
+const pageNow = () => performance.timeOrigin + performance.now();
+
+interface Joined {
+  ws: WebSocket;
+  guest: Guest;
+  members: Set<string>;
+  timers: number[];
+  onEvent: (e: RoomEvent) => void;
+  tempo: Tempo;
+  /** Listening only: our keys sound here, and are not sent (the relay would refuse them). */
+  listener: boolean;
+}
+
+let wasm: Promise<typeof import("../wasm/jam_web")> | undefined;
+function loadWasm(): Promise<typeof import("../wasm/jam_web")> {
+  wasm ??= import("../wasm/jam_web").then(async (m) => {
+    await m.default();
+    return m;
+  });
+  return wasm;
+}
+
+let sampler: Sampler | undefined;
+let samples: Promise<void> | undefined;
+/** The sampler, its samples loading (started once, at start-up). */
+function sound(): Sampler {
+  if (!sampler) {
+    sampler = new Sampler();
+    samples = sampler.load().catch((e) => console.warn("samples failed to load", e));
+    // A browser starts audio only after a gesture: the first key or click resumes it.
+    const resume = () => void sampler?.ctx.resume();
+    for (const type of ["pointerdown", "keydown"]) document.addEventListener(type, resume, { capture: true });
+  }
+  return sampler;
+}
+
+let room: Joined | undefined;
+let timing: { mode: Timing; fixedMs: number } = { mode: "tight", fixedMs: 40 };
+
+function socketUrl(): string {
+  return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/`;
+}
+
+function readVolumes(): Record<string, number> {
+  try {
+    const v = JSON.parse(localStorage.getItem(VOLUMES_KEY) ?? "{}") as unknown;
+    return typeof v === "object" && v !== null ? (v as Record<string, number>) : {};
+  } catch {
+    return {};
+  }
+}
+
+function send(frame: string | null | undefined): void {
+  if (frame && room && room.ws.readyState === WebSocket.OPEN) room.ws.send(frame);
+}
+
+/** Hands every output of one frame to the page: sounds to the sampler, the rest to the views. */
+function deliver(r: Joined, outputs: GuestOutput[]): void {
+  const s = sound();
+  for (const o of outputs) {
+    switch (o.type) {
+      case "sound":
+        s.play(o.senderId, o.input, s.contextTimeAt(o.playAtMs), o.durationMs);
+        break;
+      case "refused":
+        r.onEvent({ type: "chat", senderId: "relay", text: o.message });
+        break;
+      case "ended":
+        stop(r, `${o.host} ended the jam.`, true);
+        break;
+      default:
+        if (o.type === "userJoined") r.members.add(o.participant.id);
+        if (o.type === "userLeft") {
+          r.members.delete(o.userId);
+          s.forget(o.userId);
+        }
+        if (o.type === "tempoChanged") r.tempo = o.tempo;
+        if (o.type === "joined") {
+          r.tempo = o.tempo;
+          r.members = new Set(o.participants.map((p) => p.id).filter((id) => id !== o.userId));
+          for (const h of o.heldNotes) s.play(h.userId, { type: "noteOn", instrument: "piano", note: h.note, velocity: h.velocity }, 0);
+        }
+        r.onEvent(o);
+    }
+  }
+}
+
+/** What `Guest.receive` returns: the app's room events plus what only the page needs. */
+type GuestOutput =
+  | RoomEvent
+  | { type: "sound"; senderId: string; input: PlayInput; durationMs: number | null; playAtMs: number }
+  | { type: "refused"; code: string; message: string }
+  | { type: "ended"; host: string };
+
+function stop(r: Joined, reason: string, jamEnded: boolean): void {
+  if (room !== r) return;
+  room = undefined;
+  for (const t of r.timers) clearInterval(t);
+  for (const id of r.members) sampler?.forget(id);
+  r.ws.onclose = null;
+  r.ws.close();
+  r.onEvent({ type: "status", status: { state: "ended", retryInMs: null, reason, jamEnded } });
+}
+
+/** Opens the socket, learns the clock, joins; resolves with the welcome's view. */
+async function join(request: { name: string; invite: string; listener: boolean; password: string | null }, onEvent: (e: RoomEvent) => void): Promise<JamView> {
+  const other = hostOf(request.invite);
+  if (other && other !== location.host.toLowerCase()) {
+    throw new Error(`In the browser you can join jams on ${location.host} only. Open the browser link of the invite you were sent.`);
+  }
+  const { Guest } = await loadWasm();
+  const guest = new Guest();
+  guest.set_playout(timing.mode, timing.fixedMs);
+  // Throws the sentence to show for a bad name or code.
+  const joinFrame = guest.join_frame(codeOf(request.invite), request.name, request.listener, request.password ?? undefined);
+  localStorage.setItem(NAME_KEY, request.name);
+  const s = sound();
+  await s.ctx.resume();
+  guest.set_output_lead_ms(s.leadMs());
+  room?.ws.close();
+  const ws = new WebSocket(socketUrl());
+  const r: Joined = { ws, guest, members: new Set(), timers: [], onEvent, tempo: { bpm: 120, beatsPerBar: 4, anchorMs: 0 }, listener: request.listener };
+  await new Promise<void>((resolve, reject) => {
+    ws.onopen = () => resolve();
+    ws.onerror = () => reject(new Error(`Couldn't reach the relay at ${location.host}. Is the jam still on?`));
+  });
+  // The clock first, one ping after the other, as the app does.
+  const pongs: Array<() => void> = [];
+  let welcome: ((view: JamView) => void) | undefined;
+  let refusal: ((e: Error) => void) | undefined;
+  ws.onmessage = (m) => {
+    if (typeof m.data !== "string") return;
+    const outputs = JSON.parse(guest.receive(m.data, pageNow())) as GuestOutput[];
+    if (m.data.startsWith('{"type":"clock:pong"')) pongs.shift()?.();
+    for (const o of outputs) {
+      if (o.type === "joined" && welcome) {
+        welcome({ room: o.room, invite: inviteForPage(location.protocol, location.host, `/join/${o.room}`), addresses: [], isHost: false, listener: request.listener, reach: null, browserLink: location.href });
+        welcome = undefined;
+      } else if (o.type === "refused" && welcome && refusal) {
+        refusal(new Error(o.message));
+        welcome = undefined;
+        return;
+      }
+    }
+    if (room === r) deliver(r, outputs);
+    else if (outputs.some((o) => o.type === "joined")) {
+      room = r;
+      deliver(r, outputs);
+    }
+  };
+  for (let i = 0; i < SYNC_PINGS; i++) {
+    const answered = new Promise<void>((resolve) => {
+      pongs.push(resolve);
+      setTimeout(resolve, SYNC_PING_WITHIN_MS);
+    });
+    ws.send(guest.ping_frame(pageNow()));
+    await answered;
+  }
+  const view = await new Promise<JamView>((resolve, reject) => {
+    welcome = resolve;
+    refusal = reject;
+    setTimeout(() => reject(new Error("The relay didn't answer the join. Try again.")), JOIN_WITHIN_MS);
+    ws.send(joinFrame);
+  }).catch((e: unknown) => {
+    ws.close();
+    throw e;
+  });
+  ws.onclose = () => stop(r, "The connection to the relay dropped. Join again with the link.", false);
+  r.timers.push(window.setInterval(() => send(guest.ping_frame(pageNow())), PING_EVERY_MS));
+  r.timers.push(
+    window.setInterval(() => {
+      guest.set_output_lead_ms(s.leadMs());
+      r.onEvent(JSON.parse(guest.figures(JSON.stringify([...r.members]))) as RoomEvent);
+    }, 1_000),
+  );
+  onEvent({ type: "status", status: { state: "connected", retryInMs: null, reason: null, jamEnded: false } });
+  return view;
+}
+
+const appOnly = (what: string) => () => Promise.reject(new Error(`${what} needs the Jamwire app.`));
+
+export const guestApi: Api = {
+  startup: async () => {
+    sound();
+    void loadWasm();
+    const startup: StartupView = {
+      settings: {
+        name: localStorage.getItem(NAME_KEY) ?? "",
+        lastInvite: inviteForPage(location.protocol, location.host, location.pathname),
+        hostPort: 7878,
+        audioDevice: "",
+        bufferFrames: 128,
+        midiInputs: [],
+        playout: timing.mode,
+        fixedDelayMs: timing.fixedMs,
+        click: false,
+        volumes: readVolumes(),
+        recordTakes: false,
+        portMapping: false,
+        hostOnRelay: false,
+        relayServer: "",
+      },
+      audio: { device: "This browser's audio output", sampleRate: sound().ctx.sampleRate, bufferFrames: null, error: null, devices: [] },
+      midi: { error: "MIDI keyboards play in the Jamwire app; in the browser, use the computer keyboard or the mouse.", devices: [] },
+      tempo: { bpm: 120, beatsPerBar: 4, anchorMs: 0 },
+      pattern: emptyPattern(),
+      lanJams: [],
+      about: { version: "browser guest", protocol: 1 },
+    };
+    return startup;
+  },
+  host: appOnly("Hosting a jam"),
+  join: (request, onEvent) => join(request, onEvent),
+  leave: async () => {
+    if (!room) return;
+    send(room.guest.leave_frame());
+    const r = room;
+    stop(r, "You left the jam.", false);
+  },
+  retryNow: async () => undefined,
+  play: async (input) => {
+    const s = sound();
+    void s.ctx.resume();
+    s.play(MY_SOURCE, input, s.ctx.currentTime);
+    if (room && !room.listener) send(room.guest.play_frame(JSON.stringify(input), pageNow()));
+  },
+  setTempo: async (bpm, beatsPerBar) => {
+    if (!room) throw new Error("Join a jam to set its tempo.");
+    send(room.guest.tempo_frame(bpm, beatsPerBar, pageNow()));
+    room.tempo = { bpm, beatsPerBar, anchorMs: room.guest.relay_now_ms(pageNow()) };
+    return room.tempo;
+  },
+  setPattern: async (pattern) => {
+    if (room) send(room.guest.pattern_frame(JSON.stringify(pattern), pageNow()));
+  },
+  setClick: async () => undefined,
+  sendChat: async (text) => {
+    if (!room) throw new Error("Join a jam to chat.");
+    send(room.guest.chat_frame(text));
+  },
+  setVolume: async (participantId, name, gain, muted) => {
+    sound().setVolume(participantId, gain, muted);
+    const volumes = readVolumes();
+    volumes[name] = gain;
+    localStorage.setItem(VOLUMES_KEY, JSON.stringify(volumes));
+  },
+  clockNow: async () => ({
+    nowMs: room ? room.guest.relay_now_ms(pageNow()) : pageNow(),
+    tempo: room?.tempo ?? { bpm: 120, beatsPerBar: 4, anchorMs: 0 },
+  }),
+  setAudio: appOnly("Choosing the audio device"),
+  setMidiInput: appOnly("MIDI input"),
+  midiStatus: async () => ({ error: "MIDI keyboards play in the Jamwire app.", devices: [] }),
+  setPlayout: async (mode, fixedDelayMs) => {
+    timing = { mode, fixedMs: fixedDelayMs };
+    room?.guest.set_playout(mode, fixedDelayMs);
+  },
+  listTakes: async () => [],
+  takeDetails: async () => [],
+  exportTake: appOnly("Takes"),
+  deleteTake: appOnly("Takes"),
+  replayTake: appOnly("Takes"),
+  relayFigures: async () => null,
+  remember: async (name) => localStorage.setItem(NAME_KEY, name),
+  setPortMapping: async () => undefined,
+  onMidiDevices: async () => () => undefined,
+  lanJams: async () => [],
+  onLanJams: async () => () => undefined,
+  openedInvite: async () => {
+    const invite = inviteForPage(location.protocol, location.host, location.pathname);
+    return invite ? { invite, problem: null } : null;
+  },
+  onInviteOpened: async () => () => undefined,
+};

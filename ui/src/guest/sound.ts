@@ -1,0 +1,212 @@
+/**
+ * The browser guest's sound: the app's samples (served by the relay, decoded once) played with
+ * WebAudio, each sound started sample-accurately with `AudioBufferSourceNode.start(when)` at
+ * the time the playout chose. The voicing follows the app's renderer (`jam-audio`): the nearest
+ * recorded piano note re-pitched, two velocity layers split at 80, the same velocity curve and
+ * levels, 0.35 s piano release, a re-struck key damping the previous one, the sustain pedal.
+ */
+import type { PlayInput } from "../bindings/PlayInput";
+
+const SOFT_VELOCITY = 48;
+const HARD_VELOCITY = 112;
+const LAYER_SPLIT = 80;
+const PIANO_LEVEL = 1.6;
+const DRUM_LEVEL = 0.7;
+const PIANO_RELEASE_S = 0.35;
+const RESTRIKE_RELEASE_S = 0.08;
+/** The most sounds at once (the app's voice pool is 192); the oldest is cut past it. */
+export const MAX_VOICES = 192;
+
+/** The app's velocity curve. */
+export function velocityGain(velocity: number): number {
+  const v = Math.min(Math.max(velocity, 1), 127) / 127;
+  return 0.01 + 0.99 * v * v;
+}
+
+/** The recorded piano note nearest `note` (ties to the lower), from ascending `roots`. */
+export function nearestRoot(roots: number[], note: number): number | undefined {
+  let best: number | undefined;
+  for (const r of roots) if (best === undefined || Math.abs(r - note) < Math.abs(best - note)) best = r;
+  return best;
+}
+
+interface Voice {
+  source: AudioBufferSourceNode;
+  gain: GainNode;
+  sender: string;
+  note: number;
+  piano: boolean;
+  /** Released by its key (or waiting for the pedal). */
+  held: boolean;
+}
+
+interface Channel {
+  gain: GainNode;
+  sustain: boolean;
+}
+
+/** Where a sample list comes from (the relay's `/samples/index.json`). */
+export interface SampleIndex {
+  drums: string[];
+  piano: string[];
+}
+
+export class Sampler {
+  readonly ctx: AudioContext;
+  private readonly master: GainNode;
+  private readonly drums = new Map<number, AudioBuffer>();
+  private readonly piano = new Map<number, { soft: AudioBuffer; hard: AudioBuffer }>();
+  private roots: number[] = [];
+  private readonly channels = new Map<string, Channel>();
+  private voices: Voice[] = [];
+
+  constructor() {
+    this.ctx = new AudioContext({ latencyHint: "interactive" });
+    this.master = this.ctx.createGain();
+    const limiter = this.ctx.createDynamicsCompressor();
+    limiter.threshold.value = -3;
+    limiter.ratio.value = 20;
+    this.master.connect(limiter).connect(this.ctx.destination);
+  }
+
+  /** Fetches and decodes every sample the relay has, six at a time. */
+  async load(base = "/samples"): Promise<void> {
+    const index = (await (await fetch(`${base}/index.json`)).json()) as SampleIndex;
+    const jobs: Array<() => Promise<void>> = [];
+    const fetchBuffer = async (path: string) => this.ctx.decodeAudioData(await (await fetch(`${base}/${path}`)).arrayBuffer());
+    for (const file of index.drums ?? []) {
+      const note = Number.parseInt(file, 10);
+      if (Number.isInteger(note)) jobs.push(async () => void this.drums.set(note, await fetchBuffer(`drums/${file}`)));
+    }
+    const notes = new Set((index.piano ?? []).map((f) => Number.parseInt(f, 10)).filter(Number.isInteger));
+    for (const note of notes) {
+      const n = String(note).padStart(3, "0");
+      jobs.push(async () => {
+        const [soft, hard] = await Promise.all([fetchBuffer(`piano/${n}-soft.flac`), fetchBuffer(`piano/${n}-hard.flac`)]);
+        this.piano.set(note, { soft, hard });
+      });
+    }
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 6 }, async () => {
+        for (let job = jobs[next++]; job; job = jobs[next++]) await job();
+      }),
+    );
+    this.roots = [...this.piano.keys()].sort((a, b) => a - b);
+  }
+
+  get loaded(): boolean {
+    return this.roots.length > 0 || this.drums.size > 0;
+  }
+
+  /** How far ahead a sound must be handed over to play when asked, ms (latency and a block). */
+  leadMs(): number {
+    const out = (this.ctx.baseLatency ?? 0) + ((this.ctx as { outputLatency?: number }).outputLatency ?? 0);
+    return out * 1000 + (128 / this.ctx.sampleRate) * 1000;
+  }
+
+  /** The context time at page time `pageMs` (`performance.now()` based). */
+  contextTimeAt(pageMs: number): number {
+    const ts = this.ctx.getOutputTimestamp?.();
+    if (ts && ts.contextTime !== undefined && ts.performanceTime !== undefined && ts.performanceTime > 0) {
+      return ts.contextTime + (pageMs - (ts.performanceTime + performance.timeOrigin)) / 1000;
+    }
+    return this.ctx.currentTime + (pageMs - (performance.timeOrigin + performance.now())) / 1000;
+  }
+
+  /** A participant's volume (0–2) and mute. */
+  setVolume(sender: string, gain: number, muted: boolean): void {
+    this.channel(sender).gain.gain.value = muted ? 0 : Math.min(Math.max(gain, 0), 2);
+  }
+
+  /** Forgets a participant: their held notes are released. */
+  forget(sender: string): void {
+    for (const v of this.voices) if (v.sender === sender) this.release(v, this.ctx.currentTime, PIANO_RELEASE_S);
+    this.channels.get(sender)?.gain.disconnect();
+    this.channels.delete(sender);
+  }
+
+  /** Plays one input of `sender` at context time `when` (now, if that is past). */
+  play(sender: string, input: PlayInput, when: number, durationMs: number | null = null): void {
+    const at = Math.max(when, this.ctx.currentTime);
+    const channel = this.channel(sender);
+    if (input.type === "sustain") {
+      channel.sustain = input.on;
+      if (!input.on) for (const v of this.voices) if (v.sender === sender && v.piano && !v.held) this.release(v, at, PIANO_RELEASE_S);
+      return;
+    }
+    if (input.type === "noteOff") {
+      if (input.instrument !== "piano") return;
+      for (const v of this.voices) {
+        if (v.sender !== sender || !v.piano || v.note !== input.note || !v.held) continue;
+        v.held = false;
+        if (!channel.sustain) this.release(v, at, PIANO_RELEASE_S);
+      }
+      return;
+    }
+    const piano = input.instrument === "piano";
+    let buffer: AudioBuffer | undefined;
+    let rate = 1;
+    let level: number;
+    if (piano) {
+      const root = nearestRoot(this.roots, input.note);
+      const zone = root === undefined ? undefined : this.piano.get(root);
+      if (!zone || root === undefined) return;
+      const hard = input.velocity >= LAYER_SPLIT;
+      buffer = hard ? zone.hard : zone.soft;
+      rate = 2 ** ((input.note - root) / 12);
+      level = (PIANO_LEVEL * velocityGain(input.velocity)) / velocityGain(hard ? HARD_VELOCITY : SOFT_VELOCITY);
+      for (const v of this.voices) if (v.sender === sender && v.piano && v.note === input.note) this.release(v, at, RESTRIKE_RELEASE_S);
+    } else {
+      buffer = this.drums.get(input.note);
+      level = DRUM_LEVEL * velocityGain(input.velocity);
+    }
+    if (!buffer) return;
+    const source = this.ctx.createBufferSource();
+    source.buffer = buffer;
+    source.playbackRate.value = rate;
+    const gain = this.ctx.createGain();
+    gain.gain.value = level;
+    source.connect(gain).connect(channel.gain);
+    source.start(at);
+    const voice: Voice = { source, gain, sender, note: input.note, piano, held: piano };
+    source.onended = () => {
+      gain.disconnect();
+      this.voices = this.voices.filter((v) => v !== voice);
+    };
+    this.voices.push(voice);
+    if (this.voices.length > MAX_VOICES) {
+      const oldest = this.voices.shift();
+      if (oldest) this.release(oldest, this.ctx.currentTime, RESTRIKE_RELEASE_S);
+    }
+    if (piano && durationMs !== null && Number.isFinite(durationMs)) {
+      const end = at + Math.min(Math.max(durationMs, 0), 60_000) / 1000;
+      voice.held = false;
+      this.release(voice, end, PIANO_RELEASE_S);
+    }
+  }
+
+  private release(v: Voice, at: number, seconds: number): void {
+    const g = v.gain.gain;
+    const start = Math.max(at, this.ctx.currentTime);
+    g.cancelScheduledValues(start);
+    g.setValueAtTime(g.value, start);
+    g.setTargetAtTime(0, start, seconds / 5);
+    try {
+      v.source.stop(start + seconds);
+    } catch {
+      // Already stopped.
+    }
+  }
+
+  private channel(sender: string): Channel {
+    let c = this.channels.get(sender);
+    if (!c) {
+      const gain = this.ctx.createGain();
+      gain.connect(this.master);
+      c = { gain, sustain: false };
+      this.channels.set(sender, c);
+    }
+    return c;
+  }
+}

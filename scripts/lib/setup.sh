@@ -20,7 +20,7 @@ JAM_APT_PACKAGES=(build-essential pkg-config libssl-dev libasound2-dev libasound
 #                                the installed packages: a session bus for invite links reaching
 #                                the running app, and the desktop, AppStream and unit checks
 JAM_TEST_APT_PACKAGES=(jackd2 libjack-jackd2-dev xvfb webkit2gtk-driver pulseaudio pulseaudio-utils imagemagick
-  iproute2 nftables miniupnpd-nftables dbus desktop-file-utils appstream systemd)
+  iproute2 nftables miniupnpd-nftables dbus desktop-file-utils appstream systemd chromium chromium-driver)
 
 jam_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

@@ -113,6 +113,13 @@ async fn a_browser_guest_joins_hears_plays_and_listens() {
         browser.text("#host-title").await.is_empty(),
         "hosting is the app's: absent in the browser"
     );
+    let ready = browser.wait_for("body[data-sound-ready-ms]").await;
+    let sound_ready_ms = ready
+        .attr("data-sound-ready-ms")
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     browser.type_into("#name", "Browser").await;
     browser.click("#join-button").await;
     browser.wait_for("#room:not([hidden])").await;
@@ -153,7 +160,7 @@ async fn a_browser_guest_joins_hears_plays_and_listens() {
         Heard::quantile(&heard.errors, 0.99),
     );
     eprintln!(
-        "browser guest: joined {:.2} s after opening the link; inter-onset error p50 {p50:.2} ms, p99 {p99:.2} ms, max {:.2} ms",
+        "browser guest: samples decoded and ready to sound {sound_ready_ms} ms after opening the link; joined {:.2} s after opening it; inter-onset error p50 {p50:.2} ms, p99 {p99:.2} ms, max {:.2} ms",
         joined_after.as_secs_f64(),
         heard.errors.iter().copied().fold(0.0, f64::max)
     );

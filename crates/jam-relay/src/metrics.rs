@@ -83,6 +83,12 @@ pub fn prometheus_text(stats: &StatsSnapshot, recorded: Option<(u64, u64)>) -> S
         stats.refused_origins,
     );
     metric(
+        "jam_relay_web_connections_total",
+        "counter",
+        "Connections that asked for the browser guest's page or its files.",
+        stats.web_requests,
+    );
+    metric(
         "jam_relay_refusals_total",
         "counter",
         "Client requests answered with an error (every code).",

@@ -50,12 +50,15 @@ function loadWasm(): Promise<typeof import("../wasm/jam_web")> {
 }
 
 let sampler: Sampler | undefined;
-let samples: Promise<void> | undefined;
 /** The sampler, its samples loading (started once, at start-up). */
 function sound(): Sampler {
   if (!sampler) {
     sampler = new Sampler();
-    samples = sampler.load().catch((e) => console.warn("samples failed to load", e));
+    void sampler.load().then(
+      // Time from opening the link to being able to sound (read by the browser test).
+      () => void (document.body.dataset.soundReadyMs = String(Math.round(performance.now()))),
+      (e) => console.warn("samples failed to load", e),
+    );
     // A browser starts audio only after a gesture: the first key or click resumes it.
     const resume = () => void sampler?.ctx.resume();
     for (const type of ["pointerdown", "keydown"]) document.addEventListener(type, resume, { capture: true });

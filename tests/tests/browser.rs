@@ -248,6 +248,43 @@ async fn a_browser_guest_joins_hears_plays_and_listens() {
     assert_eq!(title, "refused");
     assert_eq!(relay.stats().refused_origins, refused_before + 1);
 
+    // The link drops under a guest (here a proxy between the page and the relay cuts it): the
+    // page gets back in by itself, under the same name.
+    let proxy = jam_tests::proxy::Proxy::start(relay.local_addr(), Duration::ZERO).await;
+    browser
+        .client
+        .goto(&format!("http://{}/join/{code}", proxy.addr()))
+        .await
+        .expect("the page opens through the proxy");
+    browser.click("#role-play").await;
+    browser.type_into("#name", "Roamer").await;
+    browser.click("#join-button").await;
+    browser.wait_for("#room:not([hidden])").await;
+    let seen = watcher
+        .until(
+            "the roamer",
+            |e| matches!(e, SessionEvent::UserJoined(p) if p.name == "Roamer"),
+        )
+        .await;
+    let Some(SessionEvent::UserJoined(roamer)) = seen.last() else {
+        unreachable!()
+    };
+    let roamer_id = roamer.id.clone();
+    proxy.cut_all();
+    watcher
+        .until(
+            "the roamer dropping",
+            |e| matches!(e, SessionEvent::UserLeft(id) if *id == roamer_id),
+        )
+        .await;
+    watcher
+        .until(
+            "the roamer back",
+            |e| matches!(e, SessionEvent::UserJoined(p) if p.name == "Roamer"),
+        )
+        .await;
+    browser.wait_for("#status[data-state='connected']").await;
+
     browser.close().await;
     host.stop().await;
 }

@@ -253,6 +253,11 @@ pub enum Output {
         /// The relay's sentence.
         message: String,
     },
+    /// A clock sample was taken from a `clock:pong` that answers one of our pings.
+    Clock {
+        /// The best round trip so far, ms.
+        rtt_ms: Option<f64>,
+    },
     /// The host ended the jam.
     Ended {
         /// The host's name (made safe to show).
@@ -413,6 +418,11 @@ impl Guest {
         now_ms + self.clock.offset_ms().unwrap_or(0.0)
     }
 
+    /// The room we are in (as the relay wrote its code), if any.
+    pub fn room_code(&self) -> Option<String> {
+        self.room.clone()
+    }
+
     /// True once a clock sample is in.
     pub fn synced(&self) -> bool {
         self.clock.offset_ms().is_some()
@@ -489,9 +499,16 @@ impl Guest {
         };
         match msg {
             ServerMsg::ClockPong(pong) => {
-                self.clock
-                    .add_sample(pong.client_time, pong.server_time, now_ms);
-                Vec::new()
+                if self
+                    .clock
+                    .add_sample(pong.client_time, pong.server_time, now_ms)
+                {
+                    vec![Output::Clock {
+                        rtt_ms: self.clock.min_rtt_ms(),
+                    }]
+                } else {
+                    Vec::new()
+                }
             }
             ServerMsg::Joined(welcome) | ServerMsg::Created(welcome) => {
                 let welcome = sanitize_welcome(welcome, self.relay_now_ms(now_ms));

@@ -6,12 +6,14 @@
  * WebAudio (`./sound`). What only the app can do (host, takes, audio devices) says so.
  */
 import type { Api, JamView, RoomEvent, StartupView } from "../api";
+import { showRoomError } from "../dom";
 import type { PlayInput } from "../bindings/PlayInput";
 import { emptyPattern } from "../groove";
 import type { Tempo } from "../bindings/Tempo";
 import type { Timing } from "../bindings/Timing";
 import type { Guest } from "../wasm/jam_web";
 import { codeOf, hostOf, inviteForPage } from "./invite";
+import { WebMidi } from "./midi";
 import { Sampler } from "./sound";
 
 /** Clock pings before joining, one after the other (the app's eight). */
@@ -94,8 +96,10 @@ function deliver(r: Joined, outputs: GuestOutput[]): void {
       case "sound":
         s.play(o.senderId, o.input, s.contextTimeAt(o.playAtMs), o.durationMs);
         break;
+      case "clock":
+        break;
       case "refused":
-        r.onEvent({ type: "chat", senderId: "relay", text: o.message });
+        showRoomError(o.message);
         break;
       case "ended":
         stop(r, `${o.host} ended the jam.`, true);
@@ -109,6 +113,7 @@ function deliver(r: Joined, outputs: GuestOutput[]): void {
         if (o.type === "tempoChanged") r.tempo = o.tempo;
         if (o.type === "joined") {
           r.tempo = o.tempo;
+          for (const id of r.members) s.forget(id);
           r.members = new Set(o.participants.map((p) => p.id).filter((id) => id !== o.userId));
           for (const h of o.heldNotes) s.play(h.userId, { type: "noteOn", instrument: "piano", note: h.note, velocity: h.velocity }, 0);
         }
@@ -121,8 +126,16 @@ function deliver(r: Joined, outputs: GuestOutput[]): void {
 type GuestOutput =
   | RoomEvent
   | { type: "sound"; senderId: string; input: PlayInput; durationMs: number | null; playAtMs: number }
+  | { type: "clock"; rttMs: number | null }
   | { type: "refused"; code: string; message: string }
   | { type: "ended"; host: string };
+
+type JoinRequest = { name: string; invite: string; listener: boolean; password: string | null };
+
+/** Waits between reconnection attempts, ms (then the last, until the jam is given up). */
+const RETRY_MS = [1_000, 2_000, 4_000, 8_000, 10_000];
+/** Reconnection is given up after this long without getting back in. */
+const GIVE_UP_MS = 120_000;
 
 function stop(r: Joined, reason: string, jamEnded: boolean): void {
   if (room !== r) return;
@@ -134,70 +147,66 @@ function stop(r: Joined, reason: string, jamEnded: boolean): void {
   r.onEvent({ type: "status", status: { state: "ended", retryInMs: null, reason, jamEnded } });
 }
 
-/** Opens the socket, learns the clock, joins; resolves with the welcome's view. */
-async function join(request: { name: string; invite: string; listener: boolean; password: string | null }, onEvent: (e: RoomEvent) => void): Promise<JamView> {
-  const other = hostOf(request.invite);
-  if (other && other !== location.host.toLowerCase()) {
-    throw new Error(`In the browser you can join jams on ${location.host} only. Open the browser link of the invite you were sent.`);
-  }
+/**
+ * Opens the socket, learns the clock (eight pings, one after the other, as the app does),
+ * joins; resolves once welcomed, with the connection now the page's `room`.
+ */
+async function connect(request: JoinRequest, onEvent: (e: RoomEvent) => void): Promise<Joined> {
   const { Guest } = await loadWasm();
   const guest = new Guest();
   guest.set_playout(timing.mode, timing.fixedMs);
   // Throws the sentence to show for a bad name or code.
   const joinFrame = guest.join_frame(codeOf(request.invite), request.name, request.listener, request.password ?? undefined);
-  localStorage.setItem(NAME_KEY, request.name);
   const s = sound();
-  await s.ctx.resume();
   guest.set_output_lead_ms(s.leadMs());
-  room?.ws.close();
   const ws = new WebSocket(socketUrl());
   const r: Joined = { ws, guest, members: new Set(), timers: [], onEvent, tempo: { bpm: 120, beatsPerBar: 4, anchorMs: 0 }, listener: request.listener };
-  await new Promise<void>((resolve, reject) => {
-    ws.onopen = () => resolve();
-    ws.onerror = () => reject(new Error(`Couldn't reach the relay at ${location.host}. Is the jam still on?`));
-  });
-  // The clock first, one ping after the other, as the app does.
-  const pongs: Array<() => void> = [];
-  let welcome: ((view: JamView) => void) | undefined;
-  let refusal: ((e: Error) => void) | undefined;
-  ws.onmessage = (m) => {
-    if (typeof m.data !== "string") return;
-    const outputs = JSON.parse(guest.receive(m.data, pageNow())) as GuestOutput[];
-    if (m.data.startsWith('{"type":"clock:pong"')) pongs.shift()?.();
-    for (const o of outputs) {
-      if (o.type === "joined" && welcome) {
-        welcome({ room: o.room, invite: inviteForPage(location.protocol, location.host, `/join/${o.room}`), addresses: [], isHost: false, listener: request.listener, reach: null, browserLink: location.href });
-        welcome = undefined;
-      } else if (o.type === "refused" && welcome && refusal) {
-        refusal(new Error(o.message));
-        welcome = undefined;
-        return;
-      }
-    }
-    if (room === r) deliver(r, outputs);
-    else if (outputs.some((o) => o.type === "joined")) {
-      room = r;
-      deliver(r, outputs);
-    }
-  };
-  for (let i = 0; i < SYNC_PINGS; i++) {
-    const answered = new Promise<void>((resolve) => {
-      pongs.push(resolve);
-      setTimeout(resolve, SYNC_PING_WITHIN_MS);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      ws.onopen = () => resolve();
+      ws.onerror = () => reject(new Error(`Couldn't reach the relay at ${location.host}. Is the jam still on?`));
     });
-    ws.send(guest.ping_frame(pageNow()));
-    await answered;
-  }
-  const view = await new Promise<JamView>((resolve, reject) => {
-    welcome = resolve;
-    refusal = reject;
-    setTimeout(() => reject(new Error("The relay didn't answer the join. Try again.")), JOIN_WITHIN_MS);
-    ws.send(joinFrame);
-  }).catch((e: unknown) => {
+    const pongs: Array<() => void> = [];
+    let welcome: (() => void) | undefined;
+    let refusal: ((e: Error) => void) | undefined;
+    ws.onclose = () => refusal?.(new Error("The relay closed the connection before letting us in."));
+    ws.onmessage = (m) => {
+      if (typeof m.data !== "string") return;
+      const outputs = JSON.parse(guest.receive(m.data, pageNow())) as GuestOutput[];
+      for (const o of outputs) {
+        if (o.type === "clock") pongs.shift()?.();
+        if (o.type === "joined" && welcome) {
+          room = r;
+          welcome();
+          welcome = undefined;
+        } else if (o.type === "refused" && welcome && refusal) {
+          refusal(new Error(o.message));
+          welcome = undefined;
+          return;
+        }
+      }
+      if (room === r) deliver(r, outputs);
+    };
+    for (let i = 0; i < SYNC_PINGS; i++) {
+      const answered = new Promise<void>((resolve) => {
+        pongs.push(resolve);
+        setTimeout(resolve, SYNC_PING_WITHIN_MS);
+      });
+      ws.send(guest.ping_frame(pageNow()));
+      await answered;
+    }
+    await new Promise<void>((resolve, reject) => {
+      welcome = resolve;
+      refusal = reject;
+      setTimeout(() => reject(new Error("The relay didn't answer the join. Try again.")), JOIN_WITHIN_MS);
+      ws.send(joinFrame);
+    });
+  } catch (e) {
+    ws.onclose = null;
     ws.close();
     throw e;
-  });
-  ws.onclose = () => stop(r, "The connection to the relay dropped. Join again with the link.", false);
+  }
+  ws.onclose = () => void reconnect(r, request);
   r.timers.push(window.setInterval(() => send(guest.ping_frame(pageNow())), PING_EVERY_MS));
   r.timers.push(
     window.setInterval(() => {
@@ -206,8 +215,68 @@ async function join(request: { name: string; invite: string; listener: boolean; 
     }, 1_000),
   );
   onEvent({ type: "status", status: { state: "connected", retryInMs: null, reason: null, jamEnded: false } });
-  return view;
+  return r;
 }
+
+/** Wakes a reconnection's wait early ("Try now"). */
+let retryNow: (() => void) | undefined;
+
+/** The connection dropped: try to get back in, with growing waits, as the app does. */
+async function reconnect(lost: Joined, request: JoinRequest): Promise<void> {
+  if (room !== lost) return;
+  for (const t of lost.timers) clearInterval(t);
+  for (const id of lost.members) sampler?.forget(id);
+  const started = performance.now();
+  for (let attempt = 0; room === lost; attempt++) {
+    const wait = RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)] ?? 10_000;
+    const reason = "the connection to the relay dropped";
+    lost.onEvent({ type: "status", status: { state: "reconnecting", retryInMs: wait, reason, jamEnded: false } });
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, wait);
+      retryNow = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    retryNow = undefined;
+    if (room !== lost) return; // left meanwhile
+    try {
+      await connect(request, lost.onEvent);
+      return;
+    } catch (e) {
+      const refused = e instanceof Error && !e.message.startsWith("Couldn't reach");
+      if (refused || performance.now() - started > GIVE_UP_MS) {
+        stop(lost, refused ? e.message : "Couldn't get back into the jam. Open the link again to rejoin.", false);
+        return;
+      }
+    }
+  }
+}
+
+/** Joins from the start screen; resolves with the room's view. */
+async function join(request: JoinRequest, onEvent: (e: RoomEvent) => void): Promise<JamView> {
+  const other = hostOf(request.invite);
+  if (other && other !== location.host.toLowerCase()) {
+    throw new Error(`In the browser you can join jams on ${location.host} only. Open the browser link of the invite you were sent.`);
+  }
+  localStorage.setItem(NAME_KEY, request.name);
+  await sound().ctx.resume();
+  if (room) stop(room, "You joined another jam.", false);
+  const r = await connect(request, onEvent);
+  const code = r.guest.room_code() ?? codeOf(request.invite);
+  return {
+    room: code,
+    invite: inviteForPage(location.protocol, location.host, `/join/${code}`),
+    addresses: [],
+    isHost: false,
+    listener: request.listener,
+    reach: null,
+    browserLink: `${location.origin}/join/${code}`,
+  };
+}
+
+/** MIDI keyboards through Web MIDI; what they play goes the way the computer keyboard's does. */
+const midi = new WebMidi((input) => void guestApi.play(input));
 
 const appOnly = (what: string) => () => Promise.reject(new Error(`${what} needs the Jamwire app.`));
 
@@ -233,7 +302,7 @@ export const guestApi: Api = {
         relayServer: "",
       },
       audio: { device: "This browser's audio output", sampleRate: sound().ctx.sampleRate, bufferFrames: null, error: null, devices: [] },
-      midi: { error: "MIDI keyboards play in the Jamwire app; in the browser, use the computer keyboard or the mouse.", devices: [] },
+      midi: midi.view(),
       tempo: { bpm: 120, beatsPerBar: 4, anchorMs: 0 },
       pattern: emptyPattern(),
       lanJams: [],
@@ -249,7 +318,7 @@ export const guestApi: Api = {
     const r = room;
     stop(r, "You left the jam.", false);
   },
-  retryNow: async () => undefined,
+  retryNow: async () => retryNow?.(),
   play: async (input) => {
     const s = sound();
     void s.ctx.resume();
@@ -281,8 +350,11 @@ export const guestApi: Api = {
     tempo: room?.tempo ?? { bpm: 120, beatsPerBar: 4, anchorMs: 0 },
   }),
   setAudio: appOnly("Choosing the audio device"),
-  setMidiInput: appOnly("MIDI input"),
-  midiStatus: async () => ({ error: "MIDI keyboards play in the Jamwire app.", devices: [] }),
+  setMidiInput: async (name, chosen) => midi.choose(name, chosen),
+  midiStatus: async () => {
+    await midi.start();
+    return midi.view();
+  },
   setPlayout: async (mode, fixedDelayMs) => {
     timing = { mode, fixedMs: fixedDelayMs };
     room?.guest.set_playout(mode, fixedDelayMs);
@@ -295,7 +367,7 @@ export const guestApi: Api = {
   relayFigures: async () => null,
   remember: async (name) => localStorage.setItem(NAME_KEY, name),
   setPortMapping: async () => undefined,
-  onMidiDevices: async () => () => undefined,
+  onMidiDevices: async (f) => midi.onChange(f),
   lanJams: async () => [],
   onLanJams: async () => () => undefined,
   openedInvite: async () => {

@@ -11,6 +11,10 @@ import type { Store } from "../store";
 
 type Instrument = "piano" | "drums";
 
+/** A phone held upright, or a narrow window: the touch layout (see styles.css). */
+const NARROW: MediaQueryList | { matches: boolean } =
+  typeof matchMedia === "function" ? matchMedia("(max-width: 700px)") : { matches: false };
+
 function keyElement(instrument: Instrument, note: number): HTMLElement | null {
   return document.querySelector<HTMLElement>(`#${instrument} [data-note="${note}"]`);
 }
@@ -67,6 +71,7 @@ export class Instruments {
 
   mount(): void {
     this.renderPiano();
+    if ("addEventListener" in NARROW) NARROW.addEventListener("change", () => this.renderPiano());
     this.renderDrums();
     window.addEventListener("keydown", (e) => {
       const focus = this.focusOf(e.target);
@@ -156,7 +161,8 @@ export class Instruments {
   private renderPiano(): void {
     const player = this.store.player;
     const piano = $("piano");
-    const keys = pianoKeys(player.base - 12, 3);
+    // A phone (or a narrow window) gets one octave and a half: keys wide enough for fingers.
+    const keys = pianoKeys(player.base - (NARROW.matches ? 0 : 12), NARROW.matches ? 1 : 3);
     piano.replaceChildren();
     piano.style.setProperty("--whites", String(keys.filter((k) => !k.black).length));
     for (const key of keys) {

@@ -133,6 +133,7 @@ fn pulseaudio(dir: &Path) -> (Proc, String) {
         ))
         .arg("--load=module-null-sink sink_name=jam_a rate=48000")
         .arg("--load=module-null-sink sink_name=jam_b rate=48000")
+        .arg("--load=module-null-sink sink_name=jam_web rate=48000")
         .env("XDG_RUNTIME_DIR", dir)
         .env("HOME", dir)
         .stdout(Stdio::null())
@@ -702,6 +703,53 @@ async fn two_apps_host_join_play_hear_and_listen() {
     let _ = b.client.close().await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A friend without the app: the host's room shows a browser link; headless Chromium opens it,
+/// joins, and the two play to each other — the guest in the app's player list, its pad lit
+/// in its colour and heard in the app, the app's note lit in the browser.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_hosts_and_a_browser_guest_joins_from_its_link() {
+    let Desk {
+        dir,
+        display,
+        server,
+        ..
+    } = &desk("web").await;
+    let a = launch("a", display, server, dir).await;
+    a.type_into("#name", "Ann").await;
+    a.click("#host-button").await;
+    a.wait_for("#room:not([hidden])").await;
+    let invite = a.text("#invite-text").await;
+    let link = a.text("#link-text").await;
+    let (address, code) = invite
+        .strip_prefix("jam://")
+        .and_then(|rest| rest.split_once('/'))
+        .expect("a jam:// invite");
+    assert_eq!(link, format!("http://{address}/join/{code}"), "the browser link beside the invite");
+
+    let web = jam_tests::browser::Browser::start(&dir.join("chromium"), server, "jam_web").await;
+    web.client.goto(&link).await.expect("the link opens");
+    web.wait_for("body.guest").await;
+    web.type_into("#name", "Web").await;
+    web.click("#join-button").await;
+    web.wait_for("#room:not([hidden])").await;
+    a.wait_count("#participants li", 2).await;
+    let guest = a.colour_of("Web").await;
+
+    // The guest hits the snare: the host's pad lights in the guest's colour, and it is heard.
+    let from = samples_in(&a.recording);
+    web.click("#drums [data-note='38']").await;
+    a.wait_for(&format!("#drums [data-note='38'][data-last-colour='{guest}']"))
+        .await;
+    let heard = a.heard_since(from).await;
+    assert!(heard.iter().any(|&l| l > SOUND), "the app plays the guest's snare");
+
+    // The host plays C4: it lights in the browser.
+    a.click("#piano [data-note='60']").await;
+    web.wait_for("#piano [data-note='60'][data-last-by]").await;
+    web.close().await;
+}
+
 
 /// Where an installed app keeps its samples (`None` when testing the app cargo built).
 fn installed_samples() -> Option<String> {

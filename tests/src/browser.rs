@@ -12,7 +12,7 @@ use serde_json::json;
 use tokio::process::{Child, Command};
 
 use crate::PATIENCE;
-use crate::heard::{Pulse, tool};
+use crate::heard::tool;
 
 /// Headless Chromium under chromedriver; both are killed when this is dropped.
 pub struct Browser {
@@ -29,13 +29,14 @@ fn free_port() -> u16 {
 }
 
 impl Browser {
-    /// Starts Chromium with its own profile in `dir`, its sound going to `sink` of `pulse`.
-    pub async fn start(dir: &Path, pulse: &Pulse, sink: &str) -> Browser {
+    /// Starts Chromium with its own profile in `dir`, its sound going to `sink` of the
+    /// PulseAudio server `pulse` (a `PULSE_SERVER` value, e.g. [`crate::heard::Pulse::server`]).
+    pub async fn start(dir: &Path, pulse: &str, sink: &str) -> Browser {
         std::fs::create_dir_all(dir).expect("a folder for the browser");
         let port = free_port();
         let driver = Command::new(tool("chromedriver"))
             .arg(format!("--port={port}"))
-            .env("PULSE_SERVER", pulse.server())
+            .env("PULSE_SERVER", pulse)
             .env("PULSE_SINK", sink)
             .env("HOME", dir)
             .stdout(Stdio::null())

@@ -105,7 +105,7 @@ async fn a_browser_guest_joins_hears_plays_and_listens() {
         .unwrap_or_else(|e| panic!("{e}"))
         .browser_link();
     assert_eq!(link, format!("http://{}/join/{code}", relay.local_addr()));
-    let browser = Browser::start(&dir.join("chromium"), &pulse, "browser").await;
+    let browser = Browser::start(&dir.join("chromium"), pulse.server(), "browser").await;
     let opened = std::time::Instant::now();
     browser.client.goto(&link).await.expect("the page opens");
     browser.wait_for("body.guest").await;

@@ -725,7 +725,11 @@ async fn the_app_hosts_and_a_browser_guest_joins_from_its_link() {
         .strip_prefix("jam://")
         .and_then(|rest| rest.split_once('/'))
         .expect("a jam:// invite");
-    assert_eq!(link, format!("http://{address}/join/{code}"), "the browser link beside the invite");
+    assert_eq!(
+        link,
+        format!("http://{address}/join/{code}"),
+        "the browser link beside the invite"
+    );
 
     let web = jam_tests::browser::Browser::start(&dir.join("chromium"), server, "jam_web").await;
     web.client.goto(&link).await.expect("the link opens");
@@ -739,17 +743,21 @@ async fn the_app_hosts_and_a_browser_guest_joins_from_its_link() {
     // The guest hits the snare: the host's pad lights in the guest's colour, and it is heard.
     let from = samples_in(&a.recording);
     web.click("#drums [data-note='38']").await;
-    a.wait_for(&format!("#drums [data-note='38'][data-last-colour='{guest}']"))
-        .await;
+    a.wait_for(&format!(
+        "#drums [data-note='38'][data-last-colour='{guest}']"
+    ))
+    .await;
     let heard = a.heard_since(from).await;
-    assert!(heard.iter().any(|&l| l > SOUND), "the app plays the guest's snare");
+    assert!(
+        heard.iter().any(|&l| l > SOUND),
+        "the app plays the guest's snare"
+    );
 
     // The host plays C4: it lights in the browser.
     a.click("#piano [data-note='60']").await;
     web.wait_for("#piano [data-note='60'][data-last-by]").await;
     web.close().await;
 }
-
 
 /// Where an installed app keeps its samples (`None` when testing the app cargo built).
 fn installed_samples() -> Option<String> {

@@ -69,6 +69,26 @@ async fn players_jam_through_a_tls_relay_that_trusts_a_private_ca() {
     .expect("the hit arrives over TLS");
     assert_eq!(heard, Some(hit));
 
+    // The browser link of a TLS relay is https, and the relay serves the guest page over TLS
+    // on the same port, with the page's own socket (wss) in its policy.
+    let link = invite.browser_link();
+    assert_eq!(
+        link,
+        format!("https://localhost:{port}/join/{}", host.room())
+    );
+    let page = https_get(
+        &pki.ca,
+        &format!("localhost:{port}"),
+        &format!("/join/{}", host.room()),
+    )
+    .await;
+    assert!(page.starts_with("HTTP/1.1 200"), "{page:.200}");
+    assert!(
+        page.contains(&format!("wss://localhost:{port}")),
+        "{page:.600}"
+    );
+    assert!(page.contains("<title>Jamwire</title>"));
+
     // Without the private CA, the certificate isn't trusted: a TLS error that says what to do.
     let untrusted = Session::connect(SessionConfig::join(&Invite::parse(&text).unwrap(), "Eve"))
         .await
@@ -113,4 +133,24 @@ async fn a_guest_is_told_whether_nothing_listens_or_the_name_is_unknown() {
         .unwrap_err();
     assert!(matches!(e, SessionError::UnknownHost { .. }), "{e:?}");
     assert!(e.to_string().contains("no-such-host.invalid"), "{e}");
+}
+
+/// `GET path` over TLS to `authority` (trusting `ca`), the whole answer as text.
+async fn https_get(ca: &std::path::Path, authority: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let config = jam_session::tls_config(&[ca.to_path_buf()]).expect("the CA loads");
+    let (host, port) = authority.rsplit_once(':').expect("host:port");
+    let tcp = tokio::net::TcpStream::connect((host, port.parse::<u16>().expect("a port")))
+        .await
+        .expect("the relay accepts");
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned()).expect("a name");
+    let mut tls = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .expect("the TLS handshake");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    tls.write_all(request.as_bytes()).await.expect("sent");
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer).await;
+    String::from_utf8_lossy(&answer).into_owned()
 }

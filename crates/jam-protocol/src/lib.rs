@@ -23,6 +23,7 @@ pub mod client;
 pub mod clock;
 pub mod error;
 pub mod event;
+pub mod groove;
 pub mod pattern;
 pub mod room;
 pub mod server;

@@ -9,7 +9,8 @@
 //! when, in the page's clock), `refused` (the relay's error) and `ended`. Times are the page's
 //! clock in ms (`performance.timeOrigin + performance.now()`).
 
-use jam_protocol::event::{Chat, DrumHit, PianoNote, PianoNoteOff, Sustain, TempoChange};
+use jam_protocol::event::{Chat, DrumHit, PianoNote, PianoNoteOff, Sustain};
+use jam_protocol::groove::{Groove, Tempo};
 use jam_protocol::{
     Broadcast, ClientMsg, ClockPing, HeldNote, JoinRoom, MusicalEvent, Participant, Pattern, Role,
     RoomCode, ServerMsg,
@@ -124,38 +125,6 @@ impl Input {
             MusicalEvent::Sustain(s) => (Input::Sustain { on: s.on }, None),
             _ => return None,
         })
-    }
-}
-
-/// The shared tempo (the app's `Tempo`).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Tempo {
-    /// Beats per minute.
-    pub bpm: f64,
-    /// Beats in a bar.
-    pub beats_per_bar: u8,
-    /// Relay time of beat 0, ms.
-    pub anchor_ms: f64,
-}
-
-impl Default for Tempo {
-    fn default() -> Tempo {
-        Tempo {
-            bpm: 120.0,
-            beats_per_bar: 4,
-            anchor_ms: 0.0,
-        }
-    }
-}
-
-impl From<&TempoChange> for Tempo {
-    fn from(t: &TempoChange) -> Tempo {
-        Tempo {
-            bpm: t.bpm,
-            beats_per_bar: t.beats_per_bar,
-            anchor_ms: t.timestamp,
-        }
     }
 }
 
@@ -284,6 +253,20 @@ pub struct Guest {
     lead_ms: f64,
     room: Option<String>,
     refused: u32,
+    /// The room's tempo and pattern, and our click: what the sequencer plays here.
+    groove: Groove,
+}
+
+/// One sequencer or click hit for the page to play (`Guest::groove_due`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GrooveHit {
+    /// GM drum note.
+    pub note: u8,
+    /// 1–127.
+    pub velocity: u8,
+    /// When, in the page's clock, ms.
+    pub play_at_ms: f64,
 }
 
 impl Default for Guest {
@@ -303,6 +286,7 @@ impl Guest {
             lead_ms: 0.0,
             room: None,
             refused: 0,
+            groove: Groove::default(),
         }
     }
 
@@ -368,32 +352,66 @@ impl Guest {
         .map(Some)
     }
 
-    /// A tempo change (beat 0 now).
+    /// A tempo change taking over at the next beat (as the app does); the room's tempo here is
+    /// then [`Guest::tempo`].
     pub fn tempo_frame(
-        &self,
+        &mut self,
         bpm: f64,
         beats_per_bar: u8,
         now_ms: f64,
     ) -> Result<Option<String>, Refusal> {
-        self.broadcast(&MusicalEvent::TempoChange(TempoChange {
-            bpm,
-            beats_per_bar,
-            timestamp: self.relay_now_ms(now_ms),
-        }))
-        .map(Some)
+        let tempo = self
+            .groove
+            .tempo
+            .changed_at(self.relay_now_ms(now_ms), bpm, beats_per_bar);
+        let frame = self.broadcast(&MusicalEvent::TempoChange(tempo.to_change()))?;
+        self.groove.tempo = tempo;
+        Ok(Some(frame))
+    }
+
+    /// The room's tempo (the app's `Tempo` JSON).
+    pub fn tempo(&self) -> String {
+        serde_json::to_string(&self.groove.tempo).unwrap_or_default()
+    }
+
+    /// Our metronome click (not shared).
+    pub fn set_click(&mut self, on: bool) {
+        self.groove.click = on;
+    }
+
+    /// The sequencer's and the click's hits to hand to the audio now (page time `now_ms`):
+    /// everything up to `lookahead_ms` ahead not handed over yet — the app's groove task, as a
+    /// JSON array of [`GrooveHit`].
+    pub fn groove_due(&mut self, now_ms: f64, lookahead_ms: f64) -> String {
+        if !now_ms.is_finite() || !lookahead_ms.is_finite() {
+            return "[]".to_owned();
+        }
+        let offset = self.clock.offset_ms().unwrap_or(0.0);
+        let hits: Vec<GrooveHit> = self
+            .groove
+            .due(now_ms + offset, lookahead_ms.clamp(0.0, 1_000.0))
+            .into_iter()
+            .map(|h| GrooveHit {
+                note: h.note,
+                velocity: h.velocity,
+                play_at_ms: h.at_ms - offset,
+            })
+            .collect();
+        serde_json::to_string(&hits).unwrap_or_else(|_| "[]".to_owned())
     }
 
     /// A pattern change (`pattern`: the app's `Pattern` JSON).
-    pub fn pattern_frame(&self, pattern: &str, now_ms: f64) -> Result<Option<String>, Refusal> {
+    pub fn pattern_frame(&mut self, pattern: &str, now_ms: f64) -> Result<Option<String>, Refusal> {
         let pattern: Pattern =
             serde_json::from_str(pattern).map_err(|e| Refusal(format!("not a pattern: {e}")))?;
         if !pattern.is_valid() {
             return Err(Refusal("that pattern has the wrong shape".into()));
         }
-        self.broadcast(&MusicalEvent::PatternChange(
+        let frame = self.broadcast(&MusicalEvent::PatternChange(
             pattern.to_change(self.relay_now_ms(now_ms)),
-        ))
-        .map(Some)
+        ))?;
+        self.groove.pattern = pattern;
+        Ok(Some(frame))
     }
 
     /// How far ahead of now the page's audio must be handed a sound (its output latency).
@@ -537,6 +555,8 @@ impl Guest {
                         _ => None,
                     })
                     .unwrap_or_default();
+                self.groove.tempo = tempo;
+                self.groove.pattern = pattern.clone();
                 vec![Output::Joined {
                     user_id: welcome.user_id,
                     room: welcome.room_code,
@@ -593,15 +613,21 @@ impl Guest {
         let offset = self.clock.offset_ms().unwrap_or(0.0);
         let sender_id = e.sender_id;
         match &event {
-            MusicalEvent::TempoChange(t) => vec![Output::TempoChanged {
-                sender_id,
-                tempo: Tempo::from(t),
-                at_ms,
-            }],
-            MusicalEvent::PatternChange(p) => Pattern::from_change(p)
-                .map(|pattern| Output::PatternChanged { sender_id, pattern })
-                .into_iter()
-                .collect(),
+            MusicalEvent::TempoChange(t) => {
+                self.groove.tempo = Tempo::from(t);
+                vec![Output::TempoChanged {
+                    sender_id,
+                    tempo: Tempo::from(t),
+                    at_ms,
+                }]
+            }
+            MusicalEvent::PatternChange(p) => match Pattern::from_change(p) {
+                Some(pattern) => {
+                    self.groove.pattern = pattern.clone();
+                    vec![Output::PatternChanged { sender_id, pattern }]
+                }
+                None => Vec::new(),
+            },
             MusicalEvent::Chat(c) => vec![Output::Chat {
                 sender_id,
                 text: c.text.clone(),

@@ -20,6 +20,9 @@ import { Sampler } from "./sound";
 const SYNC_PINGS = 8;
 /** How long each may take before we join anyway. */
 const SYNC_PING_WITHIN_MS = 2_000;
+/** How often the sequencer is scheduled, and how far ahead (the app's groove task). */
+const GROOVE_EVERY_MS = 25;
+const GROOVE_AHEAD_MS = 120;
 /** Clock pings once joined. */
 const PING_EVERY_MS = 2_000;
 /** The join must be answered within this. */
@@ -27,6 +30,7 @@ const JOIN_WITHIN_MS = 10_000;
 const NAME_KEY = "jamwire.name";
 const VOLUMES_KEY = "jamwire.volumes";
 const MY_SOURCE = "local";
+const GROOVE_SOURCE = "groove";
 
 /** The page's clock, ms: near the epoch, monotonic. */
 const pageNow = () => performance.timeOrigin + performance.now();
@@ -70,6 +74,8 @@ function sound(): Sampler {
 
 let room: Joined | undefined;
 let timing: { mode: Timing; fixedMs: number } = { mode: "tight", fixedMs: 40 };
+/** Our metronome click (not shared), kept across reconnections. */
+let click = false;
 
 function socketUrl(): string {
   return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/`;
@@ -155,6 +161,7 @@ async function connect(request: JoinRequest, onEvent: (e: RoomEvent) => void): P
   const { Guest } = await loadWasm();
   const guest = new Guest();
   guest.set_playout(timing.mode, timing.fixedMs);
+  guest.set_click(click);
   // Throws the sentence to show for a bad name or code.
   const joinFrame = guest.join_frame(codeOf(request.invite), request.name, request.listener, request.password ?? undefined);
   const s = sound();
@@ -208,6 +215,13 @@ async function connect(request: JoinRequest, onEvent: (e: RoomEvent) => void): P
   }
   ws.onclose = () => void reconnect(r, request);
   r.timers.push(window.setInterval(() => send(guest.ping_frame(pageNow())), PING_EVERY_MS));
+  // The room's sequencer and our click, from the shared tempo and pattern (the app's groove).
+  r.timers.push(
+    window.setInterval(() => {
+      const hits = JSON.parse(guest.groove_due(pageNow(), GROOVE_AHEAD_MS)) as Array<{ note: number; velocity: number; playAtMs: number }>;
+      for (const h of hits) s.play(GROOVE_SOURCE, { type: "noteOn", instrument: "drums", note: h.note, velocity: h.velocity }, s.contextTimeAt(h.playAtMs));
+    }, GROOVE_EVERY_MS),
+  );
   r.timers.push(
     window.setInterval(() => {
       guest.set_output_lead_ms(s.leadMs());
@@ -328,13 +342,16 @@ export const guestApi: Api = {
   setTempo: async (bpm, beatsPerBar) => {
     if (!room) throw new Error("Join a jam to set its tempo.");
     send(room.guest.tempo_frame(bpm, beatsPerBar, pageNow()));
-    room.tempo = { bpm, beatsPerBar, anchorMs: room.guest.relay_now_ms(pageNow()) };
+    room.tempo = JSON.parse(room.guest.tempo()) as Tempo;
     return room.tempo;
   },
   setPattern: async (pattern) => {
     if (room) send(room.guest.pattern_frame(JSON.stringify(pattern), pageNow()));
   },
-  setClick: async () => undefined,
+  setClick: async (on) => {
+    click = on;
+    room?.guest.set_click(on);
+  },
   sendChat: async (text) => {
     if (!room) throw new Error("Join a jam to chat.");
     send(room.guest.chat_frame(text));

@@ -165,6 +165,53 @@ async fn a_browser_guest_joins_hears_plays_and_listens() {
         heard.errors.iter().copied().fold(0.0, f64::max)
     );
 
+    // The room's sequencer plays in the browser too, on the room's grid: a kick on every beat
+    // (120 BPM) from a pattern another player starts.
+    let kicks = dir.join("sequencer.raw");
+    let recorder = pulse.record("browser", &kicks);
+    record_on(&kicks, 1).await;
+    let pattern = |running| jam_protocol::Pattern {
+        running,
+        rows: vec![jam_protocol::Row {
+            note: 36,
+            on: "x...x...x...x...".into(),
+        }],
+    };
+    let start = jam_protocol::MusicalEvent::PatternChange(
+        pattern(true).to_change(watcher.0.relay_now_ms()),
+    );
+    watcher.0.send(&start).expect("the pattern is sent");
+    record_on(&kicks, 3).await;
+    let stop = jam_protocol::MusicalEvent::PatternChange(
+        pattern(false).to_change(watcher.0.relay_now_ms()),
+    );
+    watcher.0.send(&stop).expect("the pattern stops");
+    record_on(&kicks, 1).await;
+    recorder.stop();
+    let onsets = jam_tests::heard::onsets(&samples(&kicks));
+    assert!(
+        onsets.len() >= 4,
+        "the sequencer's kicks are heard in the browser: {onsets:?}"
+    );
+    // Every interval is whole beats (a beat a starved page skipped would be two): the grid's.
+    let off_grid = |gap: f64| {
+        let beats = (gap / 500.0).round();
+        if beats < 1.0 {
+            gap
+        } else {
+            (gap - beats * 500.0).abs()
+        }
+    };
+    let worst = onsets
+        .windows(2)
+        .map(|w| off_grid(w[1].at_ms - w[0].at_ms))
+        .fold(0.0, f64::max);
+    eprintln!(
+        "browser guest: the room's sequencer, {} kicks, worst off the beat grid {worst:.2} ms",
+        onsets.len()
+    );
+    assert!(worst < 20.0, "on the beat grid: {onsets:?}");
+
     // The browser's own keys reach the native client: A, S, D are C, D, E of the piano.
     browser.press("asd").await;
     let mut notes_from_guest = Vec::new();

@@ -183,19 +183,31 @@ fn the_rooms_sequencer_plays_here_on_the_rooms_grid_in_the_pages_clock() {
     // The relay is 1 s ahead of the page.
     let pong = json!({"type": "clock:pong", "clientTime": NOW, "serverTime": NOW + 1_000.0});
     guest.read(&pong.to_string(), NOW);
-    assert_eq!(guest.groove_due(NOW, 120.0), "[]", "nothing runs before the pattern does");
+    assert_eq!(
+        guest.groove_due(NOW, 120.0),
+        "[]",
+        "nothing runs before the pattern does"
+    );
     let rows = json!([{"note": 36, "on": "x...x...x...x..."}]);
     let change = json!({
         "type": "event:broadcast", "eventName": "pattern_change", "senderId": "u1", "seq": 4,
         "serverTime": NOW, "payload": {"patternId": "main", "steps": {"running": true, "rows": rows}, "timestamp": NOW + 1_000.0}
     });
     let out = guest.read(&change.to_string(), NOW);
-    assert!(matches!(out.as_slice(), [Output::PatternChanged { .. }]), "{out:?}");
+    assert!(
+        matches!(out.as_slice(), [Output::PatternChanged { .. }]),
+        "{out:?}"
+    );
     let mut kicks = Vec::new();
     for i in 0..100 {
         let hits: Value = serde_json::from_str(&guest.groove_due(NOW + 25.0 * f64::from(i), 120.0))
             .unwrap_or_else(|e| panic!("{e}"));
-        kicks.extend(hits.as_array().into_iter().flatten().filter_map(|h| h["playAtMs"].as_f64()));
+        kicks.extend(
+            hits.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|h| h["playAtMs"].as_f64()),
+        );
     }
     // 120 BPM from relay time 0: a kick every 500 ms of relay time, so on 500 ms multiples
     // minus the page's offset; none twice.

@@ -20,7 +20,7 @@ JAM_APT_PACKAGES=(build-essential pkg-config libssl-dev libasound2-dev libasound
 #                                the installed packages: a session bus for invite links reaching
 #                                the running app, and the desktop, AppStream and unit checks
 JAM_TEST_APT_PACKAGES=(jackd2 libjack-jackd2-dev xvfb webkit2gtk-driver pulseaudio pulseaudio-utils imagemagick
-  iproute2 nftables miniupnpd-nftables dbus desktop-file-utils appstream systemd chromium chromium-driver)
+  iproute2 nftables miniupnpd-nftables dbus desktop-file-utils appstream systemd chromium chromium-driver firefox-esr)
 
 jam_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -95,6 +95,13 @@ jam_ensure_cargo_fuzz() {
 }
 
 # cargo-deb: builds the relay server's Debian package (scripts/package).
+# geckodriver (Firefox's WebDriver server) is not in Debian's archive; it is a crate.
+jam_ensure_geckodriver() {
+  command -v geckodriver >/dev/null && return 0
+  jam_log "installing geckodriver"
+  cargo install geckodriver --locked --version 0.37.1
+}
+
 jam_ensure_cargo_deb() {
   command -v cargo-deb >/dev/null && return 0
   jam_log "installing cargo-deb"
@@ -149,4 +156,5 @@ jam_setup_tests() {
   jam_ensure_tauri_driver
   jam_ensure_cargo_fuzz
   jam_ensure_cargo_deb
+  jam_ensure_geckodriver
 }

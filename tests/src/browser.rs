@@ -1,6 +1,7 @@
 //! A real browser for the browser guest's tests: Debian's headless Chromium driven by
-//! `chromedriver` (WebDriver, with fantoccini), playing into a PulseAudio null sink that the
-//! test records. Needs `chromium` and `chromium-driver` (`scripts/test` installs them).
+//! `chromedriver`, or Firefox ESR driven by `geckodriver` (WebDriver, with fantoccini), playing
+//! into a PulseAudio null sink that the test records. Needs `chromium` and `chromium-driver`,
+//! `firefox-esr` and `geckodriver` (`scripts/test` installs them: geckodriver with cargo).
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -14,7 +15,16 @@ use tokio::process::{Child, Command};
 use crate::PATIENCE;
 use crate::heard::tool;
 
-/// Headless Chromium under chromedriver; both are killed when this is dropped.
+/// Which browser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Chromium (Blink), under chromedriver.
+    Chromium,
+    /// Firefox ESR (Gecko), under geckodriver.
+    Firefox,
+}
+
+/// A headless browser under its WebDriver server; both are killed when this is dropped.
 pub struct Browser {
     /// The WebDriver session.
     pub client: Client,
@@ -32,10 +42,20 @@ impl Browser {
     /// Starts Chromium with its own profile in `dir`, its sound going to `sink` of the
     /// PulseAudio server `pulse` (a `PULSE_SERVER` value, e.g. [`crate::heard::Pulse::server`]).
     pub async fn start(dir: &Path, pulse: &str, sink: &str) -> Browser {
+        Browser::start_kind(Kind::Chromium, dir, pulse, sink).await
+    }
+
+    /// [`Browser::start`] with the browser of `kind`.
+    pub async fn start_kind(kind: Kind, dir: &Path, pulse: &str, sink: &str) -> Browser {
         std::fs::create_dir_all(dir).expect("a folder for the browser");
         let port = free_port();
-        let driver = Command::new(tool("chromedriver"))
-            .arg(format!("--port={port}"))
+        let (driver, port_arg) = match kind {
+            Kind::Chromium => ("chromedriver", format!("--port={port}")),
+            Kind::Firefox => ("geckodriver", format!("--port={port}")),
+        };
+        let driver = Command::new(tool(driver))
+            .arg(port_arg)
+            .env("MOZ_HEADLESS", "1")
             .env("PULSE_SERVER", pulse)
             .env("PULSE_SINK", sink)
             .env("HOME", dir)
@@ -45,7 +65,8 @@ impl Browser {
             .spawn()
             .expect("chromedriver starts");
         let profile = dir.join("profile");
-        let caps = json!({
+        let caps = match kind {
+            Kind::Chromium => json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": tool("chromium"),
@@ -55,7 +76,20 @@ impl Browser {
                     "--window-size=1280,900", format!("--user-data-dir={}", profile.display()),
                 ],
             },
-        });
+            }),
+            Kind::Firefox => json!({
+                "browserName": "firefox",
+                "moz:firefoxOptions": {
+                    "binary": tool("firefox-esr"),
+                    "args": ["-headless", "--width=1280", "--height=900"],
+                    "prefs": {
+                        "media.autoplay.default": 0,
+                        "media.autoplay.blocking_policy": 0,
+                        "media.cubeb.backend": "pulse",
+                    },
+                },
+            }),
+        };
         let caps = match caps {
             serde_json::Value::Object(map) => map,
             _ => unreachable!("an object"),
@@ -72,7 +106,7 @@ impl Browser {
                 Ok(client) => break client,
                 Err(e) => assert!(
                     Instant::now() < deadline,
-                    "chromedriver never answered: {e}"
+                    "the WebDriver server never answered: {e}"
                 ),
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

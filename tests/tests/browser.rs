@@ -335,3 +335,107 @@ async fn a_browser_guest_joins_hears_plays_and_listens() {
     browser.close().await;
     host.stop().await;
 }
+
+/// The same guest page in Firefox (Gecko): it joins from the link, hears a groove, and its keys
+/// reach the room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs firefox-esr, geckodriver and pulseaudio: ./scripts/test runs it"]
+async fn a_firefox_guest_joins_hears_and_plays() {
+    let dir = scratch("firefox");
+    let pulse = Pulse::start(&dir.join("pulse"), &["firefox"]);
+    let relay = relay(jam_relay::RelayConfig::default()).await;
+    let mut host = Command::new(jam());
+    host.args([
+        "host",
+        "--relay",
+        &format!("ws://{}", relay.local_addr()),
+        "--name",
+        "Host",
+        "--no-audio",
+    ]);
+    let mut host = Program::start(host);
+    let invite = invite_in(&host.out_line("hosting").await);
+    let mut watcher = Watcher::join(&invite).await;
+    let link = Invite::parse(&invite)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .browser_link();
+
+    let browser = jam_tests::browser::Browser::start_kind(
+        jam_tests::browser::Kind::Firefox,
+        &dir.join("firefox"),
+        pulse.server(),
+        "firefox",
+    )
+    .await;
+    let opened = std::time::Instant::now();
+    browser.client.goto(&link).await.expect("the page opens");
+    let ready = browser.wait_for("body[data-sound-ready-ms]").await;
+    let sound_ready_ms = ready
+        .attr("data-sound-ready-ms")
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    browser.type_into("#name", "Fox").await;
+    browser.click("#join-button").await;
+    browser.wait_for("#room:not([hidden])").await;
+    let joined_after = opened.elapsed();
+    let seen = watcher
+        .until(
+            "the Firefox guest",
+            |e| matches!(e, SessionEvent::UserJoined(p) if p.name == "Fox"),
+        )
+        .await;
+    let Some(SessionEvent::UserJoined(fox)) = seen.last() else {
+        unreachable!()
+    };
+    let fox_id = fox.id.clone();
+
+    let notes = 32;
+    let song = dir.join("groove.mid");
+    groove_file(&song, notes, jam_tests::groove::LEAD_IN_MS);
+    let recording = dir.join("firefox.raw");
+    let recorder = pulse.record("firefox", &recording);
+    record_on(&recording, 1).await;
+    play_through(Command::new(jam()), &song, &invite, &[]).await;
+    record_on(&recording, 2).await;
+    recorder.stop();
+    let heard = Heard::of(&samples(&recording));
+    // Known and open (docs/PERFORMANCE.md): Firefox here loses one note of the 32 in most
+    // runs — scheduled 65–85 ms ahead like the rest, never heard — and its audio clock runs
+    // 0.5 % fast against the page's, so intervals come out 124.4 ms. This asserts what works:
+    // the groove is heard, no note twice, and nothing beyond that one note lost.
+    assert!(
+        (notes - 1..=notes).contains(&heard.onsets.len()),
+        "the groove is heard in Firefox: {} onsets for {notes} notes: {:?}",
+        heard.onsets.len(),
+        heard.onsets
+    );
+    assert_eq!(heard.doubled, 0, "nothing played twice");
+    let (p50, p99) = (
+        Heard::quantile(&heard.errors, 0.5),
+        Heard::quantile(&heard.errors, 0.99),
+    );
+    eprintln!(
+        "firefox guest: {} of {notes} notes heard; ready to sound {sound_ready_ms} ms after opening the link; joined {:.2} s after; inter-onset error p50 {p50:.2} ms, p99 {p99:.2} ms, max {:.2} ms",
+        heard.onsets.len(),
+        joined_after.as_secs_f64(),
+        heard.errors.iter().copied().fold(0.0, f64::max)
+    );
+
+    browser.press("asd").await;
+    let mut notes_from_fox = 0;
+    watcher
+        .until("Firefox's three notes", |e| {
+            if let SessionEvent::Remote(r) = e
+                && r.sender_id == fox_id
+                && r.event_name == "piano_note"
+            {
+                notes_from_fox += 1;
+            }
+            notes_from_fox == 3
+        })
+        .await;
+    browser.close().await;
+    host.stop().await;
+}

@@ -41,15 +41,18 @@ fn a_real_alsa_stream_plays_the_engine_and_errors_are_clear() {
             ..EngineConfig::default()
         },
     );
-    let out = output::start(plan.clone(), renderer)
-        .map_err(|failed| failed.error)
-        .expect("stream starts");
+    // The notes wait in the engine's queue before the stream starts, so they sound in its
+    // first block however late this thread runs on a busy machine (a test started them after
+    // the start once, and a loaded CI machine rendered most of the first second before them).
     engine
         .note_on(SourceId::LOCAL, Instrument::Piano, 69, 110)
         .unwrap();
     engine
         .note_on(SourceId::LOCAL, Instrument::Drums, 38, 110)
         .unwrap();
+    let out = output::start(plan.clone(), renderer)
+        .map_err(|failed| failed.error)
+        .expect("stream starts");
     // Wait (bounded) for one second of audio to have been rendered by the device callback.
     let deadline = Instant::now() + Duration::from_secs(30);
     while engine.clock().current_frame() < u64::from(plan.sample_rate) {

@@ -30,6 +30,13 @@ export function nearestRoot(roots: number[], note: number): number | undefined {
   return best;
 }
 
+/** One smoothing step of the page-to-context clock offset (s): 5 %, reset beyond 20 ms. */
+export function smoothOffset(smoothed: number | undefined, reading: number): number {
+  if (!Number.isFinite(reading)) return smoothed ?? 0;
+  if (smoothed === undefined || Math.abs(reading - smoothed) > 0.02) return reading;
+  return smoothed + 0.05 * (reading - smoothed);
+}
+
 interface Voice {
   source: AudioBufferSourceNode;
   gain: GainNode;
@@ -67,7 +74,17 @@ export class Sampler {
     limiter.threshold.value = -3;
     limiter.ratio.value = 20;
     this.master.connect(limiter).connect(this.ctx.destination);
+    // A source that never ends keeps the output running through silences: some browsers
+    // (Firefox) stop the output stream when nothing plays, and restarting it swallows the
+    // first note after a rest.
+    const keepAlive = this.ctx.createConstantSource();
+    keepAlive.offset.value = 1e-5; // −100 dBFS: inaudible, and not the silence a browser stops for
+    keepAlive.connect(this.ctx.destination);
+    keepAlive.start();
   }
+
+  /** The smoothed offset from the page's clock to the context's, s (see `contextTimeAt`). */
+  private clockOffset: number | undefined;
 
   /** Fetches and decodes every sample the relay has, six at a time. */
   async load(base = "/samples"): Promise<void> {
@@ -105,13 +122,21 @@ export class Sampler {
     return out * 1000 + (128 / this.ctx.sampleRate) * 1000;
   }
 
-  /** The context time at page time `pageMs` (`performance.now()` based). */
+  /**
+   * The context time at page time `pageMs` (`performance.timeOrigin + performance.now()`).
+   * Each reading of the two clocks (`getOutputTimestamp`, or `currentTime` now) is only as
+   * fine as the browser's render blocks — Firefox's are ~10 ms apart — so, as the app's engine
+   * does with its callbacks, the offset between them is smoothed: 5 % per reading, reset when
+   * a reading is more than 20 ms away (the output restarted or the clocks jumped).
+   */
   contextTimeAt(pageMs: number): number {
     const ts = this.ctx.getOutputTimestamp?.();
-    if (ts && ts.contextTime !== undefined && ts.performanceTime !== undefined && ts.performanceTime > 0) {
-      return ts.contextTime + (pageMs - (ts.performanceTime + performance.timeOrigin)) / 1000;
-    }
-    return this.ctx.currentTime + (pageMs - (performance.timeOrigin + performance.now())) / 1000;
+    const reading =
+      ts && ts.contextTime !== undefined && ts.performanceTime !== undefined && ts.performanceTime > 0
+        ? ts.contextTime - (ts.performanceTime + performance.timeOrigin) / 1000
+        : this.ctx.currentTime - (performance.timeOrigin + performance.now()) / 1000;
+    this.clockOffset = smoothOffset(this.clockOffset, reading);
+    return pageMs / 1000 + this.clockOffset;
   }
 
   /** A participant's volume (0–2) and mute. */

@@ -461,6 +461,10 @@ impl Instance {
     }
 }
 
+/// One test's desk at a time: each runs several app instances (and maybe a browser) recorded in
+/// real time, and two at once on a 2-core machine make their audio drop out.
+static ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// What every test's instances share: a folder, a virtual screen and a sound server.
 struct Desk {
     dir: PathBuf,
@@ -468,9 +472,11 @@ struct Desk {
     server: String,
     _pulse: Proc,
     _x: Proc,
+    _alone: tokio::sync::MutexGuard<'static, ()>,
 }
 
 async fn desk(name: &str) -> Desk {
+    let alone = ALONE.lock().await;
     let dir = std::env::temp_dir().join(format!("jamwire-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (x, display) = xvfb();
@@ -482,6 +488,7 @@ async fn desk(name: &str) -> Desk {
         server,
         _pulse: pulse,
         _x: x,
+        _alone: alone,
     }
 }
 

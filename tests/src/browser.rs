@@ -61,6 +61,9 @@ impl Browser {
             .env("HOME", dir)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("chromedriver.log")).expect("a log file"))
+            // Its own process group: the browser it starts is in it too, and dropping this
+            // kills the whole group (killing the driver alone leaves the browser running).
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .expect("chromedriver starts");
@@ -174,6 +177,16 @@ impl Browser {
 
     /// Ends the session (the browser closes).
     pub async fn close(self) {
-        let _ = self.client.close().await;
+        let _ = self.client.clone().close().await;
+    }
+}
+
+impl Drop for Browser {
+    /// Pass or fail, the driver and every browser process it started end with the test: a
+    /// browser left behind keeps a core busy and makes later real-time recordings drop out.
+    fn drop(&mut self) {
+        if let Some(pid) = self._driver.id() {
+            crate::kill_group(pid);
+        }
     }
 }

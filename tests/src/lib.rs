@@ -309,6 +309,19 @@ pub fn workspace_binary(package: &str, name: &str) -> std::path::PathBuf {
     path
 }
 
+/// Sends SIGKILL to the process group `pgid` (a child the test started with
+/// `process_group(0)`, and everything it started).
+pub fn kill_group(pgid: u32) {
+    unsafe extern "C" {
+        fn kill(pid: i32, sig: i32) -> i32;
+    }
+    let Ok(pgid) = i32::try_from(pgid) else {
+        return;
+    };
+    // SAFETY: kill(2) on a process group the caller created; no memory is shared.
+    let _ = unsafe { kill(-pgid, 9) };
+}
+
 /// Sends SIGTERM to a process (a child the test started), as Ctrl-C's polite sibling.
 pub fn sigterm(pid: u32) {
     unsafe extern "C" {

@@ -13,6 +13,10 @@ use jam_tests::heard::{Heard, Pulse, groove_file, samples};
 use jam_tests::{PATIENCE, relay};
 use tokio::process::Command;
 
+/// One browser test at a time: each records a browser's audio in real time, and two at once on
+/// a 2-core machine make it drop out.
+static ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The native client watching the room: who joins, what they play, who leaves.
 struct Watcher(Session);
 
@@ -83,6 +87,7 @@ fn scratch(name: &str) -> std::path::PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs chromium, chromium-driver and pulseaudio: ./scripts/test runs it"]
 async fn a_browser_guest_joins_hears_plays_and_listens() {
+    let _alone = ALONE.lock().await;
     let dir = scratch("guest");
     let pulse = Pulse::start(&dir.join("pulse"), &["browser"]);
     let relay = relay(jam_relay::RelayConfig::default()).await;
@@ -341,6 +346,7 @@ async fn a_browser_guest_joins_hears_plays_and_listens() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs firefox-esr, geckodriver and pulseaudio: ./scripts/test runs it"]
 async fn a_firefox_guest_joins_hears_and_plays() {
+    let _alone = ALONE.lock().await;
     let dir = scratch("firefox");
     let pulse = Pulse::start(&dir.join("pulse"), &["firefox"]);
     let relay = relay(jam_relay::RelayConfig::default()).await;

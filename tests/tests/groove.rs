@@ -10,6 +10,11 @@ use jam_tests::groove;
 use jam_tests::heard::{Heard, groove_file, samples};
 use jam_tests::workspace_binary;
 
+/// The live runs record real-time audio: nothing else of this file may compete with them for
+/// the CPU (the offline render below took a core while a live run recorded, and a 2-core CI
+/// machine then dropped out — an underrun lost a note). Tests here take this first.
+static ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("jam-groove-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -39,6 +44,7 @@ fn wav_mono(path: &Path) -> Vec<f32> {
 /// every onset found, intervals exact to a hundredth of a millisecond, accents in place.
 #[test]
 fn the_analysis_finds_every_note_of_a_rendered_groove_exactly() {
+    let _alone = ALONE.blocking_lock();
     let dir = scratch("render");
     let song = dir.join("groove.mid");
     groove_file(&song, 40, 500);
@@ -110,6 +116,7 @@ fn assert_whole(heard: &Heard, notes: usize, what: &str) {
 /// Through 0–30 ms of jitter: the whole groove, and the first bar no worse than the rest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_groove_through_jitter_is_heard_whole_and_right_from_the_first_bar() {
+    let _alone = ALONE.lock().await;
     let dir = scratch("jitter");
     let notes = 64;
     let heard = groove::through_jitter(&dir, notes, Duration::from_millis(30), &[]).await;
@@ -129,6 +136,7 @@ async fn a_groove_through_jitter_is_heard_whole_and_right_from_the_first_bar() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs root and network namespaces: scripts/test runs it"]
 async fn a_groove_across_a_lossy_home_link_is_heard_whole() {
+    let _alone = ALONE.lock().await;
     let dir = scratch("homes");
     let notes = 64;
     let heard = groove::across_homes(&dir, notes, 30, &[]).await;

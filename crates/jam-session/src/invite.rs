@@ -83,34 +83,27 @@ impl Invite {
 }
 
 impl Invite {
+    /// The relay's address as an invite or link writes it: over TLS without the default port.
+    fn written_address(&self) -> &str {
+        let default_port = format!(":{TLS_PORT}");
+        match self.address.strip_suffix(&default_port) {
+            Some(host) if self.tls => host,
+            _ => &self.address,
+        }
+    }
+
     /// The link a friend without the app opens in a browser: the relay serves its guest page
     /// (`http://HOST:PORT/join/CODE`, `https://HOST[:PORT]/join/CODE` over TLS).
     pub fn browser_link(&self) -> String {
-        if self.tls {
-            let default_port = format!(":{TLS_PORT}");
-            let address = self
-                .address
-                .strip_suffix(&default_port)
-                .unwrap_or(&self.address);
-            format!("https://{address}/join/{}", self.room)
-        } else {
-            format!("http://{}/join/{}", self.address, self.room)
-        }
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}/join/{}", self.written_address(), self.room)
     }
 }
 
 impl std::fmt::Display for Invite {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.tls {
-            let default_port = format!(":{TLS_PORT}");
-            let address = self
-                .address
-                .strip_suffix(&default_port)
-                .unwrap_or(&self.address);
-            write!(f, "jams://{address}/{}", self.room)
-        } else {
-            write!(f, "jam://{}/{}", self.address, self.room)
-        }
+        let scheme = if self.tls { "jams" } else { "jam" };
+        write!(f, "{scheme}://{}/{}", self.written_address(), self.room)
     }
 }
 

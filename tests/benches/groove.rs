@@ -14,10 +14,13 @@
 //! - two homes behind NAT routers with a relay server between them, the drummer's router
 //!   dropping 0, 1 or 3 % of the packets it forwards, both ways (three runs each at 1 and 3 %);
 //! - 3 % loss again with the drummer's tail probe turned off (`JAMWIRE_TAIL_PROBE_MS=0`), to
-//!   show what the probes are for.
+//!   show what the probes are for;
+//! - the browser guest as the listener behind the same 0–30 ms proxy, in Chromium, Firefox and
+//!   WebKitGTK (five runs each; needs the browsers `scripts/test` installs).
 //!
 //! `JAM_GROOVE_NOTES` changes the length of a run (notes), `JAM_GROOVE_RUNS` the runs, and
-//! `JAM_GROOVE_ONLY=lossy` runs only the lossy links (`=3`: only 3 % with the probes).
+//! `JAM_GROOVE_ONLY=lossy` runs only the lossy links (`=3`: only 3 % with the probes),
+//! `=browser` only the browser guests.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -101,14 +104,37 @@ async fn main() {
     );
     let only = std::env::var("JAM_GROOVE_ONLY").unwrap_or_default();
     let lossy_only = only == "lossy" || only == "3";
+    let browser_only = only == "browser";
     let mut jitter = Vec::new();
-    for run in 0..if lossy_only { 0 } else { runs } {
+    for run in 0..if lossy_only || browser_only { 0 } else { runs } {
         let dir = root.join(format!("jitter-{run}"));
         let heard = groove::through_jitter(&dir, notes, Duration::from_millis(30), &[]).await;
         jitter.push(figures(&heard, notes));
     }
     if !jitter.is_empty() {
         report("0–30 ms jitter", notes, &jitter);
+    }
+    if !lossy_only {
+        use jam_tests::browser::Kind;
+        for (name, kind) in [
+            ("browser guest, Chromium", Kind::Chromium),
+            ("browser guest, Firefox", Kind::Firefox),
+            ("browser guest, WebKitGTK", Kind::WebKit),
+        ] {
+            let mut figures_of_runs = Vec::new();
+            for run in 0..runs {
+                let dir = root.join(format!("browser-{kind:?}-{run}"));
+                let heard =
+                    groove::browser_through_jitter(&dir, notes, Duration::from_millis(30), kind)
+                        .await;
+                figures_of_runs.push(figures(&heard, notes));
+            }
+            report(&format!("{name}, 0–30 ms"), notes, &figures_of_runs);
+        }
+    }
+    if browser_only {
+        let _ = std::fs::remove_dir_all(&root);
+        return;
     }
     if !is_root() {
         println!("lossy links: skipped (network namespaces need root)");

@@ -1,7 +1,9 @@
-//! A real browser for the browser guest's tests: Debian's headless Chromium driven by
-//! `chromedriver`, or Firefox ESR driven by `geckodriver` (WebDriver, with fantoccini), playing
-//! into a PulseAudio null sink that the test records. Needs `chromium` and `chromium-driver`,
-//! `firefox-esr` and `geckodriver` (`scripts/test` installs them: geckodriver with cargo).
+//! A real browser for the browser guest's tests, driven over WebDriver (fantoccini) and playing
+//! into a PulseAudio null sink that the test records: Debian's headless Chromium under
+//! `chromedriver` (also emulating a phone), Firefox ESR under `geckodriver`, and WebKitGTK's
+//! MiniBrowser — Safari's engine — under `WebKitWebDriver`, on a private Xvfb screen. Needs
+//! `chromium`, `chromium-driver`, `firefox-esr`, `geckodriver`, `webkit2gtk-driver` and `xvfb`
+//! (`scripts/test` installs them: geckodriver with cargo).
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -22,13 +24,64 @@ pub enum Kind {
     Chromium,
     /// Firefox ESR (Gecko), under geckodriver.
     Firefox,
+    /// WebKitGTK's MiniBrowser (WebKit, Safari's engine), under WebKitWebDriver on Xvfb.
+    WebKit,
+    /// Chromium emulating a phone: a 390 × 844 touch screen with a phone's user agent.
+    Phone,
 }
+
+/// The phone [`Kind::Phone`] emulates (CSS pixels).
+pub const PHONE_WIDTH: u32 = 390;
+const PHONE_HEIGHT: u32 = 844;
 
 /// A headless browser under its WebDriver server; both are killed when this is dropped.
 pub struct Browser {
     /// The WebDriver session.
     pub client: Client,
     _driver: Child,
+    /// The private X server a browser that needs a screen (WebKitGTK) draws on.
+    _screen: Option<Child>,
+}
+
+/// WebKitGTK's MiniBrowser (not on the PATH: under the library's folder).
+fn minibrowser() -> std::path::PathBuf {
+    let found = std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|arch| arch.path().join("webkit2gtk-4.1/MiniBrowser"))
+        .find(|path| path.exists());
+    found.expect("WebKitGTK's MiniBrowser (Debian's libwebkit2gtk-4.1-0)")
+}
+
+/// A private X server on a free display: the child and its `DISPLAY`.
+async fn xvfb() -> (Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = Command::new(tool("Xvfb"))
+        .args([
+            "-displayfd",
+            "1",
+            "-screen",
+            "0",
+            "1280x900x24",
+            "-nolisten",
+            "tcp",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("Xvfb starts");
+    let out = child.stdout.take().expect("Xvfb's output");
+    let mut line = String::new();
+    tokio::time::timeout(
+        PATIENCE,
+        tokio::io::BufReader::new(out).read_line(&mut line),
+    )
+    .await
+    .expect("Xvfb says its display in time")
+    .expect("Xvfb says its display");
+    (child, format!(":{}", line.trim()))
 }
 
 fn free_port() -> u16 {
@@ -49,12 +102,24 @@ impl Browser {
     pub async fn start_kind(kind: Kind, dir: &Path, pulse: &str, sink: &str) -> Browser {
         std::fs::create_dir_all(dir).expect("a folder for the browser");
         let port = free_port();
-        let (driver, port_arg) = match kind {
-            Kind::Chromium => ("chromedriver", format!("--port={port}")),
-            Kind::Firefox => ("geckodriver", format!("--port={port}")),
+        let driver = match kind {
+            Kind::Chromium | Kind::Phone => "chromedriver",
+            Kind::Firefox => "geckodriver",
+            Kind::WebKit => "WebKitWebDriver",
         };
-        let driver = Command::new(tool(driver))
-            .arg(port_arg)
+        let (screen, display) = match kind {
+            Kind::WebKit => {
+                let (child, display) = xvfb().await;
+                (Some(child), Some(display))
+            }
+            _ => (None, None),
+        };
+        let mut driver = Command::new(tool(driver));
+        if let Some(display) = &display {
+            driver.env("DISPLAY", display);
+        }
+        let driver = driver
+            .arg(format!("--port={port}"))
             .env("MOZ_HEADLESS", "1")
             .env("PULSE_SERVER", pulse)
             .env("PULSE_SINK", sink)
@@ -66,19 +131,47 @@ impl Browser {
             .process_group(0)
             .kill_on_drop(true)
             .spawn()
-            .expect("chromedriver starts");
+            .expect("the WebDriver server starts");
         let profile = dir.join("profile");
+        let chromium = |window: String| {
+            vec![
+                "--headless=new".to_owned(),
+                "--no-sandbox".into(),
+                "--disable-gpu".into(),
+                "--no-first-run".into(),
+                "--disable-dev-shm-usage".into(),
+                "--autoplay-policy=no-user-gesture-required".into(),
+                window,
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        };
         let caps = match kind {
             Kind::Chromium => json!({
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": tool("chromium"),
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                    "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required",
-                    "--window-size=1280,900", format!("--user-data-dir={}", profile.display()),
-                ],
-            },
+                "browserName": "chrome",
+                "goog:chromeOptions": {
+                    "binary": tool("chromium"),
+                    "args": chromium("--window-size=1280,900".into()),
+                },
+            }),
+            Kind::Phone => json!({
+                "browserName": "chrome",
+                "goog:chromeOptions": {
+                    "binary": tool("chromium"),
+                    "args": chromium(format!("--window-size={PHONE_WIDTH},{PHONE_HEIGHT}")),
+                    "mobileEmulation": {
+                        "deviceMetrics": {
+                            "width": PHONE_WIDTH, "height": PHONE_HEIGHT, "pixelRatio": 3.0,
+                            "touch": true, "mobile": true,
+                        },
+                        "userAgent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Mobile Safari/537.36",
+                    },
+                },
+            }),
+            Kind::WebKit => json!({
+                "webkitgtk:browserOptions": {
+                    "binary": minibrowser(),
+                    "args": ["--automation"],
+                },
             }),
             Kind::Firefox => json!({
                 "browserName": "firefox",
@@ -114,9 +207,14 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
+        if kind == Kind::WebKit {
+            // MiniBrowser opens a small window; the page's desktop layout needs its width.
+            let _ = client.set_window_rect(0, 0, 1280, 900).await;
+        }
         Browser {
             client,
             _driver: driver,
+            _screen: screen,
         }
     }
 
@@ -149,6 +247,28 @@ impl Browser {
     /// The text of the element at `css`.
     pub async fn text(&self, css: &str) -> String {
         self.wait_for(css).await.text().await.expect("its text")
+    }
+
+    /// Taps the element at `css` with a finger (a touch pointer, as on a phone).
+    pub async fn tap(&self, css: &str) {
+        use fantoccini::actions::{InputSource, PointerAction, TouchActions};
+        let element = self.wait_for(css).await;
+        let tap = TouchActions::new("finger".into())
+            .then(PointerAction::MoveToElement {
+                element,
+                duration: None,
+                x: 0.0,
+                y: 0.0,
+            })
+            .then(PointerAction::Down { button: 0 })
+            .then(PointerAction::Pause {
+                duration: Duration::from_millis(40),
+            })
+            .then(PointerAction::Up { button: 0 });
+        self.client
+            .perform_actions(tap)
+            .await
+            .unwrap_or_else(|e| panic!("tapping {css}: {e}"));
     }
 
     /// Presses and releases physical keys (`KeyboardEvent.code`s the app reads come from

@@ -197,6 +197,58 @@ pub async fn through_jitter(
     Heard::of(&samples(&recording))
 }
 
+/// [`through_jitter`] with the listener a browser guest of `kind`: it opens the browser link
+/// through the jittery proxy (page, samples and WebSocket all come through it), joins to
+/// listen, and its WebAudio output is recorded.
+pub async fn browser_through_jitter(
+    dir: &Path,
+    notes: usize,
+    max_jitter: Duration,
+    kind: crate::browser::Kind,
+) -> Heard {
+    std::fs::create_dir_all(dir).expect("a folder for the run");
+    let song = dir.join("groove.mid");
+    groove_file(&song, notes, LEAD_IN_MS);
+    let pulse = Pulse::start(&dir.join("pulse"), &["ear"]);
+    let jam = jam();
+    let relay = crate::relay(jam_relay::RelayConfig::default()).await;
+    let mut host = Command::new(&jam);
+    host.args([
+        "host",
+        "--relay",
+        &format!("ws://{}", relay.local_addr()),
+        "--name",
+        "Host",
+        "--no-audio",
+    ]);
+    let mut host = Program::start(host);
+    let invite = invite_in(&host.out_line("hosting").await);
+    let code = invite.rsplit('/').next().expect("a room code").to_owned();
+    let proxy = Proxy::start(relay.local_addr(), max_jitter).await;
+    let browser =
+        crate::browser::Browser::start_kind(kind, &dir.join("browser"), pulse.server(), "ear")
+            .await;
+    browser
+        .client
+        .goto(&format!("http://{}/join/{code}", proxy.addr()))
+        .await
+        .expect("the page opens");
+    browser.wait_for("body[data-sound-ready-ms]").await;
+    browser.click("#role-listen").await;
+    browser.type_into("#name", "Ear").await;
+    browser.click("#join-button").await;
+    browser.wait_for("#room:not([hidden])").await;
+    let recording = dir.join("heard.raw");
+    let recorder = pulse.record("ear", &recording);
+    record_on(&recording, 1).await;
+    play_through(Command::new(&jam), &song, &invite, &[]).await;
+    record_on(&recording, 2).await;
+    recorder.stop();
+    browser.close().await;
+    host.stop().await;
+    Heard::of(&samples(&recording))
+}
+
 /// `notes` 16ths from a drummer at home A (whose router drops `loss_permille` ‰ of the
 /// packets it forwards, both ways) heard by a listener at home B, through a relay server on
 /// the internet. Needs root.

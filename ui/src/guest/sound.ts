@@ -16,6 +16,8 @@ const PIANO_RELEASE_S = 0.35;
 const RESTRIKE_RELEASE_S = 0.08;
 /** The most sounds at once (the app's voice pool is 192); the oldest is cut past it. */
 export const MAX_VOICES = 192;
+/** How often a departed participant's channel looks for its last sound to have ended. */
+const RETIRE_EVERY_MS = 250;
 
 /** The app's velocity curve. */
 export function velocityGain(velocity: number): number {
@@ -37,10 +39,40 @@ export function smoothOffset(smoothed: number | undefined, reading: number): num
   return smoothed + 0.05 * (reading - smoothed);
 }
 
+/**
+ * One reading of the offset from the page's clock to the context's, s: from the output
+ * timestamp (when the sample at `contextTime` reached the speakers, on the page's
+ * `performance.now()` clock) where the browser's is believable, else from `currentTime` now.
+ * Believable means it agrees with `currentTime` to within [`TIMESTAMP_SLACK_MS`]: the frame
+ * at `contextTime` was presented `currentTime − contextTime` before now, give or take the
+ * output latency. WebKitGTK 2.50's `performanceTime` is off by the context's age (it reads
+ * about `now + contextTime`); trusting it put every sound in the past, so each played on
+ * arrival, ±5 ms.
+ */
+export function clockReading(
+  ts: { contextTime?: number; performanceTime?: number } | undefined,
+  currentTime: number,
+  nowMs: number,
+  timeOriginMs: number,
+): number {
+  const context = ts?.contextTime;
+  const presented = ts?.performanceTime;
+  if (context !== undefined && presented !== undefined && presented > 0) {
+    const expected = nowMs - (currentTime - context) * 1000;
+    if (Math.abs(presented - expected) <= TIMESTAMP_SLACK_MS) return context - (presented + timeOriginMs) / 1000;
+  }
+  return currentTime - (timeOriginMs + nowMs) / 1000;
+}
+
+/** How far an output timestamp may disagree with `currentTime` and be used, ms (a generous output latency). */
+const TIMESTAMP_SLACK_MS = 150;
+
 interface Voice {
   source: AudioBufferSourceNode;
   gain: GainNode;
   sender: string;
+  /** The participant's channel it sounds through. */
+  channel: Channel;
   note: number;
   piano: boolean;
   /** Released by its key (or waiting for the pedal). */
@@ -50,6 +82,8 @@ interface Voice {
 interface Channel {
   gain: GainNode;
   sustain: boolean;
+  /** The context time of the latest sound scheduled on it. */
+  lastAt: number;
 }
 
 /** Where a sample list comes from (the relay's `/samples/index.json`). */
@@ -74,12 +108,13 @@ export class Sampler {
     limiter.threshold.value = -3;
     limiter.ratio.value = 20;
     this.master.connect(limiter).connect(this.ctx.destination);
-    // A source that never ends keeps the output running through silences: some browsers
-    // (Firefox) stop the output stream when nothing plays, and restarting it swallows the
-    // first note after a rest.
+    // A source that never ends, through the limiter: a compressor that has had no input yet
+    // starts from its reset state, and Firefox's then turned the first note down to a fifth
+    // (recovering over its release: the first accent of a groove peaked at 0.08 instead of
+    // 0.37). It also keeps the output running through silences.
     const keepAlive = this.ctx.createConstantSource();
     keepAlive.offset.value = 1e-5; // −100 dBFS: inaudible, and not the silence a browser stops for
-    keepAlive.connect(this.ctx.destination);
+    keepAlive.connect(this.master);
     keepAlive.start();
   }
 
@@ -130,11 +165,7 @@ export class Sampler {
    * a reading is more than 20 ms away (the output restarted or the clocks jumped).
    */
   contextTimeAt(pageMs: number): number {
-    const ts = this.ctx.getOutputTimestamp?.();
-    const reading =
-      ts && ts.contextTime !== undefined && ts.performanceTime !== undefined && ts.performanceTime > 0
-        ? ts.contextTime - (ts.performanceTime + performance.timeOrigin) / 1000
-        : this.ctx.currentTime - (performance.timeOrigin + performance.now()) / 1000;
+    const reading = clockReading(this.ctx.getOutputTimestamp?.(), this.ctx.currentTime, performance.now(), performance.timeOrigin);
     this.clockOffset = smoothOffset(this.clockOffset, reading);
     return pageMs / 1000 + this.clockOffset;
   }
@@ -144,17 +175,34 @@ export class Sampler {
     this.channel(sender).gain.gain.value = muted ? 0 : Math.min(Math.max(gain, 0), 2);
   }
 
-  /** Forgets a participant: their held notes are released. */
+  /**
+   * Forgets a participant who left: what they played before leaving still plays (a note
+   * arrives some tens of ms before it sounds, and their leaving right after it must not cut
+   * it), then their held and pedalled notes are released — nobody hears a stuck note.
+   */
   forget(sender: string): void {
-    for (const v of this.voices) if (v.sender === sender) this.release(v, this.ctx.currentTime, PIANO_RELEASE_S);
-    this.channels.get(sender)?.gain.disconnect();
+    const c = this.channels.get(sender);
+    if (!c) return;
     this.channels.delete(sender);
+    const after = Math.max(this.ctx.currentTime, c.lastAt);
+    for (const v of this.voices) if (v.channel === c && v.piano && (v.held || c.sustain)) this.release(v, after, PIANO_RELEASE_S);
+    // Disconnected once every sound routed through it has ended (a release takes 0.35 s; a
+    // long drum may ring on, and is waited for).
+    const retire = () => {
+      if (this.voices.some((v) => v.channel === c)) {
+        setTimeout(retire, RETIRE_EVERY_MS);
+        return;
+      }
+      c.gain.disconnect();
+    };
+    setTimeout(retire, (after - this.ctx.currentTime + PIANO_RELEASE_S) * 1000 + RETIRE_EVERY_MS);
   }
 
   /** Plays one input of `sender` at context time `when` (now, if that is past). */
   play(sender: string, input: PlayInput, when: number, durationMs: number | null = null): void {
     const at = Math.max(when, this.ctx.currentTime);
     const channel = this.channel(sender);
+    channel.lastAt = Math.max(channel.lastAt, at);
     if (input.type === "sustain") {
       channel.sustain = input.on;
       if (!input.on) for (const v of this.voices) if (v.sender === sender && v.piano && !v.held) this.release(v, at, PIANO_RELEASE_S);
@@ -194,7 +242,7 @@ export class Sampler {
     gain.gain.value = level;
     source.connect(gain).connect(channel.gain);
     source.start(at);
-    const voice: Voice = { source, gain, sender, note: input.note, piano, held: piano };
+    const voice: Voice = { source, gain, sender, channel, note: input.note, piano, held: piano };
     source.onended = () => {
       gain.disconnect();
       this.voices = this.voices.filter((v) => v !== voice);
@@ -229,7 +277,7 @@ export class Sampler {
     if (!c) {
       const gain = this.ctx.createGain();
       gain.connect(this.master);
-      c = { gain, sustain: false };
+      c = { gain, sustain: false, lastAt: 0 };
       this.channels.set(sender, c);
     }
     return c;

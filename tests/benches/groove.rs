@@ -10,7 +10,7 @@
 //! runs. Scenarios:
 //!
 //! - one machine, the listener behind a proxy adding 0–30 ms of random delay per chunk
-//!   (five runs);
+//!   (five runs, each with its own sequence of delays);
 //! - two homes behind NAT routers with a relay server between them, the drummer's router
 //!   dropping 0, 1 or 3 % of the packets it forwards, both ways (three runs each at 1 and 3 %);
 //! - 3 % loss again with the drummer's tail probe turned off (`JAMWIRE_TAIL_PROBE_MS=0`), to
@@ -20,7 +20,9 @@
 //!
 //! `JAM_GROOVE_NOTES` changes the length of a run (notes), `JAM_GROOVE_RUNS` the runs, and
 //! `JAM_GROOVE_ONLY=lossy` runs only the lossy links (`=3`: only 3 % with the probes),
-//! `=browser` only the browser guests.
+//! `=browser` only the browser guests, `=jitter` the app and the browsers through jitter;
+//! `JAM_GROOVE_FIRST_SEED=N` starts the jitter runs at the proxy's `N`th sequence of delays
+//! (run k uses N + k), to replay one run.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -103,12 +105,21 @@ async fn main() {
         "groove-bench: {notes} 16th notes at 120 BPM per run, heard at the listener's null sink, every interval from the first"
     );
     let only = std::env::var("JAM_GROOVE_ONLY").unwrap_or_default();
+    let first_seed = env_number("JAM_GROOVE_FIRST_SEED", 0) as u64;
     let lossy_only = only == "lossy" || only == "3";
     let browser_only = only == "browser";
+    let no_lossy = browser_only || only == "jitter";
     let mut jitter = Vec::new();
     for run in 0..if lossy_only || browser_only { 0 } else { runs } {
         let dir = root.join(format!("jitter-{run}"));
-        let heard = groove::through_jitter(&dir, notes, Duration::from_millis(30), &[]).await;
+        let heard = groove::through_jitter(
+            &dir,
+            notes,
+            Duration::from_millis(30),
+            &[],
+            first_seed + run as u64,
+        )
+        .await;
         jitter.push(figures(&heard, notes));
     }
     if !jitter.is_empty() {
@@ -124,15 +135,20 @@ async fn main() {
             let mut figures_of_runs = Vec::new();
             for run in 0..runs {
                 let dir = root.join(format!("browser-{kind:?}-{run}"));
-                let heard =
-                    groove::browser_through_jitter(&dir, notes, Duration::from_millis(30), kind)
-                        .await;
+                let heard = groove::browser_through_jitter(
+                    &dir,
+                    notes,
+                    Duration::from_millis(30),
+                    kind,
+                    first_seed + run as u64,
+                )
+                .await;
                 figures_of_runs.push(figures(&heard, notes));
             }
             report(&format!("{name}, 0–30 ms"), notes, &figures_of_runs);
         }
     }
-    if browser_only {
+    if no_lossy {
         let _ = std::fs::remove_dir_all(&root);
         return;
     }

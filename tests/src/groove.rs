@@ -30,8 +30,9 @@ pub const LEAD_IN_MS: u64 = 500;
 /// A program a run started, its output read line by line; killed if dropped still running.
 pub struct Program {
     child: Child,
-    stdout: Lines<BufReader<ChildStdout>>,
-    stderr: Lines<BufReader<ChildStderr>>,
+    /// Its output, until [`Program::log_to`] hands it to a task writing it to a file.
+    stdout: Option<Lines<BufReader<ChildStdout>>>,
+    stderr: Option<Lines<BufReader<ChildStderr>>>,
 }
 
 impl Program {
@@ -45,27 +46,63 @@ impl Program {
         let stderr = BufReader::new(child.stderr.take().expect("piped")).lines();
         Program {
             child,
-            stdout,
-            stderr,
+            stdout: Some(stdout),
+            stderr: Some(stderr),
         }
     }
 
     pub async fn out_line(&mut self, needle: &str) -> String {
-        line_with(&mut self.stdout, needle).await
+        line_with(
+            self.stdout.as_mut().expect("its output is read here"),
+            needle,
+        )
+        .await
     }
 
     pub async fn err_line(&mut self, needle: &str) -> String {
-        line_with(&mut self.stderr, needle).await
+        line_with(
+            self.stderr.as_mut().expect("its output is read here"),
+            needle,
+        )
+        .await
+    }
+
+    /// From now on everything it prints goes to `path`: a program whose output nobody reads
+    /// would block once the pipe is full, and a run's log says what happened in it.
+    pub fn log_to(&mut self, path: &Path) {
+        async fn copy<R: tokio::io::AsyncBufRead + Unpin>(
+            mut lines: Lines<R>,
+            file: std::sync::Arc<std::sync::Mutex<std::fs::File>>,
+        ) {
+            use std::io::Write;
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut file = file
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let _ = writeln!(file, "{line}");
+            }
+        }
+        let file = std::sync::Arc::new(std::sync::Mutex::new(
+            std::fs::File::create(path).expect("a log file"),
+        ));
+        if let Some(lines) = self.stdout.take() {
+            tokio::spawn(copy(lines, file.clone()));
+        }
+        if let Some(lines) = self.stderr.take() {
+            tokio::spawn(copy(lines, file));
+        }
     }
 
     /// Waits for it to end by itself, successfully.
     pub async fn finished(mut self) {
         let mut said = String::new();
-        while let Ok(Ok(Some(line))) =
-            tokio::time::timeout(PATIENCE * 3, self.stderr.next_line()).await
-        {
-            said.push_str(&line);
-            said.push('\n');
+        if let Some(stderr) = self.stderr.as_mut() {
+            while let Ok(Ok(Some(line))) =
+                tokio::time::timeout(PATIENCE * 3, stderr.next_line()).await
+            {
+                said.push_str(&line);
+                said.push('\n');
+            }
         }
         let status = tokio::time::timeout(PATIENCE, self.child.wait())
             .await
@@ -151,13 +188,15 @@ pub fn audio_env(command: &mut Command, pulse: &Pulse, sink: &str) {
 }
 
 /// `notes` 16ths from a drummer on this machine, heard by a listener behind a proxy that
-/// delays each chunk by 0..`max_jitter`. `dir` holds the recording and logs; `drummer_env`
-/// is added to the drummer's environment.
+/// delays each chunk by 0..`max_jitter` (the sequence of delays is `run`'s: see
+/// [`Proxy::start_seeded`]). `dir` holds the recording and logs; `drummer_env` is added to the
+/// drummer's environment.
 pub async fn through_jitter(
     dir: &Path,
     notes: usize,
     max_jitter: Duration,
     drummer_env: &[(&str, &str)],
+    run: u64,
 ) -> Heard {
     std::fs::create_dir_all(dir).expect("a folder for the run");
     let song = dir.join("groove.mid");
@@ -178,7 +217,7 @@ pub async fn through_jitter(
     let mut host = Program::start(host);
     let invite = invite_in(&host.out_line("hosting").await);
     let code = invite.rsplit('/').next().expect("a room code").to_owned();
-    let proxy = Proxy::start(relay.local_addr(), max_jitter).await;
+    let proxy = Proxy::start_seeded(relay.local_addr(), max_jitter, run).await;
     let through = format!("jam://{}/{code}", proxy.addr());
     let recording = dir.join("heard.raw");
     let recorder = pulse.record("ear", &recording);
@@ -189,6 +228,8 @@ pub async fn through_jitter(
     audio_env(&mut ear, &pulse, "ear");
     let mut ear = Program::start(ear);
     ear.err_line("joined").await;
+    ear.log_to(&dir.join("ear.log"));
+    host.log_to(&dir.join("host.log"));
     play_through(Command::new(&jam), &song, &invite, drummer_env).await;
     record_on(&recording, 2).await;
     recorder.stop();
@@ -205,6 +246,7 @@ pub async fn browser_through_jitter(
     notes: usize,
     max_jitter: Duration,
     kind: crate::browser::Kind,
+    run: u64,
 ) -> Heard {
     std::fs::create_dir_all(dir).expect("a folder for the run");
     let song = dir.join("groove.mid");
@@ -224,7 +266,7 @@ pub async fn browser_through_jitter(
     let mut host = Program::start(host);
     let invite = invite_in(&host.out_line("hosting").await);
     let code = invite.rsplit('/').next().expect("a room code").to_owned();
-    let proxy = Proxy::start(relay.local_addr(), max_jitter).await;
+    let proxy = Proxy::start_seeded(relay.local_addr(), max_jitter, run).await;
     let browser =
         crate::browser::Browser::start_kind(kind, &dir.join("browser"), pulse.server(), "ear")
             .await;

@@ -19,15 +19,22 @@ pub struct Proxy {
 
 impl Proxy {
     /// Listens on a free loopback port and forwards to `upstream`, delaying each chunk from the
-    /// upstream by a random time in `0..max_delay` (never reordering).
+    /// upstream by a random time in `0..max_delay` (never reordering). The delays are the same
+    /// from run to run (a test's network is reproducible); see [`Proxy::start_seeded`].
     pub async fn start(upstream: SocketAddr, max_delay: Duration) -> Proxy {
+        Proxy::start_seeded(upstream, max_delay, 0).await
+    }
+
+    /// [`Proxy::start`] with another sequence of delays for each `run` (0 is `start`'s): a
+    /// benchmark's runs then sample the jitter instead of repeating one sequence.
+    pub async fn start_seeded(upstream: SocketAddr, max_delay: Duration, run: u64) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
         let addr = listener.local_addr().expect("bound");
         let (cut, _) = watch::channel(0u64);
         let cut = Arc::new(cut);
         let cut_for_accept = cut.clone();
         let accept = tokio::spawn(async move {
-            let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+            let mut seed = 0x9E37_79B9_7F4A_7C15u64 ^ run.wrapping_mul(0xD6E8_FEB8_6659_FD93);
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(server) = TcpStream::connect(upstream).await else {
                     continue;

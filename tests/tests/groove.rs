@@ -119,7 +119,7 @@ async fn a_groove_through_jitter_is_heard_whole_and_right_from_the_first_bar() {
     let _alone = ALONE.lock().await;
     let dir = scratch("jitter");
     let notes = 64;
-    let heard = groove::through_jitter(&dir, notes, Duration::from_millis(30), &[]).await;
+    let heard = groove::through_jitter(&dir, notes, Duration::from_millis(30), &[], 0).await;
     assert_whole(&heard, notes, "through jitter");
     let first_bar = Heard::quantile(&heard.errors[..16], 1.0);
     let rest = Heard::quantile(&heard.errors[16..], 1.0);

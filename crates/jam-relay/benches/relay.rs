@@ -9,7 +9,13 @@
 //! Optional arguments: a scenario-name filter, `--seconds N` (default 10), `--threads N`
 //! (the relay's worker threads, default 1 like the binary) and `--compare-log`, which runs each
 //! scenario twice in a row — without and with `--log` (recording into a SQLite session log) —
-//! so the cost of recording shows up against the same conditions.
+//! so the cost of recording shows up against the same conditions, and `--compare-socketio`,
+//! which runs each scenario (but the stalled reader's) against `jam-relay` and then, with the
+//! same clients and pacing, against a Socket.IO jam server written the usual way
+//! (`tests/peers/socketio/server.mjs`: `socket.to(room).emit`; Node.js and `npm install` there,
+//! which the bench runs itself when `node_modules` is missing), and prints the ratio of their
+//! CPU per delivery. The Socket.IO clients speak Engine.IO v4 over a plain WebSocket (`40`
+//! to connect, `42[...]` events), as socket.io-client does with `transports: ["websocket"]`.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -25,6 +31,15 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Which server a run drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Server {
+    /// `jam-relay`, speaking protocol v1.
+    Jam,
+    /// The Socket.IO jam server in `tests/peers/socketio`.
+    SocketIo,
+}
 
 struct Scenario {
     name: &'static str,
@@ -99,7 +114,7 @@ fn now_ns() -> u64 {
 /// the clients (100 of them on one thread) cost as little as possible and the figures are the
 /// relay's, not the bench's.
 fn due_stamp(text: &str) -> Option<u64> {
-    if !text.starts_with(r#"{"type":"event:broadcast""#) {
+    if !text.starts_with(r#"{"type":"event:broadcast""#) && !text.starts_with(r#"42["drum_hit""#) {
         return None;
     }
     let start = text.find(r#""t":"#)? + 4;
@@ -112,6 +127,58 @@ struct Relay {
     child: Child,
     url: String,
     pid: u32,
+}
+
+/// The Socket.IO server, its packages installed first if they are missing.
+async fn start_socketio() -> Relay {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/socketio");
+    if !dir.join("node_modules/socket.io").exists() {
+        let installed = Command::new("npm")
+            .args(["install", "--no-fund", "--no-audit", "--loglevel=error"])
+            .current_dir(&dir)
+            .status()
+            .await
+            .expect("npm runs (Node.js is needed for --compare-socketio)");
+        assert!(installed.success(), "npm install in {}", dir.display());
+    }
+    let mut child = Command::new("node")
+        .arg(dir.join("server.mjs"))
+        .arg("0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node starts the Socket.IO server");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines.next_line().await.unwrap().expect("the port line");
+    let port = line.trim_start_matches("listening on ").trim();
+    let url = format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket");
+    let pid = child.id().unwrap();
+    Relay { child, url, pid }
+}
+
+/// The next text message that starts with `prefix`, discarding others.
+async fn next_text_starting(ws: &mut Ws, prefix: &str) -> String {
+    loop {
+        if let Message::Text(t) = ws.next().await.expect("open").expect("readable")
+            && t.as_str().starts_with(prefix)
+        {
+            return t.as_str().to_owned();
+        }
+    }
+}
+
+/// A Socket.IO client in `room`: the Engine.IO open, the namespace connect, the join.
+async fn socketio_join(url: &str, room: &str) -> Ws {
+    let mut ws = connect(url, false).await;
+    next_text_starting(&mut ws, "0{").await;
+    ws.send(Message::text("40")).await.unwrap();
+    next_text_starting(&mut ws, "40").await;
+    ws.send(Message::text(format!(r#"42["join","{room}"]"#)))
+        .await
+        .unwrap();
+    next_text_starting(&mut ws, r#"42["joined""#).await;
+    ws
 }
 
 async fn start_relay(extra: &[&str], threads: usize, log: Option<&Path>) -> Relay {
@@ -181,7 +248,9 @@ fn peak_rss_kib(pid: u32) -> u64 {
 async fn connect(url: &str, tiny_receive_buffer: bool) -> Ws {
     let addr: std::net::SocketAddr = url
         .trim_start_matches("ws://")
-        .trim_end_matches('/')
+        .split('/')
+        .next()
+        .unwrap()
         .parse()
         .unwrap();
     let socket = TcpSocket::new_v4().unwrap();
@@ -225,12 +294,31 @@ struct Outcome {
     stalled_closed: Option<String>,
 }
 
-async fn run(s: &Scenario, seconds: f64, threads: usize, log: Option<&Path>) -> Outcome {
-    let mut relay = start_relay(s.relay_args, threads, log).await;
+async fn run(
+    s: &Scenario,
+    seconds: f64,
+    threads: usize,
+    log: Option<&Path>,
+    server: Server,
+) -> Outcome {
+    let mut relay = match server {
+        Server::Jam => start_relay(s.relay_args, threads, log).await,
+        Server::SocketIo => start_socketio().await,
+    };
     // Rooms: the first client creates, the rest join; the last one is the stalled reader.
     let mut players: Vec<(Ws, String)> = Vec::new();
     let mut stalled: Vec<Ws> = Vec::new();
-    for _ in 0..s.rooms {
+    for room in 0..if server == Server::SocketIo {
+        s.rooms
+    } else {
+        0
+    } {
+        let code = format!("room{room}");
+        for _ in 0..s.clients {
+            players.push((socketio_join(&relay.url, &code).await, code.clone()));
+        }
+    }
+    for _ in 0..if server == Server::Jam { s.rooms } else { 0 } {
         let mut host = connect(&relay.url, false).await;
         next_json(&mut host).await;
         host.send(Message::text(r#"{"type":"session:create","name":"Host"}"#))
@@ -256,8 +344,10 @@ async fn run(s: &Scenario, seconds: f64, threads: usize, log: Option<&Path>) -> 
             }
         }
     }
-    for (ws, _) in &mut players {
-        settle(ws).await;
+    if server == Server::Jam {
+        for (ws, _) in &mut players {
+            settle(ws).await;
+        }
     }
 
     let senders_per_room = s.clients - usize::from(s.stalled);
@@ -307,10 +397,16 @@ async fn run(s: &Scenario, seconds: f64, threads: usize, log: Option<&Path>) -> 
             while let Some(due) = due_rx.recv().await {
                 text.clear();
                 use std::fmt::Write;
-                let _ = write!(
-                    text,
-                    r#"{{"type":"event:broadcast","roomCode":"{code}","eventName":"drum_hit","payload":{{"note":38,"velocity":100,"timestamp":{timestamp},"t":{due}}}}}"#
-                );
+                let _ = match server {
+                    Server::Jam => write!(
+                        text,
+                        r#"{{"type":"event:broadcast","roomCode":"{code}","eventName":"drum_hit","payload":{{"note":38,"velocity":100,"timestamp":{timestamp},"t":{due}}}}}"#
+                    ),
+                    Server::SocketIo => write!(
+                        text,
+                        r#"42["drum_hit",{{"note":38,"velocity":100,"timestamp":{timestamp},"t":{due}}}]"#
+                    ),
+                };
                 if sink.send(Message::text(text.clone())).await.is_err() {
                     break;
                 }
@@ -412,12 +508,15 @@ async fn main() {
     let mut threads = 1;
     let mut filter = None;
     let mut compare_log = false;
+    let mut compare_socketio = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if a == "--seconds" {
             seconds = it.next().and_then(|v| v.parse().ok()).expect("--seconds N");
         } else if a == "--compare-log" {
             compare_log = true;
+        } else if a == "--compare-socketio" {
+            compare_socketio = true;
         } else if a == "--threads" {
             threads = it.next().and_then(|v| v.parse().ok()).expect("--threads N");
         } else {
@@ -444,7 +543,15 @@ async fn main() {
         .iter()
         .filter(|s| filter.as_ref().is_none_or(|f| s.name.contains(f.as_str())))
     {
-        for logged in [false, true].into_iter().filter(|&l| compare_log || !l) {
+        let mut runs: Vec<(bool, Server)> = vec![(false, Server::Jam)];
+        if compare_log {
+            runs.push((true, Server::Jam));
+        }
+        if compare_socketio && !s.stalled {
+            runs.push((false, Server::SocketIo));
+        }
+        let mut jam_us = None;
+        for (logged, server) in runs {
             let log = logged.then(|| {
                 let path =
                     std::env::temp_dir().join(format!("relay-bench-{}.sqlite", std::process::id()));
@@ -453,13 +560,13 @@ async fn main() {
                 }
                 path
             });
-            let mut out = run(s, seconds, threads, log.as_deref()).await;
+            let mut out = run(s, seconds, threads, log.as_deref(), server).await;
             out.latencies_ns.sort_unstable();
             let l = &out.latencies_ns;
-            let name = if logged {
-                format!("{} +log", s.name)
-            } else {
-                s.name.to_owned()
+            let name = match (logged, server) {
+                (true, _) => format!("{} +log", s.name),
+                (false, Server::SocketIo) => format!("{} socket.io", s.name),
+                (false, Server::Jam) => s.name.to_owned(),
             };
             println!(
                 "{:<50} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9} {:>18} {:>8.1}% {:>6.1} MiB",
@@ -477,6 +584,14 @@ async fn main() {
                 "    relay CPU per delivery: {:.2} µs; bench clients' own CPU: {:.1}% of one core",
                 out.relay_us_per_delivery, out.client_cpu_pct
             );
+            match (server, logged, jam_us) {
+                (Server::Jam, false, _) => jam_us = Some(out.relay_us_per_delivery),
+                (Server::SocketIo, _, Some(jam)) => println!(
+                    "    jam-relay / socket.io CPU per delivery: {:.2}×",
+                    jam / out.relay_us_per_delivery
+                ),
+                _ => {}
+            }
             if let Some(ending) = out.stalled_closed {
                 println!("    stalled reader: {ending}");
             }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { clockReading, nearestRoot, smoothOffset, velocityGain } from "./sound";
+import { believable, clockReading, nearestRoot, smoothOffset, velocityGain } from "./sound";
 
 describe("the browser guest's sound", () => {
   it("voices like the app's engine", () => {
@@ -23,6 +23,8 @@ describe("the browser guest's sound", () => {
     // WebKitGTK 2.50 (as measured): performanceTime ≈ now + contextTime.
     const webkit = clockReading({ contextTime: 9.1225, performanceTime: 19_192 }, 9.1254, 10_070, 1_000);
     expect(webkit).toBeCloseTo(9.1254 - 11.07, 6);
+    expect(believable({ contextTime: 9.1, performanceTime: 10_050 }, 9.125, 10_070)).toBe(true);
+    expect(believable({ contextTime: 9.1225, performanceTime: 19_192 }, 9.1254, 10_070)).toBe(false);
     expect(clockReading(undefined, 2, 3_000, 0)).toBeCloseTo(-1, 6);
     expect(clockReading({ contextTime: 0, performanceTime: 0 }, 2, 3_000, 0)).toBeCloseTo(-1, 6);
   });

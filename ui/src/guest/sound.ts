@@ -16,6 +16,8 @@ const PIANO_RELEASE_S = 0.35;
 const RESTRIKE_RELEASE_S = 0.08;
 /** The most sounds at once (the app's voice pool is 192); the oldest is cut past it. */
 export const MAX_VOICES = 192;
+/** An output latency beyond this (ms) is a browser's reporting error, not a latency. */
+const MAX_LATENCY_MS = 500;
 /** How often a departed participant's channel looks for its last sound to have ended. */
 const RETIRE_EVERY_MS = 250;
 
@@ -55,13 +57,19 @@ export function clockReading(
   nowMs: number,
   timeOriginMs: number,
 ): number {
-  const context = ts?.contextTime;
-  const presented = ts?.performanceTime;
-  if (context !== undefined && presented !== undefined && presented > 0) {
-    const expected = nowMs - (currentTime - context) * 1000;
-    if (Math.abs(presented - expected) <= TIMESTAMP_SLACK_MS) return context - (presented + timeOriginMs) / 1000;
-  }
+  if (ts && believable(ts, currentTime, nowMs)) return ts.contextTime - (ts.performanceTime + timeOriginMs) / 1000;
   return currentTime - (timeOriginMs + nowMs) / 1000;
+}
+
+/** Whether an output timestamp agrees with `currentTime` at page time `nowMs` (see `clockReading`). */
+export function believable(
+  ts: { contextTime?: number; performanceTime?: number },
+  currentTime: number,
+  nowMs: number,
+): ts is { contextTime: number; performanceTime: number } {
+  const { contextTime, performanceTime } = ts;
+  if (contextTime === undefined || performanceTime === undefined || !(performanceTime > 0)) return false;
+  return Math.abs(performanceTime - (nowMs - (currentTime - contextTime) * 1000)) <= TIMESTAMP_SLACK_MS;
 }
 
 /** How far an output timestamp may disagree with `currentTime` and be used, ms (a generous output latency). */
@@ -102,6 +110,10 @@ export class Sampler {
   private voices: Voice[] = [];
 
   constructor() {
+    // On iPhones and iPads the ring/silent switch mutes web audio unless the page says it
+    // plays media (Safari 16.4+'s Audio Session API; absent elsewhere, and harmless).
+    const session = (navigator as { audioSession?: { type: string } }).audioSession;
+    if (session) session.type = "playback";
     this.ctx = new AudioContext({ latencyHint: "interactive" });
     this.master = this.ctx.createGain();
     const limiter = this.ctx.createDynamicsCompressor();
@@ -151,10 +163,25 @@ export class Sampler {
     return this.roots.length > 0 || this.drums.size > 0;
   }
 
-  /** How far ahead a sound must be handed over to play when asked, ms (latency and a block). */
+  /** The longest output latency seen so far, ms (see `leadMs`). */
+  private latencyMs = 0;
+
+  /**
+   * How far ahead a sound must be handed over to play when asked, ms: the longest output
+   * latency seen so far plus a render block, as the app's engine publishes its lead. Only ever
+   * grows: Chromium's `outputLatency` flips between two values (32 and 40 ms here) from one
+   * second to the next, and following it moved every sender's delay by 8 ms each time — a flam
+   * whenever a note arrived near its slot. The latency is the larger of what the context
+   * reports and what its output timestamp shows (how far rendering runs ahead of the speakers).
+   */
   leadMs(): number {
-    const out = (this.ctx.baseLatency ?? 0) + ((this.ctx as { outputLatency?: number }).outputLatency ?? 0);
-    return out * 1000 + (128 / this.ctx.sampleRate) * 1000;
+    const reported = ((this.ctx.baseLatency ?? 0) + ((this.ctx as { outputLatency?: number }).outputLatency ?? 0)) * 1000;
+    const ts = this.ctx.getOutputTimestamp?.();
+    const now = performance.now();
+    const measured = ts && believable(ts, this.ctx.currentTime, now) ? (this.ctx.currentTime - ts.contextTime) * 1000 : 0;
+    const latency = Math.max(reported, measured);
+    if (Number.isFinite(latency) && latency < MAX_LATENCY_MS) this.latencyMs = Math.max(this.latencyMs, latency);
+    return this.latencyMs + (128 / this.ctx.sampleRate) * 1000;
   }
 
   /**

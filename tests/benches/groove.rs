@@ -149,7 +149,9 @@ async fn main() {
         }
     }
     if no_lossy {
-        let _ = std::fs::remove_dir_all(&root);
+        if std::env::var_os("JAM_GROOVE_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&root);
+        }
         return;
     }
     if !is_root() {

@@ -238,6 +238,76 @@ pub async fn through_jitter(
     Heard::of(&samples(&recording))
 }
 
+/// A listener whose sound card goes away mid-jam and comes back (its PulseAudio sink removed
+/// and added again): the listener's `jam` reopens its output by itself once it is back, and a
+/// groove of `notes` played after that is heard. Gives what was heard and the listener's log.
+pub async fn after_the_sound_card_returns(dir: &Path, notes: usize) -> (Heard, String) {
+    std::fs::create_dir_all(dir).expect("a folder for the run");
+    let song = dir.join("groove.mid");
+    groove_file(&song, notes, LEAD_IN_MS);
+    let pulse = Pulse::start(&dir.join("pulse"), &["ear"]);
+    let jam = jam();
+    let relay = crate::relay(jam_relay::RelayConfig::default()).await;
+    let mut host = Command::new(&jam);
+    host.args([
+        "host",
+        "--relay",
+        &format!("ws://{}", relay.local_addr()),
+        "--name",
+        "Host",
+        "--no-audio",
+    ]);
+    let mut host = Program::start(host);
+    let invite = invite_in(&host.out_line("hosting").await);
+    let mut ear = Command::new(&jam);
+    ear.args(["join", &invite, "--name", "Ear", "--listen"]);
+    audio_env(&mut ear, &pulse, "ear");
+    ear.env("RUST_LOG", "warn,jam_play=info");
+    let mut ear = Program::start(ear);
+    ear.err_line("joined").await;
+    until(
+        || pulse.sink_inputs().into_iter().next(),
+        "the listener's stream",
+    )
+    .await;
+    pulse.unplug("ear");
+    ear.err_line("audio output lost").await;
+    ear.err_line("couldn't reopen the audio output").await;
+    pulse.plug("ear");
+    ear.err_line("audio output reopened").await;
+    until(
+        || pulse.sink_inputs().into_iter().next(),
+        "the listener's new stream",
+    )
+    .await;
+    let log = dir.join("ear.log");
+    ear.log_to(&log);
+    let recording = dir.join("heard.raw");
+    let recorder = pulse.record("ear", &recording);
+    record_on(&recording, 1).await;
+    play_through(Command::new(&jam), &song, &invite, &[]).await;
+    record_on(&recording, 2).await;
+    recorder.stop();
+    ear.stop().await;
+    host.stop().await;
+    let said = std::fs::read_to_string(&log).unwrap_or_default();
+    (Heard::of(&samples(&recording)), said)
+}
+
+/// Polls `found` (bounded by [`PATIENCE`]) until it gives something.
+async fn until<T>(mut found: impl FnMut() -> Option<T>, what: &str) -> T {
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Some(found) = found() {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("gave up waiting for {what}"))
+}
+
 /// [`through_jitter`] with the listener a browser guest of `kind`: it opens the browser link
 /// through the jittery proxy (page, samples and WebSocket all come through it), joins to
 /// listen, and its WebAudio output is recorded.

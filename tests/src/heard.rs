@@ -107,6 +107,51 @@ impl Pulse {
         }
     }
 
+    /// The ids of the streams playing into this server now (`pactl list short sink-inputs`).
+    pub fn sink_inputs(&self) -> Vec<String> {
+        self.pactl(&["list", "short", "sink-inputs"])
+            .lines()
+            .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+            .collect()
+    }
+
+    /// Runs `pactl ARGS` on this server; gives its output.
+    pub fn pactl(&self, args: &[&str]) -> String {
+        let out = Command::new(tool("pactl"))
+            .args(["--server", &self.server])
+            .args(args)
+            .output()
+            .expect("pactl runs");
+        assert!(
+            out.status.success(),
+            "pactl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Removes the null sink `sink`, as a sound card unplugged: the streams playing into it end.
+    pub fn unplug(&self, sink: &str) {
+        let modules = self.pactl(&["list", "short", "modules"]);
+        let module = modules
+            .lines()
+            .find(|l| l.contains("module-null-sink") && l.contains(&format!("sink_name={sink}")))
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no null sink {sink}: {modules}"))
+            .to_owned();
+        self.pactl(&["unload-module", &module]);
+    }
+
+    /// Adds the null sink `sink` (again), as a sound card plugged in.
+    pub fn plug(&self, sink: &str) {
+        self.pactl(&[
+            "load-module",
+            "module-null-sink",
+            &format!("sink_name={sink}"),
+            &format!("rate={RATE}"),
+        ]);
+    }
+
     /// The `PULSE_SERVER` value for programs that should play here.
     pub fn server(&self) -> &str {
         &self.server

@@ -113,6 +113,21 @@ fn assert_whole(heard: &Heard, notes: usize, what: &str) {
     assert_eq!(heard.doubled, 0, "{what}: nothing played twice");
 }
 
+/// The listener's sound card goes away mid-jam and comes back: its `jam` reopens the output
+/// by itself, says so once, and hears the groove played afterwards whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_whose_sound_card_returns_hears_again() {
+    let _alone = ALONE.lock().await;
+    let dir = scratch("sound-card");
+    let notes = 16;
+    let (heard, said) = groove::after_the_sound_card_returns(&dir, notes).await;
+    assert_whole(&heard, notes, "after the sound card came back");
+    assert!(
+        !said.contains("audio output lost"),
+        "the loss is said once, not once per failed call: {said}"
+    );
+}
+
 /// Through 0–30 ms of jitter: the whole groove, and the first bar no worse than the rest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_groove_through_jitter_is_heard_whole_and_right_from_the_first_bar() {

@@ -319,8 +319,9 @@ impl AudioOutput {
         &self.plan
     }
 
-    /// True once the device has gone away (unplugged, server stopped): stop this output and
-    /// start a new one, on the same device when it returns or on another.
+    /// True once the stream has failed (the device unplugged, the sound server stopped, the
+    /// stream broken): stop this output and start a new one, on the same device when it
+    /// returns or on another (`jam-play`'s core does, within half a second).
     pub fn failed(&self) -> bool {
         self.failed.load(Relaxed)
     }
@@ -455,17 +456,19 @@ where
         #[cfg(not(feature = "assert-no-alloc"))]
         callback(data, info);
     };
+    // Any error but an underrun ends this stream: its device went away, or (ALSA through
+    // PulseAudio) the stream broke and its worker reports the same error thousands of times a
+    // second without playing again — measured: a listener fell silent for the rest of a jam.
+    // Said once; whoever owns the output restarts it ([`AudioOutput::failed`]).
     let error_callback = move |e: cpal::Error| match e.kind() {
         ErrorKind::Xrun => {
             stats.xruns.fetch_add(1, Relaxed);
         }
-        ErrorKind::DeviceNotAvailable
-        | ErrorKind::StreamInvalidated
-        | ErrorKind::HostUnavailable => {
-            failed.store(true, Relaxed);
-            tracing::warn!(error = %e, "audio output lost");
+        _ => {
+            if !failed.swap(true, Relaxed) {
+                tracing::warn!(error = %e, "audio output lost");
+            }
         }
-        _ => tracing::warn!(error = %e, "audio output error"),
     };
     device.build_output_stream::<T, _, _>(*config, data_callback, error_callback, None)
 }

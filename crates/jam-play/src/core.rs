@@ -43,6 +43,8 @@ use crate::views::{
 const GROOVE_LOOKAHEAD_MS: f64 = 120.0;
 /// How often the groove task wakes up.
 const GROOVE_TICK: Duration = Duration::from_millis(25);
+/// How often the core looks whether the audio output's stream failed (and reopens it).
+const AUDIO_CHECK: Duration = Duration::from_millis(500);
 /// The furthest back [`Core::perform_at`] stamps an event.
 const MAX_PERFORM_AGO: Duration = Duration::from_secs(1);
 /// Audio buffers a player may choose, frames.
@@ -206,6 +208,7 @@ impl Core {
             }),
         };
         core.inner.runtime.spawn(core.clone().run_groove());
+        core.inner.runtime.spawn(core.clone().watch_audio());
         core
     }
 
@@ -677,6 +680,66 @@ impl Core {
 
     /// Hands the metronome and the sequencer to the engine a little ahead of time, for as long
     /// as the runtime runs. The engine places each hit at its exact frame.
+    /// Reopens the audio output whenever its stream fails (a device unplugged and back, a sound
+    /// server restarted, a broken stream): checked every [`AUDIO_CHECK`], the new output opened
+    /// off the lock. Everyone's volume and mute carry over; what was ringing is cut.
+    async fn watch_audio(self) {
+        let mut tick = tokio::time::interval(AUDIO_CHECK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The output to reopen, while it can't be (its device is still away): tried every tick.
+        let mut reopening: Option<OutputConfig> = None;
+        loop {
+            tick.tick().await;
+            let (old, bank, config) = {
+                let mut stage = self.stage();
+                if stage.speaker.plan().is_some() && !stage.speaker.output_failed() {
+                    reopening = None; // playing (perhaps on a device chosen meanwhile)
+                    continue;
+                }
+                let (old, config) = match (&reopening, stage.speaker.output_failed()) {
+                    (_, true) => {
+                        let config = stage.speaker.config().clone();
+                        let old = stage.speaker.replace_output(
+                            Err("the audio output failed; reopening it".into()),
+                            config.clone(),
+                        );
+                        (old, config)
+                    }
+                    (Some(config), false) => (None, config.clone()),
+                    (None, false) => continue, // silent on purpose, or switching devices
+                };
+                (old, stage.speaker.bank(), config)
+            };
+            let Some(bank) = bank else { continue };
+            let opening = config.clone();
+            let opened = tokio::task::spawn_blocking(move || {
+                drop(old);
+                Speaker::open_output(&bank, &opening)
+            })
+            .await;
+            let mut stage = self.stage();
+            if stage.speaker.plan().is_some() {
+                continue; // another output was chosen meanwhile: ours is dropped
+            }
+            match opened {
+                Ok(Ok(output)) => {
+                    tracing::info!("audio output reopened");
+                    reopening = None;
+                    let previous = stage.speaker.replace_output(Ok(output), config);
+                    drop(stage);
+                    drop(previous);
+                }
+                Ok(Err(reason)) => {
+                    if reopening.is_none() {
+                        tracing::warn!(%reason, "couldn't reopen the audio output; trying again");
+                    }
+                    reopening = Some(config);
+                }
+                Err(e) => tracing::warn!(error = %e, "reopening the audio output panicked"),
+            }
+        }
+    }
+
     async fn run_groove(self) {
         let mut tick = tokio::time::interval(GROOVE_TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

@@ -150,6 +150,12 @@ impl Speaker {
         previous
     }
 
+    /// Whether the output's stream has failed and must be reopened (see
+    /// [`jam_audio::output::AudioOutput::failed`]).
+    pub fn output_failed(&self) -> bool {
+        self.engine.as_ref().is_some_and(|(_, out)| out.failed())
+    }
+
     /// Why nothing is heard, if nothing is.
     pub fn silent_reason(&self) -> Option<&str> {
         self.silent_reason.as_deref()

@@ -122,8 +122,11 @@ async fn a_listener_whose_sound_card_returns_hears_again() {
     let notes = 16;
     let (heard, said) = groove::after_the_sound_card_returns(&dir, notes).await;
     assert_whole(&heard, notes, "after the sound card came back");
+    // Its log from the reopening on: the loss was said once before (the test waited for that
+    // line); the reopened output may be said lost once more as the program exits and its sound
+    // server connection closes, but never once per failed call, thousands of times a second.
     assert!(
-        !said.contains("audio output lost"),
+        said.matches("audio output lost").count() <= 1,
         "the loss is said once, not once per failed call: {said}"
     );
 }

@@ -16,6 +16,10 @@
 //! which the bench runs itself when `node_modules` is missing), and prints the ratio of their
 //! CPU per delivery. The Socket.IO clients speak Engine.IO v4 over a plain WebSocket (`40`
 //! to connect, `42[...]` events), as socket.io-client does with `transports: ["websocket"]`.
+//! `--compare-floor` runs each scenario also against the floor (`support/floor.rs`, this
+//! bench's own binary as a separate process): a relay that does one read per event and one
+//! write per delivery and nothing else, which is what this machine's kernel charges any relay
+//! that gives every member its own TCP connection.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -23,6 +27,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
+
+#[path = "support/floor.rs"]
+mod floor;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpSocket;
 use tokio::process::{Child, Command};
@@ -39,6 +46,9 @@ enum Server {
     Jam,
     /// The Socket.IO jam server in `tests/peers/socketio`.
     SocketIo,
+    /// The floor (`support/floor.rs`): one read per event, one write per delivery, nothing
+    /// else; spoken to in the Socket.IO dialect.
+    Floor,
 }
 
 struct Scenario {
@@ -149,6 +159,23 @@ async fn start_socketio() -> Relay {
         .kill_on_drop(true)
         .spawn()
         .expect("node starts the Socket.IO server");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines.next_line().await.unwrap().expect("the port line");
+    let port = line.trim_start_matches("listening on ").trim();
+    let url = format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket");
+    let pid = child.id().unwrap();
+    Relay { child, url, pid }
+}
+
+/// The floor server: this bench's own binary in `--floor-server` mode, in its own process.
+async fn start_floor() -> Relay {
+    let mut child = Command::new(std::env::current_exe().expect("the bench's own path"))
+        .arg("--floor-server")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the floor server starts");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let line = lines.next_line().await.unwrap().expect("the port line");
     let port = line.trim_start_matches("listening on ").trim();
@@ -304,15 +331,12 @@ async fn run(
     let mut relay = match server {
         Server::Jam => start_relay(s.relay_args, threads, log).await,
         Server::SocketIo => start_socketio().await,
+        Server::Floor => start_floor().await,
     };
     // Rooms: the first client creates, the rest join; the last one is the stalled reader.
     let mut players: Vec<(Ws, String)> = Vec::new();
     let mut stalled: Vec<Ws> = Vec::new();
-    for room in 0..if server == Server::SocketIo {
-        s.rooms
-    } else {
-        0
-    } {
+    for room in 0..if server != Server::Jam { s.rooms } else { 0 } {
         let code = format!("room{room}");
         for _ in 0..s.clients {
             players.push((socketio_join(&relay.url, &code).await, code.clone()));
@@ -402,7 +426,7 @@ async fn run(
                         text,
                         r#"{{"type":"event:broadcast","roomCode":"{code}","eventName":"drum_hit","payload":{{"note":38,"velocity":100,"timestamp":{timestamp},"t":{due}}}}}"#
                     ),
-                    Server::SocketIo => write!(
+                    Server::SocketIo | Server::Floor => write!(
                         text,
                         r#"42["drum_hit",{{"note":38,"velocity":100,"timestamp":{timestamp},"t":{due}}}]"#
                     ),
@@ -498,8 +522,19 @@ fn pct(sorted: &[u64], p: f64) -> f64 {
     sorted[i] as f64 / 1e6
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() {
+fn main() {
+    if std::env::args().any(|a| a == "--floor-server") {
+        floor::serve();
+        return;
+    }
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(bench());
+}
+
+async fn bench() {
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| a != "--bench")
@@ -509,6 +544,7 @@ async fn main() {
     let mut filter = None;
     let mut compare_log = false;
     let mut compare_socketio = false;
+    let mut compare_floor = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if a == "--seconds" {
@@ -517,6 +553,8 @@ async fn main() {
             compare_log = true;
         } else if a == "--compare-socketio" {
             compare_socketio = true;
+        } else if a == "--compare-floor" {
+            compare_floor = true;
         } else if a == "--threads" {
             threads = it.next().and_then(|v| v.parse().ok()).expect("--threads N");
         } else {
@@ -550,6 +588,9 @@ async fn main() {
         if compare_socketio && !s.stalled {
             runs.push((false, Server::SocketIo));
         }
+        if compare_floor && !s.stalled {
+            runs.push((false, Server::Floor));
+        }
         let mut jam_us = None;
         for (logged, server) in runs {
             let log = logged.then(|| {
@@ -566,6 +607,7 @@ async fn main() {
             let name = match (logged, server) {
                 (true, _) => format!("{} +log", s.name),
                 (false, Server::SocketIo) => format!("{} socket.io", s.name),
+                (false, Server::Floor) => format!("{} floor", s.name),
                 (false, Server::Jam) => s.name.to_owned(),
             };
             println!(
@@ -588,6 +630,10 @@ async fn main() {
                 (Server::Jam, false, _) => jam_us = Some(out.relay_us_per_delivery),
                 (Server::SocketIo, _, Some(jam)) => println!(
                     "    jam-relay / socket.io CPU per delivery: {:.2}×",
+                    jam / out.relay_us_per_delivery
+                ),
+                (Server::Floor, _, Some(jam)) => println!(
+                    "    jam-relay / floor CPU per delivery: {:.2}×",
                     jam / out.relay_us_per_delivery
                 ),
                 _ => {}

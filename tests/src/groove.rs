@@ -187,6 +187,37 @@ pub fn audio_env(command: &mut Command, pulse: &Pulse, sink: &str) {
         .env("RUST_LOG", "warn");
 }
 
+/// `jam host` on a fresh in-process relay, with no audio: a room for tests and benches where
+/// the host only holds the room open.
+pub struct SilentHost {
+    pub relay: jam_relay::RelayHandle,
+    pub program: Program,
+    /// The invite the host printed.
+    pub invite: String,
+}
+
+impl SilentHost {
+    pub async fn start() -> SilentHost {
+        let relay = crate::relay(jam_relay::RelayConfig::default()).await;
+        let mut host = Command::new(jam());
+        host.args([
+            "host",
+            "--relay",
+            &format!("ws://{}", relay.local_addr()),
+            "--name",
+            "Host",
+            "--no-audio",
+        ]);
+        let mut program = Program::start(host);
+        let invite = invite_in(&program.out_line("hosting").await);
+        SilentHost {
+            relay,
+            program,
+            invite,
+        }
+    }
+}
+
 /// `notes` 16ths from a drummer on this machine, heard by a listener behind a proxy that
 /// delays each chunk by 0..`max_jitter` (the sequence of delays is `run`'s: see
 /// [`Proxy::start_seeded`]). `dir` holds the recording and logs; `drummer_env` is added to the
@@ -203,19 +234,12 @@ pub async fn through_jitter(
     groove_file(&song, notes, LEAD_IN_MS);
     let pulse = Pulse::start(&dir.join("pulse"), &["ear"]);
     let jam = jam();
-    let relay = crate::relay(jam_relay::RelayConfig::default()).await;
     // The host hosts on the relay and plays nothing; the listener hears through the proxy.
-    let mut host = Command::new(&jam);
-    host.args([
-        "host",
-        "--relay",
-        &format!("ws://{}", relay.local_addr()),
-        "--name",
-        "Host",
-        "--no-audio",
-    ]);
-    let mut host = Program::start(host);
-    let invite = invite_in(&host.out_line("hosting").await);
+    let SilentHost {
+        relay,
+        program: mut host,
+        invite,
+    } = SilentHost::start().await;
     let code = invite.rsplit('/').next().expect("a room code").to_owned();
     let proxy = Proxy::start_seeded(relay.local_addr(), max_jitter, run).await;
     let through = format!("jam://{}/{code}", proxy.addr());
@@ -247,18 +271,11 @@ pub async fn after_the_sound_card_returns(dir: &Path, notes: usize) -> (Heard, S
     groove_file(&song, notes, LEAD_IN_MS);
     let pulse = Pulse::start(&dir.join("pulse"), &["ear"]);
     let jam = jam();
-    let relay = crate::relay(jam_relay::RelayConfig::default()).await;
-    let mut host = Command::new(&jam);
-    host.args([
-        "host",
-        "--relay",
-        &format!("ws://{}", relay.local_addr()),
-        "--name",
-        "Host",
-        "--no-audio",
-    ]);
-    let mut host = Program::start(host);
-    let invite = invite_in(&host.out_line("hosting").await);
+    let SilentHost {
+        relay: _relay,
+        program: host,
+        invite,
+    } = SilentHost::start().await;
     let mut ear = Command::new(&jam);
     ear.args(["join", &invite, "--name", "Ear", "--listen"]);
     audio_env(&mut ear, &pulse, "ear");
@@ -323,18 +340,11 @@ pub async fn browser_through_jitter(
     groove_file(&song, notes, LEAD_IN_MS);
     let pulse = Pulse::start(&dir.join("pulse"), &["ear"]);
     let jam = jam();
-    let relay = crate::relay(jam_relay::RelayConfig::default()).await;
-    let mut host = Command::new(&jam);
-    host.args([
-        "host",
-        "--relay",
-        &format!("ws://{}", relay.local_addr()),
-        "--name",
-        "Host",
-        "--no-audio",
-    ]);
-    let mut host = Program::start(host);
-    let invite = invite_in(&host.out_line("hosting").await);
+    let SilentHost {
+        relay,
+        program: host,
+        invite,
+    } = SilentHost::start().await;
     let code = invite.rsplit('/').next().expect("a room code").to_owned();
     let proxy = Proxy::start_seeded(relay.local_addr(), max_jitter, run).await;
     let browser =

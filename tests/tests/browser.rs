@@ -10,10 +10,10 @@
 use std::time::Duration;
 
 use jam_session::{Invite, Session, SessionConfig, SessionEvent};
+use jam_tests::PATIENCE;
 use jam_tests::browser::{Browser, Kind};
-use jam_tests::groove::{Program, invite_in, jam, play_through, record_on};
+use jam_tests::groove::{Program, SilentHost, jam, play_through, record_on};
 use jam_tests::heard::{Heard, Pulse, groove_file, samples};
-use jam_tests::{PATIENCE, relay};
 use tokio::process::Command;
 
 /// One browser test at a time: each records a browser's audio in real time, and two at once on
@@ -111,18 +111,11 @@ impl Jam {
     async fn join(kind: Kind, label: &str, name: &str) -> Jam {
         let dir = scratch(label);
         let pulse = Pulse::start(&dir.join("pulse"), &[label]);
-        let relay = relay(jam_relay::RelayConfig::default()).await;
-        let mut host = Command::new(jam());
-        host.args([
-            "host",
-            "--relay",
-            &format!("ws://{}", relay.local_addr()),
-            "--name",
-            "Host",
-            "--no-audio",
-        ]);
-        let mut host = Program::start(host);
-        let invite = invite_in(&host.out_line("hosting").await);
+        let SilentHost {
+            relay,
+            program: host,
+            invite,
+        } = SilentHost::start().await;
         let code = invite.rsplit('/').next().expect("a code").to_owned();
         let mut watcher = Watcher::join(&invite).await;
 

@@ -311,6 +311,56 @@ pub async fn after_the_sound_card_returns(dir: &Path, notes: usize) -> (Heard, S
     (Heard::of(&samples(&recording)), said)
 }
 
+/// A listener whose sound server stalls (frozen `stalls` times for `length`, once a second,
+/// while a groove of `notes` plays): gives what was heard and the listener's log,
+/// what it said from joining on.
+pub async fn through_server_stalls(
+    dir: &Path,
+    notes: usize,
+    stalls: usize,
+    length: Duration,
+) -> (Heard, String) {
+    std::fs::create_dir_all(dir).expect("a folder for the run");
+    let song = dir.join("groove.mid");
+    groove_file(&song, notes, LEAD_IN_MS);
+    let pulse = Pulse::start(&dir.join("pulse"), &["ear"]);
+    let jam = jam();
+    let SilentHost {
+        relay: _relay,
+        program: host,
+        invite,
+    } = SilentHost::start().await;
+    let mut ear = Command::new(&jam);
+    ear.args(["join", &invite, "--name", "Ear", "--listen"]);
+    audio_env(&mut ear, &pulse, "ear");
+    ear.env("RUST_LOG", "warn,jam_play=info");
+    let mut ear = Program::start(ear);
+    ear.err_line("joined").await;
+    let log = dir.join("ear.log");
+    ear.log_to(&log);
+    until(
+        || pulse.sink_inputs().into_iter().next(),
+        "the listener's stream",
+    )
+    .await;
+    let recording = dir.join("heard.raw");
+    let recorder = pulse.record("ear", &recording);
+    record_on(&recording, 1).await;
+    let stall = async {
+        for _ in 0..stalls {
+            record_on(&recording, 1).await;
+            pulse.stall(length).await;
+        }
+    };
+    tokio::join!(play_through(Command::new(&jam), &song, &invite, &[]), stall);
+    record_on(&recording, 2).await;
+    recorder.stop();
+    ear.stop().await;
+    host.stop().await;
+    let said = std::fs::read_to_string(&log).unwrap_or_default();
+    (Heard::of(&samples(&recording)), said)
+}
+
 /// Polls `found` (bounded by [`PATIENCE`]) until it gives something.
 async fn until<T>(mut found: impl FnMut() -> Option<T>, what: &str) -> T {
     tokio::time::timeout(PATIENCE, async {

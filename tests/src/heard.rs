@@ -152,6 +152,15 @@ impl Pulse {
         ]);
     }
 
+    /// Freezes the sound server for `length` (SIGSTOP, then SIGCONT), as a loaded machine or a
+    /// paused VM does: its streams underrun, and after it their timing is stale for a moment.
+    pub async fn stall(&self, length: Duration) {
+        let pid = self._child.0.id();
+        crate::signal(pid, 19);
+        tokio::time::sleep(length).await;
+        crate::signal(pid, 18);
+    }
+
     /// The `PULSE_SERVER` value for programs that should play here.
     pub fn server(&self) -> &str {
         &self.server

@@ -324,12 +324,18 @@ pub fn kill_group(pgid: u32) {
 
 /// Sends SIGTERM to a process (a child the test started), as Ctrl-C's polite sibling.
 pub fn sigterm(pid: u32) {
+    signal(pid, 15);
+}
+
+/// Sends signal `sig` (SIGTERM 15, SIGSTOP 19, SIGCONT 18) to the process `pid`.
+pub fn signal(pid: u32, sig: i32) {
     unsafe extern "C" {
         fn kill(pid: i32, sig: i32) -> i32;
     }
-    // SAFETY: kill(2) with a pid the caller owns and SIGTERM; no memory is shared.
-    let status = unsafe { kill(pid as i32, 15) };
-    assert_eq!(status, 0, "SIGTERM to {pid}");
+    let target = i32::try_from(pid).expect("a pid fits kill(2)'s");
+    // SAFETY: kill(2) with a pid the caller owns; no memory is shared.
+    let status = unsafe { kill(target, sig) };
+    assert_eq!(status, 0, "signal {sig} to {pid}");
 }
 
 /// A `jam-relay` process started by a test (killed when dropped), with what it prints.

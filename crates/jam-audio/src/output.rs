@@ -5,9 +5,8 @@
 //! the device's callback. If a device cannot be opened the renderer is handed back with the
 //! error: the app keeps running (silently) and says why.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
@@ -173,15 +172,106 @@ pub fn plan(config: &OutputConfig) -> Result<OutputPlan> {
 pub struct AudioOutput {
     stream: cpal::Stream,
     plan: OutputPlan,
-    failed: Arc<AtomicBool>,
+    health: Arc<Health>,
     renderer_back: mpsc::Receiver<Renderer>,
+}
+
+/// How long a stream may keep reporting errors without playing a single buffer before it
+/// counts as lost. A stream error is not always the end: through PulseAudio's ALSA plugin
+/// (alsa-plugins ≤ 1.2.12, Debian 12 and Ubuntu 24.04 among them) `snd_pcm_avail_delay` says
+/// "I/O error" whenever the server has not yet sent fresh timing — after every underrun, so
+/// whenever a loaded machine or a stalled sound server stutters (alsa-plugins issue #65) —
+/// and the very next call succeeds. A stream that is really gone (device unplugged, stream
+/// killed) errors on every call and never plays again: it is reopened once this has passed.
+pub const LOST_AFTER: Duration = Duration::from_millis(200);
+
+/// What the device's worker thread tells the owner of the stream, without locks: the audio
+/// side only stores atomics (and, once, moves its first error into `first_error` if that lock
+/// is free; it never waits for it).
+#[derive(Debug)]
+struct Health {
+    /// Origin of the timestamps below.
+    base: Instant,
+    /// When (ns after `base`, plus one; 0 = not now) the stream started erring without
+    /// playing since; a data callback clears it.
+    erring_since: AtomicU64,
+    /// cpal's worker has stopped: the device is gone.
+    gone: AtomicBool,
+    /// The first error, for the log.
+    first_error: Mutex<Option<cpal::Error>>,
+    kept_error: AtomicBool,
+    /// The loss has been logged.
+    said: AtomicBool,
+}
+
+impl Health {
+    fn new() -> Health {
+        Health {
+            base: Instant::now(),
+            erring_since: AtomicU64::new(0),
+            gone: AtomicBool::new(false),
+            first_error: Mutex::new(None),
+            kept_error: AtomicBool::new(false),
+            said: AtomicBool::new(false),
+        }
+    }
+
+    fn stamp(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.base).as_nanos())
+            .unwrap_or(u64::MAX - 1)
+            .saturating_add(1)
+    }
+
+    /// The data callback ran: whatever erred before, the stream plays.
+    fn played(&self) {
+        if self.erring_since.load(Relaxed) != 0 {
+            self.erring_since.store(0, Relaxed);
+        }
+    }
+
+    /// The backend reported an error (not an underrun).
+    fn erred(&self, e: cpal::Error) {
+        if e.kind() == ErrorKind::DeviceNotAvailable {
+            self.gone.store(true, Relaxed);
+        }
+        if self.erring_since.load(Relaxed) == 0 {
+            self.erring_since.store(self.stamp(Instant::now()), Relaxed);
+        }
+        if !self.kept_error.load(Relaxed)
+            && let Ok(mut first) = self.first_error.try_lock()
+        {
+            // Moved in as it is: nothing is formatted or allocated on this thread.
+            *first = Some(e);
+            self.kept_error.store(true, Relaxed);
+        }
+    }
+
+    /// Lost: the device is gone, or the stream has erred without playing for [`LOST_AFTER`].
+    /// Says so once, with the first error.
+    fn lost(&self, now: Instant) -> bool {
+        let since = self.erring_since.load(Relaxed);
+        let lost = self.gone.load(Relaxed)
+            || (since != 0
+                && self.stamp(now).saturating_sub(since)
+                    >= u64::try_from(LOST_AFTER.as_nanos()).unwrap_or(u64::MAX));
+        if lost && !self.said.swap(true, Relaxed) {
+            let error = self
+                .first_error
+                .lock()
+                .ok()
+                .and_then(|e| e.as_ref().map(ToString::to_string))
+                .unwrap_or_default();
+            tracing::warn!(%error, "audio output lost");
+        }
+        lost
+    }
 }
 
 impl std::fmt::Debug for AudioOutput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AudioOutput")
             .field("plan", &self.plan)
-            .field("failed", &self.failed())
+            .field("health", &self.health)
             .finish()
     }
 }
@@ -274,7 +364,7 @@ fn try_start(
     buffer_size: BufferSize,
 ) -> std::result::Result<AudioOutput, (cpal::Error, Box<Renderer>)> {
     let (back, renderer_back) = mpsc::sync_channel(1);
-    let failed = Arc::new(AtomicBool::new(false));
+    let health = Arc::new(Health::new());
     let stats = renderer.stats_handle();
     let slot = RendererSlot {
         renderer: Some(renderer),
@@ -294,7 +384,7 @@ fn try_start(
         &config,
         plan.sample_format,
         slot,
-        failed.clone(),
+        health.clone(),
         stats,
     ) {
         Ok(stream) => stream,
@@ -308,7 +398,7 @@ fn try_start(
     Ok(AudioOutput {
         stream,
         plan: plan.clone(),
-        failed,
+        health,
         renderer_back,
     })
 }
@@ -320,10 +410,11 @@ impl AudioOutput {
     }
 
     /// True once the stream has failed (the device unplugged, the sound server stopped, the
-    /// stream broken): stop this output and start a new one, on the same device when it
-    /// returns or on another (`jam-play`'s core does, within half a second).
+    /// stream broken; errors that pass within [`LOST_AFTER`] are not failures): stop this
+    /// output and start a new one, on the same device when it returns or on another
+    /// (`jam-play`'s core does, within half a second). Logs the loss the first time it is seen.
     pub fn failed(&self) -> bool {
-        self.failed.load(Relaxed)
+        self.health.lost(Instant::now())
     }
 
     /// Stops the stream and starts it again the way it was asked for — on the same named
@@ -376,12 +467,12 @@ fn build(
     config: &StreamConfig,
     format: SampleFormat,
     slot: RendererSlot,
-    failed: Arc<AtomicBool>,
+    health: Arc<Health>,
     stats: Arc<EngineStats>,
 ) -> std::result::Result<cpal::Stream, cpal::Error> {
     macro_rules! build_as {
         ($t:ty) => {
-            build_typed::<$t>(device, config, slot, failed, stats)
+            build_typed::<$t>(device, config, slot, health, stats)
         };
     }
     match format {
@@ -414,7 +505,7 @@ fn build_typed<T>(
     device: &cpal::Device,
     config: &StreamConfig,
     mut slot: RendererSlot,
-    failed: Arc<AtomicBool>,
+    health: Arc<Health>,
     stats: Arc<EngineStats>,
 ) -> std::result::Result<cpal::Stream, cpal::Error>
 where
@@ -424,9 +515,11 @@ where
     let rate = f64::from(config.sample_rate);
     let mut scratch = vec![0.0f32; SCRATCH_FRAMES * channels];
     let callback_stats = stats.clone();
+    let callback_health = health.clone();
     let mut callback = move |data: &mut [T], info: &OutputCallbackInfo| {
         // Real-time safe: the scratch buffer and the renderer were allocated before the stream.
         let started = Instant::now();
+        callback_health.played();
         let stamp = info.timestamp();
         let latency = stamp
             .playback
@@ -456,19 +549,74 @@ where
         #[cfg(not(feature = "assert-no-alloc"))]
         callback(data, info);
     };
-    // Any error but an underrun ends this stream: its device went away, or (ALSA through
-    // PulseAudio) the stream broke and its worker reports the same error thousands of times a
-    // second without playing again — measured: a listener fell silent for the rest of a jam.
-    // Said once; whoever owns the output restarts it ([`AudioOutput::failed`]).
+    // An underrun is counted. Any other error starts the [`LOST_AFTER`] clock: it may pass
+    // (PulseAudio's plugin after an underrun) or be the end (the device went away; then the
+    // worker reports the same error thousands of times a second and never plays again —
+    // measured: a listener fell silent for the rest of a jam). Nothing is logged from this
+    // thread; [`AudioOutput::failed`] says it once, and its owner restarts the output.
     let error_callback = move |e: cpal::Error| match e.kind() {
         ErrorKind::Xrun => {
             stats.xruns.fetch_add(1, Relaxed);
         }
         _ => {
-            if !failed.swap(true, Relaxed) {
-                tracing::warn!(error = %e, "audio output lost");
-            }
+            stats.stream_errors.fetch_add(1, Relaxed);
+            health.erred(e);
         }
     };
     device.build_output_stream::<T, _, _>(*config, data_callback, error_callback, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io_error() -> cpal::Error {
+        cpal::Error::with_message(ErrorKind::BackendError, "I/O error (5)")
+    }
+
+    #[test]
+    fn an_error_that_passes_before_the_stream_plays_again_is_no_loss() {
+        let health = Health::new();
+        assert!(!health.lost(Instant::now()));
+        health.erred(io_error());
+        health.erred(io_error());
+        assert!(!health.lost(Instant::now()), "within the grace time");
+        health.played();
+        assert!(
+            !health.lost(Instant::now() + LOST_AFTER * 10),
+            "it played again"
+        );
+        assert!(!health.said.load(Relaxed));
+    }
+
+    #[test]
+    fn a_stream_that_keeps_erring_without_playing_is_lost_once_the_grace_time_passes() {
+        let health = Health::new();
+        health.erred(io_error());
+        let first = Instant::now();
+        assert!(!health.lost(first));
+        health.erred(io_error());
+        assert!(health.lost(first + LOST_AFTER));
+        assert!(health.said.load(Relaxed), "said once");
+        assert!(health.lost(first + LOST_AFTER * 2), "and stays lost");
+        assert!(
+            health
+                .first_error
+                .lock()
+                .unwrap()
+                .as_ref()
+                .is_some_and(|e| e.to_string().contains("I/O error")),
+            "the first error is kept for the log"
+        );
+    }
+
+    #[test]
+    fn a_device_gone_is_lost_at_once() {
+        let health = Health::new();
+        health.erred(cpal::Error::with_message(
+            ErrorKind::DeviceNotAvailable,
+            "unplugged",
+        ));
+        assert!(health.lost(Instant::now()));
+    }
 }

@@ -47,6 +47,8 @@ pub struct EngineStats {
     pub(crate) xruns: AtomicU64,
     /// Callbacks that took longer than their buffer's duration.
     pub(crate) overruns: AtomicU64,
+    /// Errors the device backend reported, other than underruns (most pass at once).
+    pub(crate) stream_errors: AtomicU64,
     blocks: AtomicU64,
 }
 
@@ -63,6 +65,8 @@ pub struct StatsSnapshot {
     pub xruns: u64,
     /// Audio callbacks slower than real time.
     pub overruns: u64,
+    /// Backend errors other than underruns, passing or not.
+    pub stream_errors: u64,
     /// Blocks rendered.
     pub blocks: u64,
 }
@@ -76,6 +80,7 @@ impl EngineStats {
             schedule_overflows: self.schedule_overflows.load(Relaxed),
             xruns: self.xruns.load(Relaxed),
             overruns: self.overruns.load(Relaxed),
+            stream_errors: self.stream_errors.load(Relaxed),
             blocks: self.blocks.load(Relaxed),
         }
     }

@@ -305,12 +305,27 @@ impl Heard {
         // sound resumes after a moment of silence, which looks like an attack, but what
         // resumes is at most the previous note's decaying tail: far quieter than any hit (the
         // groove's quietest notes are the typical level). Seen in CI: a 10 ms dropout 32 ms
-        // into a note, its tail resuming at 0.35× the typical peak. Not a note.
+        // into a note, its tail resuming at 0.35× the typical peak; and, on a machine loaded
+        // with two busy loops, a 15 ms dropout 48 ms into an accent, its tail resuming at 0.18×
+        // the accent (the typical level is a soft note's, so that tail was above half of it).
+        // Not notes: a resumed tail is quieter than half the typical level, or comes within
+        // 100 ms of the note it belongs to at under 0.4× its level (the groove's notes are
+        // 125 ms apart, a soft note after an accent at 0.55× it).
         let mut onsets = onsets(x);
         let mut peaks: Vec<f32> = onsets.iter().map(|o| o.peak).collect();
         peaks.sort_by(f32::total_cmp);
         let typical = peaks.get(peaks.len() / 2).copied().unwrap_or(0.0);
         onsets.retain(|o| o.peak >= 0.5 * typical);
+        let mut notes: Vec<Onset> = Vec::with_capacity(onsets.len());
+        for o in onsets {
+            let tail = notes
+                .last()
+                .is_some_and(|n| o.at_ms - n.at_ms < 100.0 && o.peak < 0.4 * n.peak);
+            if !tail {
+                notes.push(o);
+            }
+        }
+        let onsets = notes;
         let errors = onsets
             .windows(2)
             .map(|w| (w[1].at_ms - w[0].at_ms - 125.0).abs())

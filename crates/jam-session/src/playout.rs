@@ -8,8 +8,14 @@
 //! - [`PlayoutMode::Tight`] (default): an adaptive jitter buffer. Its target covers the largest
 //!   lateness among that sender's last 256 events plus a margin of 1.5 ms and a twentieth of the
 //!   sender's lateness spread. The delay moves only as a listener cannot hear:
-//!   - **first note**: nothing is known of the sender's link, so the delay starts at the
-//!     lateness plus [`SEED_HEADROOM_MS`] (30 ms, a home internet link's jitter) and relaxes;
+//!   - **first notes**: nothing is known of the sender's link, so the delay starts at the
+//!     lateness plus [`SEED_HEADROOM_MS`] (30 ms, a home internet link's jitter) and
+//!     [`LEARN_MARGIN_MS`] (5 ms, the machines' own scheduling delays). For the
+//!     sender's first [`LEARN_MS`] (and [`LEARN_EVENTS`] events) it covers at least the
+//!     smallest lateness seen plus both — relative to the link's
+//!     fastest trip, not to the first event's, which carries that event's own jitter. Relaxing
+//!     further before the window has seen the link's worst made the first bar glide down and
+//!     then step up when a slower event came (heard: 11 intervals of 124.5 ms, then 126.8 ms);
 //!   - **in a groove** it glides towards the target by at most 4 ms per second of the sender's
 //!     time and 0.5 ms between two events (never between the notes of a chord);
 //!   - **in a rest** (a gap of 250 ms and 2.5 times the sender's typical gap) it moves to the
@@ -64,6 +70,15 @@ const SPREAD_MARGIN: f64 = 0.05;
 /// 0–30 ms the benchmarks use), so that the first bar is placed as well as the hundredth. It
 /// relaxes to what the link needs within seconds, or at once in the first rest.
 const SEED_HEADROOM_MS: f64 = 30.0;
+/// How long (ms of the sender's time) and for how many events the delay keeps that headroom
+/// over the smallest lateness seen, while the window learns the link: 2 s is 16 sixteenths at
+/// 120 BPM, a bar.
+const LEARN_MS: f64 = 2_000.0;
+const LEARN_EVENTS: usize = 16;
+/// Added to [`SEED_HEADROOM_MS`] while learning, ms: the sender's and the listener's machines
+/// add their own scheduling delays to the link's jitter (measured on a loaded 2-core machine
+/// through 0–30 ms of jitter: an event 33.7 ms slower than the fastest, in the first bar).
+const LEARN_MARGIN_MS: f64 = 5.0;
 /// How fast the delay glides towards its target in a groove, ms per second of the sender's
 /// time, and at most this much between two events, ms: inaudible steps (a listener hears a
 /// steady groove's timing errors from about 5 ms; this is a tenth of that).
@@ -101,6 +116,8 @@ struct SenderState {
     delay_ms: Option<f64>,
     /// Sender's timestamp of the previous timed event.
     last_timestamp: Option<f64>,
+    /// Sender's timestamp of its first timed event.
+    first_timestamp: Option<f64>,
     /// Recent gaps between the sender's timed events, ms (at most [`GAPS`]).
     gaps: VecDeque<f64>,
     /// Latest play time given to this sender, relay ms.
@@ -206,9 +223,19 @@ impl Playout {
             PlayoutMode::Live => lateness,
             PlayoutMode::Fixed(ms) => ms,
             PlayoutMode::Tight => {
-                let spread = quantile(&state.lateness, 1.0) - quantile(&state.lateness, 0.0);
+                let fastest = quantile(&state.lateness, 0.0);
+                let spread = quantile(&state.lateness, 1.0) - fastest;
                 let margin = MARGIN_MS + SPREAD_MARGIN * spread;
-                let target = quantile(&state.lateness, QUANTILE) + margin;
+                let learning = state.lateness.len() < LEARN_EVENTS
+                    || state
+                        .first_timestamp
+                        .is_none_or(|first| timestamp - first < LEARN_MS);
+                let target = if learning {
+                    (quantile(&state.lateness, QUANTILE) + margin)
+                        .max(fastest + SEED_HEADROOM_MS + LEARN_MARGIN_MS)
+                } else {
+                    quantile(&state.lateness, QUANTILE) + margin
+                };
                 let since = state
                     .last_timestamp
                     .map_or(f64::INFINITY, |last| (timestamp - last).max(0.0));
@@ -244,6 +271,7 @@ impl Playout {
             state.gaps.push_back(gap.min(MAX_DELAY_MS));
         }
         state.last_timestamp = Some(state.last_timestamp.map_or(timestamp, |t| t.max(timestamp)));
+        state.first_timestamp.get_or_insert(timestamp);
         let used = match event {
             Some(MusicalEvent::PianoNote(e)) => {
                 state.note_delay.insert(e.note, delay);
@@ -372,9 +400,17 @@ mod tests {
         let mut playout = Playout::new(PlayoutMode::Tight);
         let mut t = 10_000.0;
         let first = playout.schedule("keys", Some(&hit(t)), t + 5.0);
-        assert_eq!(first, t + 5.0 + SEED_HEADROOM_MS, "a conservative start");
-        // A calm link: the delay relaxes by at most a glide step per note...
+        let seed = 5.0 + SEED_HEADROOM_MS + LEARN_MARGIN_MS;
+        assert_eq!(first, t + seed, "a conservative start");
+        // While the link is being learnt (a bar), the headroom stays...
         let mut last = first;
+        for _ in 1..LEARN_EVENTS {
+            t += 125.0;
+            let at = playout.schedule("keys", Some(&hit(t)), t + 5.0);
+            assert_eq!(at, t + seed, "held while learning");
+            last = at;
+        }
+        // ...then, on a calm link, the delay relaxes by at most a glide step per note...
         for _ in 0..20 {
             t += 125.0;
             let at = playout.schedule("keys", Some(&hit(t)), t + 5.0);
@@ -445,7 +481,7 @@ mod tests {
         // Nobody else is touched.
         assert_eq!(
             playout.schedule("friend", Some(&hit(now)), now + 5.0),
-            now + 5.0 + SEED_HEADROOM_MS
+            now + 5.0 + SEED_HEADROOM_MS + LEARN_MARGIN_MS
         );
     }
 

@@ -19,7 +19,8 @@
 //!   WebKitGTK (five runs each; needs the browsers `scripts/test` installs).
 //!
 //! `JAM_GROOVE_NOTES` changes the length of a run (notes), `JAM_GROOVE_RUNS` the runs, and
-//! `JAM_GROOVE_ONLY=lossy` runs only the lossy links (`=3`: only 3 % with the probes),
+//! `JAM_GROOVE_ONLY=lossy` runs only the lossy links (`=3`: only 3 % with the probes; `=app`:
+//! only the app through jitter),
 //! `=browser` only the browser guests, `=jitter` the app and the browsers through jitter;
 //! `JAM_GROOVE_FIRST_SEED=N` starts the jitter runs at the proxy's `N`th sequence of delays
 //! (run k uses N + k), to replay one run.
@@ -108,7 +109,8 @@ async fn main() {
     let first_seed = env_number("JAM_GROOVE_FIRST_SEED", 0) as u64;
     let lossy_only = only == "lossy" || only == "3";
     let browser_only = only == "browser";
-    let no_lossy = browser_only || only == "jitter";
+    let app_only = only == "app";
+    let no_lossy = browser_only || app_only || only == "jitter";
     let mut jitter = Vec::new();
     for run in 0..if lossy_only || browser_only { 0 } else { runs } {
         let dir = root.join(format!("jitter-{run}"));
@@ -125,7 +127,7 @@ async fn main() {
     if !jitter.is_empty() {
         report("0–30 ms jitter", notes, &jitter);
     }
-    if !lossy_only {
+    if !lossy_only && !app_only {
         use jam_tests::browser::Kind;
         for (name, kind) in [
             ("browser guest, Chromium", Kind::Chromium),

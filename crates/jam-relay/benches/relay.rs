@@ -151,31 +151,26 @@ async fn start_socketio() -> Relay {
             .expect("npm runs (Node.js is needed for --compare-socketio)");
         assert!(installed.success(), "npm install in {}", dir.display());
     }
-    let mut child = Command::new("node")
-        .arg(dir.join("server.mjs"))
-        .arg("0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node starts the Socket.IO server");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = lines.next_line().await.unwrap().expect("the port line");
-    let port = line.trim_start_matches("listening on ").trim();
-    let url = format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket");
-    let pid = child.id().unwrap();
-    Relay { child, url, pid }
+    let mut node = Command::new("node");
+    node.arg(dir.join("server.mjs")).arg("0");
+    socketio_dialect(node, "node starts the Socket.IO server").await
 }
 
 /// The floor server: this bench's own binary in `--floor-server` mode, in its own process.
 async fn start_floor() -> Relay {
-    let mut child = Command::new(std::env::current_exe().expect("the bench's own path"))
-        .arg("--floor-server")
+    let mut floor = Command::new(std::env::current_exe().expect("the bench's own path"));
+    floor.arg("--floor-server");
+    socketio_dialect(floor, "the floor server starts").await
+}
+
+/// Starts a server that speaks the Socket.IO dialect and prints `listening on PORT` first.
+async fn socketio_dialect(mut command: Command, what: &str) -> Relay {
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .expect("the floor server starts");
+        .expect(what);
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let line = lines.next_line().await.unwrap().expect("the port line");
     let port = line.trim_start_matches("listening on ").trim();

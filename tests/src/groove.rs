@@ -262,103 +262,113 @@ pub async fn through_jitter(
     Heard::of(&samples(&recording))
 }
 
+/// A listening `jam` (`--listen`, saying what `jam-play` does) on a [`SilentHost`], playing
+/// into the sink "ear" of its own PulseAudio server, and a groove of `notes` for the drummer.
+struct Listener {
+    song: PathBuf,
+    pulse: Pulse,
+    host: SilentHost,
+    ear: Program,
+}
+
+impl Listener {
+    /// Starts it all in `dir`; returns once the listener has joined and plays into the sink.
+    async fn start(dir: &Path, notes: usize) -> Listener {
+        std::fs::create_dir_all(dir).expect("a folder for the run");
+        let song = dir.join("groove.mid");
+        groove_file(&song, notes, LEAD_IN_MS);
+        let pulse = Pulse::start(&dir.join("pulse"), &["ear"]);
+        let host = SilentHost::start().await;
+        let mut ear = Command::new(jam());
+        ear.args(["join", &host.invite, "--name", "Ear", "--listen"]);
+        audio_env(&mut ear, &pulse, "ear");
+        ear.env("RUST_LOG", "warn,jam_play=info");
+        let mut ear = Program::start(ear);
+        ear.err_line("joined").await;
+        let listener = Listener {
+            song,
+            pulse,
+            host,
+            ear,
+        };
+        listener.stream("the listener's stream").await;
+        listener
+    }
+
+    /// Waits (bounded) until the listener plays into the sound server.
+    async fn stream(&self, what: &str) {
+        until(|| self.pulse.sink_inputs().into_iter().next(), what).await;
+    }
+
+    /// The listener's log from now on, into `dir`/ear.log.
+    fn log(&mut self, dir: &Path) -> PathBuf {
+        let log = dir.join("ear.log");
+        self.ear.log_to(&log);
+        log
+    }
+
+    /// Records the sink while the drummer plays the groove, freezing the sound server
+    /// `stalls` times for `length`, once a second; then stops everyone. Gives what was heard
+    /// and what the listener said into `log`.
+    async fn hear(
+        self,
+        dir: &Path,
+        log: &Path,
+        stalls: usize,
+        length: Duration,
+    ) -> (Heard, String) {
+        let recording = dir.join("heard.raw");
+        let recorder = self.pulse.record("ear", &recording);
+        record_on(&recording, 1).await;
+        let stall = async {
+            for _ in 0..stalls {
+                record_on(&recording, 1).await;
+                self.pulse.stall(length).await;
+            }
+        };
+        tokio::join!(
+            play_through(Command::new(jam()), &self.song, &self.host.invite, &[]),
+            stall
+        );
+        record_on(&recording, 2).await;
+        recorder.stop();
+        self.ear.stop().await;
+        self.host.program.stop().await;
+        let said = std::fs::read_to_string(log).unwrap_or_default();
+        (Heard::of(&samples(&recording)), said)
+    }
+}
+
 /// A listener whose sound card goes away mid-jam and comes back (its PulseAudio sink removed
 /// and added again): the listener's `jam` reopens its output by itself once it is back, and a
 /// groove of `notes` played after that is heard. Gives what was heard and the listener's log.
 pub async fn after_the_sound_card_returns(dir: &Path, notes: usize) -> (Heard, String) {
-    std::fs::create_dir_all(dir).expect("a folder for the run");
-    let song = dir.join("groove.mid");
-    groove_file(&song, notes, LEAD_IN_MS);
-    let pulse = Pulse::start(&dir.join("pulse"), &["ear"]);
-    let jam = jam();
-    let SilentHost {
-        relay: _relay,
-        program: host,
-        invite,
-    } = SilentHost::start().await;
-    let mut ear = Command::new(&jam);
-    ear.args(["join", &invite, "--name", "Ear", "--listen"]);
-    audio_env(&mut ear, &pulse, "ear");
-    ear.env("RUST_LOG", "warn,jam_play=info");
-    let mut ear = Program::start(ear);
-    ear.err_line("joined").await;
-    until(
-        || pulse.sink_inputs().into_iter().next(),
-        "the listener's stream",
-    )
-    .await;
-    pulse.unplug("ear");
-    ear.err_line("audio output lost").await;
-    ear.err_line("couldn't reopen the audio output").await;
-    pulse.plug("ear");
-    ear.err_line("audio output reopened").await;
-    until(
-        || pulse.sink_inputs().into_iter().next(),
-        "the listener's new stream",
-    )
-    .await;
-    let log = dir.join("ear.log");
-    ear.log_to(&log);
-    let recording = dir.join("heard.raw");
-    let recorder = pulse.record("ear", &recording);
-    record_on(&recording, 1).await;
-    play_through(Command::new(&jam), &song, &invite, &[]).await;
-    record_on(&recording, 2).await;
-    recorder.stop();
-    ear.stop().await;
-    host.stop().await;
-    let said = std::fs::read_to_string(&log).unwrap_or_default();
-    (Heard::of(&samples(&recording)), said)
+    let mut listener = Listener::start(dir, notes).await;
+    listener.pulse.unplug("ear");
+    listener.ear.err_line("audio output lost").await;
+    listener
+        .ear
+        .err_line("couldn't reopen the audio output")
+        .await;
+    listener.pulse.plug("ear");
+    listener.ear.err_line("audio output reopened").await;
+    listener.stream("the listener's new stream").await;
+    let log = listener.log(dir);
+    listener.hear(dir, &log, 0, Duration::ZERO).await
 }
 
 /// A listener whose sound server stalls (frozen `stalls` times for `length`, once a second,
-/// while a groove of `notes` plays): gives what was heard and the listener's log,
-/// what it said from joining on.
+/// while a groove of `notes` plays): gives what was heard and what the listener said from
+/// joining on.
 pub async fn through_server_stalls(
     dir: &Path,
     notes: usize,
     stalls: usize,
     length: Duration,
 ) -> (Heard, String) {
-    std::fs::create_dir_all(dir).expect("a folder for the run");
-    let song = dir.join("groove.mid");
-    groove_file(&song, notes, LEAD_IN_MS);
-    let pulse = Pulse::start(&dir.join("pulse"), &["ear"]);
-    let jam = jam();
-    let SilentHost {
-        relay: _relay,
-        program: host,
-        invite,
-    } = SilentHost::start().await;
-    let mut ear = Command::new(&jam);
-    ear.args(["join", &invite, "--name", "Ear", "--listen"]);
-    audio_env(&mut ear, &pulse, "ear");
-    ear.env("RUST_LOG", "warn,jam_play=info");
-    let mut ear = Program::start(ear);
-    ear.err_line("joined").await;
-    let log = dir.join("ear.log");
-    ear.log_to(&log);
-    until(
-        || pulse.sink_inputs().into_iter().next(),
-        "the listener's stream",
-    )
-    .await;
-    let recording = dir.join("heard.raw");
-    let recorder = pulse.record("ear", &recording);
-    record_on(&recording, 1).await;
-    let stall = async {
-        for _ in 0..stalls {
-            record_on(&recording, 1).await;
-            pulse.stall(length).await;
-        }
-    };
-    tokio::join!(play_through(Command::new(&jam), &song, &invite, &[]), stall);
-    record_on(&recording, 2).await;
-    recorder.stop();
-    ear.stop().await;
-    host.stop().await;
-    let said = std::fs::read_to_string(&log).unwrap_or_default();
-    (Heard::of(&samples(&recording)), said)
+    let mut listener = Listener::start(dir, notes).await;
+    let log = listener.log(dir);
+    listener.hear(dir, &log, stalls, length).await
 }
 
 /// Polls `found` (bounded by [`PATIENCE`]) until it gives something.

@@ -2,12 +2,14 @@
 //! and the first bar placed as well as the rest — through jitter on one machine, and across two
 //! homes with a lossy link (root; `scripts/test` runs that one with `--ignored`). The timing
 //! figures live in `benches/groove.rs`; these assert what holds on any machine, however loaded.
+//! A live take that fails while the hypervisor took more than 1 % of the machine's CPU is taken
+//! again, up to three times ([`taken`]): then the machine, not the program, was not keeping time.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jam_tests::groove;
-use jam_tests::heard::{Heard, groove_file, samples};
+use jam_tests::heard::{Heard, groove_file, samples, taken};
 use jam_tests::workspace_binary;
 
 /// The live runs record real-time audio: nothing else of this file may compete with them for
@@ -96,21 +98,26 @@ fn intervals(heard: &Heard) -> Vec<f64> {
         .collect()
 }
 
-fn assert_whole(heard: &Heard, notes: usize, what: &str) {
-    assert_eq!(
-        heard.onsets.len(),
-        notes,
-        "{what}: every note heard exactly once ({} onsets for {notes} notes); intervals {:?}",
-        heard.onsets.len(),
-        intervals(heard)
-    );
-    assert!(
-        heard.accents_in_place,
-        "{what}: in order, none lost or doubled; peaks {:?}, intervals {:?}",
-        heard.onsets.iter().map(|o| o.peak).collect::<Vec<_>>(),
-        intervals(heard)
-    );
-    assert_eq!(heard.doubled, 0, "{what}: nothing played twice");
+/// Every note heard exactly once, in order, nothing doubled; or what was heard instead.
+fn whole(heard: &Heard, notes: usize) -> Result<(), String> {
+    if heard.onsets.len() != notes {
+        return Err(format!(
+            "every note heard exactly once: {} onsets for {notes} notes; intervals {:?}",
+            heard.onsets.len(),
+            intervals(heard)
+        ));
+    }
+    if !heard.accents_in_place {
+        return Err(format!(
+            "in order, none lost or doubled: peaks {:?}, intervals {:?}",
+            heard.onsets.iter().map(|o| o.peak).collect::<Vec<_>>(),
+            intervals(heard)
+        ));
+    }
+    if heard.doubled != 0 {
+        return Err(format!("nothing played twice: {} doubled", heard.doubled));
+    }
+    Ok(())
 }
 
 /// The listener's sound card goes away mid-jam and comes back: its `jam` reopens the output
@@ -118,17 +125,23 @@ fn assert_whole(heard: &Heard, notes: usize, what: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listener_whose_sound_card_returns_hears_again() {
     let _alone = ALONE.lock().await;
-    let dir = scratch("sound-card");
     let notes = 16;
-    let (heard, said) = groove::after_the_sound_card_returns(&dir, notes).await;
-    assert_whole(&heard, notes, "after the sound card came back");
-    // Its log from the reopening on: the loss was said once before (the test waited for that
-    // line); the reopened output may be said lost once more as the program exits and its sound
-    // server connection closes, but never once per failed call, thousands of times a second.
-    assert!(
-        said.matches("audio output lost").count() <= 1,
-        "the loss is said once, not once per failed call: {said}"
-    );
+    taken("after the sound card came back", |n| async move {
+        let dir = scratch(&format!("sound-card-{n}"));
+        let (heard, said) = groove::after_the_sound_card_returns(&dir, notes).await;
+        whole(&heard, notes)?;
+        // Its log from the reopening on: the loss was said once before (the test waited for
+        // that line); the reopened output may be said lost once more as the program exits and
+        // its sound server connection closes, but never once per failed call, thousands of
+        // times a second.
+        if said.matches("audio output lost").count() > 1 {
+            return Err(format!(
+                "the loss is said once, not once per failed call: {said}"
+            ));
+        }
+        Ok(())
+    })
+    .await;
 }
 
 /// The listener's sound server stalls three times mid-groove, as a loaded machine's or a paused
@@ -140,45 +153,54 @@ async fn a_listener_whose_sound_card_returns_hears_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listener_whose_sound_server_stalls_plays_on() {
     let _alone = ALONE.lock().await;
-    let dir = scratch("stalls");
     let notes = 48;
-    let (heard, said) =
-        groove::through_server_stalls(&dir, notes, 3, Duration::from_millis(300)).await;
-    assert!(
-        !said.contains("audio output lost") && !said.contains("reopened"),
-        "the output plays on through the stalls: {said}"
-    );
-    // What a frozen server did not play is lost; the groove's last bar came after the stalls.
-    let last = heard.onsets.last().map_or(0.0, |o| o.at_ms);
-    let heard_late = heard
-        .onsets
-        .iter()
-        .filter(|o| o.at_ms > last - 1_000.0)
-        .count();
-    assert!(
-        heard_late >= 8,
-        "the groove's last second is heard: {heard_late} onsets; intervals {:?}",
-        intervals(&heard)
-    );
+    taken("through the sound server's stalls", |n| async move {
+        let dir = scratch(&format!("stalls-{n}"));
+        let (heard, said) =
+            groove::through_server_stalls(&dir, notes, 3, Duration::from_millis(300)).await;
+        if said.contains("audio output lost") || said.contains("reopened") {
+            return Err(format!("the output plays on through the stalls: {said}"));
+        }
+        // What a frozen server did not play is lost; the groove's last bar came after them.
+        let last = heard.onsets.last().map_or(0.0, |o| o.at_ms);
+        let heard_late = heard
+            .onsets
+            .iter()
+            .filter(|o| o.at_ms > last - 1_000.0)
+            .count();
+        if heard_late < 8 {
+            return Err(format!(
+                "the groove's last second is heard: {heard_late} onsets; intervals {:?}",
+                intervals(&heard)
+            ));
+        }
+        Ok(())
+    })
+    .await;
 }
 
 /// Through 0–30 ms of jitter: the whole groove, and the first bar no worse than the rest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_groove_through_jitter_is_heard_whole_and_right_from_the_first_bar() {
     let _alone = ALONE.lock().await;
-    let dir = scratch("jitter");
     let notes = 64;
-    let heard = groove::through_jitter(&dir, notes, Duration::from_millis(30), &[], 0).await;
-    assert_whole(&heard, notes, "through jitter");
-    let first_bar = Heard::quantile(&heard.errors[..16], 1.0);
-    let rest = Heard::quantile(&heard.errors[16..], 1.0);
-    // 1 ms of slack for a loaded machine's audio callbacks; a learning playout buffer shows
-    // tens of milliseconds here.
-    assert!(
-        first_bar <= rest + 1.0,
-        "first bar's worst interval error {first_bar:.2} ms, the rest's {rest:.2} ms: {:?}",
-        &heard.errors[..16]
-    );
+    taken("through jitter", |n| async move {
+        let dir = scratch(&format!("jitter-{n}"));
+        let heard = groove::through_jitter(&dir, notes, Duration::from_millis(30), &[], 0).await;
+        whole(&heard, notes)?;
+        let first_bar = Heard::quantile(&heard.errors[..16], 1.0);
+        let rest = Heard::quantile(&heard.errors[16..], 1.0);
+        // 1 ms of slack for a loaded machine's audio callbacks; a learning playout buffer
+        // shows tens of milliseconds here.
+        if first_bar > rest + 1.0 {
+            return Err(format!(
+                "first bar's worst interval error {first_bar:.2} ms, the rest's {rest:.2} ms: {:?}",
+                &heard.errors[..16]
+            ));
+        }
+        Ok(())
+    })
+    .await;
 }
 
 /// Across two homes, 3 % of the drummer's packets lost both ways: every note heard once.
@@ -186,10 +208,13 @@ async fn a_groove_through_jitter_is_heard_whole_and_right_from_the_first_bar() {
 #[ignore = "needs root and network namespaces: scripts/test runs it"]
 async fn a_groove_across_a_lossy_home_link_is_heard_whole() {
     let _alone = ALONE.lock().await;
-    let dir = scratch("homes");
     let notes = 64;
-    let heard = groove::across_homes(&dir, notes, 30, &[]).await;
-    assert_whole(&heard, notes, "with 3 % loss");
+    taken("with 3 % loss", |n| async move {
+        let dir = scratch(&format!("homes-{n}"));
+        let heard = groove::across_homes(&dir, notes, 30, &[]).await;
+        whole(&heard, notes)
+    })
+    .await;
 }
 
 /// A developer's tool: `JAM_HEARD=recording.raw cargo test -p jam-tests --test groove analyse

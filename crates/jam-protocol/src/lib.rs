@@ -11,6 +11,7 @@
 //! - [`error`]: [`ErrorCode`] (sent to clients) and [`ParseError`] (a frame that is not a valid message).
 //! - [`pattern`]: [`Pattern`], the step-sequencer layout inside `pattern_change`.
 //! - [`clock`]: [`EpochClock`], the one epoch-milliseconds clock every process reads.
+//! - [`transport`]: the TCP setting both ends make (a short retransmission timeout).
 //!
 //! With the `ts` feature the types a user interface shows derive `ts_rs::TS`, so that their
 //! TypeScript declarations are generated from here, never retyped.
@@ -27,6 +28,7 @@ pub mod groove;
 pub mod pattern;
 pub mod room;
 pub mod server;
+pub mod transport;
 
 pub use client::{Broadcast, ClientMsg, ClockPing, CreateRoom, JoinRoom};
 pub use clock::EpochClock;

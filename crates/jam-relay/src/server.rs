@@ -125,6 +125,9 @@ async fn serve(
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
+                // Deliveries to a listener on a lossy link: 20 ms, not 200, when a
+                // retransmission is lost too (jam_protocol::transport).
+                let _ = jam_protocol::transport::retransmit_quickly(&stream);
                 tracker.spawn(peer::serve_accepted(
                     stream,
                     peer_addr,

@@ -26,6 +26,7 @@ mod connect;
 mod error;
 mod invite;
 mod playout;
+mod probe;
 pub mod received;
 #[cfg(feature = "net")]
 mod session;

@@ -11,6 +11,7 @@ use jam_protocol::{
 };
 use serde_json::value::RawValue;
 
+use crate::probe::TailProbes;
 use crate::received::{sanitize_participant, sanitize_welcome};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -27,18 +28,9 @@ const CLOSE_WITHIN: Duration = Duration::from_millis(500);
 /// How long ending the jam waits for the relay to confirm.
 const END_ANSWER_WITHIN: Duration = Duration::from_secs(2);
 
-/// After the last event sent, a tiny frame (a WebSocket ping) follows this soon, and a second
-/// one [`SECOND_PROBE_FACTOR`] times as late, unless another event did. If the event's packet
-/// was lost, a probe's arrival makes the relay's TCP acknowledge out of order, and ours
-/// retransmits at once (RACK); without one a lone lost event waits for TCP's tail-loss probe,
-/// about 200 ms when it is the only packet in flight — a stall any listener hears. (The second
-/// probe is for when the first is lost too: at 3 % loss that happened in one run of three.)
-/// Costs two small frames (and the relay's pongs) per event of a sparse stream, and nothing in
-/// a dense one (each event probes for the one before).
+/// After each event sent, a tiny frame (a WebSocket ping) follows this soon, then one every
+/// four times as long, until the relay's pong proves the event arrived ([`crate::probe`]).
 const TAIL_PROBE_AFTER: Duration = Duration::from_millis(5);
-/// When each tail probe follows the event, in multiples of [`TAIL_PROBE_AFTER`] (5 and 25 ms):
-/// the second is for when the first is lost too.
-const TAIL_PROBES: [u32; 2] = [1, 5];
 /// Longest output lead believed, ms: an output slower than this is broken, not late.
 const MAX_OUTPUT_LEAD_MS: f64 = 500.0;
 /// Clock pings exchanged one by one before joining (see `sync_clock`): as many as the clock
@@ -89,8 +81,9 @@ pub struct SessionConfig {
     /// The relay's creation key, when creating a room on a relay that has one (the relay
     /// embedded in the host's own app).
     pub create_key: Option<String>,
-    /// The tail probes after each sent event (5 and 25 ms, see [`TAIL_PROBE_AFTER`]); `None`
-    /// sends none. `JAMWIRE_TAIL_PROBE_MS=0` turns it off in every session of the process, for
+    /// The first tail probe's delay after each sent event ([`TAIL_PROBE_AFTER`], 5 ms; the
+    /// next follow every 20 ms until the event's arrival is proven, see [`crate::probe`]);
+    /// `None` sends none. `JAMWIRE_TAIL_PROBE_MS=0` turns it off in every session of the process, for
     /// measuring what it does (`benches/groove.rs`).
     pub tail_probe: Option<Duration>,
 }
@@ -795,13 +788,15 @@ impl Link {
         let mut pings_sent = 0u32;
         let mut last_heard = tokio::time::Instant::now();
         let room = self.room.clone().map(|r| r.to_string()).unwrap_or_default();
-        // The tail probes still due after the last event sent: when the next is due, and when
-        // the one after it (see [`TAIL_PROBE_AFTER`]).
-        let mut tail_probe: Option<(tokio::time::Instant, usize)> = None;
-        let probe_due = |probe: Option<(tokio::time::Instant, usize)>| {
-            let (sent_at, next) = probe?;
-            let after = self.config.tail_probe?;
-            Some(sent_at + after * *TAIL_PROBES.get(next)?)
+        // The tail probes owed after the last event sent (see [`crate::probe`]).
+        let mut tail_probes = TailProbes::default();
+        let probe_due = |probes: &TailProbes| {
+            let min_rtt = self
+                .shared
+                .clock()
+                .min_rtt_ms()
+                .and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok());
+            probes.due(self.config.tail_probe?, min_rtt)
         };
         loop {
             let silence_deadline = last_heard + self.config.silence_timeout;
@@ -817,6 +812,7 @@ impl Link {
                         Some(Ok(Message::Close(frame))) => {
                             return End::Dropped(frame.map_or("the relay closed the connection".into(), |f| format!("the relay closed the connection: {}", f.reason)));
                         }
+                        Some(Ok(Message::Pong(payload))) => tail_probes.pong(&payload),
                         Some(Ok(_)) => {}
                         Some(Err(e)) => return End::Dropped(e.to_string()),
                         None => return End::Dropped("the connection closed".into()),
@@ -832,8 +828,7 @@ impl Link {
                         if let Err(e) = ws.send(Message::text(msg.to_json())).await {
                             return End::Dropped(e.to_string());
                         }
-                        let sent_at = tokio::time::Instant::now();
-                        tail_probe = Some((sent_at, 0));
+                        tail_probes.event_sent(tokio::time::Instant::now());
                     }
                     Some(Outgoing::RetryNow) => {} // connected already
                     Some(Outgoing::EndJam(done)) => {
@@ -858,9 +853,9 @@ impl Link {
                         return End::Left;
                     }
                 },
-                () = tokio::time::sleep_until(probe_due(tail_probe).unwrap_or_else(tokio::time::Instant::now)), if probe_due(tail_probe).is_some() => {
-                    tail_probe = tail_probe.map(|(sent_at, next)| (sent_at, next + 1));
-                    if let Err(e) = ws.send(Message::Ping(Default::default())).await {
+                () = tokio::time::sleep_until(probe_due(&tail_probes).unwrap_or_else(tokio::time::Instant::now)), if probe_due(&tail_probes).is_some() => {
+                    let payload = tail_probes.probe();
+                    if let Err(e) = ws.send(Message::Ping(payload.to_vec().into())).await {
                         return End::Dropped(e.to_string());
                     }
                 }

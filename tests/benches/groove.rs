@@ -22,6 +22,10 @@
 //! `JAM_GROOVE_ONLY=lossy` runs only the lossy links (`=3`: only 3 % with the probes; `=app`:
 //! only the app through jitter),
 //! `=browser` only the browser guests, `=jitter` the app and the browsers through jitter;
+//! `JAM_GROOVE_LOSSY_RUNS` the runs per lossy link (default: `JAM_GROOVE_RUNS`, at most 3);
+//! each lossy run also prints the drummer's TCP counters (retransmissions, timeouts, loss
+//! probes), and `JAM_GROOVE_PCAP=1` captures what crosses the drummer, the relay server and
+//! the listener (`tcpdump`; with `JAM_GROOVE_KEEP=1` the captures stay in the run's folder);
 //! `JAM_GROOVE_FIRST_SEED=N` starts the jitter runs at the proxy's `N`th sequence of delays
 //! (run k uses N + k), to replay one run.
 
@@ -160,7 +164,7 @@ async fn main() {
         println!("lossy links: skipped (network namespaces need root)");
         return;
     }
-    let lossy_runs = runs.min(3);
+    let lossy_runs = env_number("JAM_GROOVE_LOSSY_RUNS", runs.min(3));
     for (name, permille, runs, env) in [
         ("two homes, no loss", 0, 1, &[][..]),
         ("two homes, 1 % loss", 10, lossy_runs, &[][..]),
@@ -178,10 +182,13 @@ async fn main() {
         let mut figures_of_runs = Vec::new();
         for run in 0..runs {
             let dir = root.join(format!("homes-{permille}-{}-{run}", env.len()));
-            let heard = groove::across_homes(&dir, notes, permille, env).await;
-            figures_of_runs.push(figures(&heard, notes));
+            let across = groove::across_homes(&dir, notes, permille, env).await;
+            println!("{name:<28} run {}  {}", run + 1, across.drummer_tcp);
+            figures_of_runs.push(figures(&across.heard, notes));
         }
         report(name, notes, &figures_of_runs);
     }
-    let _ = std::fs::remove_dir_all(&root);
+    if std::env::var_os("JAM_GROOVE_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&root);
+    }
 }

@@ -439,7 +439,7 @@ pub async fn across_homes(
     notes: usize,
     loss_permille: u32,
     drummer_env: &[(&str, &str)],
-) -> Heard {
+) -> Across {
     std::fs::create_dir_all(dir).expect("a folder for the run");
     let song = dir.join("groove.mid");
     groove_file(&song, notes, LEAD_IN_MS);
@@ -464,13 +464,63 @@ pub async fn across_homes(
     let recorder = pulse.record("ear", &recording);
     // Recording steadily before anything plays (parec takes a moment to start).
     record_on(&recording, 1).await;
+    ear.env("RUST_LOG", "warn,jam_play=info");
     let mut ear = Program::start(ear);
     let invite = invite_in(&ear.out_line("hosting").await);
+    ear.log_to(&dir.join("ear.log"));
+    server.log_to(&dir.join("server.log"));
+    // `JAM_GROOVE_PCAP=1`: what reaches the listener, captured at home B (whose link loses
+    // nothing, so the capture cannot change what the lossy link does), for a developer.
+    // Also at the drummer (before its router's losses) and at the relay server (after them).
+    let capture: Vec<Child> = std::env::var_os("JAM_GROOVE_PCAP")
+        .map(|_| {
+            [
+                (Host::B1, "ear"),
+                (Host::A1, "drummer"),
+                (Host::Server, "server"),
+            ]
+            .into_iter()
+            .map(|(host, name)| {
+                let mut tcpdump = homes.command(host, Path::new("tcpdump"));
+                tcpdump
+                    .args(["-i", "any", "-U", "-s", "200", "-w"])
+                    .arg(dir.join(format!("{name}.pcap")))
+                    .arg("tcp")
+                    .stderr(Stdio::null());
+                tcpdump.spawn().expect("tcpdump starts")
+            })
+            .collect()
+        })
+        .unwrap_or_default();
     homes.set_loss(Host::RouterA, loss_permille);
     play_through(homes.command(Host::A1, &jam), &song, &invite, drummer_env).await;
     record_on(&recording, 2).await;
     recorder.stop();
     ear.stop().await;
     server.stop().await;
-    Heard::of(&samples(&recording))
+    for mut tcpdump in capture {
+        let _ = tcpdump.start_kill();
+        let _ = tcpdump.wait().await;
+    }
+    let drummer = homes.tcp_counters(Host::A1);
+    let count = |name: &str| drummer.get(name).copied().unwrap_or(0);
+    let drummer_tcp = format!(
+        "drummer's TCP: {} segments retransmitted, {} timeouts, {} loss probes, {} retransmissions lost",
+        count("RetransSegs"),
+        count("TCPTimeouts"),
+        count("TCPLossProbes"),
+        count("TCPLostRetransmit"),
+    );
+    Across {
+        heard: Heard::of(&samples(&recording)),
+        drummer_tcp,
+    }
+}
+
+/// What [`across_homes`] found.
+pub struct Across {
+    /// What the listener heard.
+    pub heard: Heard,
+    /// The drummer's TCP counters over the run, in words (retransmissions, timeouts, probes).
+    pub drummer_tcp: String,
 }

@@ -361,6 +361,64 @@ impl Heard {
         }
     }
 
+    /// How far the *placement* moved between consecutive onsets, ms: `steps()[i]` belongs to
+    /// the interval `errors[i]` describes. Each onset's distance from a steady 125 ms grid is
+    /// first taken as the median of it and its two neighbours (the first and last as they
+    /// are). That keeps every change of level (a playout delay that stepped, grew or glided)
+    /// and removes a lone displaced note (one interval long by x and the next short by x):
+    /// that is the listener's machine handing one command to its engine late, or an output
+    /// dropping out, not where the playout put the groove. [`Heard::displaced`] says which
+    /// notes those were.
+    pub fn steps(&self) -> Vec<f64> {
+        let placed = self.placed();
+        placed.windows(2).map(|w| (w[1] - w[0]).abs()).collect()
+    }
+
+    /// The notes displaced on their own (see [`Heard::steps`]): (index, ms off their
+    /// neighbours' placement), for those off by more than `above` ms.
+    pub fn displaced(&self, above: f64) -> Vec<(usize, f64)> {
+        self.positions()
+            .iter()
+            .zip(self.placed())
+            .enumerate()
+            .map(|(i, (p, q))| (i, p - q))
+            .filter(|(_, d)| d.abs() > above)
+            .collect()
+    }
+
+    /// Each onset's distance, ms, from the grid that starts at the first onset.
+    fn positions(&self) -> Vec<f64> {
+        let first = self.onsets.first().map_or(0.0, |o| o.at_ms);
+        let mut beat = 0.0;
+        self.onsets
+            .iter()
+            .map(|o| {
+                let p = o.at_ms - first - beat;
+                beat += 125.0;
+                p
+            })
+            .collect()
+    }
+
+    /// [`Heard::positions`] through a median of three. The first and last onsets stay as they
+    /// are: a lone displaced first note can't be told from a placement that stepped right
+    /// after it (the classic learning fault), so it counts as a step.
+    fn placed(&self) -> Vec<f64> {
+        let p = self.positions();
+        (0..p.len())
+            .map(
+                |i| match (i.checked_sub(1).and_then(|b| p.get(b)), p.get(i + 1)) {
+                    (Some(&before), Some(&after)) => {
+                        let mut three = [before, p[i], after];
+                        three.sort_by(f64::total_cmp);
+                        three[1]
+                    }
+                    _ => p[i],
+                },
+            )
+            .collect()
+    }
+
     /// The `q` quantile (0–1) of `errors[range]`, ms.
     pub fn quantile(errors: &[f64], q: f64) -> f64 {
         let mut sorted = errors.to_vec();
@@ -430,5 +488,83 @@ where
             "{what}: take {n} failed while the hypervisor took {:.1} % of the CPU; taking it again: {failure}",
             share * 100.0
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn heard_at(times: &[f64]) -> Heard {
+        let onsets: Vec<Onset> = times
+            .iter()
+            .map(|&at_ms| Onset { at_ms, peak: 1.0 })
+            .collect();
+        let errors = onsets
+            .windows(2)
+            .map(|w| (w[1].at_ms - w[0].at_ms - 125.0).abs())
+            .collect();
+        Heard {
+            onsets,
+            errors,
+            accents_in_place: true,
+            doubled: 0,
+        }
+    }
+
+    fn grid(n: usize) -> Vec<f64> {
+        (0..n).map(|i| i as f64 * 125.0).collect()
+    }
+
+    #[test]
+    fn a_lone_displaced_note_is_no_step_and_is_named() {
+        for note in [1, 5, 8] {
+            let mut times = grid(10);
+            times[note] += 3.0;
+            let heard = heard_at(&times);
+            assert!(
+                heard.steps().iter().all(|s| *s < 1e-9),
+                "note {note}: {:?}",
+                heard.steps()
+            );
+            let displaced = heard.displaced(1.0);
+            assert_eq!(displaced.len(), 1, "note {note}: {displaced:?}");
+            assert_eq!(displaced[0].0, note);
+            assert!((displaced[0].1.abs() - 3.0).abs() < 1e-9);
+        }
+        // The first note alone can't be told from a step right after it: it counts as one.
+        let mut times = grid(10);
+        times[0] += 3.0;
+        assert!((heard_at(&times).steps()[0] - 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_step_or_a_glide_of_the_placement_is_kept() {
+        // The delay grew by 2 ms before note 4 (or note 1): every later note is 2 ms later.
+        let mut times = grid(10);
+        times[4..].iter_mut().for_each(|t| *t += 2.0);
+        let steps = heard_at(&times).steps();
+        assert!((steps[3] - 2.0).abs() < 1e-9, "{steps:?}");
+        assert!(heard_at(&times).displaced(0.1).is_empty());
+        let mut times = grid(10);
+        times[1..].iter_mut().for_each(|t| *t += 2.0);
+        assert!((heard_at(&times).steps()[0] - 2.0).abs() < 1e-9);
+        // A glide of 0.5 ms per note shows on every interval.
+        let gliding: Vec<f64> = grid(10)
+            .iter()
+            .enumerate()
+            .map(|(i, t)| t - 0.5 * i as f64)
+            .collect();
+        assert!(
+            heard_at(&gliding)
+                .steps()
+                .iter()
+                .all(|s| (s - 0.5).abs() < 1e-9)
+        );
+        // Two notes displaced together are a placement, not a lone note.
+        let mut two = grid(10);
+        two[3] += 2.0;
+        two[4] += 2.0;
+        assert!(heard_at(&two).steps().iter().any(|s| *s > 1.9));
     }
 }

@@ -314,6 +314,32 @@ table inet filter {
         }
     }
 
+    /// The kernel's TCP counters in `host`'s namespace (`/proc/net/snmp`'s `Tcp` and
+    /// `/proc/net/netstat`'s `TcpExt`, by name: `RetransSegs`, `TCPTimeouts`, `TCPLossProbes`…),
+    /// counted since the namespace was made. Empty if they can't be read.
+    pub fn tcp_counters(&self, host: Host) -> std::collections::BTreeMap<String, u64> {
+        let mut counters = std::collections::BTreeMap::new();
+        for file in ["/proc/net/snmp", "/proc/net/netstat"] {
+            let text = self.exec(host, "cat", &[file]).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            // Each group is a line of names followed by a line of values, both prefixed.
+            for pair in lines.chunks(2) {
+                let [names, values] = pair else { continue };
+                let (Some(("Tcp" | "TcpExt", names)), Some((_, values))) =
+                    (names.split_once(": "), values.split_once(": "))
+                else {
+                    continue;
+                };
+                for (name, value) in names.split_whitespace().zip(values.split_whitespace()) {
+                    if let Ok(value) = value.parse() {
+                        counters.insert(name.to_owned(), value);
+                    }
+                }
+            }
+        }
+        counters
+    }
+
     /// A command run on `host` (its network namespace).
     pub fn command(&self, host: Host, program: &Path) -> tokio::process::Command {
         let mut command = tokio::process::Command::new("ip");

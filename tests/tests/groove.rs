@@ -188,14 +188,20 @@ async fn a_groove_through_jitter_is_heard_whole_and_right_from_the_first_bar() {
         let dir = scratch(&format!("jitter-{n}"));
         let heard = groove::through_jitter(&dir, notes, Duration::from_millis(30), &[], 0).await;
         whole(&heard, notes)?;
-        let first_bar = Heard::quantile(&heard.errors[..16], 1.0);
-        let rest = Heard::quantile(&heard.errors[16..], 1.0);
+        // Where the playout placed the notes, without a lone note the listener's machine
+        // handed its engine late (seen in CI: one note 1.6 ms late, in the first bar or
+        // elsewhere, however the playout did); see `Heard::steps`.
+        let steps = heard.steps();
+        let first_bar = Heard::quantile(&steps[..16], 1.0);
+        let rest = Heard::quantile(&steps[16..], 1.0);
         // 1 ms of slack for a loaded machine's audio callbacks; a learning playout buffer
-        // shows tens of milliseconds here.
+        // shows steps of 2 ms (a glide then a step up) to tens of milliseconds here.
         if first_bar > rest + 1.0 {
             return Err(format!(
-                "first bar's worst interval error {first_bar:.2} ms, the rest's {rest:.2} ms: {:?}",
-                &heard.errors[..16]
+                "first bar's worst step of placement {first_bar:.2} ms, the rest's {rest:.2} ms: steps {:?}, interval errors {:?}, notes displaced alone {:?}",
+                &steps[..16],
+                &heard.errors[..16],
+                heard.displaced(1.0)
             ));
         }
         Ok(())
@@ -211,8 +217,8 @@ async fn a_groove_across_a_lossy_home_link_is_heard_whole() {
     let notes = 64;
     taken("with 3 % loss", |n| async move {
         let dir = scratch(&format!("homes-{n}"));
-        let heard = groove::across_homes(&dir, notes, 30, &[]).await;
-        whole(&heard, notes)
+        let across = groove::across_homes(&dir, notes, 30, &[]).await;
+        whole(&across.heard, notes).map_err(|e| format!("{e} ({})", across.drummer_tcp))
     })
     .await;
 }
@@ -233,5 +239,13 @@ fn analyse() {
         heard.doubled,
         Heard::quantile(&heard.errors, 1.0),
         intervals(&heard)
+    );
+    eprintln!(
+        "peaks {:?}",
+        heard
+            .onsets
+            .iter()
+            .map(|o| (o.peak * 100.0).round() / 100.0)
+            .collect::<Vec<_>>()
     );
 }

@@ -15,11 +15,13 @@
 //!   dropping 0, 1 or 3 % of the packets it forwards, both ways (three runs each at 1 and 3 %);
 //! - 3 % loss again with the drummer's tail probe turned off (`JAMWIRE_TAIL_PROBE_MS=0`), to
 //!   show what the probes are for;
+//! - 3 % loss on the listener's link instead (router B), where the relay server sends;
 //! - the browser guest as the listener behind the same 0–30 ms proxy, in Chromium, Firefox and
 //!   WebKitGTK (five runs each; needs the browsers `scripts/test` installs).
 //!
 //! `JAM_GROOVE_NOTES` changes the length of a run (notes), `JAM_GROOVE_RUNS` the runs, and
-//! `JAM_GROOVE_ONLY=lossy` runs only the lossy links (`=3`: only 3 % with the probes; `=app`:
+//! `JAM_GROOVE_ONLY=lossy` runs only the lossy links (`=3`: only 3 % with the probes;
+//! `=listener`: only 3 % on the listener's link; `=app`:
 //! only the app through jitter),
 //! `=browser` only the browser guests, `=jitter` the app and the browsers through jitter;
 //! `JAM_GROOVE_LOSSY_RUNS` the runs per lossy link (default: `JAM_GROOVE_RUNS`, at most 3);
@@ -34,6 +36,7 @@ use std::time::Duration;
 
 use jam_tests::groove;
 use jam_tests::heard::Heard;
+use jam_tests::homes::Host;
 
 struct Figures {
     heard: usize,
@@ -111,7 +114,7 @@ async fn main() {
     );
     let only = std::env::var("JAM_GROOVE_ONLY").unwrap_or_default();
     let first_seed = env_number("JAM_GROOVE_FIRST_SEED", 0) as u64;
-    let lossy_only = only == "lossy" || only == "3";
+    let lossy_only = only == "lossy" || only == "3" || only == "listener";
     let browser_only = only == "browser";
     let app_only = only == "app";
     let no_lossy = browser_only || app_only || only == "jitter";
@@ -165,25 +168,40 @@ async fn main() {
         return;
     }
     let lossy_runs = env_number("JAM_GROOVE_LOSSY_RUNS", runs.min(3));
-    for (name, permille, runs, env) in [
-        ("two homes, no loss", 0, 1, &[][..]),
-        ("two homes, 1 % loss", 10, lossy_runs, &[][..]),
-        ("two homes, 3 % loss", 30, lossy_runs, &[][..]),
+    let (drummer, listener) = (Host::RouterA, Host::RouterB);
+    for (name, router, permille, runs, env) in [
+        ("two homes, no loss", drummer, 0, 1, &[][..]),
+        ("two homes, 1 % loss", drummer, 10, lossy_runs, &[][..]),
+        ("two homes, 3 % loss", drummer, 30, lossy_runs, &[][..]),
         (
             "3 % loss, no tail probe",
+            drummer,
             30,
             lossy_runs,
             &[("JAMWIRE_TAIL_PROBE_MS", "0")][..],
         ),
+        (
+            "3 % loss at the listener",
+            listener,
+            30,
+            lossy_runs,
+            &[][..],
+        ),
     ] {
-        if only == "3" && !(permille == 30 && env.is_empty()) {
+        if only == "3" && !(permille == 30 && env.is_empty() && router == drummer)
+            || only == "listener" && router != listener
+        {
             continue;
         }
         let mut figures_of_runs = Vec::new();
         for run in 0..runs {
-            let dir = root.join(format!("homes-{permille}-{}-{run}", env.len()));
-            let across = groove::across_homes(&dir, notes, permille, env).await;
-            println!("{name:<28} run {}  {}", run + 1, across.drummer_tcp);
+            let dir = root.join(format!(
+                "homes-{permille}-{}-{}-{run}",
+                env.len(),
+                if router == drummer { "a" } else { "b" }
+            ));
+            let across = groove::across_homes(&dir, notes, router, permille, env).await;
+            println!("{name:<28} run {}  {}", run + 1, across.tcp);
             figures_of_runs.push(figures(&across.heard, notes));
         }
         report(name, notes, &figures_of_runs);

@@ -431,12 +431,13 @@ pub async fn browser_through_jitter(
     Heard::of(&samples(&recording))
 }
 
-/// `notes` 16ths from a drummer at home A (whose router drops `loss_permille` ‰ of the
-/// packets it forwards, both ways) heard by a listener at home B, through a relay server on
-/// the internet. Needs root.
+/// `notes` 16ths from a drummer at home A heard by a listener at home B, through a relay
+/// server on the internet, with `lossy_router` (home A's or home B's) dropping `loss_permille`
+/// ‰ of the packets it forwards, both ways. Needs root.
 pub async fn across_homes(
     dir: &Path,
     notes: usize,
+    lossy_router: Host,
     loss_permille: u32,
     drummer_env: &[(&str, &str)],
 ) -> Across {
@@ -492,7 +493,7 @@ pub async fn across_homes(
             .collect()
         })
         .unwrap_or_default();
-    homes.set_loss(Host::RouterA, loss_permille);
+    homes.set_loss(lossy_router, loss_permille);
     play_through(homes.command(Host::A1, &jam), &song, &invite, drummer_env).await;
     record_on(&recording, 2).await;
     recorder.stop();
@@ -502,10 +503,14 @@ pub async fn across_homes(
         let _ = tcpdump.start_kill();
         let _ = tcpdump.wait().await;
     }
-    let drummer = homes.tcp_counters(Host::A1);
-    let count = |name: &str| drummer.get(name).copied().unwrap_or(0);
-    let drummer_tcp = format!(
-        "drummer's TCP: {} segments retransmitted, {} timeouts, {} loss probes, {} retransmissions lost",
+    // The sending side of the lossy link: the drummer's, or the relay server's to the listener.
+    let (sender, counters) = match lossy_router {
+        Host::RouterB => ("relay server", homes.tcp_counters(Host::Server)),
+        _ => ("drummer", homes.tcp_counters(Host::A1)),
+    };
+    let count = |name: &str| counters.get(name).copied().unwrap_or(0);
+    let tcp = format!(
+        "{sender}'s TCP: {} segments retransmitted, {} timeouts, {} loss probes, {} retransmissions lost",
         count("RetransSegs"),
         count("TCPTimeouts"),
         count("TCPLossProbes"),
@@ -513,7 +518,7 @@ pub async fn across_homes(
     );
     Across {
         heard: Heard::of(&samples(&recording)),
-        drummer_tcp,
+        tcp,
     }
 }
 
@@ -521,6 +526,7 @@ pub async fn across_homes(
 pub struct Across {
     /// What the listener heard.
     pub heard: Heard,
-    /// The drummer's TCP counters over the run, in words (retransmissions, timeouts, probes).
-    pub drummer_tcp: String,
+    /// The TCP counters of the lossy link's sender (the drummer, or the relay server when the
+    /// listener's link loses) over the run, in words: retransmissions, timeouts, probes.
+    pub tcp: String,
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use jam_tests::groove;
 use jam_tests::heard::{Heard, groove_file, samples, taken};
+use jam_tests::homes::Host;
 use jam_tests::workspace_binary;
 
 /// The live runs record real-time audio: nothing else of this file may compete with them for
@@ -217,8 +218,8 @@ async fn a_groove_across_a_lossy_home_link_is_heard_whole() {
     let notes = 64;
     taken("with 3 % loss", |n| async move {
         let dir = scratch(&format!("homes-{n}"));
-        let across = groove::across_homes(&dir, notes, 30, &[]).await;
-        whole(&across.heard, notes).map_err(|e| format!("{e} ({})", across.drummer_tcp))
+        let across = groove::across_homes(&dir, notes, Host::RouterA, 30, &[]).await;
+        whole(&across.heard, notes).map_err(|e| format!("{e} ({})", across.tcp))
     })
     .await;
 }

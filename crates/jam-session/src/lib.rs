@@ -26,6 +26,7 @@ mod connect;
 mod error;
 mod invite;
 mod playout;
+#[cfg(feature = "net")]
 mod probe;
 pub mod received;
 #[cfg(feature = "net")]

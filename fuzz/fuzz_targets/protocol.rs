@@ -30,7 +30,30 @@ fn check_event(name: &str, payload: &serde_json::value::RawValue) {
     assert_eq!(again.ok().flatten(), Some(event));
 }
 
+/// The bytes as sequence numbers (eight per number, big-endian), as a peer could send them in
+/// `seq` or `clientSeq`: the window keeps exactly the first copy of each number within its
+/// reach, and counts anything further behind the newest as seen.
+fn check_seq_window(data: &[u8]) {
+    let mut window = jam_protocol::SeqWindow::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut newest: Option<u64> = None;
+    for chunk in data.chunks_exact(8) {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(chunk);
+        // Small steps too, so that numbers repeat and reorder within the window.
+        let seq = u64::from_be_bytes(bytes) >> (bytes[7] % 64);
+        let expected = match newest {
+            Some(n) if seq <= n => n - seq < jam_protocol::lane::SEQ_WINDOW && !seen.contains(&seq),
+            _ => true,
+        };
+        assert_eq!(window.first_time(seq), expected, "{seq}");
+        seen.insert(seq);
+        newest = Some(newest.map_or(seq, |n| n.max(seq)));
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
+    check_seq_window(data);
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };

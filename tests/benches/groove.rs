@@ -16,12 +16,15 @@
 //! - 3 % loss again with the drummer's tail probe turned off (`JAMWIRE_TAIL_PROBE_MS=0`), to
 //!   show what the probes are for;
 //! - 3 % loss on the listener's link instead (router B), where the relay server sends;
+//! - 3 % loss as on a system that keeps TCP's 200 ms retransmission floor (Linux before 6.15:
+//!   `JAMWIRE_KEEP_RTO_FLOOR` in every process), without and with the spare lane;
 //! - the browser guest as the listener behind the same 0–30 ms proxy, in Chromium, Firefox and
 //!   WebKitGTK (five runs each; needs the browsers `scripts/test` installs).
 //!
 //! `JAM_GROOVE_NOTES` changes the length of a run (notes), `JAM_GROOVE_RUNS` the runs, and
 //! `JAM_GROOVE_ONLY=lossy` runs only the lossy links (`=3`: only 3 % with the probes;
-//! `=listener`: only 3 % on the listener's link; `=app`:
+//! `=listener`: only 3 % on the listener's link; `=floor`: only the two with the 200 ms
+//! floor; `=app`:
 //! only the app through jitter),
 //! `=browser` only the browser guests, `=jitter` the app and the browsers through jitter;
 //! `JAM_GROOVE_LOSSY_RUNS` the runs per lossy link (default: `JAM_GROOVE_RUNS`, at most 3);
@@ -114,7 +117,7 @@ async fn main() {
     );
     let only = std::env::var("JAM_GROOVE_ONLY").unwrap_or_default();
     let first_seed = env_number("JAM_GROOVE_FIRST_SEED", 0) as u64;
-    let lossy_only = only == "lossy" || only == "3" || only == "listener";
+    let lossy_only = only == "lossy" || only == "3" || only == "listener" || only == "floor";
     let browser_only = only == "browser";
     let app_only = only == "app";
     let no_lossy = browser_only || app_only || only == "jitter";
@@ -169,7 +172,7 @@ async fn main() {
     }
     let lossy_runs = env_number("JAM_GROOVE_LOSSY_RUNS", runs.min(3));
     let (drummer, listener) = (Host::RouterA, Host::RouterB);
-    for (name, router, permille, runs, env) in [
+    for (scenario, name, router, permille, runs, env) in [
         ("two homes, no loss", drummer, 0, 1, &[][..]),
         ("two homes, 1 % loss", drummer, 10, lossy_runs, &[][..]),
         ("two homes, 3 % loss", drummer, 30, lossy_runs, &[][..]),
@@ -187,19 +190,35 @@ async fn main() {
             lossy_runs,
             &[][..],
         ),
-    ] {
+        (
+            "3 %, 200 ms floor, no lane",
+            drummer,
+            30,
+            lossy_runs,
+            &[("JAMWIRE_KEEP_RTO_FLOOR", "1"), ("JAMWIRE_LANE", "never")][..],
+        ),
+        (
+            "3 %, 200 ms floor, spare lane",
+            drummer,
+            30,
+            lossy_runs,
+            &[("JAMWIRE_KEEP_RTO_FLOOR", "1")][..],
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, (name, router, permille, runs, env))| (i, name, router, permille, runs, env))
+    {
+        let floor = env.iter().any(|(k, _)| *k == "JAMWIRE_KEEP_RTO_FLOOR");
         if only == "3" && !(permille == 30 && env.is_empty() && router == drummer)
             || only == "listener" && router != listener
+            || only == "floor" && !floor
         {
             continue;
         }
         let mut figures_of_runs = Vec::new();
         for run in 0..runs {
-            let dir = root.join(format!(
-                "homes-{permille}-{}-{}-{run}",
-                env.len(),
-                if router == drummer { "a" } else { "b" }
-            ));
+            let dir = root.join(format!("homes-{scenario}-{permille}-{run}"));
             let across = groove::across_homes(&dir, notes, router, permille, env).await;
             println!("{name:<28} run {}  {}", run + 1, across.tcp);
             figures_of_runs.push(figures(&across.heard, notes));

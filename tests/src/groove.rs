@@ -33,6 +33,8 @@ pub struct Program {
     /// Its output, until [`Program::log_to`] hands it to a task writing it to a file.
     stdout: Option<Lines<BufReader<ChildStdout>>>,
     stderr: Option<Lines<BufReader<ChildStderr>>>,
+    /// The tasks writing its output to a log file.
+    logs: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Program {
@@ -48,6 +50,7 @@ impl Program {
             child,
             stdout: Some(stdout),
             stderr: Some(stderr),
+            logs: Vec::new(),
         }
     }
 
@@ -86,10 +89,10 @@ impl Program {
             std::fs::File::create(path).expect("a log file"),
         ));
         if let Some(lines) = self.stdout.take() {
-            tokio::spawn(copy(lines, file.clone()));
+            self.logs.push(tokio::spawn(copy(lines, file.clone())));
         }
         if let Some(lines) = self.stderr.take() {
-            tokio::spawn(copy(lines, file));
+            self.logs.push(tokio::spawn(copy(lines, file)));
         }
     }
 
@@ -117,6 +120,10 @@ impl Program {
             sigterm(pid);
         }
         let _ = tokio::time::timeout(PATIENCE, self.child.wait()).await;
+        // Its pipes are closed: the log is complete once the copies have read them out.
+        for log in self.logs.drain(..) {
+            let _ = tokio::time::timeout(PATIENCE, log).await;
+        }
     }
 }
 
@@ -433,13 +440,14 @@ pub async fn browser_through_jitter(
 
 /// `notes` 16ths from a drummer at home A heard by a listener at home B, through a relay
 /// server on the internet, with `lossy_router` (home A's or home B's) dropping `loss_permille`
-/// ‰ of the packets it forwards, both ways. Needs root.
+/// ‰ of the packets it forwards, both ways; `env` is set for every Jamwire process (relay
+/// server, listener, drummer). Needs root.
 pub async fn across_homes(
     dir: &Path,
     notes: usize,
     lossy_router: Host,
     loss_permille: u32,
-    drummer_env: &[(&str, &str)],
+    env: &[(&str, &str)],
 ) -> Across {
     std::fs::create_dir_all(dir).expect("a folder for the run");
     let song = dir.join("groove.mid");
@@ -449,6 +457,8 @@ pub async fn across_homes(
     let jam = jam();
     let mut server = homes.command(Host::Server, &workspace_binary("jam-relay", "jam-relay"));
     server.args(["--bind", "0.0.0.0:7878"]);
+    server.env("RUST_LOG", "info,jam_relay::peer=debug");
+    server.envs(env.iter().copied());
     let mut server = Program::start(server);
     server.out_line("listening on ws://").await;
     // The listener hosts on the relay server from home B, and hears.
@@ -465,7 +475,8 @@ pub async fn across_homes(
     let recorder = pulse.record("ear", &recording);
     // Recording steadily before anything plays (parec takes a moment to start).
     record_on(&recording, 1).await;
-    ear.env("RUST_LOG", "warn,jam_play=info");
+    ear.env("RUST_LOG", "warn,jam_play=info,jam_session=debug");
+    ear.envs(env.iter().copied());
     let mut ear = Program::start(ear);
     let invite = invite_in(&ear.out_line("hosting").await);
     ear.log_to(&dir.join("ear.log"));
@@ -494,7 +505,7 @@ pub async fn across_homes(
         })
         .unwrap_or_default();
     homes.set_loss(lossy_router, loss_permille);
-    play_through(homes.command(Host::A1, &jam), &song, &invite, drummer_env).await;
+    play_through(homes.command(Host::A1, &jam), &song, &invite, env).await;
     record_on(&recording, 2).await;
     recorder.stop();
     ear.stop().await;

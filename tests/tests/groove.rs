@@ -224,6 +224,30 @@ async fn a_groove_across_a_lossy_home_link_is_heard_whole() {
     .await;
 }
 
+/// The same where TCP keeps its 200 ms retransmission floor (as on Linux before 6.15, made so
+/// here with `JAMWIRE_KEEP_RTO_FLOOR` in every process): the relay and both players open spare
+/// lanes, every note travels twice each way, and still every note is heard exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root and network namespaces: scripts/test runs it"]
+async fn with_spare_lanes_a_groove_across_a_lossy_home_link_is_heard_once() {
+    let _alone = ALONE.lock().await;
+    let notes = 64;
+    taken("with 3 % loss and spare lanes", |n| async move {
+        let dir = scratch(&format!("lanes-{n}"));
+        let env = [(jam_protocol::transport::KEEP_RTO_FLOOR_ENV, "1")];
+        let across = groove::across_homes(&dir, notes, Host::RouterA, 30, &env).await;
+        let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
+        let lanes = log.matches("spare lane open").count();
+        if lanes < 2 {
+            return Err(format!(
+                "the relay server opened {lanes} spare lanes, not one for each player"
+            ));
+        }
+        whole(&across.heard, notes).map_err(|e| format!("{e} ({})", across.tcp))
+    })
+    .await;
+}
+
 /// A developer's tool: `JAM_HEARD=recording.raw cargo test -p jam-tests --test groove analyse
 /// -- --ignored --nocapture` prints the analysis of a recording a run left behind.
 #[test]

@@ -28,6 +28,9 @@ pub enum ClientMsg {
     /// `clock:ping`: ask for the relay's time.
     #[serde(rename = "clock:ping")]
     ClockPing(ClockPing),
+    /// `lane:open`: make this connection the spare lane of a member (see [`crate::lane`]).
+    #[serde(rename = "lane:open")]
+    LaneOpen(LaneOpen),
 }
 
 /// Body of `session:create`.
@@ -80,6 +83,23 @@ pub struct Broadcast {
     pub event_name: String,
     /// The event's payload, kept byte for byte.
     pub payload: Box<RawValue>,
+    /// The sender's own count of its events (1, 2, …). A client that sends each event on two
+    /// connections (the spare lane, [`crate::lane`]) gives both copies the same number, and the
+    /// relay relays only the first to arrive. Absent: every copy is relayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_seq: Option<u64>,
+}
+
+/// Body of `lane:open`, sent on a second connection, in no room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LaneOpen {
+    /// The member's room.
+    pub room_code: String,
+    /// The member's user id (its first connection's).
+    pub user_id: String,
+    /// The `laneToken` the member's welcome gave.
+    pub lane_token: String,
 }
 
 /// Body of `clock:ping`.
@@ -101,6 +121,7 @@ impl ClientMsg {
             "session:end" => ClientMsg::End,
             "event:broadcast" => ClientMsg::Broadcast(parse_body(&ty, text)?),
             "clock:ping" => ClientMsg::ClockPing(parse_body(&ty, text)?),
+            "lane:open" => ClientMsg::LaneOpen(parse_body(&ty, text)?),
             _ => return Err(ParseError::UnknownType(ty)),
         })
     }
@@ -138,8 +159,14 @@ mod tests {
                 room_code: "K7M2QXH4".into(),
                 event_name: "piano_note".into(),
                 payload,
+                client_seq: Some(7),
             }),
             ClientMsg::ClockPing(ClockPing { client_time: 12.5 }),
+            ClientMsg::LaneOpen(LaneOpen {
+                room_code: "K7M2QXH4".into(),
+                user_id: "U1".into(),
+                lane_token: "t".into(),
+            }),
         ];
         for msg in msgs {
             let json = msg.to_json();

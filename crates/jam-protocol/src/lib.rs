@@ -12,6 +12,8 @@
 //! - [`pattern`]: [`Pattern`], the step-sequencer layout inside `pattern_change`.
 //! - [`clock`]: [`EpochClock`], the one epoch-milliseconds clock every process reads.
 //! - [`transport`]: the TCP setting both ends make (a short retransmission timeout).
+//! - [`lane`]: the spare lane (a second connection carrying a copy of each event) and
+//!   [`SeqWindow`], which keeps the first copy of each.
 //!
 //! With the `ts` feature the types a user interface shows derive `ts_rs::TS`, so that their
 //! TypeScript declarations are generated from here, never retyped.
@@ -25,15 +27,17 @@ pub mod clock;
 pub mod error;
 pub mod event;
 pub mod groove;
+pub mod lane;
 pub mod pattern;
 pub mod room;
 pub mod server;
 pub mod transport;
 
-pub use client::{Broadcast, ClientMsg, ClockPing, CreateRoom, JoinRoom};
+pub use client::{Broadcast, ClientMsg, ClockPing, CreateRoom, JoinRoom, LaneOpen};
 pub use clock::EpochClock;
 pub use error::{ErrorCode, ParseError};
 pub use event::{EventError, MusicalEvent};
+pub use lane::SeqWindow;
 pub use pattern::{Pattern, Row};
 pub use room::{
     HeldNote, MAX_NAME_CHARS, MAX_PASSWORD_BYTES, MAX_TOKEN_BYTES, NameError, Participant, Role,

@@ -37,6 +37,9 @@ pub enum ServerMsg {
     /// `error`: a request failed; the connection stays usable unless it is closed right after.
     #[serde(rename = "error")]
     Error(ErrorMsg),
+    /// `lane:opened`: answer to `lane:open`; this connection is now the member's spare lane.
+    #[serde(rename = "lane:opened")]
+    LaneOpened,
 }
 
 /// Body of `connected`.
@@ -49,6 +52,11 @@ pub struct Connected {
     pub server_time: f64,
     /// The protocol version, [`crate::PROTOCOL_VERSION`].
     pub protocol: u32,
+    /// The relay repairs a lost retransmission on this connection in tens of milliseconds
+    /// ([`crate::transport::retransmit_quickly`] took). Absent (false): its system keeps
+    /// TCP's 200 ms floor, and a client may want the spare lane ([`crate::lane`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub quick_retransmit: bool,
 }
 
 /// Body of `session:created` and `session:joined`.
@@ -73,6 +81,10 @@ pub struct RoomWelcome {
     /// `session:join`'s `hostToken`). Never sent to anyone else.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_token: Option<String>,
+    /// Only to the receiver: the secret that opens its spare lane (`lane:open`, see
+    /// [`crate::lane`]). Absent from relays without lanes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lane_token: Option<String>,
 }
 
 /// Body of `session:ended`.
@@ -167,6 +179,7 @@ impl ServerMsg {
             "event:broadcast" => ServerMsg::Event(parse_body(&ty, text)?),
             "clock:pong" => ServerMsg::ClockPong(parse_body(&ty, text)?),
             "error" => ServerMsg::Error(parse_body(&ty, text)?),
+            "lane:opened" => ServerMsg::LaneOpened,
             _ => return Err(ParseError::UnknownType(ty)),
         })
     }
@@ -217,6 +230,7 @@ mod tests {
             server_time: 10.0,
             recording: true,
             host_token: None,
+            lane_token: Some("L".into()),
         });
         let json = msg.to_json();
         assert!(

@@ -19,12 +19,21 @@ use std::time::Duration;
 /// The shortest retransmission timeout asked for.
 pub const MIN_RTO: Duration = Duration::from_millis(20);
 
+/// Set (to anything) in a process's environment, [`retransmit_quickly`] changes nothing and
+/// says `false`, as on a kernel without the option: for measuring what older systems get, and
+/// the spare lane (`crate::lane`) that makes up for it, on a newer one.
+pub const KEEP_RTO_FLOOR_ENV: &str = "JAMWIRE_KEEP_RTO_FLOOR";
+
 /// Asks the kernel for a [`MIN_RTO`] floor on `socket`'s retransmission timeout. Returns
 /// whether it took it: `false` on kernels and systems without the option (the 200 ms floor
-/// then stays), an error only for a socket that is not a TCP socket.
+/// then stays) or with [`KEEP_RTO_FLOOR_ENV`] set, an error only for a socket that is not a
+/// TCP socket.
 #[cfg(target_os = "linux")]
 pub fn retransmit_quickly<S: std::os::fd::AsFd>(socket: &S) -> std::io::Result<bool> {
     use std::os::fd::AsRawFd;
+    if std::env::var_os(KEEP_RTO_FLOOR_ENV).is_some() {
+        return Ok(false);
+    }
     /// `TCP_RTO_MIN_US` from `linux/tcp.h` (not yet in the `libc` crate).
     const TCP_RTO_MIN_US: libc::c_int = 45;
     let micros = libc::c_int::try_from(MIN_RTO.as_micros()).unwrap_or(libc::c_int::MAX);

@@ -47,6 +47,18 @@ pub fn prometheus_text(stats: &StatsSnapshot, recorded: Option<(u64, u64)>) -> S
         stats.deliveries,
     );
     metric(
+        "jam_relay_lanes",
+        "gauge",
+        "Spare lanes open (second connections carrying a copy of each event).",
+        stats.lanes,
+    );
+    metric(
+        "jam_relay_lane_copies_total",
+        "counter",
+        "Second copies of events dropped, not relayed.",
+        stats.lane_copies,
+    );
+    metric(
         "jam_relay_slow_consumers_total",
         "counter",
         "Members disconnected because they could not keep up.",

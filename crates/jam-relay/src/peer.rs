@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use jam_protocol::event::{MAX_EVENT_NAME_BYTES, MAX_UNKNOWN_EVENT_BYTES};
 use jam_protocol::{
-    Broadcast, ClientMsg, ClockPong, Connected, CreateRoom, ErrorCode, JoinRoom,
+    Broadcast, ClientMsg, ClockPong, Connected, CreateRoom, ErrorCode, JoinRoom, LaneOpen,
     MAX_PASSWORD_BYTES, MAX_TOKEN_BYTES, MusicalEvent, PROTOCOL_VERSION, RoomCode, ServerMsg,
 };
 use serde_json::value::RawValue;
@@ -26,7 +26,9 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::limiter::{NoticeWindow, TokenBucket};
-use crate::room::{Outbound, PeerControl, PeerLink, Refusal, RoomRef, lock, secrets_match};
+use crate::room::{
+    Outbound, PeerControl, PeerLink, Refusal, RoomRef, lock, secrets_match, take_token,
+};
 use crate::server::{IpSlot, Shared};
 use crate::stats::RelayStats;
 
@@ -59,17 +61,19 @@ fn ws_config(shared: &Shared) -> WebSocketConfig {
 }
 
 /// A fresh TCP connection: the TLS handshake first when the relay serves `wss://` (within the
-/// handshake timeout), then [`serve_tcp`].
+/// handshake timeout), then [`serve_tcp`]. `quick` tells whether the socket got the short
+/// retransmission floor (`jam_protocol::transport`).
 pub(crate) async fn serve_accepted(
     stream: TcpStream,
     addr: SocketAddr,
     shared: Arc<Shared>,
     slots: (OwnedSemaphorePermit, IpSlot),
+    quick: bool,
 ) {
     match shared.tls.clone() {
-        None => serve_tcp(stream, addr, shared, slots).await,
+        None => serve_tcp(stream, addr, shared, slots, quick).await,
         Some(tls) => match timeout(HANDSHAKE_TIMEOUT, tls.acceptor.accept(stream)).await {
-            Ok(Ok(stream)) => serve_tcp(stream, addr, shared, slots).await,
+            Ok(Ok(stream)) => serve_tcp(stream, addr, shared, slots, quick).await,
             Ok(Err(e)) => tracing::debug!(%addr, error = %e, "TLS handshake failed"),
             Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),
         },
@@ -100,6 +104,7 @@ pub(crate) async fn serve_tcp<S>(
     addr: SocketAddr,
     shared: Arc<Shared>,
     slots: (OwnedSemaphorePermit, IpSlot),
+    quick: bool,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -157,7 +162,7 @@ pub(crate) async fn serve_tcp<S>(
     match timeout(HANDSHAKE_TIMEOUT, handshake).await {
         Ok(Ok(ws)) => {
             let ip = slots.1.ip();
-            serve(ws, addr.to_string(), Some(ip), shared).await;
+            serve(ws, addr.to_string(), Some(ip), shared, quick).await;
         }
         Ok(Err(e)) => tracing::debug!(%addr, error = %e, "websocket handshake failed"),
         Err(_) => tracing::debug!(%addr, "websocket handshake timed out"),
@@ -205,12 +210,14 @@ impl Drop for ConnectionSlot {
 }
 
 /// Serves one WebSocket connection until it closes, drops, times out or the relay stops.
-/// `ip` is the client's address, when it came over TCP (for per-address join limits).
+/// `ip` is the client's address, when it came over TCP (for per-address join limits); `quick`
+/// tells the client whether its socket repairs lost retransmissions quickly.
 pub(crate) async fn serve<S>(
     ws: WebSocketStream<S>,
     addr: String,
     ip: Option<IpAddr>,
     shared: Arc<Shared>,
+    quick: bool,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -226,15 +233,21 @@ pub(crate) async fn serve<S>(
         shared.config.outbound_queue_bytes,
     ));
     let writer = tokio::spawn(write_loop(sink, rx, control.clone(), stats.clone()));
+    let now = Instant::now();
+    let config = &shared.config;
+    let limiter = Arc::new(std::sync::Mutex::new(TokenBucket::new(
+        config.rate_per_sec,
+        config.rate_burst,
+        now,
+    )));
     let link = PeerLink {
         id: id.clone(),
         tx,
         control,
+        limiter,
     };
     tracing::debug!(peer = %id, %addr, "connected");
 
-    let now = Instant::now();
-    let config = &shared.config;
     let mut conn = Connection {
         frames: TokenBucket::new(
             config.rate_per_sec.saturating_mul(2),
@@ -245,7 +258,7 @@ pub(crate) async fn serve<S>(
         outside_since: Some(now),
         join_failures: 0,
         ip,
-        limiter: TokenBucket::new(config.rate_per_sec, config.rate_burst, now),
+        lane_of: None,
         notices: NoticeWindow::new(Duration::from_secs(1)),
         cursor: CursorGate::new(shared.config.cursor_interval()),
         last_seen: now,
@@ -257,11 +270,19 @@ pub(crate) async fn serve<S>(
         client_id: id.clone(),
         server_time: conn.shared.clock.now_ms(),
         protocol: PROTOCOL_VERSION,
+        quick_retransmit: quick,
     }));
     let why = conn.read_loop(&mut stream).await;
-    if let Some(member) = conn.room.take() {
-        conn.shared.leave_room(&member.room, &id);
-        tracing::info!(peer = %id, room = %member.code, why, "left room");
+    match (conn.room.take(), conn.lane_of.take()) {
+        (Some(member), None) => {
+            conn.shared.leave_room(&member.room, &id);
+            tracing::info!(peer = %id, room = %member.code, why, "left room");
+        }
+        (Some(member), Some(owner)) => {
+            lock(&member.room).close_lane(&conn.shared, &owner, &id);
+            tracing::debug!(peer = %id, member = %owner, why, "spare lane closed");
+        }
+        (None, _) => {}
     }
     tracing::debug!(peer = %id, why, "disconnected");
     drop(conn); // drops the last sender: the writer drains what is queued and closes
@@ -419,8 +440,9 @@ struct Connection {
     join_failures: u32,
     /// The client's address, for the per-address failure budget.
     ip: Option<IpAddr>,
-    /// Messages, charged once parsed (broadcasts inside the room, where releases are free).
-    limiter: TokenBucket,
+    /// This connection is the spare lane of that member (its user id): its events are that
+    /// member's, and it charges that member's budget (`link.limiter`, shared).
+    lane_of: Option<String>,
     notices: NoticeWindow,
     cursor: CursorGate,
     /// When the client last sent anything (a frame, a ping or a pong).
@@ -482,7 +504,7 @@ impl Connection {
                 }
                 () = sleep_until(cursor_due.unwrap_or_else(Instant::now)), if cursor_due.is_some() => {
                     if let Some((name, payload)) = self.cursor.take_due(Instant::now()) {
-                        self.relay(name, payload, None);
+                        self.relay(name, payload, None, None);
                     }
                 }
             }
@@ -558,7 +580,7 @@ impl Connection {
             // Charged inside the room, where the note ledger exempts releases of held notes.
             return self.on_broadcast(b);
         }
-        if !self.limiter.try_take(Instant::now()) {
+        if !take_token(&self.link.limiter, Instant::now()) {
             return self.refuse(Refusal::new(
                 ErrorCode::RateLimited,
                 "too many messages: some were dropped",
@@ -567,6 +589,11 @@ impl Connection {
         let result = match msg {
             ClientMsg::Create(create) => self.on_create(create),
             ClientMsg::Join(join) => self.on_join(join),
+            ClientMsg::LaneOpen(open) => self.on_lane_open(open),
+            ClientMsg::Leave | ClientMsg::End if self.lane_of.is_some() => Err(Refusal::new(
+                ErrorCode::BadMessage,
+                "this connection is a spare lane: leave on the first connection",
+            )),
             ClientMsg::Leave => self.on_leave(),
             ClientMsg::End => self.on_end(),
             ClientMsg::ClockPing(ping) => {
@@ -617,6 +644,43 @@ impl Connection {
         let code = lock(&room).code().clone();
         tracing::info!(peer = %self.link.id, room = %code, %name, "created room");
         self.enter(Membership { code, room });
+        Ok(())
+    }
+
+    /// Makes this connection the spare lane of a member ([`jam_protocol::lane`]). A wrong
+    /// token counts as a failed join, so tokens can't be guessed faster than codes.
+    fn on_lane_open(&mut self, open: LaneOpen) -> Result<(), Refusal> {
+        self.not_in_room_yet()?;
+        if open.user_id.len() > MAX_TOKEN_BYTES || open.lane_token.len() > MAX_TOKEN_BYTES {
+            return Err(Refusal::new(
+                ErrorCode::BadMessage,
+                "lane:open: userId and laneToken are at most 64 bytes",
+            ));
+        }
+        if self.ip.is_some_and(|ip| !self.shared.ips.may_try_join(ip)) {
+            return Err(Refusal::new(
+                ErrorCode::RateLimited,
+                "too many failed joins from your address — wait a minute",
+            ));
+        }
+        let opened = self.shared.open_lane(
+            &open.room_code,
+            &open.user_id,
+            &open.lane_token,
+            self.link.clone(),
+        );
+        let (room, code, limiter) = match opened {
+            Ok(opened) => opened,
+            Err(refusal) => {
+                self.join_failed();
+                return Err(refusal);
+            }
+        };
+        tracing::debug!(peer = %self.link.id, member = %open.user_id, room = %code, "spare lane open");
+        self.link.limiter = limiter;
+        self.lane_of = Some(open.user_id);
+        self.enter(Membership { code, room });
+        self.send(&ServerMsg::LaneOpened);
         Ok(())
     }
 
@@ -735,26 +799,31 @@ impl Connection {
             ));
         }
         if let Some(MusicalEvent::Cursor(_)) = event {
+            if self.lane_of.is_some() {
+                // Latest wins anyway: a lane's copy of a cursor adds nothing.
+                return;
+            }
             if let Some((name, payload)) =
                 self.cursor.offer(b.event_name, b.payload, Instant::now())
             {
-                self.relay(name, payload, None);
+                self.relay(name, payload, None, None);
             }
             return;
         }
-        self.relay(b.event_name, b.payload, event.as_ref());
+        self.relay(b.event_name, b.payload, event.as_ref(), b.client_seq);
     }
 
-    fn relay(&mut self, name: String, payload: Box<RawValue>, event: Option<&MusicalEvent>) {
+    fn relay(
+        &mut self,
+        name: String,
+        payload: Box<RawValue>,
+        event: Option<&MusicalEvent>,
+        client_seq: Option<u64>,
+    ) {
         let Some(member) = &self.room else { return };
-        let result = lock(&member.room).broadcast(
-            &self.shared,
-            &self.link.id,
-            name,
-            payload,
-            event,
-            &mut self.limiter,
-        );
+        let sender = self.lane_of.as_deref().unwrap_or(&self.link.id);
+        let result =
+            lock(&member.room).broadcast(&self.shared, sender, name, payload, event, client_seq);
         if let Err(refusal) = result {
             self.refuse(refusal);
         }
@@ -793,7 +862,7 @@ mod tests {
     async fn connect(shared: &Arc<Shared>) -> TestWs {
         let (client_io, server_io) = tokio::io::duplex(64 * 1024);
         let server = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
-        tokio::spawn(serve(server, "pipe".into(), None, shared.clone()));
+        tokio::spawn(serve(server, "pipe".into(), None, shared.clone(), false));
         WebSocketStream::from_raw_socket(client_io, Role::Client, None).await
     }
 

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use jam_protocol::event::{PianoNote, PianoNoteOff, Sustain, names};
 use jam_protocol::{
     ErrorCode, HeldNote, JamEnded, MusicalEvent, Participant, RelayedEvent, Role, RoomCode,
-    RoomState, RoomWelcome, ServerMsg, UserJoined, UserLeft,
+    RoomState, RoomWelcome, SeqWindow, ServerMsg, UserJoined, UserLeft,
 };
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
@@ -98,6 +98,16 @@ pub(crate) struct PeerLink {
     pub(crate) tx: mpsc::Sender<Outbound>,
     /// Lets the room disconnect a member that cannot keep up.
     pub(crate) control: Arc<PeerControl>,
+    /// The connection's message budget; a member's spare lane shares it.
+    pub(crate) limiter: Arc<Mutex<TokenBucket>>,
+}
+
+/// Takes one token from a shared budget (a leaf lock, held for the arithmetic only).
+pub(crate) fn take_token(limiter: &Mutex<TokenBucket>, now: Instant) -> bool {
+    limiter
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .try_take(now)
 }
 
 impl PeerLink {
@@ -235,6 +245,12 @@ struct Member {
     link: PeerLink,
     participant: Participant,
     ledger: NoteLedger,
+    /// The secret that opens this member's spare lane (given to the member only).
+    lane_token: String,
+    /// The member's spare lane, when open: every event relayed to the member goes there too.
+    lane: Option<PeerLink>,
+    /// The `clientSeq`s this member's events came with: the second copy of one is dropped.
+    client_seqs: SeqWindow,
 }
 
 /// One jam room. Owned by the registry behind its own lock.
@@ -325,6 +341,11 @@ impl Room {
                 .iter()
                 .any(|m| m.participant.id == user_id && m.participant.is_host)
                 .then(|| self.host_token.clone()),
+            lane_token: self
+                .members
+                .iter()
+                .find(|m| m.participant.id == user_id)
+                .map(|m| m.lane_token.clone()),
         }
     }
 
@@ -354,6 +375,9 @@ impl Room {
             link,
             participant,
             ledger: NoteLedger::default(),
+            lane_token: new_secret(),
+            lane: None,
+            client_seqs: SeqWindow::new(),
         });
         let welcome = self.welcome(&id, shared.clock.now_ms(), shared.recorder.is_some());
         let msg = if created {
@@ -370,7 +394,9 @@ impl Room {
     /// Relays an event from `sender_id` to every other member.
     ///
     /// `event` is the parsed payload when `event_name` belongs to the vocabulary. The sender's
-    /// `limiter` is charged here, where the ledger tells whether the event releases a held note.
+    /// budget is charged here, where the ledger tells whether the event releases a held note.
+    /// An event whose `client_seq` came before (the copy from the sender's other connection)
+    /// is dropped unanswered, before it is charged.
     pub(crate) fn broadcast(
         &mut self,
         shared: &Shared,
@@ -378,7 +404,7 @@ impl Room {
         event_name: String,
         payload: Box<RawValue>,
         event: Option<&MusicalEvent>,
-        limiter: &mut TokenBucket,
+        client_seq: Option<u64>,
     ) -> Result<(), Refusal> {
         let now = Instant::now();
         if self.ended {
@@ -395,7 +421,11 @@ impl Room {
                 "listeners can't play in this room; rejoin as a player to play",
             ));
         }
-        if !sender.ledger.releases_held(event) && !limiter.try_take(now) {
+        if client_seq.is_some_and(|seq| !sender.client_seqs.first_time(seq)) {
+            RelayStats::add(&shared.stats.lane_copies, 1);
+            return Ok(());
+        }
+        if !sender.ledger.releases_held(event) && !take_token(&sender.link.limiter, now) {
             return Err(Refusal::new(
                 ErrorCode::RateLimited,
                 "too many events: some were dropped",
@@ -451,15 +481,57 @@ impl Room {
         let frame = Message::text(msg.to_json());
         let mut delivered = 0;
         for m in self.members.iter().filter(|m| m.link.id != sender_id) {
-            delivered += u64::from(m.link.deliver(
-                Outbound {
-                    frame: frame.clone(),
-                    stale_at,
-                },
-                &shared.stats,
-            ));
+            let out = || Outbound {
+                frame: frame.clone(),
+                stale_at,
+            };
+            delivered += u64::from(m.link.deliver(out(), &shared.stats));
+            if let Some(lane) = &m.lane {
+                lane.deliver(out(), &shared.stats);
+            }
         }
         RelayStats::add(&shared.stats.deliveries, delivered);
+    }
+
+    /// Makes `lane` the spare lane of member `user_id`, if `token` is that member's lane token;
+    /// a lane it had before is closed. Returns the member's message budget, which the lane
+    /// shares.
+    fn open_lane(
+        &mut self,
+        shared: &Shared,
+        user_id: &str,
+        token: &str,
+        lane: PeerLink,
+    ) -> Result<Arc<Mutex<TokenBucket>>, Refusal> {
+        let member = self
+            .members
+            .iter_mut()
+            .find(|m| m.link.id == user_id && passwords_match(&m.lane_token, token))
+            .filter(|_| !self.ended)
+            .ok_or_else(|| {
+                Refusal::new(
+                    ErrorCode::Forbidden,
+                    "no member of this room has that lane token",
+                )
+            })?;
+        match member.lane.replace(lane) {
+            Some(old) => {
+                old.control.end(1000, "replaced by a newer lane");
+            }
+            None => RelayStats::add(&shared.stats.lanes, 1),
+        }
+        Ok(member.link.limiter.clone())
+    }
+
+    /// Forgets the spare lane `lane_id` of member `user_id` (it closed).
+    pub(crate) fn close_lane(&mut self, shared: &Shared, user_id: &str, lane_id: &str) {
+        let Some(member) = self.members.iter_mut().find(|m| m.link.id == user_id) else {
+            return;
+        };
+        if member.lane.as_ref().is_some_and(|l| l.id == lane_id) {
+            member.lane = None;
+            RelayStats::sub(&shared.stats.lanes, 1);
+        }
     }
 
     /// Removes a member, releases every note it still sounds (as synthetic events from it) and
@@ -470,6 +542,10 @@ impl Room {
         };
         let member = self.members.remove(index);
         RelayStats::sub(&shared.stats.members, 1);
+        if let Some(lane) = &member.lane {
+            lane.control.end(1000, "the member left the room");
+            RelayStats::sub(&shared.stats.lanes, 1);
+        }
         let now = Instant::now();
         let timestamp = shared.clock.at(now);
         for (note, _) in member.ledger.sounding() {
@@ -711,6 +787,27 @@ impl Shared {
             tracing::info!(room = %code, host = %id, "room closed: the host ended the jam");
         }
         Ok(())
+    }
+
+    /// Makes `lane` the spare lane of member `user_id` in room `code` (see [`Room::open_lane`]).
+    /// A room that doesn't exist gets the same answer as a wrong token.
+    pub(crate) fn open_lane(
+        &self,
+        code: &str,
+        user_id: &str,
+        token: &str,
+        lane: PeerLink,
+    ) -> Result<(RoomRef, RoomCode, Arc<Mutex<TokenBucket>>), Refusal> {
+        let refused = || {
+            Refusal::new(
+                ErrorCode::Forbidden,
+                "no member of this room has that lane token",
+            )
+        };
+        let code = RoomCode::parse(code).ok_or_else(refused)?;
+        let room = self.rooms.map().get(&code).cloned().ok_or_else(refused)?;
+        let limiter = lock(&room).open_lane(self, user_id, token, lane)?;
+        Ok((room, code, limiter))
     }
 
     /// Takes member `id` out of `room`; the room is removed when nobody is left.

@@ -127,12 +127,13 @@ async fn serve(
                 let _ = stream.set_nodelay(true);
                 // Deliveries to a listener on a lossy link: 20 ms, not 200, when a
                 // retransmission is lost too (jam_protocol::transport).
-                let _ = jam_protocol::transport::retransmit_quickly(&stream);
+                let quick = jam_protocol::transport::retransmit_quickly(&stream).unwrap_or(false);
                 tracker.spawn(peer::serve_accepted(
                     stream,
                     peer_addr,
                     shared.clone(),
                     (slot, ip_slot),
+                    quick,
                 ));
             }
             Err(e) if is_transient(&e) => {

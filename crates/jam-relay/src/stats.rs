@@ -37,6 +37,10 @@ pub struct RelayStats {
     pub(crate) join_timeouts: AtomicU64,
     /// Rooms their host ended with `session:end`.
     pub(crate) rooms_ended: AtomicU64,
+    /// Spare lanes open (see `jam_protocol::lane`).
+    pub(crate) lanes: AtomicU64,
+    /// Second copies of events (from a sender's two connections) dropped, not relayed.
+    pub(crate) lane_copies: AtomicU64,
 }
 
 /// A copy of [`RelayStats`] at one moment.
@@ -74,6 +78,10 @@ pub struct StatsSnapshot {
     pub join_timeouts: u64,
     /// Rooms their host ended with `session:end`.
     pub rooms_ended: u64,
+    /// Spare lanes open.
+    pub lanes: u64,
+    /// Second copies of events dropped, not relayed.
+    pub lane_copies: u64,
 }
 
 impl RelayStats {
@@ -96,6 +104,8 @@ impl RelayStats {
             join_failures: self.join_failures.load(Relaxed),
             join_timeouts: self.join_timeouts.load(Relaxed),
             rooms_ended: self.rooms_ended.load(Relaxed),
+            lanes: self.lanes.load(Relaxed),
+            lane_copies: self.lane_copies.load(Relaxed),
         }
     }
 

@@ -67,12 +67,13 @@ fn host_of(address: &str) -> &str {
 }
 
 /// Connects to the relay at `address` (`HOST:PORT`) and opens the WebSocket, over TLS when
-/// `tls` is given.
+/// `tls` is given. Also says whether this end repairs lost retransmissions quickly
+/// (`jam_protocol::transport::retransmit_quickly` took).
 pub(crate) async fn open(
     address: &str,
     tls: Option<&Arc<rustls::ClientConfig>>,
     ws_config: WebSocketConfig,
-) -> Result<Ws, SessionError> {
+) -> Result<(Ws, bool), SessionError> {
     let secs = CONNECT_WITHIN.as_secs();
     let timed_out = || SessionError::TimedOut {
         address: address.to_owned(),
@@ -105,7 +106,8 @@ pub(crate) async fn open(
         })?;
     let _ = tcp.set_nodelay(true);
     // A lost note and its lost retransmission cost 20 ms, not 200 (see the module's docs).
-    if let Ok(false) | Err(_) = jam_protocol::transport::retransmit_quickly(&tcp) {
+    let quick = jam_protocol::transport::retransmit_quickly(&tcp).unwrap_or(false);
+    if !quick {
         tracing::debug!("this system keeps TCP's 200 ms retransmission floor");
     }
     let (stream, scheme) = match tls {
@@ -134,7 +136,7 @@ pub(crate) async fn open(
             address: address.to_owned(),
             detail: e.to_string(),
         })?;
-    Ok(ws)
+    Ok((ws, quick))
 }
 
 #[cfg(test)]

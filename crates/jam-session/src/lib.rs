@@ -25,6 +25,8 @@ mod clock;
 mod connect;
 mod error;
 mod invite;
+#[cfg(feature = "net")]
+mod lane;
 mod playout;
 #[cfg(feature = "net")]
 mod probe;
@@ -37,6 +39,8 @@ pub use clock::ClockSync;
 pub use connect::{CA_CERT_ENV, CONNECT_WITHIN, tls_config};
 pub use error::SessionError;
 pub use invite::{Invite, TLS_PORT, parse_relay};
+#[cfg(feature = "net")]
+pub use lane::LaneMode;
 pub use playout::{MAX_DELAY_MS, MAX_SENDERS, Playout, PlayoutMode, SenderFigures};
 #[cfg(feature = "net")]
 pub use session::{RemoteEvent, Session, SessionConfig, SessionEvent, SessionHandle, Status};

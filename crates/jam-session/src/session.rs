@@ -4,10 +4,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
+use jam_protocol::event::names;
 use jam_protocol::{
-    Broadcast, ClientMsg, ClockPing, CreateRoom, EpochClock, ErrorCode, JoinRoom,
+    Broadcast, ClientMsg, ClockPing, CreateRoom, EpochClock, ErrorCode, JoinRoom, LaneOpen,
     MAX_RELAY_FRAME_BYTES, MusicalEvent, PROTOCOL_VERSION, Participant, Role, RoomCode,
-    RoomWelcome, ServerMsg,
+    RoomWelcome, SeqWindow, ServerMsg,
 };
 use serde_json::value::RawValue;
 
@@ -18,6 +19,7 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use crate::lane::{LaneMode, LanePlan};
 use crate::{ClockSync, Playout, PlayoutMode, SenderFigures, SessionError};
 
 use crate::connect::Ws;
@@ -86,6 +88,10 @@ pub struct SessionConfig {
     /// `None` sends none. `JAMWIRE_TAIL_PROBE_MS=0` turns it off in every session of the process, for
     /// measuring what it does (`benches/groove.rs`).
     pub tail_probe: Option<Duration>,
+    /// When to open a spare lane, a second connection carrying a copy of every event
+    /// ([`LaneMode`]; default auto: only where an end keeps TCP's 200 ms retransmission floor;
+    /// `JAMWIRE_LANE` sets it for every session of the process).
+    pub lane: LaneMode,
 }
 
 /// The tail probe a new session uses: [`TAIL_PROBE_AFTER`], or `JAMWIRE_TAIL_PROBE_MS` ms
@@ -131,6 +137,7 @@ impl SessionConfig {
             clock_skew_ms: 0.0,
             create_key: None,
             tail_probe: default_tail_probe(),
+            lane: LaneMode::from_env(),
         }
     }
 }
@@ -211,6 +218,8 @@ struct Shared {
     /// How far ahead of now the local output must be given a sound to play it exactly, ms (an
     /// `f64` as bits): see [`SessionHandle::set_output_lead_ms`].
     output_lead_ms: std::sync::atomic::AtomicU64,
+    /// Whether the spare lane is open ([`SessionHandle::spare_lane`]).
+    lane_open: watch::Sender<bool>,
 }
 
 impl Shared {
@@ -300,6 +309,7 @@ impl Session {
             dropped: Default::default(),
             refused: Default::default(),
             output_lead_ms: Default::default(),
+            lane_open: watch::Sender::new(false),
         });
         let room = config.room.clone();
         let mut link = Link {
@@ -308,6 +318,8 @@ impl Session {
             room,
             host: false,
             host_token: None,
+            lane_plan: None,
+            client_seq: 0,
         };
         let (ws, welcome) = link.establish().await?;
         let room = RoomCode::parse(&welcome.room_code).ok_or_else(|| SessionError::Protocol {
@@ -383,6 +395,11 @@ impl SessionHandle {
     /// The connection status, as a watch the UI can await.
     pub fn status(&self) -> watch::Receiver<Status> {
         self.status.clone()
+    }
+
+    /// Whether the spare lane ([`crate::LaneMode`]) is open now; changes as it opens and closes.
+    pub fn spare_lane(&self) -> watch::Receiver<bool> {
+        self.shared.lane_open.subscribe()
     }
 
     /// Relay time now, ms (our best estimate).
@@ -477,6 +494,10 @@ struct Link {
     /// The secret the relay gave us as host; sent when rejoining after a drop so that we are
     /// the host again.
     host_token: Option<String>,
+    /// How to open the spare lane after the last join, when one is wanted ([`crate::lane`]).
+    lane_plan: Option<LanePlan>,
+    /// The count of our events (`clientSeq`), while we send on a lane too.
+    client_seq: u64,
 }
 
 /// Why a connected period ended.
@@ -506,16 +527,16 @@ impl Link {
         } else {
             None
         };
-        let mut ws = crate::connect::open(&address, tls.as_ref(), ws_config).await?;
-        match self.next_msg(&mut ws).await? {
-            ServerMsg::Connected(c) if c.protocol == PROTOCOL_VERSION => {}
+        let (mut ws, ours_quick) = crate::connect::open(&address, tls.as_ref(), ws_config).await?;
+        let relays_quick = match self.next_msg(&mut ws).await? {
+            ServerMsg::Connected(c) if c.protocol == PROTOCOL_VERSION => c.quick_retransmit,
             other => {
                 return Err(SessionError::Protocol {
                     address,
                     detail: format!("unexpected greeting {other:?}"),
                 });
             }
-        }
+        };
         self.shared.clock().reset();
         self.sync_clock(&mut ws).await?;
         let welcome = match (&self.room, self.host) {
@@ -566,6 +587,20 @@ impl Link {
         if welcome.host_token.is_some() {
             self.host_token.clone_from(&welcome.host_token);
         }
+        self.lane_plan = welcome
+            .lane_token
+            .clone()
+            .filter(|_| self.config.lane.wanted(ours_quick, relays_quick))
+            .map(|lane_token| LanePlan {
+                address: address.clone(),
+                tls,
+                ws_config,
+                open: LaneOpen {
+                    room_code: welcome.room_code.clone(),
+                    user_id: welcome.user_id.clone(),
+                    lane_token,
+                },
+            });
         // Before the clock is synced this is our own clock: an honest relay is within a day of it.
         let welcome = sanitize_welcome(welcome, self.shared.relay_now_ms());
         tracing::info!(room = ?self.room, user = %welcome.user_id, "joined");
@@ -788,8 +823,19 @@ impl Link {
         let mut pings_sent = 0u32;
         let mut last_heard = tokio::time::Instant::now();
         let room = self.room.clone().map(|r| r.to_string()).unwrap_or_default();
-        // The tail probes owed after the last event sent (see [`crate::probe`]).
+        // The tail probes owed after the last event sent (see [`crate::probe`]), on each
+        // connection.
         let mut tail_probes = TailProbes::default();
+        let mut lane_probes = TailProbes::default();
+        // The spare lane ([`crate::lane`]), once open, and the room's `seq`s heard on either.
+        let mut opening = self
+            .lane_plan
+            .clone()
+            .map(crate::lane::start)
+            .unwrap_or_default();
+        let mut lane: Option<Ws> = None;
+        let mut seen = SeqWindow::new();
+        self.shared.lane_open.send_replace(false);
         let probe_due = |probes: &TailProbes| {
             let min_rtt = self
                 .shared
@@ -800,12 +846,18 @@ impl Link {
         };
         loop {
             let silence_deadline = last_heard + self.config.silence_timeout;
+            let probe_at = probe_due(&tail_probes);
+            let lane_probe_at = probe_due(&lane_probes).filter(|_| lane.is_some());
+            let open = lane.is_some();
+            self.shared
+                .lane_open
+                .send_if_modified(|was| std::mem::replace(was, open) != open);
             tokio::select! {
                 frame = ws.next() => {
                     last_heard = tokio::time::Instant::now();
                     match frame {
                         Some(Ok(Message::Text(text))) => {
-                            if let Some(host) = self.on_message(text.as_str(), events) {
+                            if let Some(host) = self.on_message(text.as_str(), events, &mut seen) {
                                 return End::JamEnded(host);
                             }
                         }
@@ -824,8 +876,18 @@ impl Link {
                         return End::Left;
                     }
                     Some(Outgoing::Event(event_name, payload)) => {
-                        let msg = ClientMsg::Broadcast(Broadcast { room_code: room.clone(), event_name, payload });
-                        if let Err(e) = ws.send(Message::text(msg.to_json())).await {
+                        // A cursor is latest-wins: its copy would add nothing.
+                        let copy = lane.is_some() && event_name != names::CURSOR;
+                        let client_seq = self.lane_plan.is_some().then(|| {
+                            self.client_seq = self.client_seq.saturating_add(1);
+                            self.client_seq
+                        });
+                        let msg = ClientMsg::Broadcast(Broadcast { room_code: room.clone(), event_name, payload, client_seq });
+                        let text = msg.to_json();
+                        if copy && crate::lane::send(&mut lane, Message::text(text.clone())).await {
+                            lane_probes.event_sent(tokio::time::Instant::now());
+                        }
+                        if let Err(e) = ws.send(Message::text(text)).await {
                             return End::Dropped(e.to_string());
                         }
                         tail_probes.event_sent(tokio::time::Instant::now());
@@ -853,11 +915,36 @@ impl Link {
                         return End::Left;
                     }
                 },
-                () = tokio::time::sleep_until(probe_due(&tail_probes).unwrap_or_else(tokio::time::Instant::now)), if probe_due(&tail_probes).is_some() => {
+                () = tokio::time::sleep_until(probe_at.unwrap_or_else(tokio::time::Instant::now)), if probe_at.is_some() => {
                     let payload = tail_probes.probe();
                     if let Err(e) = ws.send(Message::Ping(payload.to_vec().into())).await {
                         return End::Dropped(e.to_string());
                     }
+                }
+                opened = opening.done() => match opened {
+                    Ok(spare) => {
+                        tracing::debug!("spare lane open");
+                        lane = Some(spare);
+                    }
+                    Err(e) => tracing::info!(error = %e, "going on without a spare lane"),
+                },
+                frame = crate::lane::next_frame(&mut lane) => match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        if let Some(host) = self.on_message(text.as_str(), events, &mut seen) {
+                            return End::JamEnded(host);
+                        }
+                    }
+                    Some(Ok(Message::Pong(payload))) => lane_probes.pong(&payload),
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => {
+                        tracing::debug!("the spare lane closed; going on without it");
+                        lane = None;
+                        lane_probes = TailProbes::default();
+                    }
+                    Some(Ok(_)) => {}
+                },
+                () = tokio::time::sleep_until(lane_probe_at.unwrap_or_else(tokio::time::Instant::now)), if lane_probe_at.is_some() => {
+                    let payload = lane_probes.probe();
+                    crate::lane::send(&mut lane, Message::Ping(payload.to_vec().into())).await;
                 }
                 _ = pings.tick() => {
                     if let Err(e) = self.ping(ws).await {
@@ -877,7 +964,14 @@ impl Link {
     }
 
     /// Handles one frame from the relay; returns the host's name when the host ended the jam.
-    fn on_message(&self, text: &str, events: &mpsc::Sender<SessionEvent>) -> Option<String> {
+    /// `seen` holds the room's `seq`s already heard, on either connection: a second copy is
+    /// dropped, so nothing is played twice.
+    fn on_message(
+        &self,
+        text: &str,
+        events: &mpsc::Sender<SessionEvent>,
+        seen: &mut SeqWindow,
+    ) -> Option<String> {
         let arrived_local = self.shared.local.now_ms();
         let Ok(msg) = ServerMsg::parse(text) else {
             tracing::debug!("ignoring a message this version doesn't understand");
@@ -902,6 +996,9 @@ impl Link {
                 return Some(host);
             }
             ServerMsg::Event(e) => {
+                if !seen.first_time(e.seq) {
+                    return None;
+                }
                 let arrived_ms = arrived_local + self.shared.clock().offset_ms().unwrap_or(0.0);
                 // Re-check what the relay let through: it may be old, broken or hostile.
                 let musical = match MusicalEvent::parse_at(&e.event_name, &e.payload, arrived_ms) {
@@ -940,7 +1037,10 @@ impl Link {
                 tracing::warn!(code = %e.code, message = %e.message, "the relay refused something");
                 return None;
             }
-            ServerMsg::Connected(_) | ServerMsg::Created(_) | ServerMsg::Joined(_) => return None,
+            ServerMsg::Connected(_)
+            | ServerMsg::Created(_)
+            | ServerMsg::Joined(_)
+            | ServerMsg::LaneOpened => return None,
         };
         if events.try_send(event).is_err() {
             self.shared

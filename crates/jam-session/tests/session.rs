@@ -278,3 +278,62 @@ async fn try_now_skips_the_reconnection_wait() {
     next_matching(&mut host, |e| matches!(e, SessionEvent::Joined(_))).await;
     assert!(matches!(*host.status().borrow(), Status::Connected { .. }));
 }
+
+#[tokio::test]
+async fn with_spare_lanes_each_way_every_event_is_heard_once_and_in_order() {
+    let relay = jam_tests::relay(RelayConfig::default()).await;
+    let lanes = |mut config: SessionConfig| {
+        config.lane = jam_session::LaneMode::Always;
+        config
+    };
+    let mut host = Session::connect(lanes(SessionConfig::host(
+        &relay.local_addr().to_string(),
+        "Drums",
+    )))
+    .await
+    .unwrap();
+    let invite = Invite {
+        address: relay.local_addr().to_string(),
+        room: host.room().clone(),
+        tls: false,
+    };
+    let mut guest = Session::connect(lanes(SessionConfig::join(&invite, "Keys")))
+        .await
+        .unwrap();
+    for session in [&host, &guest] {
+        let mut open = session.spare_lane();
+        tokio::time::timeout(PATIENCE, open.wait_for(|open| *open))
+            .await
+            .expect("the lane opens in time")
+            .expect("the session runs");
+    }
+    assert_eq!(relay.stats().lanes, 2);
+    next_matching(&mut host, |e| matches!(e, SessionEvent::UserJoined(_))).await;
+    for note in 35..=81 {
+        host.send(&hit(&host, note)).unwrap();
+    }
+    let tempo = MusicalEvent::TempoChange(TempoChange {
+        bpm: 97.0,
+        beats_per_bar: 4,
+        timestamp: host.relay_now_ms(),
+    });
+    host.send(&tempo).unwrap();
+    let mut heard = Vec::new();
+    let mut seqs = std::collections::BTreeSet::new();
+    loop {
+        let SessionEvent::Remote(e) =
+            next_matching(&mut guest, |e| matches!(e, SessionEvent::Remote(_))).await
+        else {
+            unreachable!()
+        };
+        assert!(seqs.insert(e.seq), "seq {} twice", e.seq);
+        match e.event {
+            Some(MusicalEvent::DrumHit(h)) => heard.push(h.note),
+            Some(MusicalEvent::TempoChange(_)) => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(heard, (35..=81).collect::<Vec<u8>>(), "each once, in order");
+    // Each of the host's events reached the relay twice and was relayed once.
+    assert_eq!(relay.stats().events_in, 48);
+}

@@ -502,6 +502,7 @@ impl Guest {
             room_code,
             event_name: event.name().to_owned(),
             payload: event.to_payload(),
+            client_seq: None,
         })
         .to_json())
     }
@@ -587,7 +588,7 @@ impl Guest {
                 message: e.message.chars().take(300).collect(),
             }],
             ServerMsg::Event(e) => self.remote(e, now_ms),
-            ServerMsg::Connected(_) => Vec::new(),
+            ServerMsg::Connected(_) | ServerMsg::LaneOpened => Vec::new(),
         }
     }
 

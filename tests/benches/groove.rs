@@ -17,14 +17,15 @@
 //!   show what the probes are for;
 //! - 3 % loss on the listener's link instead (router B), where the relay server sends;
 //! - 3 % loss as on a system that keeps TCP's 200 ms retransmission floor (Linux before 6.15:
-//!   `JAMWIRE_KEEP_RTO_FLOOR` in every process), without and with the spare lane;
+//!   `JAMWIRE_KEEP_RTO_FLOOR` in every process), without and with the spare lane, on the
+//!   drummer's link and on the listener's;
 //! - the browser guest as the listener behind the same 0–30 ms proxy, in Chromium, Firefox and
 //!   WebKitGTK (five runs each; needs the browsers `scripts/test` installs).
 //!
 //! `JAM_GROOVE_NOTES` changes the length of a run (notes), `JAM_GROOVE_RUNS` the runs, and
 //! `JAM_GROOVE_ONLY=lossy` runs only the lossy links (`=3`: only 3 % with the probes;
-//! `=listener`: only 3 % on the listener's link; `=floor`: only the two with the 200 ms
-//! floor; `=app`:
+//! `=listener`: only 3 % on the listener's link; `=floor`: only the four with the 200 ms
+//! floor, `=floor-listener` the two of them on the listener's link; `=app`:
 //! only the app through jitter),
 //! `=browser` only the browser guests, `=jitter` the app and the browsers through jitter;
 //! `JAM_GROOVE_LOSSY_RUNS` the runs per lossy link (default: `JAM_GROOVE_RUNS`, at most 3);
@@ -117,7 +118,7 @@ async fn main() {
     );
     let only = std::env::var("JAM_GROOVE_ONLY").unwrap_or_default();
     let first_seed = env_number("JAM_GROOVE_FIRST_SEED", 0) as u64;
-    let lossy_only = only == "lossy" || only == "3" || only == "listener" || only == "floor";
+    let lossy_only = ["lossy", "3", "listener", "floor", "floor-listener"].contains(&only.as_str());
     let browser_only = only == "browser";
     let app_only = only == "app";
     let no_lossy = browser_only || app_only || only == "jitter";
@@ -204,6 +205,20 @@ async fn main() {
             lossy_runs,
             &[("JAMWIRE_KEEP_RTO_FLOOR", "1")][..],
         ),
+        (
+            "3 % at listener, floor, no lane",
+            listener,
+            30,
+            lossy_runs,
+            &[("JAMWIRE_KEEP_RTO_FLOOR", "1"), ("JAMWIRE_LANE", "never")][..],
+        ),
+        (
+            "3 % at listener, floor, lane",
+            listener,
+            30,
+            lossy_runs,
+            &[("JAMWIRE_KEEP_RTO_FLOOR", "1")][..],
+        ),
     ]
     .into_iter()
     .enumerate()
@@ -211,8 +226,9 @@ async fn main() {
     {
         let floor = env.iter().any(|(k, _)| *k == "JAMWIRE_KEEP_RTO_FLOOR");
         if only == "3" && !(permille == 30 && env.is_empty() && router == drummer)
-            || only == "listener" && router != listener
+            || only == "listener" && (router != listener || floor)
             || only == "floor" && !floor
+            || only == "floor-listener" && !(floor && router == listener)
         {
             continue;
         }

@@ -44,6 +44,11 @@ pub(crate) const CLOSE_JOIN_TIMEOUT: u16 = 4002;
 const SMALL_RELEASE_FRAME: usize = 256;
 /// Close code for a connection that failed to join too often.
 pub(crate) const CLOSE_JOIN_FAILURES: u16 = 4003;
+/// On a socket that keeps TCP's 200 ms retransmission floor, the writer follows each burst of
+/// frames with one WebSocket ping this soon after, if nothing else followed: a lost delivery
+/// then has a packet behind it, and TCP repairs it in a round trip instead of waiting for the
+/// next event or its own ~200 ms probe (the relay's side of the clients' tail probes).
+const TAIL_PROBE_AFTER: Duration = Duration::from_millis(5);
 
 /// How much one read from a client's socket takes at most, bytes. tungstenite's default
 /// (128 KiB) is zero-filled before every read, whatever arrives; the protocol's messages are a
@@ -232,7 +237,8 @@ pub(crate) async fn serve<S>(
         shared.shutdown.child_token(),
         shared.config.outbound_queue_bytes,
     ));
-    let writer = tokio::spawn(write_loop(sink, rx, control.clone(), stats.clone()));
+    let probe = (!quick).then_some(TAIL_PROBE_AFTER);
+    let writer = tokio::spawn(write_loop(sink, rx, control.clone(), stats.clone(), probe));
     let now = Instant::now();
     let config = &shared.config;
     let limiter = Arc::new(std::sync::Mutex::new(TokenBucket::new(
@@ -298,17 +304,19 @@ fn new_client_id() -> String {
 }
 
 /// Writes queued frames until the queue closes (the reader ended) or the connection is killed.
+/// `probe`: follow each burst with a ping that long after ([`TAIL_PROBE_AFTER`]).
 async fn write_loop<Si>(
     mut sink: Si,
     mut rx: mpsc::Receiver<Outbound>,
     control: Arc<PeerControl>,
     stats: Arc<RelayStats>,
+    probe: Option<Duration>,
 ) where
     Si: Sink<Message> + Unpin,
 {
     let drained = tokio::select! {
         () = control.kill.cancelled() => false,
-        () = pump(&mut sink, &mut rx, &control, &stats) => true,
+        () = pump(&mut sink, &mut rx, &control, &stats, probe) => true,
     };
     // Ended from outside (the relay is shutting down, or the client broke a limit): write out
     // what is queued first, e.g. the "jam ended" a host's last message left for each guest, or
@@ -352,15 +360,33 @@ async fn pump<Si>(
     rx: &mut mpsc::Receiver<Outbound>,
     control: &PeerControl,
     stats: &RelayStats,
+    probe: Option<Duration>,
 ) where
     Si: Sink<Message> + Unpin,
 {
-    while let Some(out) = rx.recv().await {
+    // A text frame was written since the last ping: a probe is owed once the queue stays empty.
+    let mut owed = false;
+    loop {
+        let next = match probe.filter(|_| owed) {
+            None => rx.recv().await,
+            Some(after) => match timeout(after, rx.recv()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    owed = false;
+                    if sink.send(Message::Ping(Default::default())).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+            },
+        };
+        let Some(out) = next else { return };
         control.dequeued(out.frame.len());
         if out.stale_at.is_some_and(|t| Instant::now() > t) {
             RelayStats::add(&stats.stale_dropped, 1);
             continue;
         }
+        owed |= matches!(out.frame, Message::Text(_));
         if sink.feed(out.frame).await.is_err() {
             return;
         }
@@ -973,9 +999,42 @@ mod tests {
         tokio::time::advance(Duration::from_millis(501)).await;
         let mut written: Vec<Message> = Vec::new();
         let control = PeerControl::new(CancellationToken::new(), usize::MAX);
-        pump(&mut written, &mut rx, &control, &stats).await;
+        pump(&mut written, &mut rx, &control, &stats, None).await;
         assert_eq!(written, [frame("note-off"), frame("fresh note-on")]);
         assert_eq!(stats.snapshot().stale_dropped, 1);
+    }
+
+    /// Where the socket keeps the 200 ms floor, each burst of frames is followed by one ping
+    /// once the queue has stayed empty for the probe's delay; other frames (the heartbeat's
+    /// ping) owe none; without the floor nothing is added.
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_is_followed_by_one_tail_probe_where_the_socket_keeps_the_long_floor() {
+        for probe in [Some(TAIL_PROBE_AFTER), None] {
+            let stats = RelayStats::default();
+            let (tx, mut rx) = mpsc::channel(8);
+            let out = |frame: Message| Outbound {
+                frame,
+                stale_at: None,
+            };
+            let heartbeat = Message::Ping(b"hb".to_vec().into());
+            let driver = async {
+                tx.try_send(out(Message::text("a"))).unwrap();
+                tx.try_send(out(Message::text("b"))).unwrap();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                tx.try_send(out(heartbeat.clone())).unwrap();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                drop(tx);
+            };
+            let mut written: Vec<Message> = Vec::new();
+            let control = PeerControl::new(CancellationToken::new(), usize::MAX);
+            tokio::join!(driver, pump(&mut written, &mut rx, &control, &stats, probe));
+            let mut expected = vec![Message::text("a"), Message::text("b")];
+            if probe.is_some() {
+                expected.push(Message::Ping(Default::default()));
+            }
+            expected.push(heartbeat);
+            assert_eq!(written, expected, "{probe:?}");
+        }
     }
 
     #[test]

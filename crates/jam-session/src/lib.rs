@@ -4,6 +4,8 @@
 //!   exponential backoff and jitter, automatic rejoin with the same name, the room re-created
 //!   under its old code when the host comes back to a restarted relay — and reports its
 //!   [`Status`] for the UI.
+//! - [`LaneMode`]: where TCP keeps its 200 ms retransmission floor, a session opens a *spare
+//!   lane*, a second connection carrying a copy of every event each way (`jam_protocol::lane`).
 //! - [`ClockSync`] estimates the offset to relay time from `clock:ping`/`clock:pong` (minimum
 //!   round-trip filter, slewed so it never jumps).
 //! - [`Playout`] places each remote event in time with a per-sender adaptive jitter buffer

@@ -314,7 +314,11 @@ async fn write_loop<Si>(
 ) where
     Si: Sink<Message> + Unpin,
 {
+    // Biased: when the connection was ended from outside, its queue may close at the same
+    // moment (the reader stopped because of the kill); the kill must win, so the close frame
+    // says why (e.g. 1001 on shutdown) instead of being a plain close.
     let drained = tokio::select! {
+        biased;
         () = control.kill.cancelled() => false,
         () = pump(&mut sink, &mut rx, &control, &stats, probe) => true,
     };
@@ -484,7 +488,10 @@ impl Connection {
         let interval = self.shared.config.heartbeat_interval();
         let mut heartbeat = tokio::time::interval_at(Instant::now() + interval, interval);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // One waiter for the whole loop: registering a fresh one per frame costs a lock.
         let kill = self.link.control.kill.clone();
+        let killed = kill.cancelled();
+        tokio::pin!(killed);
         loop {
             let cursor_due = self.cursor.due();
             let join_deadline = self
@@ -492,7 +499,7 @@ impl Connection {
                 .map(|t| t + self.shared.config.join_timeout());
             tokio::select! {
                 biased;
-                () = kill.cancelled() => return "ended by the relay",
+                () = &mut killed => return "ended by the relay",
                 () = sleep_until(join_deadline.unwrap_or_else(Instant::now)), if join_deadline.is_some() => {
                     RelayStats::add(&self.shared.stats.join_timeouts, 1);
                     self.link.control.end(CLOSE_JOIN_TIMEOUT, "join a room within 30 s");

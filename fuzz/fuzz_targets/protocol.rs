@@ -57,7 +57,13 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(ClientMsg::Broadcast(b)) = ClientMsg::parse(text) {
+    let parsed = ClientMsg::parse(text);
+    // The relay's one-pass parse must answer what the full parse does, errors included.
+    assert_eq!(
+        format!("{parsed:?}"),
+        format!("{:?}", ClientMsg::parse_in_full(text))
+    );
+    if let Ok(ClientMsg::Broadcast(b)) = parsed {
         check_event(&b.event_name, &b.payload);
     }
     match ServerMsg::parse(text) {

@@ -112,17 +112,37 @@ pub struct ClockPing {
 
 impl ClientMsg {
     /// Parses one text frame.
+    ///
+    /// A frame that starts with its `type` (as clients write them) is parsed in one pass
+    /// ([`crate::quick_tag`]); any other, and any frame that fails that way, is parsed in full,
+    /// so the result, errors included, is always [`ClientMsg::parse_in_full`]'s.
     pub fn parse(text: &str) -> Result<ClientMsg, ParseError> {
+        match crate::quick_tag(text) {
+            // Messages without a body: only the full parse checks that the text is JSON.
+            Some(ty) if !matches!(ty, "session:leave" | "session:end") => {
+                ClientMsg::parse_body_of(ty, text).or_else(|_| ClientMsg::parse_in_full(text))
+            }
+            _ => ClientMsg::parse_in_full(text),
+        }
+    }
+
+    /// Parses one text frame: its tag from the whole text, then its body. What
+    /// [`ClientMsg::parse`] always returns; public so that fuzzing can compare the two.
+    pub fn parse_in_full(text: &str) -> Result<ClientMsg, ParseError> {
         let ty = parse_tag(text)?;
-        Ok(match ty.as_str() {
-            "session:create" => ClientMsg::Create(parse_body(&ty, text)?),
-            "session:join" => ClientMsg::Join(parse_body(&ty, text)?),
+        ClientMsg::parse_body_of(&ty, text)
+    }
+
+    fn parse_body_of(ty: &str, text: &str) -> Result<ClientMsg, ParseError> {
+        Ok(match ty {
+            "session:create" => ClientMsg::Create(parse_body(ty, text)?),
+            "session:join" => ClientMsg::Join(parse_body(ty, text)?),
             "session:leave" => ClientMsg::Leave,
             "session:end" => ClientMsg::End,
-            "event:broadcast" => ClientMsg::Broadcast(parse_body(&ty, text)?),
-            "clock:ping" => ClientMsg::ClockPing(parse_body(&ty, text)?),
-            "lane:open" => ClientMsg::LaneOpen(parse_body(&ty, text)?),
-            _ => return Err(ParseError::UnknownType(ty)),
+            "event:broadcast" => ClientMsg::Broadcast(parse_body(ty, text)?),
+            "clock:ping" => ClientMsg::ClockPing(parse_body(ty, text)?),
+            "lane:open" => ClientMsg::LaneOpen(parse_body(ty, text)?),
+            _ => return Err(ParseError::UnknownType(ty.to_owned())),
         })
     }
 
@@ -135,6 +155,53 @@ impl ClientMsg {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one-pass parse answers exactly what the full parse does, errors included, on the
+    /// shapes where they could differ (the fuzz target checks the same on any input).
+    #[test]
+    fn the_quick_parse_always_agrees_with_the_full_parse() {
+        let event = r#""roomCode":"K7M2QXH4","eventName":"drum_hit","payload":{"note":38}"#;
+        let texts = [
+            format!(r#"{{"type":"event:broadcast",{event}}}"#),
+            format!(r#"{{"type":"event:broadcast",{event},"clientSeq":3}}"#),
+            format!(r#"{{"type":"event:broadcast",{event},"type":"session:leave"}}"#),
+            format!(r#"{{"type":"event:broadcast",{event},"type":"session:end"}}"#),
+            format!(r#"{{"type":"event:broadcast",{event}"#),
+            format!(r#"{{"type":"event:broadcast",{event}}} trailing"#),
+            r#"{"type":"event:broadcast","roomCode":7}"#.to_owned(),
+            format!(r#"{{ "type":"event:broadcast",{event}}}"#),
+            format!(r#"{{"type":"event:bradcast",{event}}}"#),
+            format!(r#"{{"type":"dance",{event}}}"#),
+            r#"{"type":"session:leave"}"#.to_owned(),
+            r#"{"type":"session:leave", not json"#.to_owned(),
+            r#"{"type":"session:end","type":"x"}"#.to_owned(),
+            r#"{"type":"clock:ping","clientTime":1.5}"#.to_owned(),
+            r#"{"type":"clock:ping","clientTime":"soon"}"#.to_owned(),
+            r#"{"type":"","x":1}"#.to_owned(),
+            r#"{"type":""#.to_owned(),
+            r#"{"type":"clock:ping"#.to_owned(),
+            String::new(),
+        ];
+        for text in &texts {
+            assert_eq!(
+                format!("{:?}", ClientMsg::parse(text)),
+                format!("{:?}", ClientMsg::parse_in_full(text)),
+                "{text}"
+            );
+        }
+        assert!(
+            crate::quick_tag(&texts[0]).is_some(),
+            "clients' frames take the quick path"
+        );
+        assert!(
+            crate::quick_tag(&texts[2]).is_none(),
+            "a second type key: in full"
+        );
+        assert!(
+            crate::quick_tag(&texts[3]).is_none(),
+            "an escaped one: in full"
+        );
+    }
 
     #[test]
     fn round_trips_every_message() {

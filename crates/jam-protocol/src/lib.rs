@@ -59,14 +59,31 @@ pub const PROTOCOL_VERSION: u32 = 1;
 ///
 /// Serde's internally tagged enums cannot hold a `RawValue` (they buffer the object first), so
 /// both directions parse in two steps: the tag, then the body struct from the same text.
-pub(crate) fn parse_tag(text: &str) -> Result<String, ParseError> {
+pub(crate) fn parse_tag(text: &str) -> Result<std::borrow::Cow<'_, str>, ParseError> {
     #[derive(serde::Deserialize)]
-    struct Tag {
-        #[serde(rename = "type")]
-        ty: Option<String>,
+    struct Tag<'a> {
+        /// Borrowed from the text unless it holds escapes: no allocation per message.
+        #[serde(rename = "type", borrow)]
+        ty: Option<std::borrow::Cow<'a, str>>,
     }
     let value: Tag = serde_json::from_str(text).map_err(|e| ParseError::NotJson(e.to_string()))?;
     value.ty.ok_or(ParseError::MissingType)
+}
+
+/// The tag of a frame that starts `{"type":"<tag>"`, as every Jamwire client writes it, read
+/// without parsing the rest: the full tag parse costs as much as the body's, since it must
+/// skip the whole object. `None` (parse in full) unless the answer is certainly the same as
+/// [`parse_tag`]'s: the tag is plain (ASCII letters, digits, `:`, `-`, `_`), and nothing after
+/// it could be another `type` key (no `"type"`, no backslash, so no escaped spelling of it).
+/// The caller must still parse the body from the whole text, which checks that it is JSON.
+pub(crate) fn quick_tag(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix(r#"{"type":""#)?;
+    let (tag, tail) = rest.split_at(rest.find('"')?);
+    let plain = !tag.is_empty()
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'-' | b'_'));
+    (plain && !tail.contains(r#""type""#) && !tail.contains('\\')).then_some(tag)
 }
 
 /// Parses the body of a message whose tag is `ty`, naming the message in the error.

@@ -169,7 +169,7 @@ impl ServerMsg {
     /// Parses one text frame.
     pub fn parse(text: &str) -> Result<ServerMsg, ParseError> {
         let ty = parse_tag(text)?;
-        Ok(match ty.as_str() {
+        Ok(match &*ty {
             "connected" => ServerMsg::Connected(parse_body(&ty, text)?),
             "session:created" => ServerMsg::Created(parse_body(&ty, text)?),
             "session:joined" => ServerMsg::Joined(parse_body(&ty, text)?),
@@ -180,7 +180,7 @@ impl ServerMsg {
             "clock:pong" => ServerMsg::ClockPong(parse_body(&ty, text)?),
             "error" => ServerMsg::Error(parse_body(&ty, text)?),
             "lane:opened" => ServerMsg::LaneOpened,
-            _ => return Err(ParseError::UnknownType(ty)),
+            _ => return Err(ParseError::UnknownType(ty.into_owned())),
         })
     }
 }

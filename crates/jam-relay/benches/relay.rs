@@ -203,8 +203,27 @@ async fn socketio_join(url: &str, room: &str) -> Ws {
     ws
 }
 
+/// `JAM_BENCH_RELAY_WRAPPER`: a command the relay runs under, split at spaces (for example
+/// `valgrind --tool=callgrind --callgrind-out-file=/tmp/relay.cg`, which counts the relay's
+/// user-space instructions; it is then stopped with SIGTERM, so the tool writes its results).
+fn relay_wrapper() -> Vec<String> {
+    std::env::var("JAM_BENCH_RELAY_WRAPPER")
+        .map(|w| w.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
 async fn start_relay(extra: &[&str], threads: usize, log: Option<&Path>) -> Relay {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jam-relay"))
+    let wrapper = relay_wrapper();
+    let binary = env!("CARGO_BIN_EXE_jam-relay");
+    let mut command = match wrapper.split_first() {
+        None => Command::new(binary),
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(binary);
+            c
+        }
+    };
+    let mut child = command
         .args([
             "--bind",
             "127.0.0.1:0",
@@ -495,7 +514,15 @@ async fn run(
         .unwrap_or_else(|_| "still open".into());
         stalled_closed = Some(ending);
     }
-    let _ = relay.child.kill().await;
+    if relay_wrapper().is_empty() {
+        let _ = relay.child.kill().await;
+    } else {
+        // Let the wrapping tool write its results: stop the relay as an operator would.
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &relay.pid.to_string()])
+            .status();
+        let _ = relay.child.wait().await;
+    }
     let latencies_ns = Arc::try_unwrap(latencies).unwrap().into_inner();
     Outcome {
         latencies_ns,

@@ -50,11 +50,12 @@ pub(crate) const CLOSE_JOIN_FAILURES: u16 = 4003;
 /// next event or its own ~200 ms probe (the relay's side of the clients' tail probes).
 const TAIL_PROBE_AFTER: Duration = Duration::from_millis(5);
 
-/// How much one read from a client's socket takes at most, bytes. tungstenite's default
-/// (128 KiB) is zero-filled before every read, whatever arrives; the protocol's messages are a
-/// few hundred bytes (a frame of up to the message limit simply takes more reads), so 8 KiB
-/// costs far less per read and per connection (figures in docs/PERFORMANCE.md).
-const READ_BUFFER_BYTES: usize = 8 * 1024;
+/// How much one read from a client's socket takes at most, bytes. tungstenite zero-fills this
+/// much before every read, whatever arrives (its default, 128 KiB, cost 7 % of the relay's CPU;
+/// 8 KiB still 15 % of its instructions). A musical event is a few hundred bytes, so 2 KiB
+/// holds a chord's worth in one read; a frame up to the message limit simply takes more reads
+/// (figures in docs/PERFORMANCE.md).
+const READ_BUFFER_BYTES: usize = 2 * 1024;
 
 /// The relay's limits for the WebSocket layer.
 fn ws_config(shared: &Shared) -> WebSocketConfig {

@@ -290,6 +290,41 @@ table inet filter {
             .spawn()
             .expect("miniupnpd starts (install miniupnpd-nftables: ./scripts/test does)");
         self.miniupnpd = Some(child);
+        self.wait_for_miniupnpd(upnp);
+    }
+
+    /// Waits until router A's miniupnpd listens: NAT-PMP/PCP (UDP 5351) and, when enabled,
+    /// UPnP (TCP 5000). A home router has long been up when someone hosts; without this, a
+    /// host right after a restart asked before the daemon was bound, got "port unreachable"
+    /// and fell back to its LAN address (seen once in CI).
+    fn wait_for_miniupnpd(&mut self, upnp: bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let udp = self
+                .exec(Host::RouterA, "ss", &["-Hlun"])
+                .unwrap_or_default();
+            let tcp = self
+                .exec(Host::RouterA, "ss", &["-Hltn"])
+                .unwrap_or_default();
+            let pmp = udp.contains(":5351 ");
+            let igd = !upnp || tcp.contains(":5000 ");
+            if pmp && igd {
+                return;
+            }
+            if let Some(Ok(Some(status))) = self.miniupnpd.as_mut().map(|c| c.try_wait()) {
+                panic!(
+                    "miniupnpd exited ({status}); see {}",
+                    self.dir.join("miniupnpd.log").display()
+                );
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "miniupnpd didn't listen within 10 s (udp: {udp}, tcp: {tcp}); see {}",
+                self.dir.join("miniupnpd.log").display()
+            );
+            // Polling a condition, not a guess at how long it takes.
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
 
     /// Router A's whole nftables ruleset now: where miniupnpd keeps its port mappings (as

@@ -9,10 +9,12 @@
 //! Module map:
 //! - [`server`]: [`run`] (the accept loop, for binaries that own a listener) and [`start`] /
 //!   [`RelayHandle`] (spawn in-process on a chosen or ephemeral port, read figures, stop).
-//! - `peer`: one task per connection reads and answers frames; a writer task per connection owns
-//!   the socket's sending half and drains a bounded outbound queue.
+//! - `peer`: one task per connection reads and answers frames; a writer task per connection
+//!   drains its bounded outbound queue, batches, probes and closes.
+//! - `outlet`: a connection's queue and socket sending half under one lock, so the fan-out
+//!   writes a frame itself when nothing waits before it and queues it only when it must.
 //! - `room`: the room registry, membership, `seq`, the late-join state (tempo, pattern, held-note
-//!   ledger) and the fan-out that serialises an event once and `try_send`s it to each other member.
+//!   ledger) and the fan-out that serialises an event once and offers it to each other member.
 //! - `limiter`: the per-connection token bucket.
 //! - [`config`]: [`RelayConfig`], every limit with its documented default.
 //! - [`stats`]: [`RelayStats`] counters, readable while the relay runs.
@@ -22,6 +24,7 @@ pub mod config;
 pub mod error;
 mod limiter;
 pub mod metrics;
+mod outlet;
 mod peer;
 mod room;
 pub mod server;

@@ -1,5 +1,7 @@
 //! One connection: a reader loop that answers and routes the client's frames, and a writer task
-//! that owns the socket's sending half and drains the connection's bounded outbound queue.
+//! that drains the connection's bounded outbound queue into the socket's sending half, batches,
+//! probes and closes. Both halves of the way out live in the connection's [`Outlet`], which
+//! also lets the fan-out write a frame itself when nothing waits before it.
 //!
 //! Both are generic over the byte stream so unit tests can run them over in-memory pipes.
 
@@ -16,7 +18,7 @@ use jam_protocol::{
 use serde_json::value::RawValue;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
@@ -26,6 +28,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::limiter::{NoticeWindow, TokenBucket};
+use crate::outlet::{Outlet, OutletTx};
 use crate::room::{
     Outbound, PeerControl, PeerLink, Refusal, RoomRef, lock, secrets_match, take_token,
 };
@@ -233,13 +236,17 @@ pub(crate) async fn serve<S>(
 
     let id = new_client_id();
     let (sink, mut stream) = ws.split();
-    let (tx, rx) = mpsc::channel(shared.config.outbound_queue.max(1));
-    let control = Arc::new(PeerControl::new(
-        shared.shutdown.child_token(),
-        shared.config.outbound_queue_bytes,
-    ));
+    let control = Arc::new(PeerControl::new(shared.shutdown.child_token()));
     let probe = (!quick).then_some(TAIL_PROBE_AFTER);
-    let writer = tokio::spawn(write_loop(sink, rx, control.clone(), stats.clone(), probe));
+    let outlet = Arc::new(Outlet::new(
+        sink,
+        control.clone(),
+        shared.config.outbound_queue,
+        shared.config.outbound_queue_bytes,
+        probe.is_none(),
+    ));
+    let tx = OutletTx::new(outlet.clone());
+    let writer = tokio::spawn(write_loop(outlet, control.clone(), stats.clone(), probe));
     let now = Instant::now();
     let config = &shared.config;
     let limiter = Arc::new(std::sync::Mutex::new(TokenBucket::new(
@@ -304,16 +311,16 @@ fn new_client_id() -> String {
         .collect()
 }
 
-/// Writes queued frames until the queue closes (the reader ended) or the connection is killed.
-/// `probe`: follow each burst with a ping that long after ([`TAIL_PROBE_AFTER`]).
+/// Writes queued frames until the last sender is gone (the reader ended) or the connection is
+/// killed, then closes. `probe`: follow each burst with a ping that long after
+/// ([`TAIL_PROBE_AFTER`]). Frames the fan-out writes itself never pass through here.
 async fn write_loop<Si>(
-    mut sink: Si,
-    mut rx: mpsc::Receiver<Outbound>,
+    outlet: Arc<Outlet<Si>>,
     control: Arc<PeerControl>,
     stats: Arc<RelayStats>,
     probe: Option<Duration>,
 ) where
-    Si: Sink<Message> + Unpin,
+    Si: Sink<Message> + Unpin + Send,
 {
     // Biased: when the connection was ended from outside, its queue may close at the same
     // moment (the reader stopped because of the kill); the kill must win, so the close frame
@@ -321,8 +328,10 @@ async fn write_loop<Si>(
     let drained = tokio::select! {
         biased;
         () = control.kill.cancelled() => false,
-        () = pump(&mut sink, &mut rx, &control, &stats, probe) => true,
+        () = outlet.pump(&stats, probe) => true,
     };
+    outlet.stop();
+    let mut sink = outlet.sink();
     // Ended from outside (the relay is shutting down, or the client broke a limit): write out
     // what is queued first, e.g. the "jam ended" a host's last message left for each guest, or
     // the error that explains the close. A member that could not keep up gets nothing more.
@@ -332,9 +341,8 @@ async fn write_loop<Si>(
         .is_some_and(|(code, _)| *code == crate::room::CLOSE_SLOW_CONSUMER);
     if !drained && !slow {
         let _ = timeout(CLOSE_TIMEOUT, async {
-            while let Ok(out) = rx.try_recv() {
-                control.dequeued(out.frame.len());
-                if sink.feed(out.frame).await.is_err() {
+            while let Some(frame) = outlet.pop() {
+                if sink.feed(frame).await.is_err() {
                     return;
                 }
             }
@@ -356,50 +364,9 @@ async fn write_loop<Si>(
             let _ = timeout(CLOSE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
         }
     }
+    outlet.gone();
     // If the socket failed while writing, make sure the reader stops too.
     control.kill.cancel();
-}
-
-async fn pump<Si>(
-    sink: &mut Si,
-    rx: &mut mpsc::Receiver<Outbound>,
-    control: &PeerControl,
-    stats: &RelayStats,
-    probe: Option<Duration>,
-) where
-    Si: Sink<Message> + Unpin,
-{
-    // A text frame was written since the last ping: a probe is owed once the queue stays empty.
-    let mut owed = false;
-    loop {
-        let next = match probe.filter(|_| owed) {
-            None => rx.recv().await,
-            Some(after) => match timeout(after, rx.recv()).await {
-                Ok(next) => next,
-                Err(_) => {
-                    owed = false;
-                    if sink.send(Message::Ping(Default::default())).await.is_err() {
-                        return;
-                    }
-                    continue;
-                }
-            },
-        };
-        let Some(out) = next else { return };
-        control.dequeued(out.frame.len());
-        if out.stale_at.is_some_and(|t| Instant::now() > t) {
-            RelayStats::add(&stats.stale_dropped, 1);
-            continue;
-        }
-        owed |= matches!(out.frame, Message::Text(_));
-        if sink.feed(out.frame).await.is_err() {
-            return;
-        }
-        // Batch: flush only once the queue is momentarily empty.
-        if rx.is_empty() && sink.flush().await.is_err() {
-            return;
-        }
-    }
 }
 
 /// The room a connection is in.
@@ -884,6 +851,7 @@ fn clean_password(password: Option<String>) -> Result<Option<String>, Refusal> {
 mod tests {
     use super::*;
     use crate::RelayConfig;
+    use crate::outlet::Offered;
     use jam_protocol::ServerMsg;
     use tokio::io::DuplexStream;
     use tokio_tungstenite::tungstenite::protocol::Role;
@@ -981,34 +949,38 @@ mod tests {
         assert_eq!(shared.rooms.len(), 1);
     }
 
+    /// An outlet over an in-memory sink (a `Vec` of the frames written), with its first sender.
+    fn outlet(inline: bool) -> (Arc<Outlet<Vec<Message>>>, OutletTx) {
+        let control = Arc::new(PeerControl::new(CancellationToken::new()));
+        let outlet = Arc::new(Outlet::new(Vec::new(), control, 8, usize::MAX, inline));
+        let tx = OutletTx::new(outlet.clone());
+        (outlet, tx)
+    }
+
+    fn written(outlet: &Outlet<Vec<Message>>) -> Vec<Message> {
+        outlet.with_sink(|frames| frames.clone())
+    }
+
     #[tokio::test(start_paused = true)]
     async fn stale_note_ons_are_dropped_at_dequeue_but_releases_are_not() {
         let stats = RelayStats::default();
-        let (tx, mut rx) = mpsc::channel(8);
+        let (outlet, tx) = outlet(true);
         let now = Instant::now();
         let frame = |s: &str| Message::text(s.to_owned());
         let stale = Some(now + Duration::from_millis(500));
-        tx.try_send(Outbound {
-            frame: frame("old note-on"),
-            stale_at: stale,
-        })
-        .unwrap();
-        tx.try_send(Outbound {
-            frame: frame("note-off"),
-            stale_at: None,
-        })
-        .unwrap();
-        tx.try_send(Outbound {
-            frame: frame("fresh note-on"),
-            stale_at: Some(now + Duration::from_secs(2)),
-        })
-        .unwrap();
+        let queued = |frame, stale_at| tx.offer(Outbound { frame, stale_at });
+        // The writer has not run yet, so these queue.
+        assert_eq!(queued(frame("old note-on"), stale), Offered::Queued);
+        assert_eq!(queued(frame("note-off"), None), Offered::Queued);
+        let fresh = Some(now + Duration::from_secs(2));
+        assert_eq!(queued(frame("fresh note-on"), fresh), Offered::Queued);
         drop(tx);
         tokio::time::advance(Duration::from_millis(501)).await;
-        let mut written: Vec<Message> = Vec::new();
-        let control = PeerControl::new(CancellationToken::new(), usize::MAX);
-        pump(&mut written, &mut rx, &control, &stats, None).await;
-        assert_eq!(written, [frame("note-off"), frame("fresh note-on")]);
+        outlet.pump(&stats, None).await;
+        assert_eq!(
+            written(&outlet),
+            [frame("note-off"), frame("fresh note-on")]
+        );
         assert_eq!(stats.snapshot().stale_dropped, 1);
     }
 
@@ -1019,29 +991,28 @@ mod tests {
     async fn a_burst_is_followed_by_one_tail_probe_where_the_socket_keeps_the_long_floor() {
         for probe in [Some(TAIL_PROBE_AFTER), None] {
             let stats = RelayStats::default();
-            let (tx, mut rx) = mpsc::channel(8);
+            let (outlet, tx) = outlet(probe.is_none());
             let out = |frame: Message| Outbound {
                 frame,
                 stale_at: None,
             };
             let heartbeat = Message::Ping(b"hb".to_vec().into());
             let driver = async {
-                tx.try_send(out(Message::text("a"))).unwrap();
-                tx.try_send(out(Message::text("b"))).unwrap();
+                tokio::task::yield_now().await;
+                tx.offer(out(Message::text("a")));
+                tx.offer(out(Message::text("b")));
                 tokio::time::sleep(Duration::from_millis(20)).await;
-                tx.try_send(out(heartbeat.clone())).unwrap();
+                tx.offer(out(heartbeat.clone()));
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 drop(tx);
             };
-            let mut written: Vec<Message> = Vec::new();
-            let control = PeerControl::new(CancellationToken::new(), usize::MAX);
-            tokio::join!(driver, pump(&mut written, &mut rx, &control, &stats, probe));
+            tokio::join!(outlet.pump(&stats, probe), driver);
             let mut expected = vec![Message::text("a"), Message::text("b")];
             if probe.is_some() {
                 expected.push(Message::Ping(Default::default()));
             }
             expected.push(heartbeat);
-            assert_eq!(written, expected, "{probe:?}");
+            assert_eq!(written(&outlet), expected, "{probe:?}");
         }
     }
 

@@ -1,11 +1,11 @@
 //! Rooms: membership, the event sequence, the late-join state and the fan-out.
 //!
-//! Lock order: the registry (`Shared::rooms`) before a room. Broadcasts take only their room's
-//! lock, which is never held across an `.await`: delivering is a `try_send` into each member's
-//! bounded queue, so a slow member can never hold up the room.
+//! Lock order: the registry (`Shared::rooms`) before a room, a room before a member's outlet.
+//! Broadcasts take only their room's lock, which is never held across an `.await`: delivering
+//! is a non-blocking write to the member's socket, or a push into its bounded queue when
+//! anything waits before it (`crate::outlet`), so a slow member can never hold up the room.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use jam_protocol::event::{PianoNote, PianoNoteOff, Sustain, names};
@@ -14,8 +14,6 @@ use jam_protocol::{
     RoomState, RoomWelcome, SeqWindow, ServerMsg, UserJoined, UserLeft,
 };
 use serde_json::value::RawValue;
-use tokio::sync::mpsc;
-use tokio::sync::mpsc::error::TrySendError;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -25,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use jam_takes::Record;
 
 use crate::limiter::TokenBucket;
+use crate::outlet::{Offered, OutletTx};
 use crate::server::Shared;
 use crate::stats::RelayStats;
 
@@ -60,25 +59,14 @@ pub(crate) struct PeerControl {
     pub(crate) kill: CancellationToken,
     /// Close code and reason to send, set once by whoever ends the connection first.
     pub(crate) close: OnceLock<(u16, &'static str)>,
-    /// Bytes queued for this member and not yet written.
-    pub(crate) queued_bytes: AtomicUsize,
-    /// Most bytes that may be queued ([`crate::RelayConfig::outbound_queue_bytes`]).
-    pub(crate) byte_budget: usize,
 }
 
 impl PeerControl {
-    pub(crate) fn new(kill: CancellationToken, byte_budget: usize) -> PeerControl {
+    pub(crate) fn new(kill: CancellationToken) -> PeerControl {
         PeerControl {
             kill,
             close: OnceLock::new(),
-            queued_bytes: AtomicUsize::new(0),
-            byte_budget,
         }
-    }
-
-    /// Called by the writer for each frame it takes off the queue.
-    pub(crate) fn dequeued(&self, bytes: usize) {
-        self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
     }
 
     /// Ends the connection with `code`. Returns false if it was already being ended.
@@ -94,8 +82,8 @@ impl PeerControl {
 pub(crate) struct PeerLink {
     /// The connection's client id (also its user id in rooms).
     pub(crate) id: String,
-    /// The member's bounded outbound queue.
-    pub(crate) tx: mpsc::Sender<Outbound>,
+    /// The member's outlet: its socket, or its bounded outbound queue when it must wait.
+    pub(crate) tx: OutletTx,
     /// Lets the room disconnect a member that cannot keep up.
     pub(crate) control: Arc<PeerControl>,
     /// The connection's message budget; a member's spare lane shares it.
@@ -111,26 +99,13 @@ pub(crate) fn take_token(limiter: &Mutex<TokenBucket>, now: Instant) -> bool {
 }
 
 impl PeerLink {
-    /// Queues `out` without waiting. A full queue means the member cannot keep up: it is
-    /// disconnected, never waited for. Returns true if the frame was queued.
+    /// Writes or queues `out` without waiting ([`crate::outlet`]). A full queue means the
+    /// member cannot keep up: it is disconnected, never waited for. Returns true if the frame
+    /// was written or queued.
     pub(crate) fn deliver(&self, out: Outbound, stats: &RelayStats) -> bool {
-        let bytes = out.frame.len();
-        let queued = self
-            .control
-            .queued_bytes
-            .fetch_add(bytes, Ordering::Relaxed);
-        let over_budget = queued.saturating_add(bytes) > self.control.byte_budget;
-        let sent = if over_budget {
-            Err(TrySendError::Full(out))
-        } else {
-            self.tx.try_send(out)
-        };
-        if sent.is_err() {
-            self.control.dequeued(bytes);
-        }
-        match sent {
-            Ok(()) => true,
-            Err(TrySendError::Full(_)) => {
+        match self.tx.offer(out) {
+            Offered::Written | Offered::Queued => true,
+            Offered::Full => {
                 if self
                     .control
                     .end(CLOSE_SLOW_CONSUMER, "slow consumer: could not keep up")
@@ -140,7 +115,7 @@ impl PeerLink {
                 }
                 false
             }
-            Err(TrySendError::Closed(_)) => false,
+            Offered::Closed => false,
         }
     }
 }

@@ -38,8 +38,8 @@ struct Cli {
     #[arg(long, value_name = "KEY.pem", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
 
-    /// Worker threads for the relay. One is plenty for dozens of jam rooms and gives the
-    /// steadiest latency (see docs/PERFORMANCE.md); raise it for hundreds of busy rooms.
+    /// Worker threads for the relay. One (tokio's current-thread scheduler) is plenty for
+    /// hundreds of jam rooms and costs the least CPU per delivery (see docs/PERFORMANCE.md).
     #[arg(long, default_value_t = 1, value_name = "N")]
     threads: usize,
 
@@ -60,8 +60,16 @@ struct Cli {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cli.threads.max(1))
+    // One thread: tokio's current-thread scheduler, which runs every task on this thread
+    // (no hand-offs between a worker and the thread that waits for the relay to stop).
+    let mut runtime = if cli.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(cli.threads);
+        builder
+    };
+    runtime
         .enable_all()
         .build()
         .context("starting the async runtime")?

@@ -37,6 +37,12 @@ impl RoomCode {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether `input`, read as [`RoomCode::parse`] reads it, is this code. Clients send the
+    /// code exactly as the relay gave it, so that case is answered without reading it again.
+    pub fn is(&self, input: &str) -> bool {
+        input == self.0 || RoomCode::parse(input).as_ref() == Some(self)
+    }
 }
 
 /// Longest display name, in characters.
@@ -142,6 +148,26 @@ mod tests {
         assert!(RoomCode::parse("K7M2QXH").is_none(), "too short");
         assert!(RoomCode::parse("K7M2QXH44").is_none(), "too long");
         assert!(RoomCode::parse("K7M2QX").is_none(), "old six-symbol codes");
+    }
+
+    #[test]
+    fn a_code_is_what_parse_reads_as_it() {
+        let code = RoomCode::parse("K7M2QXH4").unwrap();
+        for input in [
+            "K7M2QXH4",
+            " k7m2qxh4 ",
+            "k7M2qXh4",
+            "K7M2QXH5",
+            "K7M2QXH",
+            "",
+            "K7M2QXH0",
+        ] {
+            assert_eq!(
+                code.is(input),
+                RoomCode::parse(input).as_ref() == Some(&code),
+                "{input:?}"
+            );
+        }
     }
 
     #[test]

@@ -163,7 +163,17 @@ impl ServerMsg {
 
     /// Encodes the message as one JSON text frame.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("server messages always serialize: string keys only")
+        // Sized for the whole frame, so that writing a relayed event never grows its buffer.
+        let room = match self {
+            ServerMsg::Event(e) => e.payload.get().len() + e.event_name.len() + e.sender_id.len(),
+            _ => 0,
+        };
+        let mut out = Vec::with_capacity(room.saturating_add(160));
+        serde_json::to_writer(&mut out, self)
+            .expect("server messages always serialize: string keys only");
+        // serde_json writes UTF-8 only.
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 
     /// Parses one text frame.

@@ -771,7 +771,7 @@ impl Connection {
     fn on_broadcast(&mut self, b: Broadcast) {
         let in_that_room = match &self.room {
             None => Err("you are not in a room: create or join one first".to_owned()),
-            Some(m) if RoomCode::parse(&b.room_code).as_ref() != Some(&m.code) => Err(format!(
+            Some(m) if !m.code.is(&b.room_code) => Err(format!(
                 "you are not in room \"{}\"; you are in {}",
                 b.room_code, m.code
             )),

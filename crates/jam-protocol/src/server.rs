@@ -164,11 +164,11 @@ impl ServerMsg {
     /// Encodes the message as one JSON text frame.
     pub fn to_json(&self) -> String {
         // Sized for the whole frame, so that writing a relayed event never grows its buffer.
-        let room = match self {
+        let variable_part = match self {
             ServerMsg::Event(e) => e.payload.get().len() + e.event_name.len() + e.sender_id.len(),
             _ => 0,
         };
-        let mut out = Vec::with_capacity(room.saturating_add(160));
+        let mut out = Vec::with_capacity(variable_part.saturating_add(160));
         serde_json::to_writer(&mut out, self)
             .expect("server messages always serialize: string keys only");
         // serde_json writes UTF-8 only.

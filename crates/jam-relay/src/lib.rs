@@ -32,6 +32,7 @@ pub mod stats;
 mod time;
 pub mod tls;
 mod web;
+mod wire;
 
 pub use config::RelayConfig;
 pub use error::{RelayError, Result};

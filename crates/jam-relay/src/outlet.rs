@@ -1,22 +1,28 @@
-//! A member's way out: its bounded outbound queue and its socket's sending half under one lock,
-//! so that a frame is written straight from the fan-out when nothing waits before it, and is
-//! queued for the connection's writer task only when it must.
+//! A member's way out: its bounded outbound queue and its socket's writing half under one
+//! lock, so that a frame is written straight from the fan-out when nothing waits before it,
+//! and is queued for the connection's writer task only when it must.
 //!
 //! Why: at 10 events a second per player, a member's queue is empty nearly always. Queueing
 //! each delivery and waking the member's writer task to write it cost a third of the relay's
 //! instructions (channel push and pop, a task wake-up and poll, the cancellation check). Now
 //! the fan-out writes the frame itself when
-//! - the queue is empty and nothing handed to the socket is still unflushed (so order holds),
+//! - the queue is empty and nothing taken from it is still being written or unflushed (so
+//!   order holds),
 //! - the connection is not being ended, and
 //! - its writer owes no tail probes (sockets that keep TCP's 200 ms floor keep the writer
 //!   task's timer, so they always queue).
 //!
-//! The write polls the sink with the *writer task's* waker: when the socket is full the frame
-//! stays in the sink's buffer and the writer is woken when the socket can take it, exactly as
-//! if the writer had written it. Everything else is as before: the queue's bounds (frames and
-//! bytes) and the slow-consumer rule apply to what is queued; stale note-ons are dropped when
-//! the writer takes them off the queue (a frame written inline is written at once, so it is
-//! never stale); the writer alone batches, probes and closes.
+//! Frames are bytes encoded once per event ([`crate::wire::Frame`]), shared by every receiver
+//! and written to the socket as they are; tungstenite only reads. The write polls the socket
+//! with the *writer task's* waker: when the socket takes part of a frame or none of it, the
+//! rest waits here and the writer is woken to write it, exactly as if the writer had written
+//! it. The writer writes what has queued with one vectored write (up to [`MAX_BATCH`] frames
+//! per call). The queue's bounds (frames and bytes) and the slow-consumer rule apply to what is
+//! queued; stale note-ons are dropped when the writer takes them off the queue (a frame written
+//! inline is written at once, so it is never stale); the writer alone batches, probes and
+//! closes. What tungstenite writes by itself (pongs, the reply to a client's close) is queued
+//! behind the rest ([`Outlet::take_from_tungstenite`]). Once a close frame is queued nothing
+//! more is taken.
 //!
 //! Lock order: a room's lock, then an outlet's. An outlet's lock is never held across an
 //! `.await` and nothing is locked under it.
@@ -24,18 +30,23 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::poll_fn;
+use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use futures_util::Sink;
+use tokio::io::AsyncWrite;
 use tokio::time::{Instant, Sleep, sleep};
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::Bytes;
 
 use crate::room::{Outbound, PeerControl};
 use crate::stats::RelayStats;
+use crate::wire::{Frame, Kind};
+
+/// Most frames the writer hands the socket in one vectored write.
+pub(crate) const MAX_BATCH: usize = 32;
 
 /// What became of a frame offered to a member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +57,7 @@ pub(crate) enum Offered {
     Queued,
     /// The queue is full (frames or bytes): the member cannot keep up.
     Full,
-    /// The connection's writer is gone; nothing more is sent.
+    /// The connection's writer is gone, or a close frame went before: nothing more is sent.
     Closed,
 }
 
@@ -93,9 +104,9 @@ impl fmt::Debug for OutletTx {
     }
 }
 
-/// One connection's outlet over sink `Si` (the socket's sending half).
-pub(crate) struct Outlet<Si> {
-    state: Mutex<State<Si>>,
+/// One connection's outlet over `W` (the socket's writing half).
+pub(crate) struct Outlet<W> {
+    state: Mutex<State<W>>,
     control: Arc<PeerControl>,
     /// Most frames queued ([`crate::RelayConfig::outbound_queue`]).
     capacity: usize,
@@ -106,15 +117,20 @@ pub(crate) struct Outlet<Si> {
     senders: AtomicUsize,
 }
 
-struct State<Si> {
-    sink: Si,
+struct State<W> {
+    io: W,
     queue: VecDeque<Outbound>,
     /// Bytes in `queue`.
     queued_bytes: usize,
-    /// Frames were handed to the sink and not yet flushed: whatever comes next must queue.
+    /// Frames taken off the queue (or left by an inline write) and not yet all written, in
+    /// order; the first may be partly written already (what is left of it).
+    batch: VecDeque<Bytes>,
+    /// Bytes were written and not yet flushed (a TLS stream buffers): what comes next queues.
     unflushed: bool,
     /// The writer task's waker, once it has run.
     waker: Option<Waker>,
+    /// tungstenite waits to hand over a frame because the queue was full.
+    tungstenite: Option<Waker>,
     /// The writer is parked with nothing to do: a queued frame must wake it.
     idle: bool,
     /// No sender is left: once the queue is written, the writer closes.
@@ -123,37 +139,43 @@ struct State<Si> {
     stopped: bool,
     /// The writer task is gone.
     gone: bool,
-    /// The sink failed; the writer ends.
+    /// The socket failed; the writer ends.
     failed: bool,
+    /// A close frame is queued or written: nothing more is taken.
+    close_sent: bool,
     /// A text frame went out since the last tail probe.
     owed: bool,
-    /// Something was handed to the sink since the writer last went idle.
+    /// Something was taken off the queue since the writer last went idle.
     progressed: bool,
 }
 
-impl<Si> Outlet<Si>
+impl<W> Outlet<W>
 where
-    Si: Sink<Message> + Unpin + Send,
+    W: AsyncWrite + Unpin + Send,
 {
     pub(crate) fn new(
-        sink: Si,
+        io: W,
         control: Arc<PeerControl>,
         capacity: usize,
         byte_budget: usize,
         inline: bool,
-    ) -> Outlet<Si> {
+    ) -> Outlet<W> {
         Outlet {
             state: Mutex::new(State {
-                sink,
+                io,
                 queue: VecDeque::with_capacity(capacity.clamp(1, 64)),
                 queued_bytes: 0,
-                unflushed: false,
+                batch: VecDeque::with_capacity(MAX_BATCH),
+                // Whatever the handshake wrote is flushed before anything else goes inline.
+                unflushed: true,
                 waker: None,
+                tungstenite: None,
                 idle: false,
                 closed: false,
                 stopped: false,
                 gone: false,
                 failed: false,
+                close_sent: false,
                 owed: false,
                 progressed: false,
             }),
@@ -165,12 +187,12 @@ where
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State<Si>> {
+    fn lock(&self) -> MutexGuard<'_, State<W>> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The writer's main phase: writes what is queued, batching flushes, until every sender is
-    /// gone and the queue is written (or the sink fails). `probe`: follow each burst of text
+    /// The writer's main phase: writes what is queued, batching, until every sender is gone
+    /// and the queue is written (or the socket fails). `probe`: follow each burst of text
     /// frames with a ping that long after, if nothing else followed.
     pub(crate) async fn pump(&self, stats: &RelayStats, probe: Option<Duration>) {
         let mut timer: Option<Pin<Box<Sleep>>> = None;
@@ -193,17 +215,13 @@ where
                     timer = None;
                 }
                 // Idle. Where probes are owed, the probe goes once this has lasted `after`.
-                if let Some(after) = probe.filter(|_| st.owed) {
+                if let Some(after) = probe.filter(|_| st.owed && !st.close_sent) {
                     let due = timer.get_or_insert_with(|| Box::pin(sleep(after)));
                     if due.as_mut().poll(cx).is_ready() {
                         timer = None;
                         st.owed = false;
-                        match st.hand(cx, Message::Ping(Default::default())) {
-                            Poll::Ready(Ok(())) => continue,
-                            Poll::Ready(Err(())) => return Poll::Ready(()),
-                            // Not ready for it: try again on the next wake-up.
-                            Poll::Pending => st.owed = true,
-                        }
+                        st.batch.push_back(Frame::ping().into_bytes());
+                        continue;
                     }
                 }
                 st.idle = true;
@@ -218,13 +236,25 @@ where
         self.lock().stopped = true;
     }
 
-    /// After the pump: takes the next queued frame (when the connection was ended from outside,
-    /// what was queued is still written before the close).
-    pub(crate) fn pop(&self) -> Option<Message> {
-        let mut st = self.lock();
-        let out = st.queue.pop_front()?;
-        st.queued_bytes = st.queued_bytes.saturating_sub(out.frame.len());
-        Some(out.frame)
+    /// The writer's last phase: writes what is queued (or, when `drop_queue`, only what is
+    /// already being written), then `close` unless a close frame went before, and flushes.
+    pub(crate) async fn finish(&self, stats: &RelayStats, drop_queue: bool, close: Frame) {
+        {
+            let mut st = self.lock();
+            if drop_queue {
+                st.queue.clear();
+                st.queued_bytes = 0;
+            }
+            if !st.close_sent {
+                st.close_sent = true;
+                st.queued_bytes = st.queued_bytes.saturating_add(close.len());
+                st.queue.push_back(Outbound {
+                    frame: close,
+                    stale_at: None,
+                });
+            }
+        }
+        poll_fn(|cx| self.lock().poll_write_out(cx, stats).map(|_| ())).await;
     }
 
     /// The writer task has ended: later offers are refused.
@@ -233,53 +263,74 @@ where
         st.stopped = true;
         st.gone = true;
         st.queue.clear();
+        st.batch.clear();
         st.queued_bytes = 0;
+        if let Some(w) = st.tungstenite.take() {
+            w.wake();
+        }
     }
 
-    /// Runs `f` on the sink (tests look at what was written).
+    /// tungstenite writes whole frames of its own (a pong, the reply to a close): they are
+    /// queued behind what waits, all or nothing. When the queue is full this waits (and
+    /// tungstenite keeps its pong to try again); once the connection is closing they are
+    /// dropped.
+    pub(crate) fn take_from_tungstenite(
+        &self,
+        cx: &mut Context<'_>,
+        frame: impl FnOnce() -> Frame,
+    ) -> Poll<()> {
+        let mut st = self.lock();
+        if st.gone || st.close_sent || st.stopped {
+            return Poll::Ready(());
+        }
+        let frame = frame();
+        if st.queue.len() >= self.capacity
+            || st.queued_bytes.saturating_add(frame.len()) > self.byte_budget
+        {
+            st.tungstenite = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        st.close_sent |= frame.kind() == Kind::Close;
+        st.queued_bytes = st.queued_bytes.saturating_add(frame.len());
+        st.queue.push_back(Outbound {
+            frame,
+            stale_at: None,
+        });
+        st.wake_writer();
+        Poll::Ready(())
+    }
+
+    /// Runs `f` on the writing half (tests look at what was written).
     #[cfg(test)]
-    pub(crate) fn with_sink<R>(&self, f: impl FnOnce(&mut Si) -> R) -> R {
-        f(&mut self.lock().sink)
-    }
-
-    /// The sink, for the writer's close: each call locks the outlet for one poll.
-    pub(crate) fn sink(&self) -> LockedSink<'_, Si> {
-        LockedSink(self)
+    pub(crate) fn with_io<R>(&self, f: impl FnOnce(&mut W) -> R) -> R {
+        f(&mut self.lock().io)
     }
 }
 
-impl<Si> State<Si>
+impl<W> State<W>
 where
-    Si: Sink<Message> + Unpin,
+    W: AsyncWrite + Unpin,
 {
-    /// Hands every queued frame to the sink, then flushes. Ready(Ok) once all is flushed.
+    /// Writes every queued frame, then flushes. Ready(Ok) once all is written and flushed.
     fn poll_write_out(&mut self, cx: &mut Context<'_>, stats: &RelayStats) -> Poll<Result<(), ()>> {
         if self.failed {
             return Poll::Ready(Err(()));
         }
-        while !self.queue.is_empty() {
-            match Pin::new(&mut self.sink).poll_ready(cx) {
+        loop {
+            if self.batch.is_empty() {
+                self.refill(stats);
+            }
+            if self.batch.is_empty() {
+                break;
+            }
+            match self.poll_write_batch(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(_)) => return self.fail(),
+                Poll::Ready(Err(())) => return self.fail(),
                 Poll::Ready(Ok(())) => {}
             }
-            let Some(out) = self.queue.pop_front() else {
-                break;
-            };
-            self.queued_bytes = self.queued_bytes.saturating_sub(out.frame.len());
-            if out.stale_at.is_some_and(|t| Instant::now() > t) {
-                RelayStats::add(&stats.stale_dropped, 1);
-                continue;
-            }
-            self.owed |= matches!(out.frame, Message::Text(_));
-            if Pin::new(&mut self.sink).start_send(out.frame).is_err() {
-                return self.fail();
-            }
-            self.unflushed = true;
-            self.progressed = true;
         }
         if self.unflushed {
-            match Pin::new(&mut self.sink).poll_flush(cx) {
+            match Pin::new(&mut self.io).poll_flush(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(_)) => return self.fail(),
                 Poll::Ready(Ok(())) => self.unflushed = false,
@@ -288,24 +339,42 @@ where
         Poll::Ready(Ok(()))
     }
 
-    /// Hands one frame to the sink and flushes it. Pending: the sink could not take it (it
-    /// was not handed over) or it is not flushed yet (it was; `unflushed` says so).
-    fn hand(&mut self, cx: &mut Context<'_>, frame: Message) -> Poll<Result<(), ()>> {
-        match Pin::new(&mut self.sink).poll_ready(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Err(_)) => return self.fail(),
-            Poll::Ready(Ok(())) => {}
+    /// Takes up to [`MAX_BATCH`] frames off the queue into the batch, dropping stale ones.
+    fn refill(&mut self, stats: &RelayStats) {
+        while self.batch.len() < MAX_BATCH {
+            let Some(out) = self.queue.pop_front() else {
+                break;
+            };
+            self.queued_bytes = self.queued_bytes.saturating_sub(out.frame.len());
+            if out.stale_at.is_some_and(|t| Instant::now() > t) {
+                RelayStats::add(&stats.stale_dropped, 1);
+                continue;
+            }
+            self.owed |= out.frame.kind() == Kind::Text;
+            self.progressed = true;
+            self.batch.push_back(out.frame.into_bytes());
         }
-        if Pin::new(&mut self.sink).start_send(frame).is_err() {
-            return self.fail();
+        if let Some(w) = self.tungstenite.take() {
+            w.wake();
         }
-        self.unflushed = true;
-        self.progressed = true;
-        match Pin::new(&mut self.sink).poll_flush(cx) {
-            Poll::Pending => Poll::Ready(Ok(())),
-            Poll::Ready(Err(_)) => self.fail(),
-            Poll::Ready(Ok(())) => {
-                self.unflushed = false;
+    }
+
+    /// One vectored write of the batch; what the socket took leaves it.
+    fn poll_write_batch(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ()>> {
+        let State { io, batch, .. } = self;
+        let mut slices = [IoSlice::new(&[]); MAX_BATCH];
+        let mut count = 0;
+        for (slice, bytes) in slices.iter_mut().zip(batch.iter()) {
+            *slice = IoSlice::new(bytes);
+            count += 1;
+        }
+        let slices = slices.get(..count).unwrap_or_default();
+        match Pin::new(io).poll_write_vectored(cx, slices) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(_)) | Poll::Ready(Ok(0)) => Poll::Ready(Err(())),
+            Poll::Ready(Ok(written)) => {
+                self.unflushed = true;
+                advance(&mut self.batch, written);
                 Poll::Ready(Ok(()))
             }
         }
@@ -314,6 +383,12 @@ where
     fn fail(&mut self) -> Poll<Result<(), ()>> {
         self.failed = true;
         Poll::Ready(Err(()))
+    }
+
+    /// Wakes the writer whether or not it went idle (it must look at the socket again).
+    fn kick(&mut self) {
+        self.idle = true;
+        self.wake_writer();
     }
 
     fn wake_writer(&mut self) {
@@ -325,18 +400,35 @@ where
     }
 }
 
-impl<Si> Offer for Outlet<Si>
+/// Drops the first `written` bytes of a batch of frames.
+fn advance(batch: &mut VecDeque<Bytes>, mut written: usize) {
+    while written > 0 {
+        let Some(front) = batch.front_mut() else {
+            return;
+        };
+        if front.len() > written {
+            *front = front.slice(written..);
+            return;
+        }
+        written -= front.len();
+        batch.pop_front();
+    }
+}
+
+impl<W> Offer for Outlet<W>
 where
-    Si: Sink<Message> + Unpin + Send,
+    W: AsyncWrite + Unpin + Send,
 {
     fn offer(&self, out: Outbound) -> Offered {
         let mut st = self.lock();
-        if st.gone {
+        if st.gone || st.close_sent {
             return Offered::Closed;
         }
         let st = &mut *st;
+        let kind = out.frame.kind();
         if self.inline
             && st.queue.is_empty()
+            && st.batch.is_empty()
             && !st.unflushed
             && !st.stopped
             && !st.failed
@@ -344,38 +436,36 @@ where
             && let Some(waker) = st.waker.clone()
         {
             let mut cx = Context::from_waker(&waker);
-            let text = matches!(out.frame, Message::Text(_));
-            match Pin::new(&mut st.sink).poll_ready(&mut cx) {
-                // The sink is busy (e.g. its other half is being read on another thread): queue,
-                // and the writer is woken when it is free.
-                Poll::Pending => {}
+            st.owed |= kind == Kind::Text;
+            st.close_sent |= kind == Kind::Close;
+            match Pin::new(&mut st.io).poll_write(&mut cx, out.frame.bytes()) {
+                // The socket is full: the writer is woken when it can take the frame.
+                Poll::Pending => st.batch.push_back(out.frame.into_bytes()),
                 Poll::Ready(Err(_)) => {
                     st.failed = true;
-                    st.idle = true;
-                    st.wake_writer();
-                    return Offered::Written;
+                    st.kick();
                 }
-                Poll::Ready(Ok(())) => {
-                    st.owed |= text;
-                    if Pin::new(&mut st.sink).start_send(out.frame).is_err() {
-                        st.failed = true;
-                        st.idle = true;
-                        st.wake_writer();
-                        return Offered::Written;
-                    }
-                    match Pin::new(&mut st.sink).poll_flush(&mut cx) {
-                        Poll::Ready(Ok(())) => {}
-                        // The socket is full: the writer is woken when it can take the rest.
-                        Poll::Pending => st.unflushed = true,
-                        Poll::Ready(Err(_)) => {
-                            st.failed = true;
-                            st.idle = true;
-                            st.wake_writer();
+                Poll::Ready(Ok(written)) => {
+                    let bytes = out.frame.into_bytes();
+                    if written < bytes.len() {
+                        // Part of it: the writer writes the rest (and finds the socket full).
+                        st.batch.push_back(bytes.slice(written..));
+                        st.unflushed = true;
+                        st.kick();
+                    } else {
+                        match Pin::new(&mut st.io).poll_flush(&mut cx) {
+                            Poll::Ready(Ok(())) => {}
+                            // The writer is woken when the rest can go.
+                            Poll::Pending => st.unflushed = true,
+                            Poll::Ready(Err(_)) => {
+                                st.failed = true;
+                                st.kick();
+                            }
                         }
                     }
-                    return Offered::Written;
                 }
             }
+            return Offered::Written;
         }
         let bytes = out.frame.len();
         if st.queue.len() >= self.capacity
@@ -383,6 +473,7 @@ where
         {
             return Offered::Full;
         }
+        st.close_sent |= kind == Kind::Close;
         st.queue.push_back(out);
         st.queued_bytes = st.queued_bytes.saturating_add(bytes);
         st.wake_writer();
@@ -397,82 +488,52 @@ where
         if self.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
             let mut st = self.lock();
             st.closed = true;
-            st.idle = true;
-            st.wake_writer();
+            st.kick();
         }
-    }
-}
-
-/// [`Outlet`]'s sink as a `Sink`, locking the outlet for each call (the writer's close phase).
-pub(crate) struct LockedSink<'a, Si>(&'a Outlet<Si>);
-
-impl<Si> Sink<Message> for LockedSink<'_, Si>
-where
-    Si: Sink<Message> + Unpin + Send,
-{
-    type Error = Si::Error;
-
-    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Si::Error>> {
-        Pin::new(&mut self.0.lock().sink).poll_ready(cx)
-    }
-
-    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Si::Error> {
-        Pin::new(&mut self.0.lock().sink).start_send(item)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Si::Error>> {
-        Pin::new(&mut self.0.lock().sink).poll_flush(cx)
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Si::Error>> {
-        Pin::new(&mut self.0.lock().sink).poll_close(cx)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::decode;
     use tokio_util::sync::CancellationToken;
 
-    /// A sink whose flushes wait, like a full socket, until the test opens it; it records what
-    /// was flushed in order and how often it was polled.
+    /// A socket whose writes wait, like a full one, until the test opens it; it records what
+    /// was written in order. `limit`: it takes at most that many bytes per write when open.
     #[derive(Default)]
     struct Gate {
         open: bool,
-        buffered: Vec<Message>,
-        flushed: Vec<Message>,
+        limit: Option<usize>,
+        written: Vec<u8>,
         waker: Option<Waker>,
     }
 
-    impl Sink<Message> for Gate {
-        type Error = std::convert::Infallible;
-        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-            Poll::Ready(Ok(()))
-        }
-        fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
-            self.buffered.push(item);
-            Ok(())
-        }
-        fn poll_flush(
+    impl AsyncWrite for Gate {
+        fn poll_write(
             mut self: Pin<&mut Self>,
             cx: &mut Context<'_>,
-        ) -> Poll<Result<(), Self::Error>> {
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
             if !self.open {
                 self.waker = Some(cx.waker().clone());
                 return Poll::Pending;
             }
-            let buffered = std::mem::take(&mut self.buffered);
-            self.flushed.extend(buffered);
+            let n = self.limit.unwrap_or(usize::MAX).min(buf.len());
+            self.written.extend_from_slice(&buf[..n]);
+            Poll::Ready(Ok(n))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
             Poll::Ready(Ok(()))
         }
-        fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-            self.poll_flush(cx)
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
         }
     }
 
     fn text(s: &str) -> Outbound {
         Outbound {
-            frame: Message::text(s.to_owned()),
+            frame: Frame::text(s.to_owned()),
             stale_at: None,
         }
     }
@@ -485,7 +546,7 @@ mod tests {
     }
 
     fn set_open(outlet: &Outlet<Gate>, open: bool) {
-        outlet.with_sink(|g| {
+        outlet.with_io(|g| {
             g.open = open;
             if open && let Some(w) = g.waker.take() {
                 w.wake();
@@ -493,8 +554,21 @@ mod tests {
         });
     }
 
-    fn flushed(outlet: &Outlet<Gate>) -> Vec<String> {
-        outlet.with_sink(|g| g.flushed.iter().map(|m| m.to_string()).collect())
+    /// What the socket received, as tungstenite reads it.
+    fn written(outlet: &Outlet<Gate>) -> Vec<String> {
+        outlet.with_io(|g| decode(&g.written).iter().map(describe).collect())
+    }
+
+    pub(crate) fn describe(message: &tokio_tungstenite::tungstenite::Message) -> String {
+        use tokio_tungstenite::tungstenite::Message;
+        match message {
+            Message::Text(text) => text.to_string(),
+            Message::Ping(_) => "ping".into(),
+            Message::Pong(_) => "pong".into(),
+            Message::Close(None) => "close".into(),
+            Message::Close(Some(c)) => format!("close {} {}", u16::from(c.code), c.reason),
+            other => format!("{other:?}"),
+        }
     }
 
     /// Lets the writer task run until it parks.
@@ -515,9 +589,9 @@ mod tests {
         });
         settle().await;
 
-        // The writer is parked: the offer writes and flushes before it returns.
+        // The writer is parked: the offer writes before it returns.
         assert_eq!(tx.offer(text("a")), Offered::Written);
-        assert_eq!(flushed(&outlet), ["a"]);
+        assert_eq!(written(&outlet), ["a"]);
 
         // The socket fills: "b" is handed over but waits, so "c" and "d" must queue behind it.
         set_open(&outlet, false);
@@ -525,17 +599,45 @@ mod tests {
         assert_eq!(tx.offer(text("c")), Offered::Queued);
         assert_eq!(tx.offer(text("d")), Offered::Queued);
         settle().await;
-        assert_eq!(flushed(&outlet), ["a"], "nothing passes a full socket");
+        assert_eq!(written(&outlet), ["a"], "nothing passes a full socket");
 
-        // It drains: the writer, woken by the sink, writes the rest in order.
+        // It drains: the writer, woken by the socket, writes the rest in order.
         set_open(&outlet, true);
         settle().await;
-        assert_eq!(flushed(&outlet), ["a", "b", "c", "d"]);
+        assert_eq!(written(&outlet), ["a", "b", "c", "d"]);
         assert_eq!(tx.offer(text("e")), Offered::Written, "idle again: inline");
-        assert_eq!(flushed(&outlet), ["a", "b", "c", "d", "e"]);
+        assert_eq!(written(&outlet), ["a", "b", "c", "d", "e"]);
 
         drop(tx);
         writer.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn frames_cut_by_short_writes_arrive_whole_and_in_order() {
+        let stats = Arc::new(RelayStats::default());
+        let (outlet, tx) = gate(64, usize::MAX);
+        outlet.with_io(|g| {
+            g.open = true;
+            g.limit = Some(7);
+        });
+        let writer = tokio::spawn({
+            let (outlet, stats) = (outlet.clone(), stats.clone());
+            async move { outlet.pump(&stats, None).await }
+        });
+        settle().await;
+        let sent: Vec<String> = (0..40)
+            .map(|i| format!("frame {i} {}", "x".repeat(i)))
+            .collect();
+        for s in &sent {
+            let offered = tx.offer(text(s));
+            assert!(
+                matches!(offered, Offered::Written | Offered::Queued),
+                "{offered:?}"
+            );
+        }
+        drop(tx);
+        writer.await.unwrap();
+        assert_eq!(written(&outlet), sent);
     }
 
     #[tokio::test]
@@ -551,15 +653,15 @@ mod tests {
         assert_eq!(tx.offer(text("c")), Offered::Queued);
         assert_eq!(tx.offer(text("d")), Offered::Full);
 
-        // Bytes: 10 fit, the eleventh does not.
-        let (outlet, tx) = gate(100, 10);
+        // Bytes: 14 fit (each frame is 2 header bytes and 5 of text), the fifteenth does not.
+        let (outlet, tx) = gate(100, 14);
         assert_eq!(
             tx.offer(text("12345")),
             Offered::Queued,
             "writer not run yet"
         );
         assert_eq!(tx.offer(text("67890")), Offered::Queued);
-        assert_eq!(tx.offer(text("x")), Offered::Full);
+        assert_eq!(tx.offer(text("")), Offered::Full);
 
         outlet.gone();
         assert_eq!(tx.offer(text("y")), Offered::Closed);
@@ -575,13 +677,16 @@ mod tests {
         assert!(futures_util::poll!(writer.as_mut()).is_pending());
         outlet.control.kill.cancel();
         assert_eq!(tx.offer(text("late")), Offered::Queued);
-        assert!(flushed(&outlet).is_empty());
+        assert!(written(&outlet).is_empty());
 
         let (outlet, tx) = gate(8, usize::MAX);
         set_open(&outlet, true);
         outlet.stop();
         assert_eq!(tx.offer(text("late")), Offered::Queued);
-        assert_eq!(outlet.pop().map(|m| m.to_string()).as_deref(), Some("late"));
+        outlet
+            .finish(&stats, false, Frame::close(Some(1001), "bye"))
+            .await;
+        assert_eq!(written(&outlet), ["late", "close 1001 bye"]);
     }
 
     #[tokio::test]
@@ -594,6 +699,56 @@ mod tests {
         drop(second);
         set_open(&outlet, true);
         outlet.pump(&RelayStats::default(), None).await;
-        assert_eq!(flushed(&outlet), ["a", "b"]);
+        assert_eq!(written(&outlet), ["a", "b"]);
+    }
+
+    /// tungstenite's own frames queue behind the relay's, wait while the queue is full, and
+    /// nothing from anyone follows a close.
+    #[tokio::test]
+    async fn tungstenites_frames_keep_their_place_and_a_close_is_the_last() {
+        use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
+        let own = |frame: WsFrame| {
+            let mut bytes = Vec::new();
+            frame.format(&mut bytes).unwrap();
+            move || Frame::from_tungstenite(&bytes)
+        };
+        let pong = || own(WsFrame::pong(Bytes::from_static(b"p")));
+        let waker = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        let stats = RelayStats::default();
+        let (outlet, tx) = gate(2, usize::MAX);
+        assert_eq!(
+            tx.offer(text("a")),
+            Offered::Queued,
+            "the writer has not run"
+        );
+        assert!(outlet.take_from_tungstenite(&mut cx, pong()).is_ready());
+        assert!(
+            outlet.take_from_tungstenite(&mut cx, pong()).is_pending(),
+            "the queue is full: tungstenite waits"
+        );
+        set_open(&outlet, true);
+        let writer = outlet.pump(&stats, None);
+        tokio::pin!(writer);
+        assert!(futures_util::poll!(writer.as_mut()).is_pending());
+        assert_eq!(written(&outlet), ["a", "pong"]);
+        assert!(outlet.take_from_tungstenite(&mut cx, pong()).is_ready());
+        let close = own(WsFrame::close(None));
+        assert!(outlet.take_from_tungstenite(&mut cx, close).is_ready());
+        assert_eq!(
+            tx.offer(text("b")),
+            Offered::Closed,
+            "nothing after a close"
+        );
+        assert!(
+            outlet.take_from_tungstenite(&mut cx, pong()).is_ready(),
+            "dropped"
+        );
+        drop(tx);
+        writer.await;
+        outlet
+            .finish(&stats, false, Frame::close(Some(1000), "no second close"))
+            .await;
+        assert_eq!(written(&outlet), ["a", "pong", "pong", "close"]);
     }
 }

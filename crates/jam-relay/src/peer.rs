@@ -1,7 +1,9 @@
 //! One connection: a reader loop that answers and routes the client's frames, and a writer task
-//! that drains the connection's bounded outbound queue into the socket's sending half, batches,
+//! that drains the connection's bounded outbound queue into the socket's writing half, batches,
 //! probes and closes. Both halves of the way out live in the connection's [`Outlet`], which
-//! also lets the fan-out write a frame itself when nothing waits before it.
+//! also lets the fan-out write a frame itself when nothing waits before it. tungstenite reads
+//! the socket and does the handshake; the relay writes its encoded frames itself
+//! ([`crate::wire`]).
 //!
 //! Both are generic over the byte stream so unit tests can run them over in-memory pipes.
 
@@ -9,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use futures_util::{SinkExt, Stream, StreamExt};
 use jam_protocol::event::{MAX_EVENT_NAME_BYTES, MAX_UNKNOWN_EVENT_BYTES};
 use jam_protocol::{
     Broadcast, ClientMsg, ClockPong, Connected, CreateRoom, ErrorCode, JoinRoom, LaneOpen,
@@ -34,6 +36,7 @@ use crate::room::{
 };
 use crate::server::{IpSlot, Shared};
 use crate::stats::RelayStats;
+use crate::wire::{Frame, Wired};
 
 /// How long a client has to complete the WebSocket handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -43,6 +46,8 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 pub(crate) const CLOSE_HEARTBEAT_TIMEOUT: u16 = 4001;
 /// Close code for a connection that was in no room for the join timeout.
 pub(crate) const CLOSE_JOIN_TIMEOUT: u16 = 4002;
+/// Why a connection ended, when the client closed it.
+const CLOSED_BY_CLIENT: &str = "closed by the client";
 /// Largest frame that is still read when over the pre-parse budget, if it names a release.
 const SMALL_RELEASE_FRAME: usize = 256;
 /// Close code for a connection that failed to join too often.
@@ -137,7 +142,7 @@ pub(crate) async fn serve_tcp<S>(
             return;
         }
     }
-    let stream = crate::web::Rewind::new(head, stream);
+    let stream = Wired::new(crate::web::Rewind::new(head, stream));
     // The signature is tungstenite's `Callback`; its error type is an HTTP response.
     #[allow(clippy::result_large_err)]
     let origin_ok = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
@@ -222,7 +227,7 @@ impl Drop for ConnectionSlot {
 /// `ip` is the client's address, when it came over TCP (for per-address join limits); `quick`
 /// tells the client whether its socket repairs lost retransmissions quickly.
 pub(crate) async fn serve<S>(
-    ws: WebSocketStream<S>,
+    mut ws: WebSocketStream<Wired<S>>,
     addr: String,
     ip: Option<IpAddr>,
     shared: Arc<Shared>,
@@ -235,16 +240,19 @@ pub(crate) async fn serve<S>(
     let _slot = ConnectionSlot(stats.clone());
 
     let id = new_client_id();
-    let (sink, mut stream) = ws.split();
+    let Some(raw) = ws.get_mut().take_writer() else {
+        return;
+    };
     let control = Arc::new(PeerControl::new(shared.shutdown.child_token()));
     let probe = (!quick).then_some(TAIL_PROBE_AFTER);
     let outlet = Arc::new(Outlet::new(
-        sink,
+        raw,
         control.clone(),
         shared.config.outbound_queue,
         shared.config.outbound_queue_bytes,
         probe.is_none(),
     ));
+    ws.get_mut().attach(outlet.clone());
     let tx = OutletTx::new(outlet.clone());
     let writer = tokio::spawn(write_loop(outlet, control.clone(), stats.clone(), probe));
     let now = Instant::now();
@@ -286,7 +294,11 @@ pub(crate) async fn serve<S>(
         protocol: PROTOCOL_VERSION,
         quick_retransmit: quick,
     }));
-    let why = conn.read_loop(&mut stream).await;
+    let why = conn.read_loop(&mut ws).await;
+    if why == CLOSED_BY_CLIENT {
+        // tungstenite's reply to the close goes out behind what is queued for the client.
+        let _ = timeout(CLOSE_TIMEOUT, ws.flush()).await;
+    }
     match (conn.room.take(), conn.lane_of.take()) {
         (Some(member), None) => {
             conn.shared.leave_room(&member.room, &id);
@@ -314,13 +326,13 @@ fn new_client_id() -> String {
 /// Writes queued frames until the last sender is gone (the reader ended) or the connection is
 /// killed, then closes. `probe`: follow each burst with a ping that long after
 /// ([`TAIL_PROBE_AFTER`]). Frames the fan-out writes itself never pass through here.
-async fn write_loop<Si>(
-    outlet: Arc<Outlet<Si>>,
+async fn write_loop<W>(
+    outlet: Arc<Outlet<W>>,
     control: Arc<PeerControl>,
     stats: Arc<RelayStats>,
     probe: Option<Duration>,
 ) where
-    Si: Sink<Message> + Unpin + Send,
+    W: AsyncWrite + Unpin + Send,
 {
     // Biased: when the connection was ended from outside, its queue may close at the same
     // moment (the reader stopped because of the kill); the kill must win, so the close frame
@@ -331,39 +343,24 @@ async fn write_loop<Si>(
         () = outlet.pump(&stats, probe) => true,
     };
     outlet.stop();
-    let mut sink = outlet.sink();
-    // Ended from outside (the relay is shutting down, or the client broke a limit): write out
-    // what is queued first, e.g. the "jam ended" a host's last message left for each guest, or
-    // the error that explains the close. A member that could not keep up gets nothing more.
+    // Ended from outside (the relay is shutting down, or the client broke a limit): what is
+    // queued goes first, e.g. the "jam ended" a host's last message left for each guest, or the
+    // error that explains the close. A member that could not keep up gets nothing more (but
+    // the frame being written is finished, so the close frame is read as one).
     let slow = control
         .close
         .get()
         .is_some_and(|(code, _)| *code == crate::room::CLOSE_SLOW_CONSUMER);
-    if !drained && !slow {
-        let _ = timeout(CLOSE_TIMEOUT, async {
-            while let Some(frame) = outlet.pop() {
-                if sink.feed(frame).await.is_err() {
-                    return;
-                }
-            }
-            let _ = sink.flush().await;
-        })
-        .await;
-    }
-    // A reason set by whoever ended the connection wins, whichever branch finished first.
-    match (control.close.get().copied(), drained) {
-        (None, true) => {
-            let _ = timeout(CLOSE_TIMEOUT, sink.close()).await;
-        }
+    // A reason set by whoever ended the connection wins, whichever branch finished first. No
+    // second close goes where one went before (the room's "jam ended", tungstenite's reply).
+    let close = match (control.close.get().copied(), drained) {
+        (None, true) => Frame::close(None, ""),
         (reason, _) => {
             let (code, reason) = reason.unwrap_or((1001, "the relay is shutting down"));
-            let frame = CloseFrame {
-                code: CloseCode::from(code),
-                reason: reason.into(),
-            };
-            let _ = timeout(CLOSE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
+            Frame::close(Some(code), reason)
         }
-    }
+    };
+    let _ = timeout(CLOSE_TIMEOUT, outlet.finish(&stats, slow, close)).await;
     outlet.gone();
     // If the socket failed while writing, make sure the reader stops too.
     control.kill.cancel();
@@ -491,7 +488,7 @@ impl Connection {
                                 ErrorCode::BadMessage,
                                 "binary frames are not part of the protocol; send JSON text frames",
                             )),
-                            Message::Close(_) => return "closed by the client",
+                            Message::Close(_) => return CLOSED_BY_CLIENT,
                             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
                         }
                     }
@@ -501,7 +498,7 @@ impl Connection {
                         self.link.control.end(CLOSE_HEARTBEAT_TIMEOUT, "heartbeat timeout");
                         return "heartbeat timeout";
                     }
-                    self.link.deliver(Outbound { frame: Message::Ping(Default::default()), stale_at: None }, &self.shared.stats);
+                    self.link.deliver(Outbound { frame: Frame::ping(), stale_at: None }, &self.shared.stats);
                 }
                 () = sleep_until(cursor_due.unwrap_or_else(Instant::now)), if cursor_due.is_some() => {
                     if let Some((name, payload)) = self.cursor.take_due(Instant::now()) {
@@ -863,7 +860,8 @@ mod tests {
     /// holds the other as a WebSocket client. No sockets, so paused time is exact.
     async fn connect(shared: &Arc<Shared>) -> TestWs {
         let (client_io, server_io) = tokio::io::duplex(64 * 1024);
-        let server = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
+        let server =
+            WebSocketStream::from_raw_socket(Wired::new(server_io), Role::Server, None).await;
         tokio::spawn(serve(server, "pipe".into(), None, shared.clone(), false));
         WebSocketStream::from_raw_socket(client_io, Role::Client, None).await
     }
@@ -949,16 +947,50 @@ mod tests {
         assert_eq!(shared.rooms.len(), 1);
     }
 
-    /// An outlet over an in-memory sink (a `Vec` of the frames written), with its first sender.
-    fn outlet(inline: bool) -> (Arc<Outlet<Vec<Message>>>, OutletTx) {
+    /// What tungstenite writes by itself still goes out through the relay's outlet: a ping is
+    /// answered with its pong, and a client's close is answered with the same close, once.
+    #[tokio::test]
+    async fn pings_are_answered_and_a_clients_close_is_echoed_once() {
+        let shared = Shared::new(RelayConfig::default(), None, None);
+        let mut ws = connect(&shared).await;
+        assert!(matches!(recv(&mut ws).await, ServerMsg::Connected(_)));
+        ws.send(Message::Ping(b"are you there".to_vec().into()))
+            .await
+            .unwrap();
+        let pong = loop {
+            match ws.next().await.expect("open").expect("readable") {
+                Message::Pong(p) => break p,
+                Message::Ping(_) => continue,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(&pong[..], b"are you there");
+        let bye = CloseFrame {
+            code: CloseCode::Away,
+            reason: "bye".into(),
+        };
+        ws.close(Some(bye)).await.unwrap();
+        let mut closes = Vec::new();
+        while let Some(Ok(msg)) = ws.next().await {
+            if let Message::Close(frame) = msg {
+                closes.push(frame);
+            }
+        }
+        assert_eq!(closes.len(), 1, "{closes:?}");
+        let echoed = closes[0].as_ref().expect("a status");
+        assert_eq!(echoed.code, CloseCode::Away);
+    }
+
+    /// An outlet over an in-memory socket (a `Vec` of the bytes written), with its first sender.
+    fn outlet(inline: bool) -> (Arc<Outlet<Vec<u8>>>, OutletTx) {
         let control = Arc::new(PeerControl::new(CancellationToken::new()));
         let outlet = Arc::new(Outlet::new(Vec::new(), control, 8, usize::MAX, inline));
         let tx = OutletTx::new(outlet.clone());
         (outlet, tx)
     }
 
-    fn written(outlet: &Outlet<Vec<Message>>) -> Vec<Message> {
-        outlet.with_sink(|frames| frames.clone())
+    fn written(outlet: &Outlet<Vec<u8>>) -> Vec<Message> {
+        outlet.with_io(|bytes| crate::wire::decode(bytes))
     }
 
     #[tokio::test(start_paused = true)]
@@ -966,7 +998,7 @@ mod tests {
         let stats = RelayStats::default();
         let (outlet, tx) = outlet(true);
         let now = Instant::now();
-        let frame = |s: &str| Message::text(s.to_owned());
+        let frame = |s: &str| Frame::text(s.to_owned());
         let stale = Some(now + Duration::from_millis(500));
         let queued = |frame, stale_at| tx.offer(Outbound { frame, stale_at });
         // The writer has not run yet, so these queue.
@@ -979,7 +1011,7 @@ mod tests {
         outlet.pump(&stats, None).await;
         assert_eq!(
             written(&outlet),
-            [frame("note-off"), frame("fresh note-on")]
+            [Message::text("note-off"), Message::text("fresh note-on")]
         );
         assert_eq!(stats.snapshot().stale_dropped, 1);
     }
@@ -992,26 +1024,29 @@ mod tests {
         for probe in [Some(TAIL_PROBE_AFTER), None] {
             let stats = RelayStats::default();
             let (outlet, tx) = outlet(probe.is_none());
-            let out = |frame: Message| Outbound {
+            let out = |frame: Frame| Outbound {
                 frame,
                 stale_at: None,
             };
-            let heartbeat = Message::Ping(b"hb".to_vec().into());
             let driver = async {
                 tokio::task::yield_now().await;
-                tx.offer(out(Message::text("a")));
-                tx.offer(out(Message::text("b")));
+                tx.offer(out(Frame::text("a".into())));
+                tx.offer(out(Frame::text("b".into())));
                 tokio::time::sleep(Duration::from_millis(20)).await;
-                tx.offer(out(heartbeat.clone()));
+                tx.offer(out(Frame::ping()));
                 tokio::time::sleep(Duration::from_millis(20)).await;
+                tx.offer(out(Frame::text("c".into())));
                 drop(tx);
             };
             tokio::join!(outlet.pump(&stats, probe), driver);
+            let ping = Message::Ping(Default::default());
             let mut expected = vec![Message::text("a"), Message::text("b")];
             if probe.is_some() {
-                expected.push(Message::Ping(Default::default()));
+                expected.push(ping.clone());
             }
-            expected.push(heartbeat);
+            // The heartbeat's ping owes no probe; the last text frame is not followed by one
+            // because the connection closes at once.
+            expected.extend([ping, Message::text("c")]);
             assert_eq!(written(&outlet), expected, "{probe:?}");
         }
     }

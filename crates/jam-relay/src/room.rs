@@ -15,9 +15,6 @@ use jam_protocol::{
 };
 use serde_json::value::RawValue;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_util::sync::CancellationToken;
 
 use jam_takes::Record;
@@ -26,6 +23,7 @@ use crate::limiter::TokenBucket;
 use crate::outlet::{Offered, OutletTx};
 use crate::server::Shared;
 use crate::stats::RelayStats;
+use crate::wire::Frame;
 
 /// Close code sent to a member whose outbound queue overflowed.
 pub(crate) const CLOSE_SLOW_CONSUMER: u16 = 4008;
@@ -37,8 +35,8 @@ const MAX_REFUSAL_BYTES: usize = 200;
 /// A frame waiting in a member's outbound queue.
 #[derive(Debug)]
 pub(crate) struct Outbound {
-    /// The WebSocket frame; text frames share one serialised buffer between all receivers.
-    pub(crate) frame: Message,
+    /// The encoded WebSocket frame: all receivers of an event share its bytes.
+    pub(crate) frame: Frame,
     /// For note-ons: after this instant the frame is stale and is dropped instead of sent.
     pub(crate) stale_at: Option<Instant>,
 }
@@ -46,7 +44,7 @@ pub(crate) struct Outbound {
 impl Outbound {
     pub(crate) fn msg(msg: &ServerMsg) -> Outbound {
         Outbound {
-            frame: Message::text(msg.to_json()),
+            frame: Frame::text(msg.to_json()),
             stale_at: None,
         }
     }
@@ -328,7 +326,7 @@ impl Room {
         let joined = ServerMsg::UserJoined(UserJoined {
             user: participant.clone(),
         });
-        let out = Message::text(joined.to_json());
+        let out = Frame::text(joined.to_json());
         for m in &self.members {
             m.link.deliver(
                 Outbound {
@@ -453,7 +451,7 @@ impl Room {
             server_time,
             synthetic,
         });
-        let frame = Message::text(msg.to_json());
+        let frame = Frame::text(msg.to_json());
         let mut delivered = 0;
         for m in self.members.iter().filter(|m| m.link.id != sender_id) {
             let out = || Outbound {
@@ -555,7 +553,7 @@ impl Room {
             user_id: id.to_owned(),
             at_ms: shared.clock.at(now),
         });
-        let left = Message::text(
+        let left = Frame::text(
             ServerMsg::UserLeft(UserLeft {
                 user_id: id.to_owned(),
             })
@@ -726,20 +724,17 @@ impl Shared {
                 "only the host can end the jam; leave it instead",
             ));
         }
-        let ended = Message::text(
+        let ended = Frame::text(
             ServerMsg::Ended(JamEnded {
                 user_id: id.to_owned(),
                 name: host.participant.name.clone(),
             })
             .to_json(),
         );
-        let close = Message::Close(Some(CloseFrame {
-            code: CloseCode::from(CLOSE_JAM_ENDED),
-            reason: "the host ended the jam".into(),
-        }));
+        let close = Frame::close(Some(CLOSE_JAM_ENDED), "the host ended the jam");
         guard.ended = true;
         for m in &guard.members {
-            let out = |frame: &Message| Outbound {
+            let out = |frame: &Frame| Outbound {
                 frame: frame.clone(),
                 stale_at: None,
             };

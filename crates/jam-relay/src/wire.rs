@@ -1,0 +1,306 @@
+//! WebSocket frames as the bytes that go on the wire, and a connection's byte stream split so
+//! that the relay writes those bytes itself while tungstenite reads.
+//!
+//! Why: a server's frames are never masked, so every receiver of an event gets identical
+//! bytes. The relay encodes each frame once ([`Frame`], with tungstenite's own encoder) and
+//! hands every member a cheap clone of the same buffer; the member's [`crate::outlet`] writes
+//! it to the socket. Going through tungstenite's `Sink` instead framed and copied the event
+//! again for every receiver and took the split stream's lock on each call.
+//!
+//! tungstenite stays the WebSocket implementation for the handshake and for reading. It also
+//! writes now and then by itself: a pong for each ping, the reply to a client's close. Those
+//! writes go through [`Wired`]'s writing side into the same outlet, queued in order behind
+//! whatever waits there, so the byte stream stays a sequence of whole frames:
+//! - tungstenite hands over whole frames, and the outlet takes all of a write or none of it
+//!   (when its queue is full the write waits, and tungstenite keeps its pong to retry);
+//! - once a close frame is queued, from either side, nothing more is written (RFC 6455 §5.5.1).
+
+use std::io::{Cursor, IoSlice};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
+use tokio_tungstenite::tungstenite::Bytes;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::{self, FrameHeader};
+
+use crate::outlet::Outlet;
+
+/// What a frame is, for the outlet's rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A text frame: a message of the protocol (a tail probe may follow it).
+    Text,
+    /// A ping or a pong.
+    Control,
+    /// A close frame, or bytes that hold one: nothing is written after it.
+    Close,
+}
+
+/// One encoded WebSocket frame (or, from tungstenite, a run of whole frames). Cloning it is
+/// cheap: the bytes are shared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Frame {
+    bytes: Bytes,
+    kind: Kind,
+}
+
+impl Frame {
+    /// A text frame holding `text` (a message of the protocol, serialised once).
+    pub(crate) fn text(text: String) -> Frame {
+        Frame::encode(
+            frame::Frame::message(text, OpCode::Data(Data::Text), true),
+            Kind::Text,
+        )
+    }
+
+    /// An empty ping: the heartbeat, and the tail probe.
+    pub(crate) fn ping() -> Frame {
+        // Two bytes, the same for every connection: FIN + ping, no payload.
+        Frame {
+            bytes: Bytes::from_static(&[0x89, 0x00]),
+            kind: Kind::Control,
+        }
+    }
+
+    /// A close frame with `code` and `reason` (cut to fit a control frame, at a character
+    /// boundary), or without a status when `code` is `None`.
+    pub(crate) fn close(code: Option<u16>, reason: &str) -> Frame {
+        let close = code.map(|code| CloseFrame {
+            code: CloseCode::from(code),
+            reason: cut(reason, MAX_CLOSE_REASON_BYTES).to_owned().into(),
+        });
+        Frame::encode(frame::Frame::close(close), Kind::Close)
+    }
+
+    /// Bytes tungstenite wrote by itself: whole frames, one of them perhaps a close.
+    pub(crate) fn from_tungstenite(bytes: &[u8]) -> Frame {
+        let kind = if holds_close(bytes) {
+            Kind::Close
+        } else {
+            Kind::Control
+        };
+        Frame {
+            bytes: Bytes::copy_from_slice(bytes),
+            kind,
+        }
+    }
+
+    fn encode(frame: frame::Frame, kind: Kind) -> Frame {
+        let mut bytes = Vec::with_capacity(frame.len());
+        // Writing into a `Vec` cannot fail; an empty frame would be a bug, never sent as garbage.
+        if frame.format(&mut bytes).is_err() {
+            bytes.clear();
+        }
+        Frame {
+            bytes: Bytes::from(bytes),
+            kind,
+        }
+    }
+
+    pub(crate) fn bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    pub(crate) fn into_bytes(self) -> Bytes {
+        self.bytes
+    }
+
+    pub(crate) fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+/// A close frame's payload is at most 125 bytes, two of them the code.
+const MAX_CLOSE_REASON_BYTES: usize = 123;
+
+fn cut(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end = end.saturating_sub(1);
+    }
+    text.get(..end).unwrap_or_default()
+}
+
+/// Whether a run of whole frames holds a close frame (read with tungstenite's header parser).
+fn holds_close(bytes: &[u8]) -> bool {
+    let mut cursor = Cursor::new(bytes);
+    while let Ok(Some((header, length))) = FrameHeader::parse(&mut cursor) {
+        if header.opcode == OpCode::Control(Control::Close) {
+            return true;
+        }
+        let next = usize::try_from(length)
+            .ok()
+            .and_then(|length| usize::try_from(cursor.position()).ok()?.checked_add(length));
+        match next.and_then(|next| Some((next, u64::try_from(next).ok()?))) {
+            Some((next, at)) if next < bytes.len() => cursor.set_position(at),
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// The byte stream tungstenite runs over: the connection's reading half, and a writing side
+/// that is the socket itself during the handshake and the connection's outlet after it.
+pub(crate) struct Wired<S> {
+    read: ReadHalf<S>,
+    write: WriteSide<S>,
+}
+
+enum WriteSide<S> {
+    /// During the handshake: tungstenite writes its response to the socket.
+    Direct(WriteHalf<S>),
+    /// After it: tungstenite's frames go into the outlet, in order with the relay's.
+    Outlet(Arc<Outlet<WriteHalf<S>>>),
+    /// Between the two (never written to).
+    Moving,
+}
+
+impl<S: AsyncRead + AsyncWrite> Wired<S> {
+    pub(crate) fn new(stream: S) -> Wired<S> {
+        let (read, write) = tokio::io::split(stream);
+        Wired {
+            read,
+            write: WriteSide::Direct(write),
+        }
+    }
+
+    /// Takes the socket's writing half, for the connection's outlet (once, after the handshake).
+    pub(crate) fn take_writer(&mut self) -> Option<WriteHalf<S>> {
+        match std::mem::replace(&mut self.write, WriteSide::Moving) {
+            WriteSide::Direct(write) => Some(write),
+            other => {
+                self.write = other;
+                None
+            }
+        }
+    }
+
+    /// From now on, what tungstenite writes goes into `outlet`.
+    pub(crate) fn attach(&mut self, outlet: Arc<Outlet<WriteHalf<S>>>) {
+        self.write = WriteSide::Outlet(outlet);
+    }
+}
+
+impl<S: AsyncRead> AsyncRead for Wired<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().read).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite> AsyncWrite for Wired<S>
+where
+    WriteHalf<S>: Send,
+{
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match &mut self.get_mut().write {
+            WriteSide::Direct(write) => Pin::new(write).poll_write(cx, buf),
+            WriteSide::Outlet(outlet) => outlet
+                .take_from_tungstenite(cx, || Frame::from_tungstenite(buf))
+                .map(|()| Ok(buf.len())),
+            WriteSide::Moving => Poll::Ready(Err(std::io::ErrorKind::NotConnected.into())),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        // tungstenite writes one buffer at a time; the first non-empty one is all or nothing.
+        let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| b);
+        self.poll_write(cx, first)
+    }
+
+    /// The outlet's writer flushes what tungstenite handed it.
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match &mut self.get_mut().write {
+            WriteSide::Direct(write) => Pin::new(write).poll_flush(cx),
+            WriteSide::Outlet(_) | WriteSide::Moving => Poll::Ready(Ok(())),
+        }
+    }
+
+    /// The outlet's writer ends the connection.
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match &mut self.get_mut().write {
+            WriteSide::Direct(write) => Pin::new(write).poll_shutdown(cx),
+            WriteSide::Outlet(_) | WriteSide::Moving => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+/// Decodes frames a server wrote (tests read what an outlet wrote with tungstenite itself).
+#[cfg(test)]
+pub(crate) fn decode(bytes: &[u8]) -> Vec<tokio_tungstenite::tungstenite::Message> {
+    use tokio_tungstenite::tungstenite::protocol::{Role, WebSocket};
+    let mut ws = WebSocket::from_raw_socket(Cursor::new(bytes.to_vec()), Role::Client, None);
+    std::iter::from_fn(|| ws.read().ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_tungstenite::tungstenite::Message;
+
+    #[test]
+    fn frames_are_what_tungstenite_reads() {
+        let text = "x".repeat(300);
+        let mut bytes = Vec::new();
+        for frame in [
+            Frame::text("hello".into()),
+            Frame::text(text.clone()),
+            Frame::ping(),
+            Frame::close(Some(4008), "slow consumer"),
+        ] {
+            bytes.extend_from_slice(frame.bytes());
+        }
+        let read = decode(&bytes);
+        assert_eq!(read.len(), 4, "{read:?}");
+        assert_eq!(read[0], Message::text("hello"));
+        assert_eq!(read[1], Message::text(text));
+        assert_eq!(read[2], Message::Ping(Bytes::new()));
+        let Message::Close(Some(close)) = &read[3] else {
+            panic!("{:?}", read[3])
+        };
+        assert_eq!(u16::from(close.code), 4008);
+        assert_eq!(close.reason.as_str(), "slow consumer");
+    }
+
+    #[test]
+    fn a_long_close_reason_is_cut_to_fit_at_a_character() {
+        let frame = Frame::close(Some(1000), &"é".repeat(100));
+        assert!(frame.len() <= 127, "{}", frame.len());
+        let read = decode(frame.bytes());
+        let Some(Message::Close(Some(close))) = read.first() else {
+            panic!("{read:?}")
+        };
+        assert_eq!(close.reason.as_str(), "é".repeat(61));
+    }
+
+    #[test]
+    fn a_close_is_found_among_tungstenites_frames() {
+        let pong = frame::Frame::pong(Bytes::from_static(b"abc"));
+        let mut bytes = Vec::new();
+        pong.format(&mut bytes).unwrap();
+        assert_eq!(Frame::from_tungstenite(&bytes).kind(), Kind::Control);
+        bytes.extend_from_slice(Frame::close(None, "").bytes());
+        assert_eq!(Frame::from_tungstenite(&bytes).kind(), Kind::Close);
+        // Garbage or a cut frame is not taken for a close.
+        assert_eq!(Frame::from_tungstenite(&[0x8a, 0x7f]).kind(), Kind::Control);
+        assert_eq!(Frame::from_tungstenite(&[]).kind(), Kind::Control);
+    }
+}

@@ -981,6 +981,78 @@ mod tests {
         assert_eq!(echoed.code, CloseCode::Away);
     }
 
+    /// A client that pings without end and never reads gets one pong per ping only while its
+    /// queue has room; then tungstenite's pong waits, and the first thing the relay has for it
+    /// (here the rate limiter's notice) finds the queue full: it is cut off (4008), and its room
+    /// plays on.
+    #[tokio::test]
+    async fn a_client_that_pings_and_never_reads_is_cut_off_and_the_room_plays_on() {
+        let config = RelayConfig {
+            outbound_queue: 16,
+            ..RelayConfig::default()
+        };
+        let shared = Shared::new(config, None, None);
+        let mut host = connect(&shared).await;
+        recv(&mut host).await;
+        send(
+            &mut host,
+            &ClientMsg::Create(CreateRoom {
+                name: "Host".into(),
+                password: None,
+                room_code: None,
+                create_key: None,
+            }),
+        )
+        .await;
+        let ServerMsg::Created(room) = recv(&mut host).await else {
+            panic!("created")
+        };
+        // The flooder's pipe holds 2 KiB: it fills with pongs at once.
+        let (client_io, server_io) = tokio::io::duplex(2 * 1024);
+        let server =
+            WebSocketStream::from_raw_socket(Wired::new(server_io), Role::Server, None).await;
+        tokio::spawn(serve(server, "pipe".into(), None, shared.clone(), false));
+        let mut flooder = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
+        let join = JoinRoom {
+            room_code: room.room_code.clone(),
+            name: "Flood".into(),
+            role: Default::default(),
+            password: None,
+            host_token: None,
+        };
+        send(&mut flooder, &ClientMsg::Join(join)).await;
+        let ServerMsg::UserJoined(joined) = recv(&mut host).await else {
+            panic!("user-joined")
+        };
+        let flood = tokio::spawn(async move {
+            let mut sent = 0u32;
+            while flooder
+                .send(Message::Ping(vec![7; 125].into()))
+                .await
+                .is_ok()
+            {
+                sent += 1;
+            }
+            sent
+        });
+        let left = loop {
+            if let ServerMsg::UserLeft(left) = recv(&mut host).await {
+                break left;
+            }
+        };
+        assert_eq!(left.user_id, joined.user.id);
+        assert_eq!(shared.stats.snapshot().slow_consumers, 1);
+        // The room still serves its host.
+        send(
+            &mut host,
+            &ClientMsg::ClockPing(jam_protocol::ClockPing { client_time: 1.0 }),
+        )
+        .await;
+        assert!(matches!(recv(&mut host).await, ServerMsg::ClockPong(_)));
+        let sent = flood.await.unwrap();
+        assert!(sent > 16, "{sent} pings");
+    }
+
     /// An outlet over an in-memory socket (a `Vec` of the bytes written), with its first sender.
     fn outlet(inline: bool) -> (Arc<Outlet<Vec<u8>>>, OutletTx) {
         let control = Arc::new(PeerControl::new(CancellationToken::new()));

@@ -881,6 +881,21 @@ mod tests {
             .expect("writable");
     }
 
+    /// Creates a room as `name` on a connection that has been greeted.
+    async fn create(ws: &mut TestWs, name: &str) -> jam_protocol::RoomWelcome {
+        let create = CreateRoom {
+            name: name.into(),
+            password: None,
+            room_code: None,
+            create_key: None,
+        };
+        send(ws, &ClientMsg::Create(create)).await;
+        match recv(ws).await {
+            ServerMsg::Created(room) => room,
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_silent_peer_is_dropped_after_the_heartbeat_timeout_and_an_active_one_stays() {
         let config = RelayConfig {
@@ -895,19 +910,7 @@ mod tests {
         let ServerMsg::Connected(hello) = recv(&mut silent).await else {
             panic!("greeting")
         };
-        send(
-            &mut silent,
-            &ClientMsg::Create(CreateRoom {
-                name: "Quiet".into(),
-                password: None,
-                room_code: None,
-                create_key: None,
-            }),
-        )
-        .await;
-        let ServerMsg::Created(room) = recv(&mut silent).await else {
-            panic!("created")
-        };
+        let room = create(&mut silent, "Quiet").await;
 
         let mut active = connect(&shared).await;
         recv(&mut active).await;
@@ -994,19 +997,7 @@ mod tests {
         let shared = Shared::new(config, None, None);
         let mut host = connect(&shared).await;
         recv(&mut host).await;
-        send(
-            &mut host,
-            &ClientMsg::Create(CreateRoom {
-                name: "Host".into(),
-                password: None,
-                room_code: None,
-                create_key: None,
-            }),
-        )
-        .await;
-        let ServerMsg::Created(room) = recv(&mut host).await else {
-            panic!("created")
-        };
+        let room = create(&mut host, "Host").await;
         // The flooder's pipe holds 2 KiB: it fills with pongs at once.
         let (client_io, server_io) = tokio::io::duplex(2 * 1024);
         let server =

@@ -11,8 +11,11 @@
 //!   [`RelayHandle`] (spawn in-process on a chosen or ephemeral port, read figures, stop).
 //! - `peer`: one task per connection reads and answers frames; a writer task per connection
 //!   drains its bounded outbound queue, batches, probes and closes.
-//! - `outlet`: a connection's queue and socket sending half under one lock, so the fan-out
+//! - `outlet`: a connection's queue and socket writing half under one lock, so the fan-out
 //!   writes a frame itself when nothing waits before it and queues it only when it must.
+//! - `wire`: frames encoded once as the bytes every receiver gets, and the stream split so
+//!   tungstenite reads while the outlet writes (tungstenite's own pongs and close replies go
+//!   through the outlet's queue).
 //! - `room`: the room registry, membership, `seq`, the late-join state (tempo, pattern, held-note
 //!   ledger) and the fan-out that serialises an event once and offers it to each other member.
 //! - `limiter`: the per-connection token bucket.

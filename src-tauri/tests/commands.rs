@@ -107,16 +107,19 @@ async fn host_play_change_the_groove_and_leave_reach_the_room() {
     // A guest hears the host's tempo and pattern in the welcome, then what the host plays.
     let mut guest = Client::connect(&url).await;
     let welcome = guest.join(&code, "Ben").await;
-    // The host sends its tempo and pattern as it opens the room; a guest that joins within that
-    // millisecond gets them as the first events instead of in the welcome.
+    // The host sends its tempo, then its pattern, as it opens the room; a guest that joins
+    // within that millisecond gets either or both as its first events instead of in the
+    // welcome (seen in CI: the tempo in the welcome, the pattern after it).
     if welcome["state"]["tempo"].is_null() {
         let tempo = next_of(&mut guest, "event:broadcast").await;
         assert_eq!(tempo["eventName"], "tempo_change", "{tempo}");
         assert_eq!(tempo["payload"]["bpm"], 120.0, "{tempo}");
-        let pattern = next_of(&mut guest, "event:broadcast").await;
-        assert_eq!(pattern["eventName"], "pattern_change", "{pattern}");
     } else {
         assert_eq!(welcome["state"]["tempo"]["bpm"], 120.0, "{welcome}");
+    }
+    if welcome["state"]["pattern"].is_null() {
+        let pattern = next_of(&mut guest, "event:broadcast").await;
+        assert_eq!(pattern["eventName"], "pattern_change", "{pattern}");
     }
 
     call(

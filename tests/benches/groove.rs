@@ -131,6 +131,7 @@ async fn main() {
             Duration::from_millis(30),
             &[],
             first_seed + run as u64,
+            None,
         )
         .await;
         jitter.push(figures(&heard, notes));
@@ -235,7 +236,7 @@ async fn main() {
         let mut figures_of_runs = Vec::new();
         for run in 0..runs {
             let dir = root.join(format!("homes-{scenario}-{permille}-{run}"));
-            let across = groove::across_homes(&dir, notes, router, permille, env).await;
+            let across = groove::across_homes(&dir, notes, router, permille, env, None).await;
             println!("{name:<28} run {}  {}", run + 1, across.tcp);
             figures_of_runs.push(figures(&across.heard, notes));
         }

@@ -187,7 +187,21 @@ pub fn jam() -> PathBuf {
     workspace_binary("jam", "jam")
 }
 
-pub fn audio_env(command: &mut Command, pulse: &Pulse, sink: &str) {
+/// The listener's audio buffer in the live tests, frames: 1024 (21 ms at 48 kHz), what a
+/// musician picks on a busy machine (`jam --buffer`, the app's audio settings). A test VM
+/// whose hypervisor takes a quarter of the CPU pauses every process for tens of milliseconds
+/// at a time; the default 256 frames (5 ms) then underruns, and the sink hears gaps and
+/// restarted notes however right the program is. Placement does not depend on the buffer
+/// (the engine places every note at its frame, a buffer ahead); the benches measure the
+/// default.
+pub const STEADY_BUFFER: Option<u32> = Some(1024);
+
+/// Plays `command` (a `jam` that hears) into `sink` of `pulse`, with an audio buffer of
+/// `buffer` frames (`None`: the default).
+pub fn audio_env(command: &mut Command, pulse: &Pulse, sink: &str, buffer: Option<u32>) {
+    if let Some(frames) = buffer {
+        command.args(["--buffer", &frames.to_string()]);
+    }
     command
         .env("PULSE_SERVER", pulse.server())
         .env("PULSE_SINK", sink)
@@ -228,13 +242,14 @@ impl SilentHost {
 /// `notes` 16ths from a drummer on this machine, heard by a listener behind a proxy that
 /// delays each chunk by 0..`max_jitter` (the sequence of delays is `run`'s: see
 /// [`Proxy::start_seeded`]). `dir` holds the recording and logs; `drummer_env` is added to the
-/// drummer's environment.
+/// drummer's environment; the listener's audio buffer is `ear_buffer` frames.
 pub async fn through_jitter(
     dir: &Path,
     notes: usize,
     max_jitter: Duration,
     drummer_env: &[(&str, &str)],
     run: u64,
+    ear_buffer: Option<u32>,
 ) -> Heard {
     std::fs::create_dir_all(dir).expect("a folder for the run");
     let song = dir.join("groove.mid");
@@ -256,7 +271,7 @@ pub async fn through_jitter(
     record_on(&recording, 1).await;
     let mut ear = Command::new(&jam);
     ear.args(["join", &through, "--name", "Ear", "--listen"]);
-    audio_env(&mut ear, &pulse, "ear");
+    audio_env(&mut ear, &pulse, "ear", ear_buffer);
     let mut ear = Program::start(ear);
     ear.err_line("joined").await;
     ear.log_to(&dir.join("ear.log"));
@@ -279,8 +294,9 @@ struct Listener {
 }
 
 impl Listener {
-    /// Starts it all in `dir`; returns once the listener has joined and plays into the sink.
-    async fn start(dir: &Path, notes: usize) -> Listener {
+    /// Starts it all in `dir`, the listener's audio buffer `buffer` frames; returns once the
+    /// listener has joined and plays into the sink.
+    async fn start(dir: &Path, notes: usize, buffer: Option<u32>) -> Listener {
         std::fs::create_dir_all(dir).expect("a folder for the run");
         let song = dir.join("groove.mid");
         groove_file(&song, notes, LEAD_IN_MS);
@@ -288,7 +304,7 @@ impl Listener {
         let host = SilentHost::start().await;
         let mut ear = Command::new(jam());
         ear.args(["join", &host.invite, "--name", "Ear", "--listen"]);
-        audio_env(&mut ear, &pulse, "ear");
+        audio_env(&mut ear, &pulse, "ear", buffer);
         ear.env("RUST_LOG", "warn,jam_play=info");
         let mut ear = Program::start(ear);
         ear.err_line("joined").await;
@@ -349,8 +365,13 @@ impl Listener {
 /// A listener whose sound card goes away mid-jam and comes back (its PulseAudio sink removed
 /// and added again): the listener's `jam` reopens its output by itself once it is back, and a
 /// groove of `notes` played after that is heard. Gives what was heard and the listener's log.
-pub async fn after_the_sound_card_returns(dir: &Path, notes: usize) -> (Heard, String) {
-    let mut listener = Listener::start(dir, notes).await;
+/// The listener's audio buffer is `buffer` frames.
+pub async fn after_the_sound_card_returns(
+    dir: &Path,
+    notes: usize,
+    buffer: Option<u32>,
+) -> (Heard, String) {
+    let mut listener = Listener::start(dir, notes, buffer).await;
     listener.pulse.unplug("ear");
     listener.ear.err_line("audio output lost").await;
     listener
@@ -365,15 +386,16 @@ pub async fn after_the_sound_card_returns(dir: &Path, notes: usize) -> (Heard, S
 }
 
 /// A listener whose sound server stalls (frozen `stalls` times for `length`, once a second,
-/// while a groove of `notes` plays): gives what was heard and what the listener said from
-/// joining on.
+/// while a groove of `notes` plays, the listener's audio buffer `buffer` frames): gives what
+/// was heard and what the listener said from joining on.
 pub async fn through_server_stalls(
     dir: &Path,
     notes: usize,
     stalls: usize,
     length: Duration,
+    buffer: Option<u32>,
 ) -> (Heard, String) {
-    let mut listener = Listener::start(dir, notes).await;
+    let mut listener = Listener::start(dir, notes, buffer).await;
     let log = listener.log(dir);
     listener.hear(dir, &log, stalls, length).await
 }
@@ -441,13 +463,14 @@ pub async fn browser_through_jitter(
 /// `notes` 16ths from a drummer at home A heard by a listener at home B, through a relay
 /// server on the internet, with `lossy_router` (home A's or home B's) dropping `loss_permille`
 /// ‰ of the packets it forwards, both ways; `env` is set for every Jamwire process (relay
-/// server, listener, drummer). Needs root.
+/// server, listener, drummer); the listener's audio buffer is `ear_buffer` frames. Needs root.
 pub async fn across_homes(
     dir: &Path,
     notes: usize,
     lossy_router: Host,
     loss_permille: u32,
     env: &[(&str, &str)],
+    ear_buffer: Option<u32>,
 ) -> Across {
     std::fs::create_dir_all(dir).expect("a folder for the run");
     let song = dir.join("groove.mid");
@@ -470,7 +493,7 @@ pub async fn across_homes(
         "--name",
         "Ear",
     ]);
-    audio_env(&mut ear, &pulse, "ear");
+    audio_env(&mut ear, &pulse, "ear", ear_buffer);
     let recording = dir.join("heard.raw");
     let recorder = pulse.record("ear", &recording);
     // Recording steadily before anything plays (parec takes a moment to start).

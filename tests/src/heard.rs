@@ -455,7 +455,7 @@ fn stolen() -> Option<(Duration, u32)> {
 pub const STOLEN_LIMIT: f64 = 0.01;
 
 /// Most takes of one live check.
-pub const TAKES: u32 = 3;
+pub const TAKES: u32 = 5;
 
 /// A live, real-time check taken up to [`TAKES`] times. `take(n)` runs take `n` and says
 /// whether what it heard holds. A take that fails while the hypervisor took more than

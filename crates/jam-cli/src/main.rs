@@ -62,9 +62,8 @@ enum Command {
         /// A password joiners must give.
         #[arg(long)]
         password: Option<String>,
-        /// Don't play what you hear.
-        #[arg(long)]
-        no_audio: bool,
+        #[command(flatten)]
+        audio: Audio,
     },
     /// List the jams hosted on your network (found over mDNS, no typing), then exit.
     List {
@@ -93,9 +92,8 @@ enum Command {
         /// The room's password.
         #[arg(long)]
         password: Option<String>,
-        /// Don't play what you hear.
-        #[arg(long)]
-        no_audio: bool,
+        #[command(flatten)]
+        audio: Audio,
     },
     /// Stream a MIDI file into a jam in real time as a player, then leave.
     Play {
@@ -110,9 +108,8 @@ enum Command {
         /// The room's password.
         #[arg(long)]
         password: Option<String>,
-        /// Don't play the file and the room locally.
-        #[arg(long)]
-        no_audio: bool,
+        #[command(flatten)]
+        audio: Audio,
     },
     /// Join a jam as a listener and, on Ctrl-C or SIGTERM, write what you heard as a multitrack
     /// MIDI file: one track per participant, named after them, drums on channel 10.
@@ -128,9 +125,8 @@ enum Command {
         /// The room's password.
         #[arg(long)]
         password: Option<String>,
-        /// Don't play what you hear.
-        #[arg(long)]
-        no_audio: bool,
+        #[command(flatten)]
+        audio: Audio,
     },
     /// Render a MIDI file to a WAV file through Jamwire's audio engine: channel 10 plays the
     /// drum kit, every other channel the piano. The WAV lasts the file plus the time its last
@@ -160,6 +156,24 @@ enum Command {
         #[arg(long)]
         list: bool,
     },
+}
+
+/// How `jam` plays what it hears.
+#[derive(Debug, Clone, Copy, clap::Args)]
+struct Audio {
+    /// Don't play anything (no sound card needed).
+    #[arg(long)]
+    no_audio: bool,
+    /// Audio buffer, frames per callback (32–4096; 256 ≈ 5 ms at 48 kHz). A bigger buffer
+    /// rides out a busy or virtual machine without crackles, at the cost of that much delay
+    /// in what you hear.
+    #[arg(
+        long,
+        value_name = "FRAMES",
+        default_value_t = jam_audio::output::OutputConfig::default().buffer_frames,
+        value_parser = clap::value_parser!(u32).range(32..=4096)
+    )]
+    buffer: u32,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -202,7 +216,7 @@ fn main() -> anyhow::Result<()> {
                 ca_cert,
                 name,
                 password,
-                no_audio,
+                audio,
             } => {
                 let request = HostRequest {
                     name,
@@ -213,7 +227,7 @@ fn main() -> anyhow::Result<()> {
                     relay,
                     relay_key,
                 };
-                host(bind, request, ca_cert, !no_audio).await
+                host(bind, request, ca_cert, audio).await
             }
             Command::List { wait } => list(std::time::Duration::from_secs(wait)).await,
             Command::Join {
@@ -223,28 +237,28 @@ fn main() -> anyhow::Result<()> {
                 listen,
                 ca_cert,
                 password,
-                no_audio,
+                audio,
             } => {
                 let invite = match (invite, lan) {
                     (Some(invite), _) => invite,
                     (None, _) => lan_invite().await?,
                 };
-                join(invite, name, listen, password, ca_cert, !no_audio).await
+                join(invite, name, listen, password, ca_cert, audio).await
             }
             Command::Play {
                 file,
                 into,
                 name,
                 password,
-                no_audio,
-            } => play(&file, into, name, password, !no_audio).await,
+                audio,
+            } => play(&file, into, name, password, audio).await,
             Command::Record {
                 output,
                 from,
                 name,
                 password,
-                no_audio,
-            } => record(&output, from, name, password, !no_audio).await,
+                audio,
+            } => record(&output, from, name, password, audio).await,
             Command::Render { .. } | Command::Export { .. } => {
                 anyhow::bail!("render and export run without a network")
             }
@@ -299,7 +313,7 @@ fn ended(status: &Status) -> anyhow::Result<()> {
 }
 
 /// The core this tool runs on: no settings file, no takes, no MIDI devices.
-fn core(audio: bool, bind: Option<SocketAddr>, ca_certs: Vec<PathBuf>) -> Core {
+fn core(audio: Audio, bind: Option<SocketAddr>, ca_certs: Vec<PathBuf>) -> Core {
     Core::start(CoreConfig {
         runtime: tokio::runtime::Handle::current(),
         speaker: open_speaker(audio),
@@ -382,7 +396,7 @@ async fn host(
     bind: SocketAddr,
     request: HostRequest,
     ca_certs: Vec<PathBuf>,
-    audio: bool,
+    audio: Audio,
 ) -> anyhow::Result<()> {
     let core = core(audio, Some(bind), ca_certs);
     let jam = core.host(request, quiet()).await?;
@@ -424,7 +438,7 @@ async fn join(
     listener: bool,
     password: Option<String>,
     ca_certs: Vec<PathBuf>,
-    audio: bool,
+    audio: Audio,
 ) -> anyhow::Result<()> {
     let core = core(audio, None, ca_certs);
     connect(&core, invite, name, listener, password, quiet()).await?;
@@ -438,7 +452,7 @@ async fn play(
     invite: String,
     name: String,
     password: Option<String>,
-    audio: bool,
+    audio: Audio,
 ) -> anyhow::Result<()> {
     let song = Song::load(file)?;
     let core = core(audio, None, Vec::new());
@@ -522,7 +536,7 @@ async fn record(
     invite: String,
     name: String,
     password: Option<String>,
-    audio: bool,
+    audio: Audio,
 ) -> anyhow::Result<()> {
     let core = core(audio, None, Vec::new());
     let take = Arc::new(MidiTake::new(core.clock().now_ms));
@@ -562,12 +576,16 @@ fn render(input: &Path, output: &Path, sample_rate: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The default audio output, or silence (with `--no-audio`, or with the reason on stderr).
-fn open_speaker(audio: bool) -> Speaker {
-    if !audio {
+/// The default audio output with the buffer asked for, or silence (with `--no-audio`, or with
+/// the reason on stderr).
+fn open_speaker(audio: Audio) -> Speaker {
+    if audio.no_audio {
         return Speaker::silent("--no-audio");
     }
-    let speaker = Speaker::open(&jam_audio::output::OutputConfig::default());
+    let speaker = Speaker::open(&jam_audio::output::OutputConfig {
+        buffer_frames: audio.buffer,
+        ..jam_audio::output::OutputConfig::default()
+    });
     if let Some(reason) = speaker.silent_reason() {
         eprintln!("jam: playing silently: {reason}");
     }

@@ -189,3 +189,26 @@ async fn joining_a_room_that_does_not_exist_fails_clearly() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("isn't an invite"));
 }
+
+#[tokio::test]
+async fn an_audio_buffer_out_of_range_is_refused_before_anything_starts() {
+    for frames in ["16", "8192", "lots"] {
+        let out = jam(&[
+            "join",
+            "jam://127.0.0.1:9/ABCDEFGH",
+            "--name",
+            "Ear",
+            "--buffer",
+            frames,
+        ])
+        .wait_with_output()
+        .await
+        .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("--buffer") && !stderr.contains("couldn't reach"),
+            "{frames}: {stderr}"
+        );
+    }
+}

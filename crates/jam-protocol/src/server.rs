@@ -163,17 +163,30 @@ impl ServerMsg {
 
     /// Encodes the message as one JSON text frame.
     pub fn to_json(&self) -> String {
-        // Sized for the whole frame, so that writing a relayed event never grows its buffer.
+        let mut out = Vec::with_capacity(self.json_capacity());
+        self.write_json(&mut out);
+        // serde_json writes UTF-8 only.
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
+
+    /// Bytes enough for the message's JSON text in all but unusual cases (a relayed event's
+    /// payload and names plus room for the fixed fields), so that a buffer of this capacity is
+    /// never grown while the message is written into it.
+    pub fn json_capacity(&self) -> usize {
         let variable_part = match self {
             ServerMsg::Event(e) => e.payload.get().len() + e.event_name.len() + e.sender_id.len(),
             _ => 0,
         };
-        let mut out = Vec::with_capacity(variable_part.saturating_add(160));
-        serde_json::to_writer(&mut out, self)
+        variable_part.saturating_add(160)
+    }
+
+    /// Appends the message's JSON text (what [`ServerMsg::to_json`] gives) to `out`. The relay
+    /// writes it straight into a WebSocket frame's buffer, behind room for the header, having
+    /// made room for [`ServerMsg::json_capacity`] bytes.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        serde_json::to_writer(out, self)
             .expect("server messages always serialize: string keys only");
-        // serde_json writes UTF-8 only.
-        String::from_utf8(out)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 
     /// Parses one text frame.

@@ -44,7 +44,7 @@ pub(crate) struct Outbound {
 impl Outbound {
     pub(crate) fn msg(msg: &ServerMsg) -> Outbound {
         Outbound {
-            frame: Frame::text(msg.to_json()),
+            frame: Frame::message(msg),
             stale_at: None,
         }
     }
@@ -326,7 +326,7 @@ impl Room {
         let joined = ServerMsg::UserJoined(UserJoined {
             user: participant.clone(),
         });
-        let out = Frame::text(joined.to_json());
+        let out = Frame::message(&joined);
         for m in &self.members {
             m.link.deliver(
                 Outbound {
@@ -451,7 +451,7 @@ impl Room {
             server_time,
             synthetic,
         });
-        let frame = Frame::text(msg.to_json());
+        let frame = Frame::message(&msg);
         let mut delivered = 0;
         for m in self.members.iter().filter(|m| m.link.id != sender_id) {
             let out = || Outbound {
@@ -553,12 +553,9 @@ impl Room {
             user_id: id.to_owned(),
             at_ms: shared.clock.at(now),
         });
-        let left = Frame::text(
-            ServerMsg::UserLeft(UserLeft {
-                user_id: id.to_owned(),
-            })
-            .to_json(),
-        );
+        let left = Frame::message(&ServerMsg::UserLeft(UserLeft {
+            user_id: id.to_owned(),
+        }));
         for m in &self.members {
             m.link.deliver(
                 Outbound {
@@ -724,13 +721,10 @@ impl Shared {
                 "only the host can end the jam; leave it instead",
             ));
         }
-        let ended = Frame::text(
-            ServerMsg::Ended(JamEnded {
-                user_id: id.to_owned(),
-                name: host.participant.name.clone(),
-            })
-            .to_json(),
-        );
+        let ended = Frame::message(&ServerMsg::Ended(JamEnded {
+            user_id: id.to_owned(),
+            name: host.participant.name.clone(),
+        }));
         let close = Frame::close(Some(CLOSE_JAM_ENDED), "the host ended the jam");
         guard.ended = true;
         for m in &guard.members {

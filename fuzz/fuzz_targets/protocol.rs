@@ -67,7 +67,14 @@ fuzz_target!(|data: &[u8]| {
         check_event(&b.event_name, &b.payload);
     }
     match ServerMsg::parse(text) {
-        Ok(ServerMsg::Event(e)) => check_event(&e.event_name, &e.payload),
+        Ok(ServerMsg::Event(e)) => {
+            check_event(&e.event_name, &e.payload);
+            // The relay writes events field by field: the bytes must be serde's.
+            let msg = ServerMsg::Event(e);
+            let mut written = Vec::new();
+            msg.write_json(&mut written);
+            assert_eq!(Ok(written), serde_json::to_vec(&msg).map_err(|e| e.to_string()));
+        }
         Ok(ServerMsg::Joined(w) | ServerMsg::Created(w)) => {
             for p in &w.participants {
                 let _ = jam_protocol::clean_name(&p.name);

@@ -4,7 +4,7 @@
 #![no_main]
 
 use jam_protocol::event::{MAX_DURATION_MS, MAX_TIMESTAMP_SKEW_MS};
-use jam_protocol::{ClientMsg, MusicalEvent, ServerMsg};
+use jam_protocol::{ClientFrame, ClientMsg, MusicalEvent, ServerMsg};
 use libfuzzer_sys::fuzz_target;
 
 /// Relay time the checks are made against (any fixed value: the bound is relative).
@@ -63,6 +63,21 @@ fuzz_target!(|data: &[u8]| {
         format!("{parsed:?}"),
         format!("{:?}", ClientMsg::parse_in_full(text))
     );
+    // The relay reads broadcasts borrowed from the text: the same answer as the owned parse.
+    match (ClientMsg::parse_frame(text), &parsed) {
+        (Ok(ClientFrame::Broadcast(borrowed)), Ok(ClientMsg::Broadcast(owned))) => {
+            let owned = owned.as_borrowed();
+            assert_eq!(borrowed.room_code, owned.room_code);
+            assert_eq!(borrowed.event_name, owned.event_name);
+            assert_eq!(borrowed.payload.get(), owned.payload.get());
+            assert_eq!(borrowed.client_seq, owned.client_seq);
+        }
+        (Ok(ClientFrame::Msg(frame)), Ok(msg)) => {
+            assert_eq!(format!("{frame:?}"), format!("{msg:?}"))
+        }
+        (Err(frame), Err(msg)) => assert_eq!(&frame, msg),
+        (frame, msg) => panic!("parse_frame gave {frame:?}, parse {msg:?}"),
+    }
     if let Ok(ClientMsg::Broadcast(b)) = parsed {
         check_event(&b.event_name, &b.payload);
     }
@@ -73,7 +88,10 @@ fuzz_target!(|data: &[u8]| {
             let msg = ServerMsg::Event(e);
             let mut written = Vec::new();
             msg.write_json(&mut written);
-            assert_eq!(Ok(written), serde_json::to_vec(&msg).map_err(|e| e.to_string()));
+            assert_eq!(
+                Ok(written),
+                serde_json::to_vec(&msg).map_err(|e| e.to_string())
+            );
         }
         Ok(ServerMsg::Joined(w) | ServerMsg::Created(w)) => {
             for p in &w.participants {

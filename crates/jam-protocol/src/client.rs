@@ -1,5 +1,7 @@
 //! Messages a client sends to the relay.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -90,6 +92,47 @@ pub struct Broadcast {
     pub client_seq: Option<u64>,
 }
 
+impl Broadcast {
+    /// The same body, borrowed: what the relay handles.
+    pub fn as_borrowed(&self) -> BroadcastRef<'_> {
+        BroadcastRef {
+            room_code: Cow::Borrowed(&self.room_code),
+            event_name: Cow::Borrowed(&self.event_name),
+            payload: &self.payload,
+            client_seq: self.client_seq,
+        }
+    }
+}
+
+/// Body of `event:broadcast`, borrowed from the frame's text: the message the relay reads most,
+/// read without an allocation (the names are copied only if they hold escapes).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BroadcastRef<'a> {
+    /// See [`Broadcast::room_code`].
+    #[serde(borrow)]
+    pub room_code: Cow<'a, str>,
+    /// See [`Broadcast::event_name`].
+    #[serde(borrow)]
+    pub event_name: Cow<'a, str>,
+    /// See [`Broadcast::payload`].
+    #[serde(borrow)]
+    pub payload: &'a RawValue,
+    /// See [`Broadcast::client_seq`].
+    #[serde(default)]
+    pub client_seq: Option<u64>,
+}
+
+/// One client frame as the relay reads it: [`ClientMsg::parse_frame`].
+#[derive(Debug)]
+pub enum ClientFrame<'a> {
+    /// An `event:broadcast` written as clients write it, borrowed from the text.
+    Broadcast(BroadcastRef<'a>),
+    /// Any other message, and a broadcast written some other way (its tag not first, or
+    /// escapes in it): parsed by [`ClientMsg::parse`].
+    Msg(ClientMsg),
+}
+
 /// Body of `lane:open`, sent on a second connection, in no room.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -124,6 +167,20 @@ impl ClientMsg {
             }
             _ => ClientMsg::parse_in_full(text),
         }
+    }
+
+    /// Parses one text frame as [`ClientMsg::parse`] does, but reads an `event:broadcast` that
+    /// starts with its `type` (as every Jamwire client writes it) into a body borrowed from
+    /// `text`. Anything else, and any broadcast the borrowed read refuses, goes through
+    /// [`ClientMsg::parse`], so what is accepted and every error are exactly its (the protocol
+    /// fuzz target checks that the two read every broadcast alike).
+    pub fn parse_frame(text: &str) -> Result<ClientFrame<'_>, ParseError> {
+        if crate::quick_tag(text) == Some("event:broadcast") {
+            if let Ok(b) = serde_json::from_str::<BroadcastRef<'_>>(text) {
+                return Ok(ClientFrame::Broadcast(b));
+            }
+        }
+        ClientMsg::parse(text).map(ClientFrame::Msg)
     }
 
     /// Parses one text frame: its tag from the whole text, then its body. What
@@ -285,5 +342,52 @@ mod tests {
             err.to_string().starts_with("clock:ping: invalid type"),
             "{err}"
         );
+    }
+
+    /// The relay's read of a client's broadcast borrows everything from the text; a broadcast
+    /// written another way still arrives, and every refusal is the owned parse's.
+    #[test]
+    fn broadcasts_are_read_borrowed_and_anything_else_as_before() {
+        let text = r#"{"type":"event:broadcast","roomCode":"K7M2QXH4","eventName":"drum_hit","payload":{"note":38},"clientSeq":9}"#;
+        let Ok(ClientFrame::Broadcast(b)) = ClientMsg::parse_frame(text) else {
+            panic!("a client's broadcast is read borrowed");
+        };
+        assert!(matches!(b.room_code, Cow::Borrowed("K7M2QXH4")));
+        assert!(matches!(b.event_name, Cow::Borrowed("drum_hit")));
+        assert_eq!(b.payload.get(), r#"{"note":38}"#);
+        assert_eq!(b.client_seq, Some(9));
+
+        // Tag not first, or an escape: the owned parse reads it.
+        let later =
+            r#"{"roomCode":"K7M2QXH4","type":"event:broadcast","eventName":"x","payload":1}"#;
+        let escaped =
+            r#"{"type":"event:broadcast","roomCode":"K7M2QXH4","eventName":"\u0078","payload":1}"#;
+        for text in [later, escaped] {
+            let Ok(ClientFrame::Msg(ClientMsg::Broadcast(b))) = ClientMsg::parse_frame(text) else {
+                panic!("{text}");
+            };
+            assert_eq!(b.event_name, "x");
+        }
+
+        for text in [
+            r#"{"type":"event:broadcast","roomCode":"K7M2QXH4","eventName":"x"}"#,
+            r#"{"type":"event:broadcast","roomCode":7,"eventName":"x","payload":1}"#,
+            r#"{"type":"event:broadcast","roomCode":"K","eventName":"x","payload":1"#,
+            r#"{"type":"session:leave"}"#,
+        ] {
+            assert_eq!(
+                format!(
+                    "{:?}",
+                    ClientMsg::parse_frame(text).map_err(|e| e.to_string())
+                ),
+                format!(
+                    "{:?}",
+                    ClientMsg::parse(text)
+                        .map(ClientFrame::Msg)
+                        .map_err(|e| e.to_string())
+                ),
+                "{text}"
+            );
+        }
     }
 }

@@ -33,7 +33,9 @@ pub mod room;
 pub mod server;
 pub mod transport;
 
-pub use client::{Broadcast, ClientMsg, ClockPing, CreateRoom, JoinRoom, LaneOpen};
+pub use client::{
+    Broadcast, BroadcastRef, ClientFrame, ClientMsg, ClockPing, CreateRoom, JoinRoom, LaneOpen,
+};
 pub use clock::EpochClock;
 pub use error::{ErrorCode, ParseError};
 pub use event::{EventError, MusicalEvent};
@@ -44,8 +46,8 @@ pub use room::{
     RoomCode, RoomState, clean_name,
 };
 pub use server::{
-    ClockPong, Connected, ErrorMsg, JamEnded, RelayedEvent, RoomWelcome, ServerMsg, UserJoined,
-    UserLeft,
+    ClockPong, Connected, ErrorMsg, JamEnded, RelayedEvent, RelayedEventRef, RoomWelcome,
+    ServerMsg, UserJoined, UserLeft,
 };
 
 /// Largest frame a client accepts from a relay, bytes: a welcome to a full room with its state

@@ -133,17 +133,59 @@ pub struct RelayedEvent {
 }
 
 impl RelayedEvent {
+    /// The same event, borrowed: what the relay writes.
+    pub fn as_borrowed(&self) -> RelayedEventRef<'_> {
+        RelayedEventRef {
+            event_name: &self.event_name,
+            payload: &self.payload,
+            sender_id: &self.sender_id,
+            seq: self.seq,
+            server_time: self.server_time,
+            synthetic: self.synthetic,
+        }
+    }
+}
+
+/// A [`RelayedEvent`] borrowing its names and payload: the relay writes each event it relays
+/// from the sender's frame, without copying them first.
+#[derive(Debug, Clone, Copy)]
+pub struct RelayedEventRef<'a> {
+    /// See [`RelayedEvent::event_name`].
+    pub event_name: &'a str,
+    /// See [`RelayedEvent::payload`].
+    pub payload: &'a RawValue,
+    /// See [`RelayedEvent::sender_id`].
+    pub sender_id: &'a str,
+    /// See [`RelayedEvent::seq`].
+    pub seq: u64,
+    /// See [`RelayedEvent::server_time`].
+    pub server_time: f64,
+    /// See [`RelayedEvent::synthetic`].
+    pub synthetic: bool,
+}
+
+impl RelayedEventRef<'_> {
+    /// Bytes enough for the event's JSON text (see [`ServerMsg::json_capacity`]).
+    pub fn json_capacity(&self) -> usize {
+        self.payload
+            .get()
+            .len()
+            .saturating_add(self.event_name.len())
+            .saturating_add(self.sender_id.len())
+            .saturating_add(FIXED_JSON_CAPACITY)
+    }
+
     /// Appends `{"type":"event:broadcast",…}` to `out`: the bytes serde gives for
-    /// `ServerMsg::Event(self)`, without serde's map machinery (a third of the cost of writing
+    /// `ServerMsg::Event`, without serde's map machinery (a third of the cost of writing
     /// an event). The fixed parts are written here; each value still goes through serde_json,
     /// so escaping and number formats are serde_json's own.
     pub fn write_json(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(br#"{"type":"event:broadcast","eventName":"#);
-        write_value(out, &self.event_name);
+        write_value(out, self.event_name);
         out.extend_from_slice(br#","payload":"#);
         out.extend_from_slice(self.payload.get().as_bytes());
         out.extend_from_slice(br#","senderId":"#);
-        write_value(out, &self.sender_id);
+        write_value(out, self.sender_id);
         out.extend_from_slice(br#","seq":"#);
         write_value(out, &self.seq);
         out.extend_from_slice(br#","serverTime":"#);
@@ -154,6 +196,9 @@ impl RelayedEvent {
         out.push(b'}');
     }
 }
+
+/// Room for the fixed parts of a message's JSON in [`ServerMsg::json_capacity`].
+const FIXED_JSON_CAPACITY: usize = 160;
 
 /// Appends one value's JSON to `out`. Writing into a `Vec` cannot fail, and every value the
 /// relay writes has string keys only.
@@ -203,11 +248,10 @@ impl ServerMsg {
     /// payload and names plus room for the fixed fields), so that a buffer of this capacity is
     /// never grown while the message is written into it.
     pub fn json_capacity(&self) -> usize {
-        let variable_part = match self {
-            ServerMsg::Event(e) => e.payload.get().len() + e.event_name.len() + e.sender_id.len(),
-            _ => 0,
-        };
-        variable_part.saturating_add(160)
+        match self {
+            ServerMsg::Event(e) => e.as_borrowed().json_capacity(),
+            _ => FIXED_JSON_CAPACITY,
+        }
     }
 
     /// Appends the message's JSON text (what [`ServerMsg::to_json`] gives) to `out`. The relay
@@ -215,11 +259,11 @@ impl ServerMsg {
     /// made room for [`ServerMsg::json_capacity`] bytes.
     ///
     /// A relayed event, the message the relay writes most, is written field by field in
-    /// serde's own order and formats ([`RelayedEvent::write_json`]); every other message goes
+    /// serde's own order and formats ([`RelayedEventRef::write_json`]); every other message goes
     /// through serde. Both give the same bytes (a unit test and the protocol fuzz target check).
     pub fn write_json(&self, out: &mut Vec<u8>) {
         match self {
-            ServerMsg::Event(e) => e.write_json(out),
+            ServerMsg::Event(e) => e.as_borrowed().write_json(out),
             _ => write_value(out, self),
         }
     }

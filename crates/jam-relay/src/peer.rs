@@ -14,8 +14,9 @@ use std::time::Duration;
 use futures_util::{SinkExt, Stream, StreamExt};
 use jam_protocol::event::{MAX_EVENT_NAME_BYTES, MAX_UNKNOWN_EVENT_BYTES};
 use jam_protocol::{
-    Broadcast, ClientMsg, ClockPong, Connected, CreateRoom, ErrorCode, JoinRoom, LaneOpen,
-    MAX_PASSWORD_BYTES, MAX_TOKEN_BYTES, MusicalEvent, PROTOCOL_VERSION, RoomCode, ServerMsg,
+    BroadcastRef, ClientFrame, ClientMsg, ClockPong, Connected, CreateRoom, ErrorCode, JoinRoom,
+    LaneOpen, MAX_PASSWORD_BYTES, MAX_TOKEN_BYTES, MusicalEvent, PROTOCOL_VERSION, RoomCode,
+    ServerMsg,
 };
 use serde_json::value::RawValue;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -390,20 +391,16 @@ impl CursorGate {
         }
     }
 
-    /// Offers a cursor event; returns it if it may go now, else keeps it as the pending one.
-    fn offer(
-        &mut self,
-        name: String,
-        payload: Box<RawValue>,
-        now: Instant,
-    ) -> Option<(String, Box<RawValue>)> {
+    /// Offers a cursor event: true if it may go now; else it is kept (copied) as the pending
+    /// one.
+    fn offer(&mut self, name: &str, payload: &RawValue, now: Instant) -> bool {
         if self.last_sent.is_none_or(|t| now >= t + self.interval) {
             self.last_sent = Some(now);
             self.pending = None;
-            Some((name, payload))
+            true
         } else {
-            self.pending = Some((name, payload));
-            None
+            self.pending = Some((name.to_owned(), payload.to_owned()));
+            false
         }
     }
 
@@ -502,7 +499,7 @@ impl Connection {
                 }
                 () = sleep_until(cursor_due.unwrap_or_else(Instant::now)), if cursor_due.is_some() => {
                     if let Some((name, payload)) = self.cursor.take_due(Instant::now()) {
-                        self.relay(name, payload, None, None);
+                        self.relay(&name, &payload, None, None);
                     }
                 }
             }
@@ -570,14 +567,16 @@ impl Connection {
                 ),
             ));
         }
-        let msg = match ClientMsg::parse(text) {
-            Ok(msg) => msg,
+        // Broadcasts are charged inside the room, where the note ledger exempts releases of
+        // held notes.
+        let msg = match ClientMsg::parse_frame(text) {
+            Ok(ClientFrame::Broadcast(b)) => return self.on_broadcast(&b),
+            Ok(ClientFrame::Msg(ClientMsg::Broadcast(b))) => {
+                return self.on_broadcast(&b.as_borrowed());
+            }
+            Ok(ClientFrame::Msg(msg)) => msg,
             Err(e) => return self.refuse(Refusal::new(ErrorCode::BadMessage, e.to_string())),
         };
-        if let ClientMsg::Broadcast(b) = msg {
-            // Charged inside the room, where the note ledger exempts releases of held notes.
-            return self.on_broadcast(b);
-        }
         if !take_token(&self.link.limiter, Instant::now()) {
             return self.refuse(Refusal::new(
                 ErrorCode::RateLimited,
@@ -765,7 +764,7 @@ impl Connection {
         Ok(())
     }
 
-    fn on_broadcast(&mut self, b: Broadcast) {
+    fn on_broadcast(&mut self, b: &BroadcastRef<'_>) {
         let in_that_room = match &self.room {
             None => Err("you are not in a room: create or join one first".to_owned()),
             Some(m) if !m.code.is(&b.room_code) => Err(format!(
@@ -784,7 +783,7 @@ impl Connection {
             ));
         }
         let now_ms = self.shared.clock.now_ms();
-        let event = match MusicalEvent::parse_at(&b.event_name, &b.payload, now_ms) {
+        let event = match MusicalEvent::parse_at(&b.event_name, b.payload, now_ms) {
             Ok(event) => event,
             Err(e) => return self.refuse(Refusal::new(ErrorCode::BadMessage, e.to_string())),
         };
@@ -801,20 +800,18 @@ impl Connection {
                 // Latest wins anyway: a lane's copy of a cursor adds nothing.
                 return;
             }
-            if let Some((name, payload)) =
-                self.cursor.offer(b.event_name, b.payload, Instant::now())
-            {
-                self.relay(name, payload, None, None);
+            if self.cursor.offer(&b.event_name, b.payload, Instant::now()) {
+                self.relay(&b.event_name, b.payload, None, None);
             }
             return;
         }
-        self.relay(b.event_name, b.payload, event.as_ref(), b.client_seq);
+        self.relay(&b.event_name, b.payload, event.as_ref(), b.client_seq);
     }
 
     fn relay(
         &mut self,
-        name: String,
-        payload: Box<RawValue>,
+        name: &str,
+        payload: &RawValue,
         event: Option<&MusicalEvent>,
         client_seq: Option<u64>,
     ) {
@@ -1120,25 +1117,18 @@ mod tests {
         let ms = Duration::from_millis;
         let raw = |s: &str| RawValue::from_string(s.to_owned()).unwrap();
         let mut gate = CursorGate::new(ms(100));
-        assert!(
-            gate.offer("cursor".into(), raw("1"), t0).is_some(),
-            "first goes at once"
-        );
-        assert!(gate.offer("cursor".into(), raw("2"), t0 + ms(10)).is_none());
-        assert!(gate.offer("cursor".into(), raw("3"), t0 + ms(20)).is_none());
+        assert!(gate.offer("cursor", &raw("1"), t0), "first goes at once");
+        assert!(!gate.offer("cursor", &raw("2"), t0 + ms(10)));
+        assert!(!gate.offer("cursor", &raw("3"), t0 + ms(20)));
         assert_eq!(gate.due(), Some(t0 + ms(100)));
         let (_, latest) = gate.take_due(t0 + ms(100)).unwrap();
         assert_eq!(latest.get(), "3", "latest wins");
         assert_eq!(gate.due(), None);
         assert!(
-            gate.offer("cursor".into(), raw("4"), t0 + ms(150))
-                .is_none(),
+            !gate.offer("cursor", &raw("4"), t0 + ms(150)),
             "only 50 ms since the last"
         );
-        assert!(
-            gate.offer("cursor".into(), raw("5"), t0 + ms(200))
-                .is_some()
-        );
+        assert!(gate.offer("cursor", &raw("5"), t0 + ms(200)));
     }
 
     #[test]

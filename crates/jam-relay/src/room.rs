@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use jam_protocol::event::{PianoNote, PianoNoteOff, Sustain, names};
 use jam_protocol::{
-    ErrorCode, HeldNote, JamEnded, MusicalEvent, Participant, RelayedEvent, Role, RoomCode,
+    ErrorCode, HeldNote, JamEnded, MusicalEvent, Participant, RelayedEventRef, Role, RoomCode,
     RoomState, RoomWelcome, SeqWindow, ServerMsg, UserJoined, UserLeft,
 };
 use serde_json::value::RawValue;
@@ -374,8 +374,8 @@ impl Room {
         &mut self,
         shared: &Shared,
         sender_id: &str,
-        event_name: String,
-        payload: Box<RawValue>,
+        event_name: &str,
+        payload: &RawValue,
         event: Option<&MusicalEvent>,
         client_seq: Option<u64>,
     ) -> Result<(), Refusal> {
@@ -407,8 +407,8 @@ impl Room {
         if let Some(event) = event {
             sender.ledger.apply(event);
             match event {
-                MusicalEvent::TempoChange(_) => self.tempo = Some(payload.clone()),
-                MusicalEvent::PatternChange(_) => self.pattern = Some(payload.clone()),
+                MusicalEvent::TempoChange(_) => self.tempo = Some(payload.to_owned()),
+                MusicalEvent::PatternChange(_) => self.pattern = Some(payload.to_owned()),
                 _ => {}
             }
         }
@@ -426,8 +426,8 @@ impl Room {
         &mut self,
         shared: &Shared,
         sender_id: &str,
-        event_name: String,
-        payload: Box<RawValue>,
+        event_name: &str,
+        payload: &RawValue,
         synthetic: bool,
         stale_at: Option<Instant>,
         now: Instant,
@@ -439,19 +439,18 @@ impl Room {
             seq: self.seq,
             at_ms: server_time,
             sender_id: sender_id.to_owned(),
-            event_name: event_name.clone(),
-            payload: payload.clone(),
+            event_name: event_name.to_owned(),
+            payload: payload.to_owned(),
             synthetic,
         });
-        let msg = ServerMsg::Event(RelayedEvent {
+        let frame = Frame::event(&RelayedEventRef {
             event_name,
             payload,
-            sender_id: sender_id.to_owned(),
+            sender_id,
             seq: self.seq,
             server_time,
             synthetic,
         });
-        let frame = Frame::message(&msg);
         let mut delivered = 0;
         for m in self.members.iter().filter(|m| m.link.id != sender_id) {
             let out = || Outbound {
@@ -526,8 +525,8 @@ impl Room {
             self.fan_out(
                 shared,
                 id,
-                names::PIANO_NOTE_OFF.to_owned(),
-                off.to_payload(),
+                names::PIANO_NOTE_OFF,
+                &off.to_payload(),
                 true,
                 None,
                 now,
@@ -541,8 +540,8 @@ impl Room {
             self.fan_out(
                 shared,
                 id,
-                names::SUSTAIN.to_owned(),
-                off.to_payload(),
+                names::SUSTAIN,
+                &off.to_payload(),
                 true,
                 None,
                 now,

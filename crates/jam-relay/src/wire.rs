@@ -26,7 +26,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Control, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::{self, FrameHeader};
 
-use jam_protocol::ServerMsg;
+use jam_protocol::{RelayedEventRef, ServerMsg};
 
 use crate::outlet::Outlet;
 
@@ -59,9 +59,20 @@ impl Frame {
     /// never copied, and the frame costs one allocation (tungstenite's encoder took a second
     /// buffer and a copy).
     pub(crate) fn message(msg: &ServerMsg) -> Frame {
-        let mut buf = Vec::with_capacity(HEADER_ROOM.saturating_add(msg.json_capacity()));
+        Frame::written(msg.json_capacity(), |buf| msg.write_json(buf))
+    }
+
+    /// A text frame holding a relayed event, written from the borrowed parts as
+    /// [`Frame::message`] writes a message.
+    pub(crate) fn event(event: &RelayedEventRef<'_>) -> Frame {
+        Frame::written(event.json_capacity(), |buf| event.write_json(buf))
+    }
+
+    /// A text frame whose text `write` appends, into a buffer made for `capacity` bytes of it.
+    fn written(capacity: usize, write: impl FnOnce(&mut Vec<u8>)) -> Frame {
+        let mut buf = Vec::with_capacity(HEADER_ROOM.saturating_add(capacity));
         buf.resize(HEADER_ROOM, 0);
-        msg.write_json(&mut buf);
+        write(&mut buf);
         let (header, header_len) = text_header(buf.len().saturating_sub(HEADER_ROOM));
         let start = HEADER_ROOM - header_len;
         buf[start..HEADER_ROOM].copy_from_slice(&header[..header_len]);

@@ -91,6 +91,15 @@ pub fn json_depth(json: &str) -> usize {
     deepest
 }
 
+/// Whether `json` nests arrays and objects deeper than `max` ([`json_depth`]). Nesting can't be
+/// deeper than the number of `[` and `{` bytes (those inside strings only add to the count):
+/// a count the compiler vectorises settles almost every payload, and only one with more than
+/// `max` of them is scanned in full.
+fn nests_deeper_than(json: &str, max: usize) -> bool {
+    let openings = json.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
+    openings > max && json_depth(json) > max
+}
+
 /// `drum_hit`: a drum pad was hit.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -233,7 +242,7 @@ impl MusicalEvent {
     /// they are relayed without being looked at.
     pub fn parse(event_name: &str, payload: &RawValue) -> Result<Option<MusicalEvent>, EventError> {
         use names::*;
-        if json_depth(payload.get()) > MAX_PAYLOAD_DEPTH {
+        if nests_deeper_than(payload.get(), MAX_PAYLOAD_DEPTH) {
             return Err(EventError {
                 event: "event",
                 detail: format!("payload nests deeper than {MAX_PAYLOAD_DEPTH} levels"),
@@ -620,6 +629,13 @@ mod tests {
         assert!(err.to_string().contains("deeper than 32"), "{err}");
         let ok = format!("{}{}", "[".repeat(32), "]".repeat(32));
         assert_eq!(MusicalEvent::parse("wobble", &raw(&ok)).unwrap(), None);
+        // Many brackets, shallow: counted past the quick bound, then scanned in full.
+        let wide = format!("[{}]", vec!["[]"; 40].join(","));
+        assert!(!nests_deeper_than(&wide, 32));
+        let in_strings = format!(r#"{{"a":"{}"}}"#, "[{".repeat(40));
+        assert!(!nests_deeper_than(&in_strings, 32));
+        assert!(nests_deeper_than(&deep, 32));
+        assert!(!nests_deeper_than(&ok, 32));
     }
 
     #[test]

@@ -96,6 +96,7 @@ impl Broadcast {
     /// The same body, borrowed: what the relay handles.
     pub fn as_borrowed(&self) -> BroadcastRef<'_> {
         BroadcastRef {
+            _type: serde::de::IgnoredAny,
             room_code: Cow::Borrowed(&self.room_code),
             event_name: Cow::Borrowed(&self.event_name),
             payload: &self.payload,
@@ -109,6 +110,10 @@ impl Broadcast {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BroadcastRef<'a> {
+    /// The message's `type`, read as a field only so that a second `type` key, however it is
+    /// spelled, is refused here as the tag parse refuses it.
+    #[serde(rename = "type", default)]
+    _type: serde::de::IgnoredAny,
     /// See [`Broadcast::room_code`].
     #[serde(borrow)]
     pub room_code: Cow<'a, str>,
@@ -129,7 +134,7 @@ pub enum ClientFrame<'a> {
     /// An `event:broadcast` written as clients write it, borrowed from the text.
     Broadcast(BroadcastRef<'a>),
     /// Any other message, and a broadcast written some other way (its tag not first, or
-    /// escapes in it): parsed by [`ClientMsg::parse`].
+    /// spaces around it): parsed by [`ClientMsg::parse`].
     Msg(ClientMsg),
 }
 
@@ -175,7 +180,8 @@ impl ClientMsg {
     /// [`ClientMsg::parse`], so what is accepted and every error are exactly its (the protocol
     /// fuzz target checks that the two read every broadcast alike).
     pub fn parse_frame(text: &str) -> Result<ClientFrame<'_>, ParseError> {
-        if crate::quick_tag(text) == Some("event:broadcast") {
+        // The tag is first and is exactly this; `BroadcastRef` refuses a second `type` key.
+        if text.starts_with(r#"{"type":"event:broadcast","#) {
             if let Ok(b) = serde_json::from_str::<BroadcastRef<'_>>(text) {
                 return Ok(ClientFrame::Broadcast(b));
             }
@@ -357,22 +363,28 @@ mod tests {
         assert_eq!(b.payload.get(), r#"{"note":38}"#);
         assert_eq!(b.client_seq, Some(9));
 
-        // Tag not first, or an escape: the owned parse reads it.
-        let later =
-            r#"{"roomCode":"K7M2QXH4","type":"event:broadcast","eventName":"x","payload":1}"#;
+        // An escape: still borrowed, but that name is a copy.
         let escaped =
             r#"{"type":"event:broadcast","roomCode":"K7M2QXH4","eventName":"\u0078","payload":1}"#;
-        for text in [later, escaped] {
-            let Ok(ClientFrame::Msg(ClientMsg::Broadcast(b))) = ClientMsg::parse_frame(text) else {
-                panic!("{text}");
-            };
-            assert_eq!(b.event_name, "x");
-        }
+        let Ok(ClientFrame::Broadcast(b)) = ClientMsg::parse_frame(escaped) else {
+            panic!("{escaped}");
+        };
+        assert!(matches!(b.event_name, Cow::Owned(ref name) if name == "x"));
+
+        // The tag not first: the owned parse reads it.
+        let later =
+            r#"{"roomCode":"K7M2QXH4","type":"event:broadcast","eventName":"x","payload":1}"#;
+        let Ok(ClientFrame::Msg(ClientMsg::Broadcast(b))) = ClientMsg::parse_frame(later) else {
+            panic!("{later}");
+        };
+        assert_eq!(b.event_name, "x");
 
         for text in [
             r#"{"type":"event:broadcast","roomCode":"K7M2QXH4","eventName":"x"}"#,
             r#"{"type":"event:broadcast","roomCode":7,"eventName":"x","payload":1}"#,
             r#"{"type":"event:broadcast","roomCode":"K","eventName":"x","payload":1"#,
+            r#"{"type":"event:broadcast","roomCode":"K","eventName":"x","payload":1,"type":"session:end"}"#,
+            r#"{"type":"event:broadcast","roomCode":"K","eventName":"x","payload":1,"typ\u0065":"x"}"#,
             r#"{"type":"session:leave"}"#,
         ] {
             assert_eq!(

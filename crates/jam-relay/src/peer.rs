@@ -19,7 +19,7 @@ use jam_protocol::{
     ServerMsg,
 };
 use serde_json::value::RawValue;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, sleep_until, timeout};
@@ -37,7 +37,7 @@ use crate::room::{
 };
 use crate::server::{IpSlot, Shared};
 use crate::stats::RelayStats;
-use crate::wire::{Frame, Wired};
+use crate::wire::{Frame, Split, Wired};
 
 /// How long a client has to complete the WebSocket handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -122,6 +122,7 @@ pub(crate) async fn serve_tcp<S>(
     quick: bool,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    crate::web::Rewind<S>: Split,
 {
     // One port for both: a WebSocket upgrade goes on below, any other request is the page's.
     let mut head = Vec::new();
@@ -234,7 +235,7 @@ pub(crate) async fn serve<S>(
     shared: Arc<Shared>,
     quick: bool,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: Split,
 {
     let stats = shared.stats.clone();
     RelayStats::add(&stats.connections, 1);

@@ -98,6 +98,18 @@ impl<S> Rewind<S> {
     pub(crate) fn new(head: Vec<u8>, inner: S) -> Rewind<S> {
         Rewind { head, at: 0, inner }
     }
+
+    /// What is left of the head, and the stream, to rebuild around another stream.
+    pub(crate) fn into_parts(self) -> (Vec<u8>, S) {
+        let mut head = self.head;
+        head.drain(..self.at.min(head.len()));
+        (head, self.inner)
+    }
+
+    /// [`Rewind::new`], from [`Rewind::into_parts`].
+    pub(crate) fn from_parts(head: Vec<u8>, inner: S) -> Rewind<S> {
+        Rewind::new(head, inner)
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Rewind<S> {
@@ -385,6 +397,30 @@ mod tests {
             let mut huge = &huge[..];
             assert!(matches!(sniff(&mut huge, &mut head).await, Ok(Asked::Http)));
             assert!(head.len() <= MAX_HEAD_BYTES, "never reads more than the bound");
+        });
+    }
+
+    #[test]
+    fn a_rewind_rebuilt_from_its_parts_replays_only_what_is_left() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        rt.block_on(async {
+            let mut rewound = Rewind::new(b"head".to_vec(), &b"tail"[..]);
+            let mut two = [0u8; 2];
+            rewound
+                .read_exact(&mut two)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(&two, b"he");
+            let (head, stream) = rewound.into_parts();
+            let mut all = Vec::new();
+            let mut rebuilt = Rewind::from_parts(head, stream);
+            rebuilt
+                .read_to_end(&mut all)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(all, b"adtail", "nothing read twice, nothing lost");
         });
     }
 

@@ -20,7 +20,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf, ReadHalf, WriteHalf};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_tungstenite::tungstenite::Bytes;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Control, OpCode};
@@ -29,6 +31,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::{self, FrameHeader};
 use jam_protocol::{RelayedEventRef, ServerMsg};
 
 use crate::outlet::Outlet;
+use crate::web::Rewind;
 
 /// What a frame is, for the outlet's rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,25 +204,66 @@ fn holds_close(bytes: &[u8]) -> bool {
     false
 }
 
-/// The byte stream tungstenite runs over: the connection's reading half, and a writing side
-/// that is the socket itself during the handshake and the connection's outlet after it.
-pub(crate) struct Wired<S> {
-    read: ReadHalf<S>,
-    write: WriteSide<S>,
+/// A connection's stream cut into a reading and a writing half, so that tungstenite reads
+/// while the outlet writes. A plain TCP socket splits into its own two halves, which share
+/// nothing; any other stream (TLS, the tests' in-memory pipes) goes through
+/// `tokio::io::split`, whose halves take a lock on every read and write.
+pub(crate) trait Split: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// The reading half.
+    type Read: AsyncRead + Unpin + Send + 'static;
+    /// The writing half.
+    type Write: AsyncWrite + Unpin + Send + 'static;
+    /// Cuts the stream in two.
+    fn split(self) -> (Self::Read, Self::Write);
 }
 
-enum WriteSide<S> {
+impl Split for Rewind<TcpStream> {
+    type Read = Rewind<OwnedReadHalf>;
+    type Write = OwnedWriteHalf;
+    fn split(self) -> (Self::Read, Self::Write) {
+        let (head, stream) = self.into_parts();
+        let (read, write) = stream.into_split();
+        (Rewind::from_parts(head, read), write)
+    }
+}
+
+/// Halves behind tokio's lock, for streams that can't be split any other way.
+macro_rules! split_with_lock {
+    ($($stream:ty),* $(,)?) => {$(
+        impl Split for $stream {
+            type Read = ReadHalf<$stream>;
+            type Write = WriteHalf<$stream>;
+            fn split(self) -> (Self::Read, Self::Write) {
+                tokio::io::split(self)
+            }
+        }
+    )*};
+}
+
+split_with_lock!(
+    Rewind<tokio_rustls::server::TlsStream<TcpStream>>,
+    DuplexStream,
+);
+
+/// The byte stream tungstenite runs over: the connection's reading half, and a writing side
+/// that is the socket itself during the handshake and the connection's outlet after it.
+pub(crate) struct Wired<S: Split> {
+    read: S::Read,
+    write: WriteSide<S::Write>,
+}
+
+enum WriteSide<W> {
     /// During the handshake: tungstenite writes its response to the socket.
-    Direct(WriteHalf<S>),
+    Direct(W),
     /// After it: tungstenite's frames go into the outlet, in order with the relay's.
-    Outlet(Arc<Outlet<WriteHalf<S>>>),
+    Outlet(Arc<Outlet<W>>),
     /// Between the two (never written to).
     Moving,
 }
 
-impl<S: AsyncRead + AsyncWrite> Wired<S> {
+impl<S: Split> Wired<S> {
     pub(crate) fn new(stream: S) -> Wired<S> {
-        let (read, write) = tokio::io::split(stream);
+        let (read, write) = stream.split();
         Wired {
             read,
             write: WriteSide::Direct(write),
@@ -227,7 +271,7 @@ impl<S: AsyncRead + AsyncWrite> Wired<S> {
     }
 
     /// Takes the socket's writing half, for the connection's outlet (once, after the handshake).
-    pub(crate) fn take_writer(&mut self) -> Option<WriteHalf<S>> {
+    pub(crate) fn take_writer(&mut self) -> Option<S::Write> {
         match std::mem::replace(&mut self.write, WriteSide::Moving) {
             WriteSide::Direct(write) => Some(write),
             other => {
@@ -238,12 +282,12 @@ impl<S: AsyncRead + AsyncWrite> Wired<S> {
     }
 
     /// From now on, what tungstenite writes goes into `outlet`.
-    pub(crate) fn attach(&mut self, outlet: Arc<Outlet<WriteHalf<S>>>) {
+    pub(crate) fn attach(&mut self, outlet: Arc<Outlet<S::Write>>) {
         self.write = WriteSide::Outlet(outlet);
     }
 }
 
-impl<S: AsyncRead> AsyncRead for Wired<S> {
+impl<S: Split> AsyncRead for Wired<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -253,10 +297,7 @@ impl<S: AsyncRead> AsyncRead for Wired<S> {
     }
 }
 
-impl<S: AsyncWrite> AsyncWrite for Wired<S>
-where
-    WriteHalf<S>: Send,
-{
+impl<S: Split> AsyncWrite for Wired<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

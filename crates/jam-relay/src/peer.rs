@@ -33,7 +33,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use crate::limiter::{NoticeWindow, TokenBucket};
 use crate::outlet::{Outlet, OutletTx};
 use crate::room::{
-    Outbound, PeerControl, PeerLink, Refusal, RoomRef, lock, secrets_match, take_token,
+    Outbound, PeerControl, PeerLink, Refusal, RoomRef, Sent, lock, secrets_match, take_token,
 };
 use crate::server::{IpSlot, Shared};
 use crate::stats::RelayStats;
@@ -481,7 +481,7 @@ impl Connection {
                             continue;
                         }
                         match msg {
-                            Message::Text(text) => self.on_text(text.as_str()),
+                            Message::Text(text) => self.on_text(text.as_str(), self.last_seen),
                             Message::Binary(_) => self.refuse(Refusal::new(
                                 ErrorCode::BadMessage,
                                 "binary frames are not part of the protocol; send JSON text frames",
@@ -499,8 +499,9 @@ impl Connection {
                     self.link.deliver(Outbound { frame: Frame::ping(), stale_at: None }, &self.shared.stats);
                 }
                 () = sleep_until(cursor_due.unwrap_or_else(Instant::now)), if cursor_due.is_some() => {
-                    if let Some((name, payload)) = self.cursor.take_due(Instant::now()) {
-                        self.relay(&name, &payload, None, None);
+                    let now = Instant::now();
+                    if let Some((name, payload)) = self.cursor.take_due(now) {
+                        self.relay(&name, &payload, None, None, now);
                     }
                 }
             }
@@ -557,7 +558,8 @@ impl Connection {
         self.send(&ServerMsg::error(refusal.code, refusal.message));
     }
 
-    fn on_text(&mut self, text: &str) {
+    /// Reads one text frame, which arrived at `now`.
+    fn on_text(&mut self, text: &str, now: Instant) {
         let max = self.shared.config.max_message_bytes;
         if text.len() > max {
             return self.refuse(Refusal::new(
@@ -571,14 +573,14 @@ impl Connection {
         // Broadcasts are charged inside the room, where the note ledger exempts releases of
         // held notes.
         let msg = match ClientMsg::parse_frame(text) {
-            Ok(ClientFrame::Broadcast(b)) => return self.on_broadcast(&b),
+            Ok(ClientFrame::Broadcast(b)) => return self.on_broadcast(&b, now),
             Ok(ClientFrame::Msg(ClientMsg::Broadcast(b))) => {
-                return self.on_broadcast(&b.as_borrowed());
+                return self.on_broadcast(&b.as_borrowed(), now);
             }
             Ok(ClientFrame::Msg(msg)) => msg,
             Err(e) => return self.refuse(Refusal::new(ErrorCode::BadMessage, e.to_string())),
         };
-        if !take_token(&self.link.limiter, Instant::now()) {
+        if !take_token(&self.link.limiter, now) {
             return self.refuse(Refusal::new(
                 ErrorCode::RateLimited,
                 "too many messages: some were dropped",
@@ -765,7 +767,7 @@ impl Connection {
         Ok(())
     }
 
-    fn on_broadcast(&mut self, b: &BroadcastRef<'_>) {
+    fn on_broadcast(&mut self, b: &BroadcastRef<'_>, now: Instant) {
         let in_that_room = match &self.room {
             None => Err("you are not in a room: create or join one first".to_owned()),
             Some(m) if !m.code.is(&b.room_code) => Err(format!(
@@ -783,7 +785,7 @@ impl Connection {
                 format!("event:broadcast: eventName must be 1–{MAX_EVENT_NAME_BYTES} bytes"),
             ));
         }
-        let now_ms = self.shared.clock.now_ms();
+        let now_ms = self.shared.clock.at(now);
         let event = match MusicalEvent::parse_at(&b.event_name, b.payload, now_ms) {
             Ok(event) => event,
             Err(e) => return self.refuse(Refusal::new(ErrorCode::BadMessage, e.to_string())),
@@ -801,12 +803,12 @@ impl Connection {
                 // Latest wins anyway: a lane's copy of a cursor adds nothing.
                 return;
             }
-            if self.cursor.offer(&b.event_name, b.payload, Instant::now()) {
-                self.relay(&b.event_name, b.payload, None, None);
+            if self.cursor.offer(&b.event_name, b.payload, now) {
+                self.relay(&b.event_name, b.payload, None, None, now);
             }
             return;
         }
-        self.relay(&b.event_name, b.payload, event.as_ref(), b.client_seq);
+        self.relay(&b.event_name, b.payload, event.as_ref(), b.client_seq, now);
     }
 
     fn relay(
@@ -815,11 +817,17 @@ impl Connection {
         payload: &RawValue,
         event: Option<&MusicalEvent>,
         client_seq: Option<u64>,
+        now: Instant,
     ) {
         let Some(member) = &self.room else { return };
         let sender = self.lane_of.as_deref().unwrap_or(&self.link.id);
-        let result =
-            lock(&member.room).broadcast(&self.shared, sender, name, payload, event, client_seq);
+        let sent = Sent {
+            name,
+            payload,
+            event,
+            client_seq,
+        };
+        let result = lock(&member.room).broadcast(&self.shared, sender, &sent, now);
         if let Err(refusal) = result {
             self.refuse(refusal);
         }

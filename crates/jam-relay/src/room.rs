@@ -32,6 +32,18 @@ pub(crate) const CLOSE_JAM_ENDED: u16 = 4000;
 /// Longest `error` message, bytes: whatever a client sent that is echoed is cut to fit.
 const MAX_REFUSAL_BYTES: usize = 200;
 
+/// An event as a member sent it, read from its frame: what [`Room::broadcast`] relays.
+pub(crate) struct Sent<'a> {
+    /// The event's name.
+    pub(crate) name: &'a str,
+    /// Its payload, as sent.
+    pub(crate) payload: &'a RawValue,
+    /// The payload read, when the name belongs to the vocabulary.
+    pub(crate) event: Option<&'a MusicalEvent>,
+    /// The sender's number for it, when it sends on two connections.
+    pub(crate) client_seq: Option<u64>,
+}
+
 /// A frame waiting in a member's outbound queue.
 #[derive(Debug)]
 pub(crate) struct Outbound {
@@ -370,16 +382,20 @@ impl Room {
     /// budget is charged here, where the ledger tells whether the event releases a held note.
     /// An event whose `client_seq` came before (the copy from the sender's other connection)
     /// is dropped unanswered, before it is charged.
+    /// `now` is when the event arrived.
     pub(crate) fn broadcast(
         &mut self,
         shared: &Shared,
         sender_id: &str,
-        event_name: &str,
-        payload: &RawValue,
-        event: Option<&MusicalEvent>,
-        client_seq: Option<u64>,
+        sent: &Sent<'_>,
+        now: Instant,
     ) -> Result<(), Refusal> {
-        let now = Instant::now();
+        let &Sent {
+            name: event_name,
+            payload,
+            event,
+            client_seq,
+        } = sent;
         if self.ended {
             return Err(Refusal::new(ErrorCode::NotInRoom, "the jam has ended"));
         }

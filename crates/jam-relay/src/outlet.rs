@@ -8,7 +8,7 @@
 //! the fan-out writes the frame itself when
 //! - the queue is empty and nothing taken from it is still being written or unflushed (so
 //!   order holds),
-//! - the connection is not being ended, and
+//! - the connection is not being ended ([`PeerControl::end`]), and
 //! - its writer owes no tail probes (sockets that keep TCP's 200 ms floor keep the writer
 //!   task's timer, so they always queue).
 //!
@@ -432,7 +432,7 @@ where
             && !st.unflushed
             && !st.stopped
             && !st.failed
-            && !self.control.kill.is_cancelled()
+            && !self.control.is_ending()
             && let Some(waker) = st.waker.clone()
         {
             let mut cx = Context::from_waker(&waker);
@@ -675,7 +675,7 @@ mod tests {
         let writer = outlet.pump(&stats, None);
         tokio::pin!(writer);
         assert!(futures_util::poll!(writer.as_mut()).is_pending());
-        outlet.control.kill.cancel();
+        outlet.control.end(1008, "ended");
         assert_eq!(tx.offer(text("late")), Offered::Queued);
         assert!(written(&outlet).is_empty());
 

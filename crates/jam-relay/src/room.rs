@@ -85,6 +85,14 @@ impl PeerControl {
         self.kill.cancel();
         first
     }
+
+    /// Whether [`PeerControl::end`] was called: one atomic load, where asking the token takes
+    /// its lock. The relay's shutdown cancels the token without this; the writer stops the
+    /// outlet a moment later, and what is written in between goes before the close frame, as
+    /// it would from the queue.
+    pub(crate) fn is_ending(&self) -> bool {
+        self.close.get().is_some()
+    }
 }
 
 /// What a room needs to reach a member's connection.

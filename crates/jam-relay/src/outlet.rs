@@ -433,17 +433,19 @@ where
             && !st.stopped
             && !st.failed
             && !self.control.is_ending()
-            && let Some(waker) = st.waker.clone()
+            && let Some(waker) = &st.waker
         {
-            let mut cx = Context::from_waker(&waker);
+            let mut cx = Context::from_waker(waker);
             st.owed |= kind == Kind::Text;
             st.close_sent |= kind == Kind::Close;
+            // Whether the writer must be woken: it writes what the socket did not take.
+            let mut kick = false;
             match Pin::new(&mut st.io).poll_write(&mut cx, out.frame.bytes()) {
                 // The socket is full: the writer is woken when it can take the frame.
                 Poll::Pending => st.batch.push_back(out.frame.into_bytes()),
                 Poll::Ready(Err(_)) => {
                     st.failed = true;
-                    st.kick();
+                    kick = true;
                 }
                 Poll::Ready(Ok(written)) => {
                     let bytes = out.frame.into_bytes();
@@ -451,7 +453,7 @@ where
                         // Part of it: the writer writes the rest (and finds the socket full).
                         st.batch.push_back(bytes.slice(written..));
                         st.unflushed = true;
-                        st.kick();
+                        kick = true;
                     } else {
                         match Pin::new(&mut st.io).poll_flush(&mut cx) {
                             Poll::Ready(Ok(())) => {}
@@ -459,11 +461,14 @@ where
                             Poll::Pending => st.unflushed = true,
                             Poll::Ready(Err(_)) => {
                                 st.failed = true;
-                                st.kick();
+                                kick = true;
                             }
                         }
                     }
                 }
+            }
+            if kick {
+                st.kick();
             }
             return Offered::Written;
         }

@@ -407,11 +407,13 @@ impl Room {
         if self.ended {
             return Err(Refusal::new(ErrorCode::NotInRoom, "the jam has ended"));
         }
-        let sender = self
+        let not_in = || Refusal::new(ErrorCode::NotInRoom, "you are not in this room");
+        let at = self
             .members
-            .iter_mut()
-            .find(|m| m.link.id == sender_id)
-            .ok_or_else(|| Refusal::new(ErrorCode::NotInRoom, "you are not in this room"))?;
+            .iter()
+            .position(|m| m.link.id == sender_id)
+            .ok_or_else(not_in)?;
+        let sender = self.members.get_mut(at).ok_or_else(not_in)?;
         if sender.participant.role == Role::Listener {
             return Err(Refusal::new(
                 ErrorCode::Forbidden,
@@ -440,15 +442,26 @@ impl Room {
             .filter(|e| e.is_note_on())
             .map(|_| now + shared.config.stale_note());
         RelayStats::add(&shared.stats.events_in, 1);
-        self.fan_out(shared, sender_id, event_name, payload, false, stale_at, now);
+        self.fan_out(
+            shared,
+            Some(at),
+            sender_id,
+            event_name,
+            payload,
+            false,
+            stale_at,
+            now,
+        );
         Ok(())
     }
 
-    /// Serialises one event once and queues it for every member but the sender.
+    /// Serialises one event once and queues it for every member but the sender, who is
+    /// `members[skip]` when it is still a member.
     #[allow(clippy::too_many_arguments)]
     fn fan_out(
         &mut self,
         shared: &Shared,
+        skip: Option<usize>,
         sender_id: &str,
         event_name: &str,
         payload: &RawValue,
@@ -476,7 +489,12 @@ impl Room {
             synthetic,
         });
         let mut delivered = 0;
-        for m in self.members.iter().filter(|m| m.link.id != sender_id) {
+        let others = self
+            .members
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| Some(i) != skip);
+        for (_, m) in others {
             let out = || Outbound {
                 frame: frame.clone(),
                 stale_at,
@@ -548,6 +566,7 @@ impl Room {
             let off = MusicalEvent::PianoNoteOff(PianoNoteOff { note, timestamp });
             self.fan_out(
                 shared,
+                None,
                 id,
                 names::PIANO_NOTE_OFF,
                 &off.to_payload(),
@@ -563,6 +582,7 @@ impl Room {
             });
             self.fan_out(
                 shared,
+                None,
                 id,
                 names::SUSTAIN,
                 &off.to_payload(),

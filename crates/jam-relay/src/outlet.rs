@@ -104,6 +104,31 @@ impl fmt::Debug for OutletTx {
     }
 }
 
+/// A writing half the fan-out may write to outside any task.
+///
+/// A plain TCP socket's half writes at once when tokio has seen it writable (`try_write`):
+/// one readiness check and the system call, where `poll_write` also charges the task's
+/// budget and registers its waker. Every other stream writes through `poll_write` with the
+/// writer task's waker.
+pub(crate) trait TryWrite {
+    /// Hands the socket what it takes of `buf` now, if this stream can be written that way.
+    /// `Some(Err(WouldBlock))`: it takes nothing now, and no waker is registered.
+    fn try_write_now(&mut self, buf: &[u8]) -> Option<std::io::Result<usize>> {
+        let _ = buf;
+        None
+    }
+}
+
+impl TryWrite for tokio::net::tcp::OwnedWriteHalf {
+    fn try_write_now(&mut self, buf: &[u8]) -> Option<std::io::Result<usize>> {
+        Some(self.try_write(buf))
+    }
+}
+
+impl<T> TryWrite for tokio::io::WriteHalf<T> {}
+
+impl TryWrite for Vec<u8> {}
+
 /// One connection's outlet over `W` (the socket's writing half).
 pub(crate) struct Outlet<W> {
     state: Mutex<State<W>>,
@@ -417,7 +442,7 @@ fn advance(batch: &mut VecDeque<Bytes>, mut written: usize) {
 
 impl<W> Offer for Outlet<W>
 where
-    W: AsyncWrite + Unpin + Send,
+    W: AsyncWrite + TryWrite + Unpin + Send,
 {
     fn offer(&self, out: Outbound) -> Offered {
         let mut st = self.lock();
@@ -440,9 +465,21 @@ where
             st.close_sent |= kind == Kind::Close;
             // Whether the writer must be woken: it writes what the socket did not take.
             let mut kick = false;
-            match Pin::new(&mut st.io).poll_write(&mut cx, out.frame.bytes()) {
-                // The socket is full: the writer is woken when it can take the frame.
-                Poll::Pending => st.batch.push_back(out.frame.into_bytes()),
+            let bytes = out.frame.bytes();
+            let (wrote, registered) = match st.io.try_write_now(bytes) {
+                Some(Err(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    (Poll::Pending, false)
+                }
+                Some(result) => (Poll::Ready(result), true),
+                None => (Pin::new(&mut st.io).poll_write(&mut cx, bytes), true),
+            };
+            match wrote {
+                // The socket is full: the writer is woken when it can take the frame (its
+                // waker is registered, or it is kicked to register it).
+                Poll::Pending => {
+                    st.batch.push_back(out.frame.into_bytes());
+                    kick = !registered;
+                }
                 Poll::Ready(Err(_)) => {
                     st.failed = true;
                     kick = true;
@@ -536,6 +573,18 @@ mod tests {
         }
     }
 
+    /// Like a TCP socket's half: a write outside a task takes what fits, or would block.
+    impl TryWrite for Gate {
+        fn try_write_now(&mut self, buf: &[u8]) -> Option<std::io::Result<usize>> {
+            if !self.open {
+                return Some(Err(std::io::ErrorKind::WouldBlock.into()));
+            }
+            let n = self.limit.unwrap_or(usize::MAX).min(buf.len());
+            self.written.extend_from_slice(&buf[..n]);
+            Some(Ok(n))
+        }
+    }
+
     fn text(s: &str) -> Outbound {
         Outbound {
             frame: Frame::text(s.to_owned()),
@@ -612,6 +661,30 @@ mod tests {
         assert_eq!(written(&outlet), ["a", "b", "c", "d"]);
         assert_eq!(tx.offer(text("e")), Offered::Written, "idle again: inline");
         assert_eq!(written(&outlet), ["a", "b", "c", "d", "e"]);
+
+        drop(tx);
+        writer.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_frame_a_full_socket_refused_outside_the_writer_goes_when_it_drains() {
+        let stats = Arc::new(RelayStats::default());
+        let (outlet, tx) = gate(8, usize::MAX);
+        set_open(&outlet, true);
+        let writer = tokio::spawn({
+            let (outlet, stats) = (outlet.clone(), stats.clone());
+            async move { outlet.pump(&stats, None).await }
+        });
+        settle().await;
+
+        // Refused outright, with no waker registered by the attempt: the writer must be woken
+        // to wait for the socket itself, or "b" waits for the next frame.
+        set_open(&outlet, false);
+        assert_eq!(tx.offer(text("b")), Offered::Written);
+        settle().await;
+        set_open(&outlet, true);
+        settle().await;
+        assert_eq!(written(&outlet), ["b"]);
 
         drop(tx);
         writer.await.unwrap();

@@ -212,7 +212,7 @@ pub(crate) trait Split: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     /// The reading half.
     type Read: AsyncRead + Unpin + Send + 'static;
     /// The writing half.
-    type Write: AsyncWrite + Unpin + Send + 'static;
+    type Write: AsyncWrite + crate::outlet::TryWrite + Unpin + Send + 'static;
     /// Cuts the stream in two.
     fn split(self) -> (Self::Read, Self::Write);
 }

@@ -625,6 +625,15 @@ mod tests {
         }
     }
 
+    /// Runs the outlet's writer as a task of its own.
+    fn spawn_writer(
+        outlet: &Arc<Outlet<Gate>>,
+        stats: &Arc<RelayStats>,
+    ) -> tokio::task::JoinHandle<()> {
+        let (outlet, stats) = (outlet.clone(), stats.clone());
+        tokio::spawn(async move { outlet.pump(&stats, None).await })
+    }
+
     /// Lets the writer task run until it parks.
     async fn settle() {
         for _ in 0..8 {
@@ -637,10 +646,7 @@ mod tests {
         let stats = Arc::new(RelayStats::default());
         let (outlet, tx) = gate(8, usize::MAX);
         set_open(&outlet, true);
-        let writer = tokio::spawn({
-            let (outlet, stats) = (outlet.clone(), stats.clone());
-            async move { outlet.pump(&stats, None).await }
-        });
+        let writer = spawn_writer(&outlet, &stats);
         settle().await;
 
         // The writer is parked: the offer writes before it returns.
@@ -671,10 +677,7 @@ mod tests {
         let stats = Arc::new(RelayStats::default());
         let (outlet, tx) = gate(8, usize::MAX);
         set_open(&outlet, true);
-        let writer = tokio::spawn({
-            let (outlet, stats) = (outlet.clone(), stats.clone());
-            async move { outlet.pump(&stats, None).await }
-        });
+        let writer = spawn_writer(&outlet, &stats);
         settle().await;
 
         // Refused outright, with no waker registered by the attempt: the writer must be woken
@@ -698,10 +701,7 @@ mod tests {
             g.open = true;
             g.limit = Some(7);
         });
-        let writer = tokio::spawn({
-            let (outlet, stats) = (outlet.clone(), stats.clone());
-            async move { outlet.pump(&stats, None).await }
-        });
+        let writer = spawn_writer(&outlet, &stats);
         settle().await;
         let sent: Vec<String> = (0..40)
             .map(|i| format!("frame {i} {}", "x".repeat(i)))

@@ -3,10 +3,10 @@
 //! Run: `cargo bench -p jam-relay --bench relay --profile relay` (figures go to stdout; record
 //! them in docs/PERFORMANCE.md). `--profile relay` builds the relay as `scripts/relay` and the
 //! server package ship it, whole-program optimised; without it the bench measures the plain
-//! `release` build the desktop app embeds. Each scenario starts a fresh relay process so its CPU time and peak
-//! RSS are its own, connects R rooms × C clients and has every client send E events/s
-//! open-loop: each event is due at a fixed time and carries that time, so latency counts from
-//! when the event *should* have been sent and queueing anywhere is not hidden.
+//! `release` build the desktop app embeds. Each scenario starts a fresh relay process so its
+//! CPU time and peak RSS are its own, connects R rooms × C clients and has every client send E
+//! events/s open-loop: each event is due at a fixed time and carries that time, so latency
+//! counts from when the event *should* have been sent and queueing anywhere is not hidden.
 //!
 //! Optional arguments: a scenario-name filter, `--seconds N` (default 10), `--threads N`
 //! (the relay's worker threads, default 1 like the binary) and `--compare-log`, which runs each

@@ -158,7 +158,7 @@ impl RelayConfig {
     pub fn embedded() -> RelayConfig {
         RelayConfig {
             max_rooms: 1,
-            create_key: Some(crate::room::new_secret()),
+            create_key: Some(crate::secret::new_secret()),
             ..RelayConfig::default()
         }
     }

@@ -2,6 +2,7 @@
 
 use std::convert::Infallible;
 use std::fmt::Write;
+use std::sync::Arc;
 
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -10,7 +11,41 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Metrics, StatsSnapshot};
+use crate::shared::Shared;
+use crate::stats::StatsSnapshot;
+
+/// The relay's figures, readable from anywhere while it runs.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    shared: Arc<Shared>,
+}
+
+impl Metrics {
+    pub(crate) fn new(shared: Arc<Shared>) -> Metrics {
+        Metrics { shared }
+    }
+
+    /// The relay's counters right now.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.shared.stats.snapshot()
+    }
+
+    /// Session-log records stored and dropped so far, when recording.
+    pub fn recorded(&self) -> Option<(u64, u64)> {
+        self.shared.recorder.as_ref().map(|r| {
+            let stats = r.stats();
+            (
+                stats.written.load(std::sync::atomic::Ordering::Relaxed),
+                stats.dropped.load(std::sync::atomic::Ordering::Relaxed),
+            )
+        })
+    }
+
+    /// Everything in the Prometheus text exposition format.
+    pub fn prometheus(&self) -> String {
+        prometheus_text(&self.stats(), self.recorded())
+    }
+}
 
 /// Renders the figures in the Prometheus text exposition format (version 0.0.4).
 pub fn prometheus_text(stats: &StatsSnapshot, recorded: Option<(u64, u64)>) -> String {

@@ -1,82 +1,20 @@
 //! The listener: accepts connections and hands each to its own task.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use jam_takes::{Record, Recorder};
+use jam_takes::Recorder;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::limiter::TokenBucket;
-use crate::room::Rooms;
+use crate::ips::IpSlot;
+use crate::metrics::Metrics;
+use crate::shared::Shared;
 use crate::stats::{RelayStats, StatsSnapshot};
-use crate::time::RelayClock;
 use crate::{RelayConfig, RelayError, Result, peer};
-
-/// What every connection task shares.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    /// Limits, fixed for the relay's lifetime.
-    pub(crate) config: RelayConfig,
-    /// Live counters.
-    pub(crate) stats: Arc<RelayStats>,
-    /// Source of every `serverTime`.
-    pub(crate) clock: RelayClock,
-    /// All rooms.
-    pub(crate) rooms: Rooms,
-    /// Cancelled when the relay shuts down; each connection's kill token is a child of it.
-    pub(crate) shutdown: CancellationToken,
-    /// The session log, when recording.
-    pub(crate) recorder: Option<Recorder>,
-    /// One permit per open connection, taken when the socket is accepted, before its
-    /// handshake ([`RelayConfig::max_connections`]).
-    pub(crate) slots: Arc<Semaphore>,
-    /// A few more, used only to tell a connection SERVER_FULL before closing it; past these,
-    /// sockets are closed unanswered.
-    pub(crate) notice_slots: Arc<Semaphore>,
-    /// Connections and join failures per IP address.
-    pub(crate) ips: Ips,
-    /// The relay's TLS identity, when it serves `wss://` itself.
-    pub(crate) tls: Option<crate::Tls>,
-}
-
-/// Sockets beyond `max_connections` that are still told SERVER_FULL.
-const FULL_NOTICE_SLOTS: usize = 8;
-
-impl Shared {
-    pub(crate) fn new(
-        config: RelayConfig,
-        recorder: Option<Recorder>,
-        tls: Option<crate::Tls>,
-    ) -> Arc<Shared> {
-        Arc::new(Shared {
-            tls,
-            slots: Arc::new(Semaphore::new(config.max_connections)),
-            notice_slots: Arc::new(Semaphore::new(FULL_NOTICE_SLOTS)),
-            ips: Ips::default(),
-            config,
-            stats: Arc::default(),
-            clock: RelayClock::new(),
-            rooms: Rooms::default(),
-            shutdown: CancellationToken::new(),
-            recorder,
-        })
-    }
-
-    /// Hands a record to the session log, if there is one (never waits).
-    pub(crate) fn log(&self, record: impl FnOnce() -> Record) {
-        if let Some(recorder) = &self.recorder {
-            recorder.log(record());
-        }
-    }
-}
 
 /// Serves the relay on `listener` until `shutdown` completes, then closes every connection
 /// (close code 1001) and returns once they are all gone.
@@ -119,7 +57,7 @@ async fn serve(
                     }
                     continue;
                 };
-                let Some(ip_slot) = IpSlot::take(&shared, peer_addr.ip()) else {
+                let Some(ip_slot) = IpSlot::take(&shared.ips, peer_addr.ip()) else {
                     RelayStats::add(&shared.stats.refused_connections, 1);
                     tracing::debug!(%peer_addr, "refusing a connection: too many from this address");
                     continue;
@@ -151,97 +89,6 @@ async fn serve(
     result
 }
 
-/// Per-IP figures: how many connections are open and how many failed joins it may still make.
-#[derive(Debug, Default)]
-pub(crate) struct Ips {
-    map: Mutex<HashMap<IpAddr, IpState>>,
-}
-
-#[derive(Debug)]
-struct IpState {
-    /// Open connections from this address.
-    connections: usize,
-    /// Failed joins it may still make ([`RelayConfig::join_failures_per_ip`]).
-    failures: TokenBucket,
-}
-
-impl Ips {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, IpState>> {
-        self.map.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// True if `ip` has failed joins left.
-    pub(crate) fn may_try_join(&self, ip: IpAddr) -> bool {
-        let now = Instant::now();
-        self.map()
-            .get_mut(&ip)
-            .is_none_or(|state| state.failures.has_one(now))
-    }
-
-    /// Charges a failed join to `ip`.
-    pub(crate) fn join_failed(&self, ip: IpAddr) {
-        let now = Instant::now();
-        if let Some(state) = self.map().get_mut(&ip) {
-            state.failures.try_take(now);
-        }
-    }
-}
-
-/// One connection counted against its IP address; uncounted when dropped.
-#[derive(Debug)]
-pub(crate) struct IpSlot {
-    ip: IpAddr,
-    shared: Arc<Shared>,
-}
-
-impl IpSlot {
-    fn take(shared: &Arc<Shared>, ip: IpAddr) -> Option<IpSlot> {
-        let config = &shared.config;
-        let now = Instant::now();
-        let mut map = shared.ips.map();
-        let state = map.entry(ip).or_insert_with(|| IpState {
-            connections: 0,
-            failures: TokenBucket::one_per(
-                config.join_failure_refill(),
-                config.join_failures_per_ip,
-                now,
-            ),
-        });
-        if state.connections >= config.max_connections_per_ip {
-            return None;
-        }
-        state.connections += 1;
-        Some(IpSlot {
-            ip,
-            shared: shared.clone(),
-        })
-    }
-
-    /// The address.
-    pub(crate) fn ip(&self) -> IpAddr {
-        self.ip
-    }
-}
-
-impl Drop for IpSlot {
-    fn drop(&mut self) {
-        let now = Instant::now();
-        let mut map = self.shared.ips.map();
-        if let Some(state) = map.get_mut(&self.ip) {
-            state.connections = state.connections.saturating_sub(1);
-            // Forget the address once it has no connection and no failure to remember; an
-            // address that failed keeps its entry until the budget refills, which bounds the
-            // map by the connections plus the addresses that failed in the last minute or so.
-            if state.connections == 0 && state.failures.is_full(now) {
-                map.remove(&self.ip);
-            }
-        }
-        if map.len() > self.shared.config.max_connections.saturating_mul(4) {
-            map.retain(|_, state| state.connections > 0 || !state.failures.is_full(now));
-        }
-    }
-}
-
 fn is_transient(e: &std::io::Error) -> bool {
     use std::io::ErrorKind::*;
     matches!(
@@ -250,35 +97,6 @@ fn is_transient(e: &std::io::Error) -> bool {
     ) || e
         .raw_os_error()
         .is_some_and(|code| code == 23 || code == 24) // ENFILE, EMFILE
-}
-
-/// The relay's figures, readable from anywhere while it runs.
-#[derive(Debug, Clone)]
-pub struct Metrics {
-    shared: Arc<Shared>,
-}
-
-impl Metrics {
-    /// The relay's counters right now.
-    pub fn stats(&self) -> StatsSnapshot {
-        self.shared.stats.snapshot()
-    }
-
-    /// Session-log records stored and dropped so far, when recording.
-    pub fn recorded(&self) -> Option<(u64, u64)> {
-        self.shared.recorder.as_ref().map(|r| {
-            let stats = r.stats();
-            (
-                stats.written.load(std::sync::atomic::Ordering::Relaxed),
-                stats.dropped.load(std::sync::atomic::Ordering::Relaxed),
-            )
-        })
-    }
-
-    /// Everything in the Prometheus text exposition format.
-    pub fn prometheus(&self) -> String {
-        crate::metrics::prometheus_text(&self.stats(), self.recorded())
-    }
 }
 
 /// A relay running in-process, as the desktop app and tests use it.
@@ -370,9 +188,7 @@ impl RelayHandle {
     /// A reader of the relay's figures that outlives borrows of the handle (for a metrics
     /// endpoint or a status view).
     pub fn metrics(&self) -> Metrics {
-        Metrics {
-            shared: self.shared.clone(),
-        }
+        Metrics::new(self.shared.clone())
     }
 
     /// Number of rooms right now, read from the registry itself.

@@ -1,59 +1,51 @@
-//! [`Core`]: the one owner of a running Jamwire — the speaker, the groove, the jam, the
-//! settings, the MIDI inputs and the takes — behind one cloneable handle. The desktop app's
-//! commands and the `jam` tool's subcommands are thin calls into it.
+//! [`Core`]: a running Jamwire behind one cloneable handle, composed of parts that each own
+//! their state — the stage (speaker, groove, where our playing goes), the jam, the settings,
+//! the MIDI inputs, the takes and the jams found on the network. The desktop app's commands and
+//! the `jam` tool's subcommands are thin calls into it; each call goes to the part it concerns.
 //!
 //! Locks, and the only order they are ever taken in:
-//! 1. `jam` (async): the jam's lifecycle; held across the network while hosting, joining and
-//!    leaving, by nothing else.
-//! 2. `stage` (sync): what the real-time paths share — the speaker, the groove and where our
-//!    playing goes. Held for microseconds, never across an `.await`, never while opening a
-//!    device or decoding.
-//! 3. `settings` (sync): a leaf; nothing is taken while it is held. So is `lan`, the jams found
-//!    on the network.
+//! 1. the jam's (async, `jam`): the jam's lifecycle; held across the network while hosting,
+//!    joining and leaving, by nothing else.
+//! 2. the stage's (sync, `stage`): held for microseconds, never across an `.await`, never while
+//!    opening a device or decoding.
+//! 3. the settings' (sync): a leaf; nothing is taken while it is held. So is `lan`, the jams
+//!    found on the network.
 //!
-//! `midi` is taken alone (its thread drains the inputs, lets go, then plays through `stage`).
+//! The MIDI inputs' lock is taken alone (its thread drains the inputs, lets go, then plays
+//! through the stage).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use jam_audio::output::{self, OutputConfig};
+use jam_audio::output::OutputConfig;
 use jam_protocol::event::Chat;
-use jam_protocol::{EpochClock, MAX_NAME_CHARS, MusicalEvent, Participant, Pattern, Role};
-use jam_relay::RelayHandle;
-use jam_session::{Invite, Session, SessionConfig, SessionHandle, Status};
+use jam_protocol::{MAX_NAME_CHARS, MusicalEvent, Pattern};
+use jam_session::Status;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
+use crate::audio;
 use crate::error::{PlayError, Result};
 use crate::groove::{Groove, Tempo};
-use crate::midi::MidiState;
+use crate::jam::Jams;
+use crate::lan::{self, LanJamView};
+use crate::midi::{self, MidiState};
 use crate::perform::PlayInput;
-use crate::room::{RoomSink, RoomTask};
-use crate::settings::{MAX_FIXED_DELAY_MS, Settings, Timing};
+use crate::room::RoomSink;
+use crate::settings::{MAX_FIXED_DELAY_MS, Settings, SettingsStore, Timing};
 use crate::speaker::Speaker;
+use crate::stage::{self, Stage, StageHandle};
+use crate::sync::lock;
 use crate::takes::Takes;
 use crate::views::{
-    AudioView, ClockView, JamView, JoinRequest, MidiView, RelayFiguresView, StartupView,
+    AudioView, ClockView, HostRequest, JamView, JoinRequest, MidiView, RelayFiguresView,
+    StartupView,
 };
 
-/// How far ahead the groove is handed to the engine, ms.
-const GROOVE_LOOKAHEAD_MS: f64 = 120.0;
-/// How often the groove task wakes up.
-const GROOVE_TICK: Duration = Duration::from_millis(25);
-/// How often the core looks whether the audio output's stream failed (and reopens it).
-const AUDIO_CHECK: Duration = Duration::from_millis(500);
-/// The furthest back [`Core::perform_at`] stamps an event.
-const MAX_PERFORM_AGO: Duration = Duration::from_secs(1);
 /// Audio buffers a player may choose, frames.
 const BUFFER_FRAMES: std::ops::RangeInclusive<u32> = 32..=4096;
-
-/// Locks a mutex, carrying on after a panic elsewhere (the data stays usable).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// How to start a [`Core`].
 pub struct CoreConfig {
@@ -75,85 +67,28 @@ pub struct CoreConfig {
     pub ca_certs: Vec<PathBuf>,
 }
 
-/// What the real-time paths share (one lock: see the module's lock order).
-pub(crate) struct Stage {
-    /// The local engine.
-    pub(crate) speaker: Speaker,
-    /// Tempo, pattern, click.
-    pub(crate) groove: Groove,
-    /// Where our playing goes besides the speaker, in a jam.
-    pub(crate) link: Option<(SessionHandle, Role)>,
-}
-
-impl Stage {
-    /// Relay time in a jam, this machine's epoch time outside one, ms.
-    pub(crate) fn now_ms(&self) -> f64 {
-        match &self.link {
-            Some((session, _)) => session.relay_now_ms(),
-            None => EpochClock::process().now_ms(),
-        }
-    }
-
-    /// The local instant of time `ms` on [`Stage::now_ms`]'s clock.
-    fn instant_at(&self, ms: f64) -> Instant {
-        match &self.link {
-            Some((session, _)) => session.instant_at(ms),
-            None => EpochClock::process().instant_at(ms),
-        }
-    }
-
-    /// Sends a non-sounding event (chat, tempo, pattern) to the room, if we are in one.
-    pub(crate) fn share(&self, event: &MusicalEvent) -> Result<()> {
-        event
-            .validate()
-            .map_err(|e| PlayError::BadInput(e.to_string()))?;
-        match &self.link {
-            // The relay refuses anything from a listener, chat included.
-            Some((_, Role::Listener)) => Err(PlayError::Listener),
-            Some((session, _)) => Ok(session.send(event)?),
-            None => Ok(()),
-        }
-    }
-}
-
-/// The jam we are in.
-pub(crate) struct Jam {
-    /// Sending and the clock.
-    pub(crate) session: SessionHandle,
-    /// The embedded relay, when we host here.
-    pub(crate) relay: Option<RelayHandle>,
-    /// The port the router opened for it, when it did.
-    pub(crate) mapping: Option<crate::portmap::Mapping>,
-    /// Its advertisement on the local network, when it has one.
-    pub(crate) advert: Option<Arc<crate::lan::Advert>>,
-    /// We host (here or on a relay server): leaving ends the jam for everyone.
-    pub(crate) host: bool,
-    /// Player or listener.
-    pub(crate) role: Role,
-    /// The invite, for the log.
-    pub(crate) invite: String,
-    /// The task that reads the room.
-    pub(crate) task: JoinHandle<()>,
-}
-
-pub(crate) struct Inner {
+/// The parts a core is made of.
+struct Inner {
+    /// Where the core's tasks run.
     runtime: Handle,
-    pub(crate) jam: tokio::sync::Mutex<Option<Jam>>,
-    stage: Mutex<Stage>,
-    settings: Mutex<Settings>,
-    settings_path: Option<PathBuf>,
-    midi: Mutex<MidiState>,
+    /// The speaker, the groove and where our playing goes.
+    stage: StageHandle,
+    /// The jam we are in.
+    jams: Jams,
+    /// What is remembered.
+    settings: Arc<SettingsStore>,
+    /// The MIDI inputs.
+    midi: Arc<Mutex<MidiState>>,
+    /// The takes' log, if this face records takes.
     takes: Option<Takes>,
-    pub(crate) relay_bind: Option<SocketAddr>,
-    pub(crate) ca_certs: Vec<PathBuf>,
-    /// Jams found on the local network (a leaf lock, like `settings`).
-    lan: Mutex<Vec<crate::lan::LanJamView>>,
+    /// Jams found on the local network (a leaf lock, like the settings').
+    lan: Mutex<Vec<LanJamView>>,
 }
 
 /// The app core: cheap to clone, usable from any thread.
 #[derive(Clone)]
 pub struct Core {
-    pub(crate) inner: Arc<Inner>,
+    inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Core {
@@ -162,66 +97,42 @@ impl std::fmt::Debug for Core {
     }
 }
 
-/// A name as the room will show it: trimmed, and refused (with what to do) if it is empty or
-/// holds characters the relay refuses.
-pub(crate) fn check_name(name: &str) -> Result<String> {
-    if name.trim().is_empty() {
-        return Err(PlayError::BadInput(
-            "Type your name first — it's how the others see you.".into(),
-        ));
-    }
-    let name: String = name.trim().chars().take(MAX_NAME_CHARS).collect();
-    jam_protocol::clean_name(&name)
-        .map(str::to_owned)
-        .map_err(|e| PlayError::BadInput(format!("That name won't do: {e}.")))
-}
-
 impl Core {
     /// Starts the core: loads the settings, opens the MIDI inputs and starts the groove task.
     pub fn start(config: CoreConfig) -> Core {
-        let settings = config
-            .settings_path
-            .as_deref()
-            .map(Settings::load)
-            .unwrap_or_default();
-        let groove = Groove::new(Tempo::default(), Pattern::default(), settings.click);
+        let settings = Arc::new(SettingsStore::open(config.settings_path));
+        let groove = Groove::new(Tempo::default(), Pattern::default(), settings.get().click);
         let midi = match &config.midi_inputs {
             Some(chosen) => MidiState::open(chosen),
             None => MidiState::disabled(),
         };
+        let stage = StageHandle::new(Stage {
+            speaker: config.speaker,
+            groove,
+            link: None,
+        });
         let core = Core {
             inner: Arc::new(Inner {
+                jams: Jams {
+                    jam: tokio::sync::Mutex::new(None),
+                    runtime: config.runtime.clone(),
+                    stage: stage.clone(),
+                    settings: settings.clone(),
+                    relay_bind: config.relay_bind,
+                    ca_certs: config.ca_certs,
+                },
                 runtime: config.runtime,
-                jam: tokio::sync::Mutex::new(None),
-                stage: Mutex::new(Stage {
-                    speaker: config.speaker,
-                    groove,
-                    link: None,
-                }),
-                settings: Mutex::new(settings),
-                settings_path: config.settings_path,
-                midi: Mutex::new(midi),
+                stage,
+                settings,
+                midi: Arc::new(Mutex::new(midi)),
                 takes: config.takes,
-                relay_bind: config.relay_bind,
-                ca_certs: config.ca_certs,
                 lan: Mutex::new(Vec::new()),
             }),
         };
-        core.inner.runtime.spawn(core.clone().run_groove());
-        core.inner.runtime.spawn(core.clone().watch_audio());
+        let runtime = &core.inner.runtime;
+        runtime.spawn(stage::run_groove(core.inner.stage.clone()));
+        runtime.spawn(audio::watch(core.inner.stage.clone()));
         core
-    }
-
-    pub(crate) fn stage(&self) -> MutexGuard<'_, Stage> {
-        lock(&self.inner.stage)
-    }
-
-    pub(crate) fn midi(&self) -> MutexGuard<'_, MidiState> {
-        lock(&self.inner.midi)
-    }
-
-    pub(crate) fn runtime(&self) -> &Handle {
-        &self.inner.runtime
     }
 
     /// The takes' log, if this face has one.
@@ -232,35 +143,23 @@ impl Core {
             .ok_or_else(|| PlayError::TakesUnavailable("this face keeps no takes".into()))
     }
 
+    /// Plays take `id` here, through the local engine, from half a second from now, each player
+    /// on their own source. Returns its length in ms.
+    pub fn replay_take(&self, id: i64) -> Result<f64> {
+        self.takes()?
+            .replay(id, self.inner.stage.clone(), &self.inner.runtime)
+    }
+
     // ------------------------------------------------------------------ settings
 
     /// What is remembered.
     pub fn settings(&self) -> Settings {
-        lock(&self.inner.settings).clone()
+        self.inner.settings.get()
     }
 
     /// Changes the settings and saves them (in memory only without a settings file).
     pub fn update_settings(&self, change: impl FnOnce(&mut Settings)) -> Result<Settings> {
-        let mut settings = lock(&self.inner.settings);
-        change(&mut settings);
-        if let Some(path) = &self.inner.settings_path {
-            settings
-                .save(path)
-                .map_err(|e| PlayError::Settings(e.to_string()))?;
-        }
-        Ok(settings.clone())
-    }
-
-    /// The remembered gain of each of `participants` that has one other than 1, by id.
-    pub(crate) fn saved_volumes(&self, participants: &[Participant]) -> Vec<(String, f32)> {
-        let settings = lock(&self.inner.settings);
-        participants
-            .iter()
-            .filter_map(|p| {
-                let gain = *settings.volumes.get(&p.name)?;
-                (gain != 1.0).then(|| (p.id.clone(), gain))
-            })
-            .collect()
+        self.inner.settings.update(change)
     }
 
     /// Saves the name (and the last invite) as they are typed.
@@ -292,7 +191,7 @@ impl Core {
     /// Everything the start screen needs.
     pub fn startup(&self) -> StartupView {
         let (tempo, pattern) = {
-            let stage = self.stage();
+            let stage = self.inner.stage.lock();
             (stage.groove.tempo, stage.groove.pattern.clone())
         };
         StartupView {
@@ -310,146 +209,35 @@ impl Core {
 
     /// Joins the room of an invite; the room's events go to `sink`.
     pub async fn join(&self, request: JoinRequest, sink: impl RoomSink) -> Result<JamView> {
-        let name = check_name(&request.name)?;
-        let invite = Invite::parse(&request.invite)?;
-        let mut jam = self.inner.jam.lock().await;
-        if jam.is_some() {
-            return Err(PlayError::AlreadyInJam);
-        }
-        let role = if request.listener {
-            Role::Listener
-        } else {
-            Role::Player
-        };
-        let mut config = SessionConfig::join(&invite, &name);
-        config.role = role;
-        config.password = request.password.filter(|p| !p.is_empty());
-        config.playout = self.settings().playout_mode();
-        config.ca_certs.clone_from(&self.inner.ca_certs);
-        let session = Session::connect(config).await?;
-        let browser_link = invite.browser_link();
-        let invite = invite.to_string();
-        let view = JamView {
-            room: session.room().to_string(),
-            invite: invite.clone(),
-            browser_link,
-            addresses: Vec::new(),
-            is_host: false,
-            listener: request.listener,
-            reach: None,
-        };
-        let _ = self.update_settings(|s| {
-            s.name.clone_from(&name);
-            s.last_invite.clone_from(&invite);
-        });
-        *jam = Some(self.enter(session, None, role, invite, sink, None));
-        tracing::info!(invite = %view.invite, ?role, "joined");
-        Ok(view)
+        self.inner.jams.join(request, sink).await
     }
 
-    pub(crate) fn enter(
-        &self,
-        session: Session,
-        relay: Option<RelayHandle>,
-        role: Role,
-        invite: String,
-        sink: impl RoomSink,
-        advert: Option<Arc<crate::lan::Advert>>,
-    ) -> Jam {
-        let handle = session.handle();
-        self.stage().link = Some((handle.clone(), role));
-        let task = self.inner.runtime.spawn(
-            RoomTask {
-                core: self.clone(),
-                session,
-                sink,
-                advert: advert.clone(),
-            }
-            .run(),
-        );
-        Jam {
-            session: handle,
-            host: relay.is_some(),
-            relay,
-            mapping: None,
-            advert,
-            role,
-            invite,
-            task,
-        }
-    }
-
-    /// The session ended by itself (the host ended the jam, the room refused us): our playing
-    /// stays here, on this machine's clock, until the jam is left.
-    pub(crate) fn session_ended(&self, session: &SessionHandle) {
-        let mut stage = self.stage();
-        if stage
-            .link
-            .as_ref()
-            .is_some_and(|(s, _)| s.user_id() == session.user_id() && s.room() == session.room())
-        {
-            stage.link = None;
-        }
+    /// Hosts a jam — here, or on the relay server `request.relay` names — as its host; the
+    /// room's events go to `sink`. If anything fails, nothing is left running.
+    pub async fn host(&self, request: HostRequest, sink: impl RoomSink) -> Result<JamView> {
+        let takes = self.inner.takes.as_ref();
+        self.inner.jams.host(request, takes, sink).await
     }
 
     /// Leaves the jam; as its host, ends it for everyone and stops the relay. Returns once
     /// everything has stopped (at once when not in a jam).
     pub async fn leave(&self) -> Result<()> {
-        let Some(jam) = self.inner.jam.lock().await.take() else {
-            return Ok(());
-        };
-        self.stage().link = None;
-        if jam.host {
-            // End the jam for everyone (`session:end`): the relay tells the guests, so they
-            // return to their start screen instead of trying to reconnect to a relay going away.
-            jam.session.end_jam().await;
-        }
-        jam.session.leave().await;
-        let _ = jam.task.await;
-        if let Some(relay) = jam.relay {
-            // The relay has closed the room and queued "ended" for every guest; stopping writes
-            // out what is queued before it closes each connection.
-            let _ = relay.stop().await;
-        }
-        if let Some(mapping) = jam.mapping {
-            mapping.close().await;
-        }
-        if let Some(advert) = jam.advert.and_then(Arc::into_inner) {
-            advert.stop();
-        }
-        tracing::info!(invite = %jam.invite, role = ?jam.role, "left the jam");
-        Ok(())
+        self.inner.jams.leave().await
     }
 
     /// The jam's connection status, to await (`None` when not in a jam).
     pub fn status(&self) -> Option<watch::Receiver<Status>> {
-        self.stage().link.as_ref().map(|(s, _)| s.status())
+        self.inner.jams.status()
     }
 
     /// While reconnecting: try again now instead of waiting.
     pub fn retry_now(&self) {
-        if let Some((session, _)) = &self.stage().link {
-            session.retry_now();
-        }
+        self.inner.jams.retry_now();
     }
 
     /// The embedded relay's figures, while hosting.
     pub async fn relay_figures(&self) -> Option<RelayFiguresView> {
-        let jam = self.inner.jam.lock().await;
-        let relay = jam.as_ref()?.relay.as_ref()?;
-        let metrics = relay.metrics();
-        let s = metrics.stats();
-        let recorded = metrics.recorded();
-        Some(RelayFiguresView {
-            connections: s.connections,
-            rooms: s.rooms,
-            events_in: s.events_in,
-            events_out: s.deliveries,
-            slow_consumers: s.slow_consumers,
-            rate_limited: s.rate_limited,
-            recorded: recorded.map(|r| r.0),
-            record_dropped: recorded.map(|r| r.1),
-        })
+        self.inner.jams.relay_figures().await
     }
 
     // ------------------------------------------------------------------ playing
@@ -465,24 +253,12 @@ impl Core {
     /// a change of rhythm. A moment in the future counts as now; one more than a second ago,
     /// as a second ago.
     pub fn perform_at(&self, input: PlayInput, played_at: Instant) -> Result<()> {
-        let mut stage = self.stage();
-        if matches!(stage.link, Some((_, Role::Listener))) {
-            return Err(PlayError::Listener);
-        }
-        let ago_ms = played_at.elapsed().min(MAX_PERFORM_AGO).as_secs_f64() * 1_000.0;
-        let Some(event) = input.to_event(stage.now_ms() - ago_ms)? else {
-            return Ok(());
-        };
-        stage.speaker.play_local(&event);
-        if let Some((session, _)) = &stage.link {
-            session.send(&event)?;
-        }
-        Ok(())
+        self.inner.stage.lock().perform_at(input, played_at)
     }
 
     /// Changes the shared tempo; the new tempo starts on the next beat of the old one.
     pub fn set_tempo(&self, bpm: f64, beats_per_bar: u8) -> Result<Tempo> {
-        let mut stage = self.stage();
+        let mut stage = self.inner.stage.lock();
         let tempo = stage
             .groove
             .tempo
@@ -499,7 +275,7 @@ impl Core {
                 "That pattern isn't 16 steps of known drums.".into(),
             ));
         }
-        let mut stage = self.stage();
+        let mut stage = self.inner.stage.lock();
         let change = pattern.to_change(stage.now_ms());
         stage.share(&MusicalEvent::PatternChange(change))?;
         stage.groove.pattern = pattern;
@@ -508,7 +284,7 @@ impl Core {
 
     /// Turns this player's metronome click on or off (not shared), and remembers it.
     pub fn set_click(&self, on: bool) -> Result<()> {
-        self.stage().groove.click = on;
+        self.inner.stage.lock().groove.click = on;
         self.update_settings(|s| s.click = on)?;
         Ok(())
     }
@@ -519,7 +295,7 @@ impl Core {
         if text.is_empty() {
             return Ok(());
         }
-        self.stage().share(&MusicalEvent::Chat(Chat {
+        self.inner.stage.lock().share(&MusicalEvent::Chat(Chat {
             text: text.to_owned(),
         }))
     }
@@ -537,7 +313,11 @@ impl Core {
                 "A volume is between 0 and 200 %.".into(),
             ));
         }
-        self.stage().speaker.set_volume(participant_id, gain, muted);
+        self.inner
+            .stage
+            .lock()
+            .speaker
+            .set_volume(participant_id, gain, muted);
         self.update_settings(|s| {
             s.volumes.insert(name.to_owned(), gain);
         })?;
@@ -546,7 +326,7 @@ impl Core {
 
     /// The shared clock and tempo.
     pub fn clock(&self) -> ClockView {
-        let stage = self.stage();
+        let stage = self.inner.stage.lock();
         ClockView {
             now_ms: stage.now_ms(),
             tempo: stage.groove.tempo,
@@ -564,7 +344,7 @@ impl Core {
             s.playout = timing;
             s.fixed_delay_ms = fixed_delay_ms;
         })?;
-        if let Some((session, _)) = &self.stage().link {
+        if let Some((session, _)) = &self.inner.stage.lock().link {
             session.set_playout(settings.playout_mode());
         }
         Ok(())
@@ -574,23 +354,7 @@ impl Core {
 
     /// The audio output now.
     pub fn audio(&self) -> AudioView {
-        let (device, sample_rate, buffer_frames, error) = {
-            let stage = self.stage();
-            let plan = stage.speaker.plan();
-            (
-                plan.map(|p| p.device.clone()),
-                plan.map(|p| p.sample_rate),
-                plan.and_then(|p| p.buffer_frames),
-                stage.speaker.silent_reason().map(str::to_owned),
-            )
-        };
-        AudioView {
-            device,
-            sample_rate,
-            buffer_frames,
-            error,
-            devices: output::output_devices().unwrap_or_default(),
-        }
+        audio::view(&self.inner.stage)
     }
 
     /// Plays through another output (`""` = the system default) with another buffer, and
@@ -610,51 +374,28 @@ impl Core {
             buffer_frames,
             ..OutputConfig::default()
         };
-        let (bank, previous) = {
-            let stage = self.stage();
-            (stage.speaker.bank(), stage.speaker.config().clone())
-        };
-        let Some(bank) = bank else {
-            let reason = self.audio().error.unwrap_or_default();
-            return Err(PlayError::Audio(reason));
-        };
-        // Close the old device first: some (ALSA hardware) can't be opened twice.
-        let old = self
-            .stage()
-            .speaker
-            .replace_output(Err("switching outputs".into()), previous.clone());
-        drop(old);
-        match Speaker::open_output(&bank, &config) {
-            Ok(opened) => {
-                drop(self.stage().speaker.replace_output(Ok(opened), config));
-                self.update_settings(|s| {
-                    s.audio_device = device.to_owned();
-                    s.buffer_frames = buffer_frames;
-                })?;
-                Ok(self.audio())
-            }
-            Err(reason) => {
-                let back = Speaker::open_output(&bank, &previous);
-                drop(self.stage().speaker.replace_output(back, previous));
-                Err(PlayError::Audio(reason))
-            }
-        }
+        audio::switch(&self.inner.stage, config)?;
+        self.update_settings(|s| {
+            s.audio_device = device.to_owned();
+            s.buffer_frames = buffer_frames;
+        })?;
+        Ok(self.audio())
     }
 
     // ------------------------------------------------------------------ the local network
 
     /// Starts looking for jams on the local network (mDNS); `on_change` hears the whole list
     /// whenever it changes. Runs for as long as the runtime does.
-    pub fn browse_lan(&self, on_change: impl Fn(Vec<crate::lan::LanJamView>) + Send + 'static) {
+    pub fn browse_lan(&self, on_change: impl Fn(Vec<LanJamView>) + Send + 'static) {
         let core = self.clone();
-        self.inner.runtime.spawn(crate::lan::browse(move |jams| {
+        self.inner.runtime.spawn(lan::browse(move |jams| {
             lock(&core.inner.lan).clone_from(&jams);
             on_change(jams);
         }));
     }
 
     /// The jams found on the local network so far.
-    pub fn lan_jams(&self) -> Vec<crate::lan::LanJamView> {
+    pub fn lan_jams(&self) -> Vec<LanJamView> {
         lock(&self.inner.lan).clone()
     }
 
@@ -662,13 +403,13 @@ impl Core {
 
     /// The MIDI inputs now.
     pub fn midi_view(&self) -> MidiView {
-        self.midi().view()
+        lock(&self.inner.midi).view()
     }
 
     /// Chooses (or drops) a MIDI input, and remembers the choice.
     pub fn set_midi_input(&self, name: &str, chosen: bool) -> Result<MidiView> {
         let (view, remembered) = {
-            let mut midi = self.midi();
+            let mut midi = lock(&self.inner.midi);
             midi.choose(name, chosen)?;
             (midi.view(), midi.remembered())
         };
@@ -676,92 +417,13 @@ impl Core {
         Ok(view)
     }
 
-    // ------------------------------------------------------------------ the groove
-
-    /// Hands the metronome and the sequencer to the engine a little ahead of time, for as long
-    /// as the runtime runs. The engine places each hit at its exact frame.
-    /// Reopens the audio output whenever its stream fails (a device unplugged and back, a sound
-    /// server restarted, a broken stream): checked every [`AUDIO_CHECK`], the new output opened
-    /// off the lock. Everyone's volume and mute carry over; what was ringing is cut.
-    async fn watch_audio(self) {
-        let mut tick = tokio::time::interval(AUDIO_CHECK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // The output to reopen, while it can't be (its device is still away): tried every tick.
-        let mut reopening: Option<OutputConfig> = None;
-        loop {
-            tick.tick().await;
-            let (old, bank, config) = {
-                let mut stage = self.stage();
-                if stage.speaker.plan().is_some() && !stage.speaker.output_failed() {
-                    reopening = None; // playing (perhaps on a device chosen meanwhile)
-                    continue;
-                }
-                let (old, config) = match (&reopening, stage.speaker.output_failed()) {
-                    (_, true) => {
-                        let config = stage.speaker.config().clone();
-                        let old = stage.speaker.replace_output(
-                            Err("the audio output failed; reopening it".into()),
-                            config.clone(),
-                        );
-                        (old, config)
-                    }
-                    (Some(config), false) => (None, config.clone()),
-                    (None, false) => continue, // silent on purpose, or switching devices
-                };
-                (old, stage.speaker.bank(), config)
-            };
-            let Some(bank) = bank else { continue };
-            let opening = config.clone();
-            let opened = tokio::task::spawn_blocking(move || {
-                drop(old);
-                Speaker::open_output(&bank, &opening)
-            })
-            .await;
-            let mut stage = self.stage();
-            if stage.speaker.plan().is_some() {
-                continue; // another output was chosen meanwhile: ours is dropped
-            }
-            match opened {
-                Ok(Ok(output)) => {
-                    tracing::info!("audio output reopened");
-                    reopening = None;
-                    let previous = stage.speaker.replace_output(Ok(output), config);
-                    drop(stage);
-                    drop(previous);
-                }
-                Ok(Err(reason)) => {
-                    if reopening.is_none() {
-                        tracing::warn!(%reason, "couldn't reopen the audio output; trying again");
-                    }
-                    reopening = Some(config);
-                }
-                Err(e) => tracing::warn!(error = %e, "reopening the audio output panicked"),
-            }
-        }
-    }
-
-    async fn run_groove(self) {
-        let mut tick = tokio::time::interval(GROOVE_TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
-            tick.tick().await;
-            let mut stage = self.stage();
-            let now = stage.now_ms();
-            let hits = stage.groove.due(now, GROOVE_LOOKAHEAD_MS);
-            for hit in hits {
-                let at = stage.instant_at(hit.at_ms);
-                let who = if hit.click {
-                    "~metronome"
-                } else {
-                    "~sequencer"
-                };
-                let hit = MusicalEvent::DrumHit(jam_protocol::event::DrumHit {
-                    note: hit.note,
-                    velocity: hit.velocity,
-                    timestamp: hit.at_ms,
-                });
-                stage.speaker.play_at(who, at, &hit);
-            }
-        }
+    /// Runs the MIDI thread for as long as the process runs (returns at once without a MIDI
+    /// system). `on_devices` hears of devices that come or go.
+    pub fn spawn_midi(&self, on_devices: impl Fn(MidiView) + Send + 'static) {
+        midi::spawn(
+            self.inner.midi.clone(),
+            self.inner.stage.clone(),
+            on_devices,
+        );
     }
 }

@@ -9,11 +9,12 @@ use jam_relay::{RelayConfig, RelayError, RelayHandle};
 use jam_session::{Invite, Session, SessionConfig};
 
 use crate::address::reachable_addresses;
-use crate::core::{Core, check_name};
 use crate::error::{PlayError, Result};
+use crate::jam::{Jams, check_name};
 use crate::lan::Advert;
 use crate::portmap::{self, Mapping};
 use crate::room::RoomSink;
+use crate::takes::Takes;
 use crate::views::{HostRequest, JamView, ReachScope, ReachView};
 
 /// What a hosted jam is made of, before it is entered.
@@ -55,12 +56,18 @@ pub fn relay_server(text: &str) -> Result<(String, bool)> {
     })
 }
 
-impl Core {
+impl Jams {
     /// Hosts a jam — here, or on the relay server `request.relay` names — as its host; the
-    /// room's events go to `sink`. If anything fails, nothing is left running.
-    pub async fn host(&self, request: HostRequest, sink: impl RoomSink) -> Result<JamView> {
+    /// room's events go to `sink`; `takes` records it when asked to. If anything fails, nothing
+    /// is left running.
+    pub(crate) async fn host(
+        &self,
+        request: HostRequest,
+        takes: Option<&Takes>,
+        sink: impl RoomSink,
+    ) -> Result<JamView> {
         let name = check_name(&request.name)?;
-        let mut jam = self.inner.jam.lock().await;
+        let mut jam = self.jam.lock().await;
         if jam.is_some() {
             return Err(PlayError::AlreadyInJam);
         }
@@ -71,7 +78,7 @@ impl Core {
             .filter(|r| !r.is_empty());
         let hosting = match server {
             Some(server) => self.host_on_server(server, &request, &name).await?,
-            None => self.host_here(&request, &name).await?,
+            None => self.host_here(&request, &name, takes).await?,
         };
         let Hosting {
             session,
@@ -93,9 +100,9 @@ impl Core {
             listener: false,
             reach: Some(reach),
         };
-        let chosen_port = self.inner.relay_bind.is_none() && relay.is_some();
+        let chosen_port = self.relay_bind.is_none() && relay.is_some();
         let port = relay.as_ref().map(|r| r.local_addr().port());
-        let _ = self.update_settings(|s| {
+        let _ = self.settings.update(|s| {
             s.name.clone_from(&name);
             s.record_takes = request.record;
             s.port_mapping = request.port_mapping;
@@ -117,7 +124,7 @@ impl Core {
         // The room starts with the tempo and pattern this player set up alone: the same beat
         // grid, anchored at its next beat (an anchor far in the past is out of the protocol's
         // bounds).
-        let mut stage = self.stage();
+        let mut stage = self.stage.lock();
         let now = stage.now_ms();
         let tempo = stage.groove.tempo;
         stage.groove.tempo = tempo.changed_at(now, tempo.bpm, tempo.beats_per_bar);
@@ -131,13 +138,20 @@ impl Core {
     }
 
     /// The relay embedded in this app, and a port on the router when it listens everywhere.
-    async fn host_here(&self, request: &HostRequest, name: &str) -> Result<Hosting> {
-        let bind = self.inner.relay_bind.unwrap_or(SocketAddr::new(
+    async fn host_here(
+        &self,
+        request: &HostRequest,
+        name: &str,
+        takes: Option<&Takes>,
+    ) -> Result<Hosting> {
+        let bind = self.relay_bind.unwrap_or(SocketAddr::new(
             IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             request.port,
         ));
         let recorder = if request.record {
-            Some(self.takes()?.recorder()?)
+            let takes = takes
+                .ok_or_else(|| PlayError::TakesUnavailable("this face keeps no takes".into()))?;
+            Some(takes.recorder()?)
         } else {
             None
         };
@@ -157,7 +171,7 @@ impl Core {
         let mut config = SessionConfig::host(&local.to_string(), name);
         config.password = request.password.clone().filter(|p| !p.is_empty());
         config.create_key = create_key;
-        config.playout = self.settings().playout_mode();
+        config.playout = self.settings.get().playout_mode();
         // Ask the router while the room is being created.
         let asking = everywhere && request.port_mapping;
         let (session, mapping) = tokio::join!(Session::connect(config), async {
@@ -270,10 +284,10 @@ impl Core {
         let (address, tls) = relay_server(server)?;
         let mut config = SessionConfig::host(&address, name);
         config.tls = tls;
-        config.ca_certs.clone_from(&self.inner.ca_certs);
+        config.ca_certs.clone_from(&self.ca_certs);
         config.password = request.password.clone().filter(|p| !p.is_empty());
         config.create_key = request.relay_key.clone().filter(|k| !k.is_empty());
-        config.playout = self.settings().playout_mode();
+        config.playout = self.settings.get().playout_mode();
         let session = Session::connect(config).await?;
         let invite = Invite {
             address: address.clone(),

@@ -1,8 +1,11 @@
 //! Jamwire's app core: everything the desktop app and the `jam` tool do, written once, with no
 //! Tauri in it. Both faces are thin adapters over [`Core`].
 //!
-//! - [`Core`] ([`core`]): the one owner of a running Jamwire — host, join and leave a jam,
-//!   perform, the groove task, settings, audio output, MIDI inputs — with its lock order.
+//! - [`Core`] ([`core`]): a running Jamwire, composed of parts that own their state, with
+//!   its lock order: the stage (`stage`: speaker, groove task, where our playing goes), the
+//!   jam (`jam`: join, enter, leave; `host`: hosting here or on a relay server), the audio
+//!   output (`audio`), the MIDI inputs (`midi`), the settings and the takes. No part reaches
+//!   back into `Core`.
 //! - [`room`]: the room task, which plays what the room plays and reports typed
 //!   [`RoomEvent`]s to a [`RoomSink`] (the app's IPC channel, the tool's console).
 //! - [`Speaker`] ([`speaker`]): the local engine; one source per participant, samples decoded
@@ -15,10 +18,12 @@
 //!   types are generated from here (`tests/bindings.rs`).
 
 mod address;
+mod audio;
 pub mod core;
 mod error;
 pub mod groove;
 mod host;
+mod jam;
 pub mod lan;
 pub mod link;
 mod midi;
@@ -28,6 +33,8 @@ pub mod record;
 pub mod room;
 pub mod settings;
 pub mod speaker;
+mod stage;
+mod sync;
 pub mod takes;
 pub mod views;
 

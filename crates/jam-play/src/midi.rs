@@ -1,16 +1,18 @@
 //! MIDI keyboards and drum pads: a thread drains the chosen inputs every 2 ms and plays what
-//! they send through [`Core::perform`] (local engine and room), and rescans once a second so an
+//! they send through the stage (local engine and room), and rescans once a second so an
 //! unplugged keyboard comes back by itself. Without a MIDI system (Linux without the ALSA
 //! sequencer) it says so, and the mouse and the computer keyboard still play.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jam_midi::Router;
 use jam_midi::input::MidiInputs;
 
-use crate::core::Core;
 use crate::error::Result;
 use crate::perform::PlayInput;
+use crate::stage::StageHandle;
+use crate::sync::lock;
 use crate::views::{MidiDeviceView, MidiView};
 
 /// How often the inputs are drained: the added latency is at most this.
@@ -112,53 +114,55 @@ impl MidiState {
     }
 }
 
-impl Core {
-    /// Runs the MIDI thread for as long as the process runs (returns at once without a MIDI
-    /// system). `on_devices` hears of devices that come or go.
-    pub fn spawn_midi(&self, on_devices: impl Fn(MidiView) + Send + 'static) {
-        if self.midi().inputs.is_none() {
-            return;
-        }
-        let core = self.clone();
-        let spawned = std::thread::Builder::new()
-            .name("jamwire-midi".into())
-            .spawn(move || {
-                let mut last_rescan = Instant::now();
-                // Bounded by the inputs' rings (what one drain can hold).
-                let mut played: Vec<PlayInput> = Vec::new();
-                loop {
-                    std::thread::sleep(DRAIN_EVERY);
-                    let devices_changed = {
-                        let mut state = core.midi();
-                        let MidiState { inputs, router, .. } = &mut *state;
-                        let Some(inputs) = inputs else { return };
-                        inputs.drain(|device, e| {
-                            if let Some(play) = router.route(Some(device), e.event) {
-                                played.push(play.into());
-                            }
-                        });
-                        let mut changed = None;
-                        if last_rescan.elapsed() >= RESCAN_EVERY {
-                            last_rescan = Instant::now();
-                            if let Ok(changes) = inputs.rescan()
-                                && !changes.is_empty()
-                            {
-                                changed = Some(state.view());
-                            }
+/// Runs the MIDI thread for as long as the process runs (returns at once without a MIDI
+/// system): it drains `midi`'s inputs and plays what they send on `stage`. `on_devices` hears
+/// of devices that come or go.
+pub(crate) fn spawn(
+    midi: Arc<Mutex<MidiState>>,
+    stage: StageHandle,
+    on_devices: impl Fn(MidiView) + Send + 'static,
+) {
+    if lock(&midi).inputs.is_none() {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("jamwire-midi".into())
+        .spawn(move || {
+            let mut last_rescan = Instant::now();
+            // Bounded by the inputs' rings (what one drain can hold).
+            let mut played: Vec<PlayInput> = Vec::new();
+            loop {
+                std::thread::sleep(DRAIN_EVERY);
+                let devices_changed = {
+                    let mut state = lock(&midi);
+                    let MidiState { inputs, router, .. } = &mut *state;
+                    let Some(inputs) = inputs else { return };
+                    inputs.drain(|device, e| {
+                        if let Some(play) = router.route(Some(device), e.event) {
+                            played.push(play.into());
                         }
-                        changed
-                    };
-                    if let Some(view) = devices_changed {
-                        on_devices(view);
+                    });
+                    let mut changed = None;
+                    if last_rescan.elapsed() >= RESCAN_EVERY {
+                        last_rescan = Instant::now();
+                        if let Ok(changes) = inputs.rescan()
+                            && !changes.is_empty()
+                        {
+                            changed = Some(state.view());
+                        }
                     }
-                    for input in played.drain(..) {
-                        // A listener's keyboard plays nothing; the UI already says so.
-                        let _ = core.perform(input);
-                    }
+                    changed
+                };
+                if let Some(view) = devices_changed {
+                    on_devices(view);
                 }
-            });
-        if let Err(e) = spawned {
-            tracing::error!(error = %e, "couldn't start the MIDI thread");
-        }
+                for input in played.drain(..) {
+                    // A listener's keyboard plays nothing; the UI already says so.
+                    let _ = stage.lock().perform_at(input, Instant::now());
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "couldn't start the MIDI thread");
     }
 }

@@ -8,9 +8,9 @@ use jam_midi::Recording;
 use jam_protocol::MusicalEvent;
 use jam_protocol::event::{PianoNote, TempoChange};
 
-use crate::core::lock;
 use crate::error::Result;
 use crate::room::{Names, RoomEvent, RoomSink};
+use crate::sync::lock;
 
 /// A MIDI take of what the room plays, from relay time `start_ms` on.
 #[derive(Debug)]

@@ -10,9 +10,10 @@ use jam_protocol::{HeldNote, MusicalEvent, Participant, Pattern};
 use jam_session::{Session, SessionEvent, SessionHandle};
 use serde::Serialize;
 
-use crate::core::Core;
 use crate::groove::Tempo;
 use crate::perform::PlayInput;
+use crate::settings::SettingsStore;
+use crate::stage::StageHandle;
 use crate::views::{ParticipantFigures, StatusView};
 
 /// How often timing figures go to the UI.
@@ -133,7 +134,10 @@ fn state_event(payload: Option<&serde_json::value::RawValue>, name: &str) -> Opt
 
 /// The task that reads one session until it ends.
 pub(crate) struct RoomTask<S> {
-    pub(crate) core: Core,
+    /// Where the room plays.
+    pub(crate) stage: StageHandle,
+    /// Each player's remembered volume.
+    pub(crate) settings: std::sync::Arc<SettingsStore>,
     pub(crate) session: Session,
     pub(crate) sink: S,
     /// The jam's advertisement on the network (hosting here): kept told how many are in.
@@ -144,7 +148,7 @@ impl<S: RoomSink> RoomTask<S> {
     /// Plays and reports what the room does until the session ends.
     pub(crate) async fn run(mut self) {
         let handle = self.session.handle();
-        handle.set_output_lead_ms(self.core.stage().speaker.output_lead().as_secs_f64() * 1_000.0);
+        handle.set_output_lead_ms(self.stage.lock().speaker.output_lead().as_secs_f64() * 1_000.0);
         let mut status = self.session.status();
         let mut figures = tokio::time::interval(FIGURES_EVERY);
         figures.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -191,7 +195,7 @@ impl<S: RoomSink> RoomTask<S> {
         }
         // The last word: why it ended (the watch may have changed after the events stopped).
         let status = StatusView::from(&*status.borrow());
-        self.core.session_ended(&handle);
+        self.stage.lock().unlink(&handle);
         self.sink.send(RoomEvent::Status { status });
     }
 
@@ -211,9 +215,9 @@ impl<S: RoomSink> RoomTask<S> {
                         }
                         _ => Pattern::default(),
                     };
-                let volumes = self.core.saved_volumes(&welcome.participants);
+                let volumes = self.settings.saved_volumes(&welcome.participants);
                 {
-                    let mut stage = self.core.stage();
+                    let mut stage = self.stage.lock();
                     stage.speaker.apply_state(&welcome);
                     stage.groove.tempo = tempo;
                     stage.groove.pattern = pattern.clone();
@@ -240,9 +244,11 @@ impl<S: RoomSink> RoomTask<S> {
                 });
             }
             SessionEvent::UserJoined(participant) => {
-                let volumes = self.core.saved_volumes(std::slice::from_ref(&participant));
+                let volumes = self
+                    .settings
+                    .saved_volumes(std::slice::from_ref(&participant));
                 if !volumes.is_empty() {
-                    let mut stage = self.core.stage();
+                    let mut stage = self.stage.lock();
                     for (id, gain) in &volumes {
                         stage.speaker.set_volume(id, *gain, false);
                     }
@@ -252,7 +258,7 @@ impl<S: RoomSink> RoomTask<S> {
                 self.sink.send(RoomEvent::UserJoined { participant });
             }
             SessionEvent::UserLeft(user_id) => {
-                self.core.stage().speaker.forget(&user_id);
+                self.stage.lock().speaker.forget(&user_id);
                 members.retain(|m| *m != user_id);
                 self.sink.send(RoomEvent::UserLeft { user_id });
             }
@@ -263,7 +269,7 @@ impl<S: RoomSink> RoomTask<S> {
                 };
                 let at = handle.instant_at(remote.play_at_ms);
                 {
-                    let mut stage = self.core.stage();
+                    let mut stage = self.stage.lock();
                     stage.speaker.play_at(&remote.sender_id, at, &event);
                     // For the next events: the output's lead only grows once known.
                     handle.set_output_lead_ms(stage.speaker.output_lead().as_secs_f64() * 1_000.0);

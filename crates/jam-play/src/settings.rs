@@ -6,7 +6,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use std::sync::Mutex;
+
+use jam_protocol::Participant;
 use serde::{Deserialize, Serialize};
+
+use crate::error::PlayError;
+use crate::sync::lock;
 
 /// How others' notes are placed in time (see `jam_session::PlayoutMode`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
@@ -126,6 +132,55 @@ impl Settings {
             Timing::Live => jam_session::PlayoutMode::Live,
             Timing::Tight => jam_session::PlayoutMode::Tight,
         }
+    }
+}
+
+/// The settings of a running core, and where they are saved: a leaf lock, nothing is taken
+/// while it is held.
+#[derive(Debug)]
+pub(crate) struct SettingsStore {
+    settings: Mutex<Settings>,
+    /// Where they are saved; `None` keeps them in memory (the `jam` tool).
+    path: Option<PathBuf>,
+}
+
+impl SettingsStore {
+    /// The settings saved at `path` (the defaults when there are none), or in memory only.
+    pub(crate) fn open(path: Option<PathBuf>) -> SettingsStore {
+        let settings = path.as_deref().map(Settings::load).unwrap_or_default();
+        SettingsStore {
+            settings: Mutex::new(settings),
+            path,
+        }
+    }
+
+    /// What is remembered now.
+    pub(crate) fn get(&self) -> Settings {
+        lock(&self.settings).clone()
+    }
+
+    /// Changes the settings and saves them (in memory only without a settings file).
+    pub(crate) fn update(&self, change: impl FnOnce(&mut Settings)) -> crate::Result<Settings> {
+        let mut settings = lock(&self.settings);
+        change(&mut settings);
+        if let Some(path) = &self.path {
+            settings
+                .save(path)
+                .map_err(|e| PlayError::Settings(e.to_string()))?;
+        }
+        Ok(settings.clone())
+    }
+
+    /// The remembered gain of each of `participants` that has one other than 1, by id.
+    pub(crate) fn saved_volumes(&self, participants: &[Participant]) -> Vec<(String, f32)> {
+        let settings = lock(&self.settings);
+        participants
+            .iter()
+            .filter_map(|p| {
+                let gain = *settings.volumes.get(&p.name)?;
+                (gain != 1.0).then(|| (p.id.clone(), gain))
+            })
+            .collect()
     }
 }
 

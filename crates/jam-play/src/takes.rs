@@ -6,9 +6,11 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use jam_takes::{Recorder, RecorderThread, TakeStore};
+use tokio::runtime::Handle;
 
-use crate::core::{Core, lock};
 use crate::error::{PlayError, Result};
+use crate::stage::StageHandle;
+use crate::sync::lock;
 use crate::views::{TakePlayerView, TakeView};
 
 /// How far ahead a replay hands events to the engine: a long take never fills its queue.
@@ -162,24 +164,21 @@ impl Takes {
     pub fn delete(&self, id: i64) -> Result<()> {
         Ok(self.store()?.delete(id)?)
     }
-}
 
-impl Core {
-    /// Plays take `id` here, through the local engine, from half a second from now, each player
-    /// on their own source. Returns its length in ms.
-    pub fn replay_take(&self, id: i64) -> Result<f64> {
-        let timeline = self.takes()?.store()?.timeline(id)?;
+    /// Plays take `id` on `stage`, on `runtime`, from half a second from now, each player on
+    /// their own source. Returns its length in ms.
+    pub(crate) fn replay(&self, id: i64, stage: StageHandle, runtime: &Handle) -> Result<f64> {
+        let timeline = self.store()?.timeline(id)?;
         let length_ms = timeline
             .last()
             .map_or(0.0, |e| e.offset().as_secs_f64() * 1_000.0);
-        let core = self.clone();
         let start = tokio::time::Instant::now() + REPLAY_START;
-        self.runtime().spawn(async move {
+        runtime.spawn(async move {
             for e in timeline {
                 let at = start.checked_add(e.offset()).unwrap_or(start);
                 tokio::time::sleep_until(at.checked_sub(REPLAY_AHEAD).unwrap_or(at)).await;
                 let who = format!("~take:{}", e.sender_id);
-                core.stage().speaker.play_at(&who, at.into_std(), &e.event);
+                stage.lock().speaker.play_at(&who, at.into_std(), &e.event);
             }
         });
         Ok(length_ms)

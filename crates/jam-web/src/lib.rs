@@ -9,230 +9,26 @@
 //! when, in the page's clock), `refused` (the relay's error) and `ended`. Times are the page's
 //! clock in ms (`performance.timeOrigin + performance.now()`).
 
-use jam_protocol::event::{Chat, DrumHit, PianoNote, PianoNoteOff, Sustain};
+use jam_protocol::event::Chat;
 use jam_protocol::groove::{Groove, Tempo};
 use jam_protocol::{
-    Broadcast, ClientMsg, ClockPing, HeldNote, JoinRoom, MusicalEvent, Participant, Pattern, Role,
-    RoomCode, ServerMsg,
+    Broadcast, ClientMsg, ClockPing, JoinRoom, MusicalEvent, Pattern, Role, RoomCode, ServerMsg,
 };
 use jam_session::received::{sanitize_participant, sanitize_welcome};
 use jam_session::{ClockSync, Playout, PlayoutMode};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use wasm_bindgen::prelude::*;
+
+mod input;
+mod output;
+
+pub use input::{Input, Instrument};
+pub use output::Output;
 
 /// A sender timestamp further than this from our clock is not believed (shown at arrival).
 const TIMESTAMP_TRUST_MS: f64 = 5_000.0;
 /// The most frames one call to [`Guest::receive`] reads from (a relay sends one at a time).
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
-
-/// `piano` or `drums` (the app's `InstrumentName`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Instrument {
-    /// The piano.
-    Piano,
-    /// The drum kit.
-    Drums,
-}
-
-/// A key, pad or pedal (the app's `PlayInput`, the same JSON).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
-pub enum Input {
-    /// A key or pad went down.
-    NoteOn {
-        /// `piano` or `drums`.
-        instrument: Instrument,
-        /// MIDI note.
-        note: u8,
-        /// 1–127.
-        velocity: u8,
-    },
-    /// A key came up.
-    NoteOff {
-        /// `piano` or `drums`.
-        instrument: Instrument,
-        /// MIDI note.
-        note: u8,
-    },
-    /// The sustain pedal.
-    Sustain {
-        /// Down.
-        on: bool,
-    },
-}
-
-impl Input {
-    /// The protocol event, or `None` for what plays nothing (a drum's release).
-    fn to_event(self, timestamp: f64) -> Option<MusicalEvent> {
-        Some(match self {
-            Input::NoteOn {
-                instrument: Instrument::Drums,
-                note,
-                velocity,
-            } => MusicalEvent::DrumHit(DrumHit {
-                note,
-                velocity,
-                timestamp,
-            }),
-            Input::NoteOn {
-                instrument: Instrument::Piano,
-                note,
-                velocity,
-            } => MusicalEvent::PianoNote(PianoNote {
-                note,
-                velocity,
-                timestamp,
-                duration: None,
-            }),
-            Input::NoteOff {
-                instrument: Instrument::Drums,
-                ..
-            } => return None,
-            Input::NoteOff {
-                instrument: Instrument::Piano,
-                note,
-            } => MusicalEvent::PianoNoteOff(PianoNoteOff { note, timestamp }),
-            Input::Sustain { on } => MusicalEvent::Sustain(Sustain { on, timestamp }),
-        })
-    }
-
-    fn from_event(event: &MusicalEvent) -> Option<(Input, Option<f64>)> {
-        Some(match event {
-            MusicalEvent::DrumHit(h) => (
-                Input::NoteOn {
-                    instrument: Instrument::Drums,
-                    note: h.note,
-                    velocity: h.velocity,
-                },
-                None,
-            ),
-            MusicalEvent::PianoNote(n) => (
-                Input::NoteOn {
-                    instrument: Instrument::Piano,
-                    note: n.note,
-                    velocity: n.velocity,
-                },
-                n.duration,
-            ),
-            MusicalEvent::PianoNoteOff(n) => (
-                Input::NoteOff {
-                    instrument: Instrument::Piano,
-                    note: n.note,
-                },
-                None,
-            ),
-            MusicalEvent::Sustain(s) => (Input::Sustain { on: s.on }, None),
-            _ => return None,
-        })
-    }
-}
-
-/// What one frame from the relay means for the page.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
-pub enum Output {
-    /// Joined: replace the room view (the app's `RoomEvent::Joined`).
-    #[serde(rename_all = "camelCase")]
-    Joined {
-        /// Our id.
-        user_id: String,
-        /// The room's code.
-        room: String,
-        /// Everyone, us included.
-        participants: Vec<Participant>,
-        /// Piano notes others hold now.
-        held_notes: Vec<HeldNote>,
-        /// The room's tempo.
-        tempo: Tempo,
-        /// The room's pattern.
-        pattern: Pattern,
-        /// The host records this jam.
-        recording: bool,
-    },
-    /// Someone arrived.
-    UserJoined {
-        /// Who.
-        participant: Participant,
-    },
-    /// Someone left.
-    #[serde(rename_all = "camelCase")]
-    UserLeft {
-        /// Who.
-        user_id: String,
-    },
-    /// Someone played (the app's `RoomEvent::Played`).
-    #[serde(rename_all = "camelCase")]
-    Played {
-        /// Who.
-        sender_id: String,
-        /// What.
-        input: Input,
-        /// A piano note that releases itself after this many ms.
-        duration_ms: Option<f64>,
-        /// In how many ms it sounds here.
-        in_ms: f64,
-        /// When they played it, relay time, ms.
-        at_ms: f64,
-        /// A release the relay made for someone who left.
-        synthetic: bool,
-    },
-    /// Someone changed the tempo.
-    #[serde(rename_all = "camelCase")]
-    TempoChanged {
-        /// Who.
-        sender_id: String,
-        /// The new tempo.
-        tempo: Tempo,
-        /// When, relay time, ms.
-        at_ms: f64,
-    },
-    /// Someone changed the pattern.
-    #[serde(rename_all = "camelCase")]
-    PatternChanged {
-        /// Who.
-        sender_id: String,
-        /// The new pattern.
-        pattern: Pattern,
-    },
-    /// A chat line (plain text).
-    #[serde(rename_all = "camelCase")]
-    Chat {
-        /// Who.
-        sender_id: String,
-        /// What they wrote.
-        text: String,
-    },
-    /// What the page's sound must play, and when (page clock, ms).
-    #[serde(rename_all = "camelCase")]
-    Sound {
-        /// Whose source it sounds in (their volume and mute).
-        sender_id: String,
-        /// What.
-        input: Input,
-        /// A piano note that releases itself after this many ms.
-        duration_ms: Option<f64>,
-        /// When, in the page's clock.
-        play_at_ms: f64,
-    },
-    /// The relay refused something (a wrong password, no such room, a rate limit).
-    Refused {
-        /// The stable code (`ROOM_NOT_FOUND`, …).
-        code: String,
-        /// The relay's sentence.
-        message: String,
-    },
-    /// A clock sample was taken from a `clock:pong` that answers one of our pings.
-    Clock {
-        /// The best round trip so far, ms.
-        rtt_ms: Option<f64>,
-    },
-    /// The host ended the jam.
-    Ended {
-        /// The host's name (made safe to show).
-        host: String,
-    },
-}
 
 /// Why a frame could not be built.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,164 @@
+//! What `jam` is asked to do: its subcommands and their options.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// The headless Jamwire tool: host a jam, join one, stream a MIDI file into one, record one,
+/// or bounce a MIDI file to audio. Everything it hears plays through the audio engine unless
+/// --no-audio. Relay errors end it with a message and a non-zero exit status.
+#[derive(Debug, Parser)]
+#[command(name = "jam", version)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Start a relay here, create a room, print its invite (jam://HOST:PORT/CODE) on one line,
+    /// and keep hosting until Ctrl-C or SIGTERM.
+    Host {
+        /// Address to listen on: 0.0.0.0:PORT for your network (and, through the router's
+        /// port mapping, the internet), 127.0.0.1:PORT for this machine only; port 0 picks a
+        /// free port.
+        #[arg(long, default_value = "0.0.0.0:7878", value_name = "ADDR:PORT")]
+        bind: SocketAddr,
+        /// Don't ask the router to open the port (UPnP / NAT-PMP): only your network can join.
+        #[arg(long)]
+        no_port_mapping: bool,
+        /// Host on this relay server instead of here (wss://relay.example.org): anyone with
+        /// the invite can join, from behind any router.
+        #[arg(long, value_name = "URL")]
+        relay: Option<String>,
+        /// The relay server's creation key, if it asks for one.
+        #[arg(
+            long,
+            value_name = "KEY",
+            env = "JAM_RELAY_KEY",
+            hide_env_values = true
+        )]
+        relay_key: Option<String>,
+        /// Trust this certificate authority (PEM) for a private relay server.
+        #[arg(long, value_name = "CA.pem")]
+        ca_cert: Vec<PathBuf>,
+        /// Your name in the room.
+        #[arg(long, default_value = "Host")]
+        name: String,
+        /// A password joiners must give.
+        #[arg(long)]
+        password: Option<String>,
+        #[command(flatten)]
+        audio: Audio,
+    },
+    /// List the jams hosted on your network (found over mDNS, no typing), then exit.
+    List {
+        /// How long to listen for jams, in seconds.
+        #[arg(long, default_value_t = 3, value_name = "SECONDS")]
+        wait: u64,
+    },
+    /// Join a jam and play what you hear, until Ctrl-C or SIGTERM.
+    Join {
+        /// The invite, jam://HOST:PORT/CODE (or jams://HOST/CODE for a relay server).
+        #[arg(required_unless_present = "lan")]
+        invite: Option<String>,
+        /// Join the jam hosted on your network instead of typing an invite (the only one, or
+        /// the first `jam list` shows).
+        #[arg(long, conflicts_with = "invite")]
+        lan: bool,
+        /// Your name in the room.
+        #[arg(long)]
+        name: String,
+        /// Join as a listener (hear everything, play nothing).
+        #[arg(long)]
+        listen: bool,
+        /// Trust this certificate authority (PEM) for a private relay server (jams:// invites).
+        #[arg(long, value_name = "CA.pem")]
+        ca_cert: Vec<PathBuf>,
+        /// The room's password.
+        #[arg(long)]
+        password: Option<String>,
+        #[command(flatten)]
+        audio: Audio,
+    },
+    /// Stream a MIDI file into a jam in real time as a player, then leave.
+    Play {
+        /// The MIDI file (channel 10 plays drums, the rest piano).
+        file: PathBuf,
+        /// The invite, jam://HOST:PORT/CODE.
+        #[arg(long)]
+        into: String,
+        /// Your name in the room.
+        #[arg(long, default_value = "MIDI player")]
+        name: String,
+        /// The room's password.
+        #[arg(long)]
+        password: Option<String>,
+        #[command(flatten)]
+        audio: Audio,
+    },
+    /// Join a jam as a listener and, on Ctrl-C or SIGTERM, write what you heard as a multitrack
+    /// MIDI file: one track per participant, named after them, drums on channel 10.
+    Record {
+        /// The MIDI file to write.
+        output: PathBuf,
+        /// The invite, jam://HOST:PORT/CODE.
+        #[arg(long)]
+        from: String,
+        /// Your name in the room.
+        #[arg(long, default_value = "Recorder")]
+        name: String,
+        /// The room's password.
+        #[arg(long)]
+        password: Option<String>,
+        #[command(flatten)]
+        audio: Audio,
+    },
+    /// Render a MIDI file to a WAV file through Jamwire's audio engine: channel 10 plays the
+    /// drum kit, every other channel the piano. The WAV lasts the file plus the time its last
+    /// notes take to fade.
+    Render {
+        /// The MIDI file to render.
+        input: PathBuf,
+        /// The WAV file to write (16-bit stereo).
+        output: PathBuf,
+        /// Sample rate of the WAV, in Hz.
+        #[arg(long, default_value_t = 48_000, value_name = "HZ")]
+        sample_rate: u32,
+    },
+    /// Export a take from a session log (`jam-relay --log`, or the desktop app's takes.sqlite)
+    /// as a Standard MIDI File: one named track per player, the session's tempo map, drums on
+    /// channel 10. `--list` shows the takes instead.
+    Export {
+        /// The session log.
+        log: PathBuf,
+        /// The MIDI file to write.
+        #[arg(required_unless_present = "list")]
+        output: Option<PathBuf>,
+        /// Which take: its id from `--list`, or `latest`.
+        #[arg(long, default_value = "latest", value_name = "ID|latest")]
+        session: String,
+        /// List the takes (id, date, length, players, events) and write nothing.
+        #[arg(long)]
+        list: bool,
+    },
+}
+
+/// How `jam` plays what it hears.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub(crate) struct Audio {
+    /// Don't play anything (no sound card needed).
+    #[arg(long)]
+    pub(crate) no_audio: bool,
+    /// Audio buffer, frames per callback (32–4096; 256 ≈ 5 ms at 48 kHz). A bigger buffer
+    /// rides out a busy or virtual machine without crackles, at the cost of that much delay
+    /// in what you hear.
+    #[arg(
+        long,
+        value_name = "FRAMES",
+        default_value_t = jam_audio::output::OutputConfig::default().buffer_frames,
+        value_parser = clap::value_parser!(u32).range(32..=4096)
+    )]
+    pub(crate) buffer: u32,
+}

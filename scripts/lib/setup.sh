@@ -130,18 +130,61 @@ jam_build_wasm() {
   jam_ensure_wasm_tools
   jam_log "the browser guest's WebAssembly (jam-web)"
   cargo build -p jam-web --target wasm32-unknown-unknown --profile wasm --locked
-  wasm-bindgen --target web --out-dir ui/src/wasm --out-name jam_web \
+  local out="${CARGO_TARGET_DIR:-target}/wasm-bindgen"
+  rm -rf "$out"
+  wasm-bindgen --target web --out-dir "$out" --out-name jam_web \
     "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/wasm/jam_web.wasm"
+  jam_sync_dir "$out" ui/src/wasm
+}
+
+# Makes DEST hold exactly the files of SRC, touching only those whose bytes differ: an
+# unchanged file keeps its modification time, so cargo (which embeds ui/dist in every relay
+# and in the app) and Vite see nothing new and build nothing again.
+jam_sync_dir() {
+  local src=$1 dest=$2 rel
+  mkdir -p "$dest"
+  while IFS= read -r -d '' rel; do
+    if ! cmp -s "$src/$rel" "$dest/$rel"; then
+      mkdir -p "$(dirname "$dest/$rel")"
+      cp "$src/$rel" "$dest/$rel"
+    fi
+  done < <(cd "$src" && find . -type f -print0)
+  while IFS= read -r -d '' rel; do
+    [ -e "$src/$rel" ] || rm -f "$dest/$rel"
+  done < <(cd "$dest" && find . -type f -print0)
+  find "$dest" -mindepth 1 -type d -empty -delete
+}
+
+# A digest of everything the UI build reads: its sources (with the generated WebAssembly), its
+# configuration and its locked packages.
+jam_ui_inputs_digest() {
+  (cd ui && find . \( -path ./node_modules -o -path ./dist -o -path ./.build \) -prune \
+      -o -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) | sha256sum | cut -d' ' -f1
 }
 
 # The UI's packages and its build (ui/dist), which the app and every relay embed at compile
 # time (the relay serves it as the browser guest's page).
+# Nothing is built again when nothing changed: a stamp in node_modules records the digest of
+# the last build's inputs, and the build goes to ui/.build/dist first, from which only changed
+# files reach ui/dist (a second `scripts/run` then starts the app in seconds instead of
+# recompiling the relay, the core and the app).
 jam_build_ui() {
   jam_build_wasm
+  local stamp=ui/node_modules/.jamwire-ui-build digest
+  digest=$(jam_ui_inputs_digest)
+  if [ -f ui/dist/index.html ] && [ "$(cat "$stamp" 2>/dev/null)" = "$digest" ]; then
+    jam_log "UI: unchanged since its last build"
+    return 0
+  fi
   jam_log "UI: npm install and build"
   # `npm install`, not `npm ci`: with optional per-platform packages (rollup, esbuild) npm 11
   # writes lock files that `npm ci` then rejects as out of sync.
-  (cd ui && npm install --no-fund --no-audit --loglevel=error && npm run --silent build)
+  (cd ui && npm install --no-fund --no-audit --loglevel=error \
+    && npm run --silent check \
+    && npx --no-install vite build --logLevel warn --outDir .build/dist --emptyOutDir)
+  jam_sync_dir ui/.build/dist ui/dist
+  # npm install may have rewritten the lock file: the digest is taken after it.
+  jam_ui_inputs_digest >"$stamp"
 }
 
 jam_setup() {

@@ -17,8 +17,9 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Start a relay here, create a room, print its invite (jam://HOST:PORT/CODE) on one line,
-    /// and keep hosting until Ctrl-C or SIGTERM.
+    /// Start a relay here, create a room, print its invite (jam://HOST:PORT/CODE) on one line
+    /// and the browser link for friends without the app on the next, and keep hosting until
+    /// Ctrl-C or SIGTERM.
     Host {
         /// Address to listen on: 0.0.0.0:PORT for your network (and, through the router's
         /// port mapping, the internet), 127.0.0.1:PORT for this machine only; port 0 picks a

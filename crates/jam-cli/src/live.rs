@@ -152,6 +152,8 @@ pub(crate) async fn host(
     let core = core(audio, Some(bind), ca_certs);
     let jam = core.host(request, quiet()).await?;
     println!("jam: hosting {}", jam.invite);
+    // What the app's invite screen shows beside the invite: friends without the app open it.
+    println!("jam: browser link {}", jam.browser_link);
     if let Some(reach) = &jam.reach {
         eprintln!("jam: {}", reach.message);
     }

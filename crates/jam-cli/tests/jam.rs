@@ -64,6 +64,23 @@ async fn a_file_played_into_a_hosted_room_is_recorded_per_player() {
         .expect("an invite")
         .to_owned();
     assert!(invite.starts_with("jam://127.0.0.1:"), "{line}");
+    // The browser link the app shows beside the invite, for a friend without the app.
+    let link = tokio::time::timeout(PATIENCE, host_out.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let code = invite.rsplit('/').next().expect("a room code");
+    let address = invite
+        .trim_start_matches("jam://")
+        .split('/')
+        .next()
+        .expect("an address");
+    assert_eq!(
+        link,
+        format!("jam: browser link http://{address}/join/{code}"),
+        "the host prints the browser link after the invite"
+    );
 
     let out = dir.join("session.mid");
     let mut recorder = jam(&[

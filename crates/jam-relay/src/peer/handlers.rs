@@ -123,12 +123,7 @@ impl Connection {
                 "lane:open: userId and laneToken are at most 64 bytes",
             ));
         }
-        if self.ip.is_some_and(|ip| !self.shared.ips.may_try_join(ip)) {
-            return Err(Refusal::new(
-                ErrorCode::RateLimited,
-                "too many failed joins from your address — wait a minute",
-            ));
-        }
+        self.address_may_try("too many failed joins from your address — wait a minute")?;
         let opened = self.shared.rooms.open_lane(
             &*self.shared,
             &open.room_code,
@@ -166,12 +161,9 @@ impl Connection {
         {
             return Err(Refusal::new(ErrorCode::BadMessage, "hostToken is too long"));
         }
-        if self.ip.is_some_and(|ip| !self.shared.ips.may_try_join(ip)) {
-            return Err(Refusal::new(
-                ErrorCode::RateLimited,
-                "too many failed joins from your address — wait a minute, then check the invite",
-            ));
-        }
+        self.address_may_try(
+            "too many failed joins from your address — wait a minute, then check the invite",
+        )?;
         let joined = self.shared.rooms.join(
             &*self.shared,
             self.link.clone(),
@@ -194,6 +186,16 @@ impl Connection {
         tracing::info!(peer = %self.link.id, room = %code, %name, role = ?join.role, "joined room");
         self.enter(Membership { code, room });
         Ok(())
+    }
+
+    /// Refuses a join (or a lane) while the client's address has no failed joins left.
+    fn address_may_try(&self, refusal: &'static str) -> Result<(), Refusal> {
+        match self.ip {
+            Some(ip) if !self.shared.ips.may_try_join(ip) => {
+                Err(Refusal::new(ErrorCode::RateLimited, refusal))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Counts a failed join against this connection and its address; too many close it.

@@ -151,9 +151,16 @@ pub(crate) async fn host(
 ) -> anyhow::Result<()> {
     let core = core(audio, Some(bind), ca_certs);
     let jam = core.host(request, quiet()).await?;
-    println!("jam: hosting {}", jam.invite);
-    // What the app's invite screen shows beside the invite: friends without the app open it.
-    println!("jam: browser link {}", jam.browser_link);
+    // The invite, and on the next line what the app's invite screen shows beside it: the link
+    // friends without the app open. One write, and a stdout nobody reads any more (a script
+    // that took the invite and closed the pipe) never ends the jam: `println!` would panic.
+    let lines = format!(
+        "jam: hosting {}\njam: browser link {}\n",
+        jam.invite, jam.browser_link
+    );
+    if let Err(e) = std::io::stdout().lock().write_all(lines.as_bytes()) {
+        tracing::debug!(error = %e, "the invite couldn't be printed");
+    }
     if let Some(reach) = &jam.reach {
         eprintln!("jam: {}", reach.message);
     }

@@ -229,3 +229,32 @@ async fn an_audio_buffer_out_of_range_is_refused_before_anything_starts() {
         );
     }
 }
+
+/// A script that reads the invite and closes the pipe (or starts `jam host` with its output
+/// going nowhere) must not end the jam: the host keeps hosting until it is told to stop, then
+/// stops cleanly. Here stdout is closed before the host prints anything; the reach line on
+/// stderr comes after the invite, so by then the invite was printed into the closed pipe.
+#[tokio::test]
+async fn a_host_whose_output_nobody_reads_keeps_hosting() {
+    let mut host = jam(&[
+        "host",
+        "--bind",
+        "127.0.0.1:0",
+        "--name",
+        "Keys",
+        "--no-audio",
+    ]);
+    drop(host.stdout.take());
+    let mut err = BufReader::new(host.stderr.take().unwrap()).lines();
+    line_with(&mut err, "Only this computer can join").await;
+    assert!(
+        host.try_wait().unwrap().is_none(),
+        "the host is still running after printing its invite into a closed pipe"
+    );
+    sigterm(&host);
+    let status = tokio::time::timeout(PATIENCE, host.wait())
+        .await
+        .expect("stops in time")
+        .unwrap();
+    assert!(status.success(), "and stops cleanly: {status}");
+}

@@ -10,9 +10,13 @@
 //!   audio through `jam-audio`'s engine.
 //! - [`input`] connects MIDI input devices through midir, remembers them by name and reconnects
 //!   them when they come back.
+//! - [`jack::Xruns`] (with the `jack` feature) counts the cycles a JACK server skipped, in which
+//!   JACK drops MIDI: how to tell a starved machine from a lost note.
 
 mod error;
 pub mod input;
+#[cfg(feature = "jack")]
+pub mod jack;
 mod parser;
 mod player;
 mod render;

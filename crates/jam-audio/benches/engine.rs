@@ -83,6 +83,53 @@ fn main() {
         block_cost(0.25)
     );
 
+    // The palette: 256 voices of each instrument, held (looping ones sustain for the whole run).
+    let mut heaviest = (0.0f64, String::new(), 0usize);
+    for (program, instrument) in bank.palette().melodic().iter().enumerate().skip(1) {
+        let config = EngineConfig {
+            sample_rate: RATE,
+            max_voices: 256,
+            ..EngineConfig::default()
+        };
+        let (mut engine, mut renderer) = jam_audio::engine(bank.clone(), config);
+        for source in 0..64u8 {
+            let program = u16::try_from(program).expect("a small palette");
+            let action = Action::Program {
+                source: SourceId(source),
+                instrument: Instrument::Piano,
+                program,
+            };
+            engine.send(Command::now(action)).unwrap();
+        }
+        for i in 0..256usize {
+            let action = Action::NoteOn {
+                source: SourceId((i % 64) as u8),
+                instrument: Instrument::Piano,
+                note: 36 + (i % 48) as u8,
+                velocity: 100,
+            };
+            engine.send(Command::now(action)).unwrap();
+        }
+        let mut out = vec![0.0f32; BLOCK * 2];
+        let mut total = Duration::ZERO;
+        for _ in 0..BLOCKS {
+            let t = Instant::now();
+            renderer.render(&mut out, 2, t);
+            total += t.elapsed();
+        }
+        let share = total.as_secs_f64() / BLOCKS as f64 / budget.as_secs_f64();
+        let active = engine.stats().voices_active as usize;
+        if share > heaviest.0 {
+            heaviest = (share, instrument.id.clone(), active);
+        }
+    }
+    println!(
+        "palette: 256 voices of the heaviest instrument ({}, {} still sounding at the end): {:.1} % of one core",
+        heaviest.1,
+        heaviest.2,
+        heaviest.0 * 100.0
+    );
+
     // Trigger to first sample: a command sent between two callbacks sounds in the next block.
     let config = EngineConfig {
         sample_rate: RATE,

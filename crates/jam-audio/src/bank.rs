@@ -50,6 +50,8 @@ pub struct SampleBank {
     pub(crate) piano: Vec<PianoZone>,
     /// Drum samples by General MIDI note.
     pub(crate) drums: Vec<Option<Sample>>,
+    /// The instruments and kits a player can choose (index 0 of each: the two above).
+    pub(crate) palette: crate::palette::Palette,
 }
 
 impl SampleBank {
@@ -86,8 +88,19 @@ impl SampleBank {
                 dir: dir.to_owned(),
             });
         }
-        tracing::debug!(piano_zones = piano.len(), drums = drums.iter().flatten().count(), dir = %dir.display(), "samples loaded");
-        Ok(SampleBank { piano, drums })
+        let palette_dir = dir.join("palette");
+        let palette = if palette_dir.join("palette.json").exists() {
+            crate::palette::Palette::load(&palette_dir)?
+        } else {
+            tracing::warn!(dir = %palette_dir.display(), "no instrument palette: only the grand piano and the standard kit");
+            crate::palette::Palette::builtin()
+        };
+        tracing::debug!(piano_zones = piano.len(), drums = drums.iter().flatten().count(), melodic = palette.melodic().len(), kits = palette.kits().len(), dir = %dir.display(), "samples loaded");
+        Ok(SampleBank {
+            piano,
+            drums,
+            palette,
+        })
     }
 
     /// The assets folder: `$JAM_ASSETS` if set; else the installed one next to the running
@@ -126,6 +139,11 @@ impl SampleBank {
         self.drums.get(usize::from(note)).and_then(Option::as_ref)
     }
 
+    /// The instruments and kits a player can choose.
+    pub fn palette(&self) -> &crate::palette::Palette {
+        &self.palette
+    }
+
     /// GM drum notes the kit can play.
     pub fn drum_notes(&self) -> impl Iterator<Item = u8> + '_ {
         self.drums
@@ -136,7 +154,7 @@ impl SampleBank {
     }
 }
 
-fn decode_flac(path: &Path) -> Result<Sample> {
+pub(crate) fn decode_flac(path: &Path) -> Result<Sample> {
     let invalid = |detail: String| AudioError::SampleInvalid {
         path: path.to_owned(),
         detail,
@@ -186,6 +204,7 @@ mod tests {
         let bank = SampleBank {
             piano: vec![zone(21), zone(24), zone(27)],
             drums: vec![],
+            palette: crate::palette::Palette::builtin(),
         };
         let roots: Vec<u8> = [0, 21, 22, 23, 24, 25, 26, 27, 127]
             .iter()

@@ -55,6 +55,19 @@ pub enum Action {
         /// Whose notes.
         source: SourceId,
     },
+    /// Choose what a source's part plays: `instrument` is the part (the keyboard part,
+    /// [`Instrument::Piano`], or the drum part), `program` an index into the palette's melodic
+    /// instruments or kits ([`crate::palette::Palette`]; 0 is the built-in grand piano or
+    /// standard kit, and an index past the end means 0). Notes already sounding keep their
+    /// sound; the next note plays the new one.
+    Program {
+        /// Whose part.
+        source: SourceId,
+        /// Which part.
+        instrument: Instrument,
+        /// Palette index.
+        program: u16,
+    },
     /// Set a source's gain (linear, ≥ 0; 1 = unchanged). Ramped over 5 ms.
     SourceGain {
         /// Which source.

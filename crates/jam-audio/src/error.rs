@@ -30,6 +30,16 @@ pub enum AudioError {
         /// The folder searched.
         dir: PathBuf,
     },
+    /// The palette manifest (`palette.json`) is damaged or out of bounds.
+    #[error(
+        "the instrument palette {path} is damaged: {detail} — is Jamwire's assets folder complete?"
+    )]
+    PaletteInvalid {
+        /// The manifest.
+        path: PathBuf,
+        /// What is wrong, naming the instrument.
+        detail: String,
+    },
     /// The command ring is full: the audio side is not running or is far behind.
     #[error(
         "the audio engine isn't taking commands (its queue is full); is the audio output running?"

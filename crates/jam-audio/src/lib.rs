@@ -25,6 +25,7 @@ mod error;
 mod limiter;
 pub mod offline;
 pub mod output;
+pub mod palette;
 mod renderer;
 mod voice;
 

@@ -95,6 +95,9 @@ struct SourceState {
     current: f32,
     /// Sustain pedal down.
     pedal: bool,
+    /// Palette index of the melodic instrument and of the kit this source plays.
+    melodic: u16,
+    kit: u16,
 }
 
 impl SourceState {
@@ -103,6 +106,8 @@ impl SourceState {
         muted: false,
         current: 1.0,
         pedal: false,
+        melodic: 0,
+        kit: 0,
     };
 
     fn target(&self) -> f32 {
@@ -131,7 +136,7 @@ pub struct Renderer {
     command_rx: rtrb::Consumer<Command>,
     /// Commands waiting for their frame; never grows past its initial capacity.
     schedule: Vec<Scheduled>,
-    voices: Box<[Voice]>,
+    pub(crate) voices: Box<[Voice]>,
     sources: [SourceState; SourceId::MAX],
     master_gain: f32,
     limiter: Limiter,
@@ -308,6 +313,20 @@ impl Renderer {
                     }
                 }
                 SampleRef::Drum(note) => bank.drum(note).map_or(&[], |s| &s.data),
+                SampleRef::Zone {
+                    kit,
+                    instrument,
+                    zone,
+                } => {
+                    let list = if kit {
+                        &bank.palette.kits
+                    } else {
+                        &bank.palette.melodic
+                    };
+                    list.get(usize::from(instrument))
+                        .and_then(|i| i.zones.get(usize::from(zone)))
+                        .map_or(&[], |z| &z.sample.data)
+                }
             };
             let (g0, g1) = ramps[voice.source.index()];
             if !render_voice(voice, data, mix, frames, g0, g1) {
@@ -344,7 +363,7 @@ impl Renderer {
                         .iter_mut()
                         .filter(|v| v.active && v.source == source && v.sustained)
                     {
-                        v.release(PIANO_RELEASE_S, rate);
+                        v.release(v.release_s, rate);
                     }
                 }
             }
@@ -356,8 +375,25 @@ impl Renderer {
                     .iter_mut()
                     .filter(|v| v.active && v.source == source)
                 {
-                    v.release(PIANO_RELEASE_S, rate);
+                    // Every note ends: looping ones too, however long their own release.
+                    v.release(v.release_s.min(PIANO_RELEASE_S), rate);
                 }
+            }
+            Action::Program {
+                source,
+                instrument,
+                program,
+            } => {
+                let state = &mut self.sources[source.index()];
+                let (slot, len) = match instrument {
+                    Instrument::Piano => (&mut state.melodic, self.bank.palette.melodic.len()),
+                    Instrument::Drums => (&mut state.kit, self.bank.palette.kits.len()),
+                };
+                *slot = if usize::from(program) < len {
+                    program
+                } else {
+                    0
+                };
             }
             Action::SourceGain { source, gain } => {
                 self.sources[source.index()].gain =
@@ -371,6 +407,15 @@ impl Renderer {
     }
 
     fn note_on(&mut self, source: SourceId, instrument: Instrument, note: u8, velocity: u8) {
+        let state = self.sources[source.index()];
+        let program = match instrument {
+            Instrument::Piano => state.melodic,
+            Instrument::Drums => state.kit,
+        };
+        if program != 0 {
+            self.zone_note_on(source, instrument, program, note, velocity);
+            return;
+        }
         let rate = self.sample_rate;
         let (sample, sample_rate, root, gain, pan) = match instrument {
             Instrument::Piano => {
@@ -392,7 +437,7 @@ impl Renderer {
                 let sample = if hard { &zone.hard } else { &zone.soft };
                 (
                     SampleRef::Piano {
-                        zone: zone_index as u16,
+                        zone: u16::try_from(zone_index).unwrap_or(u16::MAX),
                         hard,
                     },
                     sample.rate,
@@ -440,7 +485,93 @@ impl Renderer {
             gain_l: gain * angle.cos(),
             gain_r: gain * angle.sin(),
             env: 1.0,
+            release_s: PIANO_RELEASE_S,
+            key_down: true,
+            started: self.order,
+            ..Voice::IDLE
+        };
+    }
+
+    /// A note on a palette instrument (`program` ≥ 1): its zone's recording, loop and envelope.
+    fn zone_note_on(
+        &mut self,
+        source: SourceId,
+        part: Instrument,
+        program: u16,
+        note: u8,
+        velocity: u8,
+    ) {
+        let rate = self.sample_rate;
+        let kit = part == Instrument::Drums;
+        let palette = &self.bank.palette;
+        let list = if kit { &palette.kits } else { &palette.melodic };
+        let Some(instrument) = list.get(usize::from(program)) else {
+            return;
+        };
+        let Some(zone_index) = instrument.zone(note) else {
+            return;
+        };
+        let zone = &instrument.zones[zone_index];
+        if kit && !(zone.keys[0]..=zone.keys[1]).contains(&note) {
+            return; // a kit plays only the drums it has
+        }
+        let cut = |v: &Voice| {
+            v.active
+                && v.source == source
+                && v.instrument == part
+                && ((!kit && v.note == note)
+                    || (zone.exclusive != 0 && v.exclusive == zone.exclusive))
+        };
+        let cut_s = if kit {
+            CHOKE_RELEASE_S
+        } else {
+            RESTRIKE_RELEASE_S
+        };
+        for v in self.voices.iter_mut().filter(|v| cut(v)) {
+            v.release(cut_s, rate);
+        }
+        let semitones = (f64::from(note) - f64::from(zone.root)) * f64::from(zone.tracking) / 100.0
+            + f64::from(zone.tune) / 100.0;
+        let step = 2f64.powf(semitones / 12.0) * f64::from(zone.sample.rate) / f64::from(rate);
+        let gain = instrument.gain * zone.level * velocity_gain(velocity);
+        let angle = (zone.pan.clamp(-1.0, 1.0) + 1.0) * std::f32::consts::FRAC_PI_4;
+        let frames = |seconds: f32| (seconds * rate).max(0.0) as u32;
+        let attack_left = frames(zone.attack);
+        let decay_frames = (zone.decay * rate).max(1.0);
+        let (loop_start, loop_end) = zone
+            .r#loop
+            .map_or((0.0, 0.0), |[a, b]| (f64::from(a), f64::from(b)));
+        let (exclusive, sustain, hold_left) = (zone.exclusive, zone.sustain, frames(zone.hold));
+        let release_s = zone.release.max(0.01);
+        let slot = self.free_voice();
+        self.order += 1;
+        self.voices[slot] = Voice {
+            active: true,
+            source,
+            instrument: part,
+            note,
+            sample: SampleRef::Zone {
+                kit,
+                instrument: program,
+                zone: u16::try_from(zone_index).unwrap_or(u16::MAX),
+            },
+            pos: 0.0,
+            step,
+            gain_l: gain * angle.cos(),
+            gain_r: gain * angle.sin(),
+            loop_start,
+            loop_end,
+            env: if attack_left > 0 { 0.0 } else { 1.0 },
+            attack_left,
+            attack_step: 1.0 / attack_left.max(1) as f32,
+            hold_left,
+            // The SoundFont decay time is for a 100 dB fall.
+            decay_factor: 1e-5f32.powf(1.0 / decay_frames),
+            sustain,
             decay: 1.0,
+            // The SoundFont release time is for 100 dB; `release` counts to −80 dB.
+            release_s: release_s * 0.8,
+            exclusive,
             key_down: true,
             sustained: false,
             started: self.order,
@@ -464,7 +595,7 @@ impl Renderer {
                 v.key_down = false;
                 v.sustained = true;
             } else {
-                v.release(PIANO_RELEASE_S, rate);
+                v.release(v.release_s, rate);
             }
         }
     }

@@ -9,6 +9,12 @@ pub(crate) enum SampleRef {
     Piano { zone: u16, hard: bool },
     /// Drum sample by GM note.
     Drum(u8),
+    /// A palette instrument's zone: `kit` chooses the kits list over the melodic one.
+    Zone {
+        kit: bool,
+        instrument: u16,
+        zone: u16,
+    },
 }
 
 /// A voice of the fixed pool. Inactive voices are reused; nothing is allocated per note.
@@ -26,10 +32,26 @@ pub(crate) struct Voice {
     /// Left and right gains: velocity, instrument level and pan.
     pub(crate) gain_l: f32,
     pub(crate) gain_r: f32,
-    /// Envelope, 1 while held, decaying towards 0 once released.
+    /// Loop start and end in sample frames; `end` is 0 for a voice that doesn't loop.
+    pub(crate) loop_start: f64,
+    pub(crate) loop_end: f64,
+    /// Envelope level: rises during the attack, holds, decays towards `sustain` while held and
+    /// falls towards 0 once released.
     pub(crate) env: f32,
+    /// Frames of attack left, and the level added each of them.
+    pub(crate) attack_left: u32,
+    pub(crate) attack_step: f32,
+    /// Frames of hold left after the attack.
+    pub(crate) hold_left: u32,
+    /// Per-frame factor of the decay stage, and the level it stops at.
+    pub(crate) decay_factor: f32,
+    pub(crate) sustain: f32,
     /// Per-frame envelope factor once released; 1 while held.
     pub(crate) decay: f32,
+    /// Seconds this voice takes to fall silent when released.
+    pub(crate) release_s: f32,
+    /// Exclusive class (0: none): a new note of the same class cuts this one off.
+    pub(crate) exclusive: u8,
     /// The key (or pad) is still down.
     pub(crate) key_down: bool,
     /// Released while the pedal was down: sounds until the pedal goes up.
@@ -52,8 +74,17 @@ impl Voice {
         step: 1.0,
         gain_l: 0.0,
         gain_r: 0.0,
+        loop_start: 0.0,
+        loop_end: 0.0,
         env: 0.0,
+        attack_left: 0,
+        attack_step: 0.0,
+        hold_left: 0,
+        decay_factor: 1.0,
+        sustain: 1.0,
         decay: 1.0,
+        release_s: 0.0,
+        exclusive: 0,
         key_down: false,
         sustained: false,
         started: 0,
@@ -63,8 +94,11 @@ impl Voice {
         self.decay < 1.0
     }
 
-    /// Starts the release: the envelope falls to −80 dB in `seconds`.
+    /// Starts the release: the envelope falls to −80 dB in `seconds`. An attack still rising
+    /// stops where it is.
     pub(crate) fn release(&mut self, seconds: f32, sample_rate: f32) {
+        self.attack_left = 0;
+        self.hold_left = 0;
         let frames = (seconds * sample_rate).max(1.0);
         let decay = SILENT.powf(1.0 / frames);
         // A faster release (a choke, a steal) may replace a slower one, never the reverse.
@@ -81,6 +115,10 @@ impl Voice {
 
 /// Renders `voice` into `mix` (interleaved stereo) for `frames` frames, with a source gain
 /// ramping linearly from `g0` to `g1`. Returns false when the voice has finished. Real-time safe.
+///
+/// A looping voice jumps back by the loop's length whenever it passes the loop's end, for as
+/// long as it sounds (the SoundFont "loop continuously" mode); interpolation across the seam
+/// reads the frame after the loop's end, which a SoundFont keeps equal to the loop's start.
 #[inline]
 pub(crate) fn render_voice(
     voice: &mut Voice,
@@ -95,6 +133,8 @@ pub(crate) fn render_voice(
         return false;
     }
     let last = (len - 1) as f64;
+    let looping = voice.loop_end > voice.loop_start && voice.loop_end <= last;
+    let loop_len = voice.loop_end - voice.loop_start;
     let dg = if frames > 0 {
         (g1 - g0) / frames as f32
     } else {
@@ -102,7 +142,14 @@ pub(crate) fn render_voice(
     };
     let mut g = g0;
     for out in mix.chunks_exact_mut(2).take(frames) {
-        if voice.pos >= last || voice.env < SILENT {
+        if looping {
+            if voice.pos >= voice.loop_end {
+                voice.pos = voice.loop_start + (voice.pos - voice.loop_start) % loop_len;
+            }
+        } else if voice.pos >= last {
+            return false;
+        }
+        if voice.env < SILENT && voice.attack_left == 0 {
             return false;
         }
         let i = voice.pos as usize;
@@ -112,6 +159,18 @@ pub(crate) fn render_voice(
         out[0] += level * voice.gain_l;
         out[1] += level * voice.gain_r;
         voice.pos += voice.step;
+        if voice.attack_left > 0 {
+            voice.attack_left -= 1;
+            voice.env = if voice.attack_left == 0 {
+                1.0
+            } else {
+                voice.env + voice.attack_step
+            };
+        } else if voice.hold_left > 0 {
+            voice.hold_left -= 1;
+        } else if voice.env > voice.sustain {
+            voice.env = (voice.env * voice.decay_factor).max(voice.sustain);
+        }
         voice.env *= voice.decay;
         g += dg;
     }

@@ -356,3 +356,57 @@ fn a_wav_file_can_be_written() {
     );
     std::fs::remove_file(path).unwrap();
 }
+
+/// Every palette instrument and kit, through attack, loop, decay, pedal and release, with the
+/// pool full so voices are stolen: the render path never allocates (this binary aborts if it
+/// does) and the mix stays finite.
+#[test]
+fn palette_instruments_render_without_allocating() {
+    let bank = bank();
+    let config = EngineConfig {
+        max_voices: 48,
+        ..EngineConfig::default()
+    };
+    let (mut engine, mut renderer) = new_engine_with(config);
+    let palette = bank.palette();
+    let mut frame = 0;
+    for (part, count) in [
+        (PIANO, palette.melodic().len()),
+        (DRUMS, palette.kits().len()),
+    ] {
+        for program in 0..count {
+            let program = u16::try_from(program).unwrap();
+            let commands = [
+                Action::Program {
+                    source: ME,
+                    instrument: part,
+                    program,
+                },
+                Action::Sustain {
+                    source: ME,
+                    on: program % 2 == 0,
+                },
+            ];
+            for action in commands {
+                engine.send(at(frame, action)).unwrap();
+            }
+            for note in (24..100).step_by(3) {
+                engine.send(at(frame, on(ME, part, note, 100))).unwrap();
+            }
+            for note in (24..100).step_by(6) {
+                engine
+                    .send(at(frame + secs(0.05), off(ME, part, note)))
+                    .unwrap();
+            }
+            let action = Action::Sustain {
+                source: ME,
+                on: false,
+            };
+            engine.send(at(frame + secs(0.1), action)).unwrap();
+            let out = offline::render(&mut renderer, secs(0.15) as usize);
+            assert!(out.iter().all(|s| s.is_finite()), "program {program}");
+            frame += secs(0.15);
+        }
+    }
+    assert!(engine.stats().voices_stolen > 0, "the pool was full");
+}

@@ -105,7 +105,8 @@ fn main() {
             let action = Action::NoteOn {
                 source: SourceId((i % 64) as u8),
                 instrument: Instrument::Piano,
-                note: 36 + (i % 48) as u8,
+                // Four distinct keys per source, so no note re-strikes (and damps) another.
+                note: 36 + 12 * (i / 64) as u8 + (i % 12) as u8,
                 velocity: 100,
             };
             engine.send(Command::now(action)).unwrap();

@@ -118,7 +118,12 @@ impl Voice {
 ///
 /// A looping voice jumps back by the loop's length whenever it passes the loop's end, for as
 /// long as it sounds (the SoundFont "loop continuously" mode); interpolation across the seam
-/// reads the frame after the loop's end, which a SoundFont keeps equal to the loop's start.
+/// reads the frame after the loop's end, which the palette keeps equal to the loop's start.
+///
+/// The frames of an attack or hold go frame by frame through the general step; the rest through
+/// one of four loops specialised by whether the voice loops and whether it is still decaying,
+/// so the common case (a piano or drum voice: no loop, no decay stage) costs what it did
+/// before the palette.
 #[inline]
 pub(crate) fn render_voice(
     voice: &mut Voice,
@@ -128,37 +133,33 @@ pub(crate) fn render_voice(
     g0: f32,
     g1: f32,
 ) -> bool {
-    let len = data.len();
-    if len < 2 {
+    if data.len() < 2 {
         return false;
     }
-    let last = (len - 1) as f64;
-    let looping = voice.loop_end > voice.loop_start && voice.loop_end <= last;
-    let loop_len = voice.loop_end - voice.loop_start;
     let dg = if frames > 0 {
         (g1 - g0) / frames as f32
     } else {
         0.0
     };
+    let last = (data.len() - 1) as f64;
+    let looping = voice.loop_end > voice.loop_start && voice.loop_end <= last;
+    let end = (frames * 2).min(mix.len());
+    let mix = &mut mix[..end];
     let mut g = g0;
-    for out in mix.chunks_exact_mut(2).take(frames) {
-        if looping {
-            if voice.pos >= voice.loop_end {
-                voice.pos = voice.loop_start + (voice.pos - voice.loop_start) % loop_len;
-            }
-        } else if voice.pos >= last {
+    let mut at = 0;
+    // Attack and hold, frame by frame.
+    while voice.attack_left > 0 || voice.hold_left > 0 {
+        let Some(out) = mix.get_mut(at..at + 2) else {
+            return true;
+        };
+        let sounding = if looping {
+            emit::<true>(voice, data, out, g, last)
+        } else {
+            emit::<false>(voice, data, out, g, last)
+        };
+        if !sounding {
             return false;
         }
-        if voice.env < SILENT && voice.attack_left == 0 {
-            return false;
-        }
-        let i = voice.pos as usize;
-        let frac = (voice.pos - i as f64) as f32;
-        let s = data[i] + (data[i + 1] - data[i]) * frac;
-        let level = s * voice.env * g;
-        out[0] += level * voice.gain_l;
-        out[1] += level * voice.gain_r;
-        voice.pos += voice.step;
         if voice.attack_left > 0 {
             voice.attack_left -= 1;
             voice.env = if voice.attack_left == 0 {
@@ -166,9 +167,68 @@ pub(crate) fn render_voice(
             } else {
                 voice.env + voice.attack_step
             };
-        } else if voice.hold_left > 0 {
+        } else {
             voice.hold_left -= 1;
-        } else if voice.env > voice.sustain {
+        }
+        voice.env *= voice.decay;
+        g += dg;
+        at += 2;
+    }
+    let rest = &mut mix[at..];
+    match (looping, voice.env > voice.sustain) {
+        (false, false) => settled::<false, false>(voice, data, rest, g, dg, last),
+        (false, true) => settled::<false, true>(voice, data, rest, g, dg, last),
+        (true, false) => settled::<true, false>(voice, data, rest, g, dg, last),
+        (true, true) => settled::<true, true>(voice, data, rest, g, dg, last),
+    }
+}
+
+/// One frame of `voice` into `out` (left, right), moving its position on. False when it has
+/// run off its recording's end.
+#[inline(always)]
+fn emit<const LOOP: bool>(
+    voice: &mut Voice,
+    data: &[f32],
+    out: &mut [f32],
+    g: f32,
+    last: f64,
+) -> bool {
+    if LOOP {
+        if voice.pos >= voice.loop_end {
+            let len = voice.loop_end - voice.loop_start;
+            voice.pos = voice.loop_start + (voice.pos - voice.loop_start) % len;
+        }
+    } else if voice.pos >= last {
+        return false;
+    }
+    let i = voice.pos as usize;
+    let (Some(&a), Some(&b)) = (data.get(i), data.get(i + 1)) else {
+        return false;
+    };
+    let frac = (voice.pos - i as f64) as f32;
+    let level = (a + (b - a) * frac) * voice.env * g;
+    out[0] += level * voice.gain_l;
+    out[1] += level * voice.gain_r;
+    voice.pos += voice.step;
+    true
+}
+
+/// The frames after the attack and hold: the decay stage (while `DECAY` and above the
+/// sustain level) and the release.
+#[inline(always)]
+fn settled<const LOOP: bool, const DECAY: bool>(
+    voice: &mut Voice,
+    data: &[f32],
+    mix: &mut [f32],
+    mut g: f32,
+    dg: f32,
+    last: f64,
+) -> bool {
+    for out in mix.chunks_exact_mut(2) {
+        if voice.env < SILENT || !emit::<LOOP>(voice, data, out, g, last) {
+            return false;
+        }
+        if DECAY && voice.env > voice.sustain {
             voice.env = (voice.env * voice.decay_factor).max(voice.sustain);
         }
         voice.env *= voice.decay;

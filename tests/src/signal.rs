@@ -19,29 +19,8 @@ pub fn mono(stereo: &[f32]) -> Vec<f32> {
 /// are stretched.)
 pub fn pitch(x: &[f32], rate: u32) -> f64 {
     let rough = rough_pitch(x, rate);
-    let n = x.len();
-    let windowed: Vec<f64> = x
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            f64::from(*v) * (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n as f64).cos())
-        })
-        .collect();
-    let magnitude = |hz: f64| {
-        // A rotating phasor instead of sin/cos per sample.
-        let w = 2.0 * std::f64::consts::PI * hz / f64::from(rate);
-        let (step_re, step_im) = (w.cos(), w.sin());
-        let (mut p_re, mut p_im, mut re, mut im) = (1.0, 0.0, 0.0, 0.0);
-        for v in &windowed {
-            re += v * p_re;
-            im += v * p_im;
-            (p_re, p_im) = (
-                p_re * step_re - p_im * step_im,
-                p_re * step_im + p_im * step_re,
-            );
-        }
-        re * re + im * im
-    };
+    let windowed = jam_audio::palette::measure::hann(x);
+    let magnitude = |hz: f64| jam_audio::palette::measure::magnitude(&windowed, hz, rate);
     let best_near = |centre: f64, half_width: f64, step: f64| {
         let steps = (2.0 * half_width / step).round() as usize;
         (0..=steps)

@@ -87,21 +87,14 @@ pub fn chord_level(bank: &Arc<SampleBank>, kind: Kind, program: u16) -> f32 {
 /// weak fundamental doesn't mislead it), found to 0.5 cent. `None` when the best is at the edge
 /// of the range: no note near `hz`.
 pub fn cents_off(x: &[f32], hz: f64) -> Option<f64> {
-    let n = x.len() as f64;
-    let windowed: Vec<f64> = x
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            f64::from(*v) * (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n).cos())
-        })
-        .collect();
+    let windowed = hann(x);
     let nyquist = f64::from(RATE) / 2.0;
     let at = |c: f64| {
         let f0 = hz * 2f64.powf(c / 1200.0);
         (1..=4)
             .map(|k| f0 * f64::from(k))
             .filter(|f| *f < nyquist * 0.9)
-            .map(|f| magnitude(&windowed, f).sqrt())
+            .map(|f| magnitude(&windowed, f, RATE).sqrt())
             .sum::<f64>()
     };
     let best_of =
@@ -111,9 +104,21 @@ pub fn cents_off(x: &[f32], hz: f64) -> Option<f64> {
     (fine.abs() < 50.0).then_some(fine)
 }
 
-/// Magnitude² of the (already windowed) `x` at `hz`, with a rotating phasor.
-fn magnitude(x: &[f64], hz: f64) -> f64 {
-    let w = 2.0 * std::f64::consts::PI * hz / f64::from(RATE);
+/// `x` under a Hann window, in `f64` (for [`magnitude`]).
+pub fn hann(x: &[f32]) -> Vec<f64> {
+    let n = x.len() as f64;
+    x.iter()
+        .enumerate()
+        .map(|(i, v)| {
+            f64::from(*v) * (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n).cos())
+        })
+        .collect()
+}
+
+/// Magnitude² of the (windowed) `x`, sampled at `rate`, at `hz`: one bin of a DFT, with a
+/// rotating phasor instead of a sine and cosine per sample.
+pub fn magnitude(x: &[f64], hz: f64, rate: u32) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * hz / f64::from(rate);
     let (step_re, step_im) = (w.cos(), w.sin());
     let (mut p_re, mut p_im, mut re, mut im) = (1.0, 0.0, 0.0, 0.0);
     for v in x {

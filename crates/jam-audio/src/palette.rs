@@ -65,7 +65,7 @@ pub struct ManifestInstrument {
     pub program: u8,
     /// Overall level, so that a chord is as loud on every instrument.
     pub gain: f32,
-    /// `None` for the built-in piano and kit (the `piano/` and `drums/` folders).
+    /// Empty for the built-in piano and kit (they play the `piano/` and `drums/` folders).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub zones: Vec<ManifestZone>,
 }

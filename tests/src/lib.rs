@@ -11,6 +11,7 @@ pub mod homes;
 pub mod pki;
 pub mod proxy;
 pub mod signal;
+pub mod timbre;
 
 use std::time::Duration;
 

@@ -19,6 +19,7 @@ import type { Pattern } from "./bindings/Pattern";
 import type { PlayInput } from "./bindings/PlayInput";
 import type { RelayFiguresView } from "./bindings/RelayFiguresView";
 import type { RoomEvent } from "./bindings/RoomEvent";
+import type { Settings } from "./bindings/Settings";
 import type { StartupView } from "./bindings/StartupView";
 import type { TakePlayerView } from "./bindings/TakePlayerView";
 import type { TakeView } from "./bindings/TakeView";
@@ -72,6 +73,9 @@ const tauriApi = {
   setTempo: (bpm: number, beatsPerBar: number) => invoke<Tempo>("set_tempo", { bpm, beatsPerBar }),
   setPattern: (pattern: Pattern) => invoke<void>("set_pattern", { pattern }),
   setClick: (on: boolean) => invoke<void>("set_click", { on }),
+  setInstrument: (keys: string, drums: string) => invoke<Settings>("set_instrument", { keys, drums }),
+  previewInstrument: (id: string) => invoke<void>("preview_instrument", { id }),
+  setFavourites: (ids: string[]) => invoke<Settings>("set_favourites", { ids }),
   sendChat: (text: string) => invoke<void>("send_chat", { text }),
   setVolume: (participantId: string, name: string, gain: number, muted: boolean) =>
     invoke<void>("set_volume", { participantId, name, gain, muted }),

@@ -8,6 +8,7 @@ import { Players } from "./views/players";
 import { Room } from "./views/room";
 import { Sequencer } from "./views/sequencer";
 import { SettingsView } from "./views/settings";
+import { SoundPicker } from "./views/sound";
 import { Start } from "./views/start";
 import { Takes } from "./views/takes";
 
@@ -25,6 +26,8 @@ async function boot(): Promise<void> {
   new Takes(store).mount();
   const startup = await api.startup();
   new SettingsView(store).mount(startup);
+  store.setSound(startup.settings.instrument, startup.settings.kit, startup.settings.favourites);
+  new SoundPicker(store).mount();
   store.setTempo(startup.tempo);
   if (startup.pattern.rows.length) store.setPattern(startup.pattern);
   new Start(store, (view) => room.enter(view)).mount(startup);

@@ -10,6 +10,7 @@ import { RelayClock, emptyPattern, type Pattern, type Tempo } from "./groove";
 import { KeyboardPlayer } from "./keyboard";
 import { PALETTE, Roster } from "./room";
 import { History } from "./sparkline";
+import { DEFAULT_KEYS, DEFAULT_KIT, Sounds } from "./sounds";
 
 /** What views can wait for besides room events. */
 export interface Topics {
@@ -25,6 +26,8 @@ export interface Topics {
   pattern: Pattern;
   /** Who is in the room changed. */
   roster: void;
+  /** Our sound, kit or favourites changed. */
+  sound: void;
 }
 
 type RoomEventOf<T extends RoomEvent["type"]> = Extract<RoomEvent, { type: T }>;
@@ -45,6 +48,12 @@ export class Store {
   volumes: Record<string, number> = {};
   /** Participants muted here, by id. */
   readonly muted = new Set<string>();
+  /** Our keys sound, our kit and our favourite keys sounds (palette ids). */
+  instrument: string = DEFAULT_KEYS;
+  kit: string = DEFAULT_KIT;
+  favourites: string[] = [];
+  /** Everyone else's sounds, as the room told us. */
+  readonly sounds = new Sounds();
 
   private topics = new Map<keyof Topics, Set<(value: never) => void>>();
   private roomHandlers = new Map<RoomEvent["type"], Set<(e: never) => void>>();
@@ -83,6 +92,13 @@ export class Store {
   /** Hands a room event from the Rust side to the views that wait for its type. */
   dispatch(e: RoomEvent): void {
     for (const f of this.roomHandlers.get(e.type) ?? []) (f as (e: RoomEvent) => void)(e);
+  }
+
+  setSound(instrument: string, kit: string, favourites: string[]): void {
+    this.instrument = instrument;
+    this.kit = kit;
+    this.favourites = favourites;
+    this.emit("sound", undefined);
   }
 
   setTempo(t: Tempo): void {

@@ -52,6 +52,8 @@ pub(crate) enum Command {
         password: Option<String>,
         #[command(flatten)]
         audio: Audio,
+        #[command(flatten)]
+        sound: Sound,
     },
     /// List the jams hosted on your network (found over mDNS, no typing), then exit.
     List {
@@ -82,10 +84,14 @@ pub(crate) enum Command {
         password: Option<String>,
         #[command(flatten)]
         audio: Audio,
+        #[command(flatten)]
+        sound: Sound,
     },
-    /// Stream a MIDI file into a jam in real time as a player, then leave.
+    /// Stream a MIDI file into a jam in real time as a player, then leave. Channel 10 plays
+    /// the drums, the others the keys part; the file's program changes choose the sounds (the
+    /// palette's nearest to each General MIDI program), --instrument and --kit the first ones.
     Play {
-        /// The MIDI file (channel 10 plays drums, the rest piano).
+        /// The MIDI file.
         file: PathBuf,
         /// The invite, jam://HOST:PORT/CODE.
         #[arg(long)]
@@ -98,6 +104,8 @@ pub(crate) enum Command {
         password: Option<String>,
         #[command(flatten)]
         audio: Audio,
+        #[command(flatten)]
+        sound: Sound,
     },
     /// Join a jam as a listener and, on Ctrl-C or SIGTERM, write what you heard as a multitrack
     /// MIDI file: one track per participant, named after them, drums on channel 10.
@@ -144,6 +152,46 @@ pub(crate) enum Command {
         #[arg(long)]
         list: bool,
     },
+}
+
+/// The sounds you play with.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct Sound {
+    /// Your keys sound (default grand-piano): one of grand-piano, bright-piano, tine-piano,
+    /// fm-piano, vibraphone, marimba, drawbar-organ, church-organ, nylon-guitar, steel-guitar,
+    /// clean-guitar, overdriven-guitar, finger-bass, picked-bass, fretless-bass, synth-bass,
+    /// strings, slow-strings, choir, trumpet, brass, alto-sax, flute, square-lead, saw-lead,
+    /// warm-pad.
+    #[arg(long, value_name = "ID", value_parser = keys_id)]
+    pub(crate) instrument: Option<String>,
+    /// Your drum kit (default standard-kit): standard-kit, room-kit, electronic-kit or
+    /// brush-kit.
+    #[arg(long, value_name = "ID", value_parser = kit_id)]
+    pub(crate) kit: Option<String>,
+}
+
+fn keys_id(id: &str) -> Result<String, String> {
+    jam_protocol::instrument::melodic(id)
+        .map(|v| v.id.to_owned())
+        .ok_or_else(|| {
+            let ids: Vec<&str> = jam_protocol::instrument::MELODIC
+                .iter()
+                .map(|v| v.id)
+                .collect();
+            format!("not an instrument; choose one of {}", ids.join(", "))
+        })
+}
+
+fn kit_id(id: &str) -> Result<String, String> {
+    jam_protocol::instrument::kit(id)
+        .map(|v| v.id.to_owned())
+        .ok_or_else(|| {
+            let ids: Vec<&str> = jam_protocol::instrument::KITS
+                .iter()
+                .map(|v| v.id)
+                .collect();
+            format!("not a kit; choose one of {}", ids.join(", "))
+        })
 }
 
 /// How `jam` plays what it hears.

@@ -9,13 +9,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
-use jam_midi::{PlayEvent, Router, Song};
+use jam_midi::{MidiMessage, PlayEvent, Router, Song};
 use jam_play::room::Names;
 use jam_play::views::{HostRequest, JoinRequest};
 use jam_play::{Core, CoreConfig, MidiTake, PlayInput, RoomEvent, RoomSink, Speaker};
+use jam_protocol::instrument::{nearest_kit, nearest_melodic};
 use jam_session::{SessionError, Status};
 
-use crate::args::Audio;
+use crate::args::{Audio, Sound};
 
 /// Completes on Ctrl-C or SIGTERM.
 pub(crate) async fn stop_signal() {
@@ -143,13 +144,24 @@ pub(crate) fn quiet() -> impl RoomSink {
     |_: RoomEvent| {}
 }
 
+/// Chooses the sounds `sound` asks for (the rest stay the defaults).
+fn choose(core: &Core, sound: &Sound) -> anyhow::Result<()> {
+    let settings = core.settings();
+    let keys = sound.instrument.as_deref().unwrap_or(&settings.instrument);
+    let drums = sound.kit.as_deref().unwrap_or(&settings.kit);
+    core.set_instrument(keys, drums)?;
+    Ok(())
+}
+
 pub(crate) async fn host(
     bind: SocketAddr,
     request: HostRequest,
     ca_certs: Vec<PathBuf>,
     audio: Audio,
+    sound: Sound,
 ) -> anyhow::Result<()> {
     let core = core(audio, Some(bind), ca_certs);
+    choose(&core, &sound)?;
     let jam = core.host(request, quiet()).await?;
     // The invite, and on the next line what the app's invite screen shows beside it: the link
     // friends without the app open. One write, and a stdout nobody reads any more (a script
@@ -199,12 +211,20 @@ pub(crate) async fn join(
     password: Option<String>,
     ca_certs: Vec<PathBuf>,
     audio: Audio,
+    sound: Sound,
 ) -> anyhow::Result<()> {
     let core = core(audio, None, ca_certs);
+    choose(&core, &sound)?;
     connect(&core, invite, name, listener, password, quiet()).await?;
     let result = stay(&core, stop_signal()).await;
     core.leave().await?;
     result
+}
+
+/// What a MIDI file plays: a note (or the pedal), or a channel's program change.
+enum Played {
+    Note(PlayEvent),
+    Program { drums: bool, program: u8 },
 }
 
 pub(crate) async fn play(
@@ -213,28 +233,51 @@ pub(crate) async fn play(
     name: String,
     password: Option<String>,
     audio: Audio,
+    sound: Sound,
 ) -> anyhow::Result<()> {
     let song = Song::load(file)?;
     let core = core(audio, None, Vec::new());
+    choose(&core, &sound)?;
     connect(&core, invite, name, false, password, quiet()).await?;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(PlayEvent, Instant)>(1_024);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Played, Instant)>(1_024);
     let performer = std::thread::spawn(move || {
         let router = Router::default();
         let stop = AtomicBool::new(false);
         let start = Instant::now();
         jam_midi::play_paced(&song, start, &stop, |e| {
-            if let Some(play) = router.route(None, e.event) {
-                // Stamped with when the file says it is played, not when it gets sent.
-                let due = start + std::time::Duration::from_micros(e.time_us);
-                let _ = tx.blocking_send((play, due));
-            }
+            // Stamped with when the file says it is played, not when it gets sent.
+            let due = start + std::time::Duration::from_micros(e.time_us);
+            let played = match e.event.message {
+                MidiMessage::ProgramChange { program } => Played::Program {
+                    drums: router.is_drums(e.event.channel),
+                    program,
+                },
+                _ => match router.route(None, e.event) {
+                    Some(play) => Played::Note(play),
+                    None => return,
+                },
+            };
+            let _ = tx.blocking_send((played, due));
         });
     });
     let sent = AtomicUsize::new(0);
     let mut status = core.status().context("the jam ended at once")?;
     let outcome = {
         let played = async {
-            while let Some((play, due)) = rx.recv().await {
+            while let Some((played, due)) = rx.recv().await {
+                let play = match played {
+                    Played::Note(play) => play,
+                    Played::Program { drums, program } => {
+                        let settings = core.settings();
+                        let (keys, kit) = if drums {
+                            (settings.instrument, nearest_kit(program).id.to_owned())
+                        } else {
+                            (nearest_melodic(program).id.to_owned(), settings.kit)
+                        };
+                        core.set_instrument(&keys, &kit)?;
+                        continue;
+                    }
+                };
                 let input = PlayInput::from(play);
                 // A drum's release plays nothing; everything else counts.
                 if input.to_event(0.0).is_ok_and(|e| e.is_some()) {

@@ -55,6 +55,7 @@ fn main() -> anyhow::Result<()> {
                 name,
                 password,
                 audio,
+                sound,
             } => {
                 let request = HostRequest {
                     name,
@@ -65,7 +66,7 @@ fn main() -> anyhow::Result<()> {
                     relay,
                     relay_key,
                 };
-                host(bind, request, ca_cert, audio).await
+                host(bind, request, ca_cert, audio, sound).await
             }
             Command::List { wait } => list(std::time::Duration::from_secs(wait)).await,
             Command::Join {
@@ -76,12 +77,13 @@ fn main() -> anyhow::Result<()> {
                 ca_cert,
                 password,
                 audio,
+                sound,
             } => {
                 let invite = match (invite, lan) {
                     (Some(invite), _) => invite,
                     (None, _) => lan_invite().await?,
                 };
-                join(invite, name, listen, password, ca_cert, audio).await
+                join(invite, name, listen, password, ca_cert, audio, sound).await
             }
             Command::Play {
                 file,
@@ -89,7 +91,8 @@ fn main() -> anyhow::Result<()> {
                 name,
                 password,
                 audio,
-            } => play(&file, into, name, password, audio).await,
+                sound,
+            } => play(&file, into, name, password, audio, sound).await,
             Command::Record {
                 output,
                 from,

@@ -65,6 +65,11 @@ impl Default for Router {
 }
 
 impl Router {
+    /// Whether channel `channel` (0–15) plays the drums when routed by channel.
+    pub fn is_drums(&self, channel: u8) -> bool {
+        self.drum_channels & (1 << (channel & 0x0F)) != 0
+    }
+
     /// Routes one event from `device` (its name, if it came from a device). Events that play
     /// nothing (controllers, pitch bend, …) and notes transposed out of 0–127 give `None`.
     pub fn route(&self, device: Option<&str>, event: MidiEvent) -> Option<PlayEvent> {
@@ -74,9 +79,7 @@ impl Router {
         let instrument = match route {
             Route::Drums => Instrument::Drums,
             Route::Piano => Instrument::Piano,
-            Route::ByChannel if self.drum_channels & (1 << (event.channel & 0x0F)) != 0 => {
-                Instrument::Drums
-            }
+            Route::ByChannel if self.is_drums(event.channel) => Instrument::Drums,
             Route::ByChannel => Instrument::Piano,
         };
         let place = |note: u8| match instrument {

@@ -106,8 +106,12 @@ impl Core {
             Some(chosen) => MidiState::open(chosen),
             None => MidiState::disabled(),
         };
+        let mut speaker = config.speaker;
+        speaker.play_local(&MusicalEvent::Instrument(
+            settings.get().instrument_change(),
+        ));
         let stage = StageHandle::new(Stage {
-            speaker: config.speaker,
+            speaker,
             groove,
             link: None,
         });
@@ -266,6 +270,58 @@ impl Core {
         stage.share(&MusicalEvent::TempoChange(tempo.to_change()))?;
         stage.groove.tempo = tempo;
         Ok(tempo)
+    }
+
+    /// Chooses our sounds: `keys` for the keys part, `drums` for the drum part (ids of
+    /// `jam_protocol::instrument`). Heard at once here and, in a jam, by everyone from our next
+    /// note; remembered. An unknown id changes nothing and says so.
+    pub fn set_instrument(&self, keys: &str, drums: &str) -> Result<Settings> {
+        let change = MusicalEvent::Instrument(jam_protocol::event::InstrumentChange {
+            keys: keys.to_owned(),
+            drums: drums.to_owned(),
+        });
+        change
+            .validate()
+            .map_err(|_| PlayError::BadInput("That isn't one of Jamwire's instruments.".into()))?;
+        {
+            let mut stage = self.inner.stage.lock();
+            stage.speaker.play_local(&change);
+            match stage.share(&change) {
+                // A listener plays nothing, so there is nothing to tell the room.
+                Ok(()) | Err(PlayError::Listener) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.update_settings(|s| {
+            s.instrument = keys.to_owned();
+            s.kit = drums.to_owned();
+        })
+    }
+
+    /// Plays a short preview of sound `id` (a keys sound or a kit) here only, changing nothing.
+    pub fn preview_instrument(&self, id: &str) -> Result<()> {
+        use jam_protocol::instrument::{DEFAULT_KIT, DEFAULT_MELODIC, kit, melodic};
+        let (chosen, is_kit) = match (melodic(id), kit(id)) {
+            (Some(v), _) => ((v.id, DEFAULT_KIT), false),
+            (None, Some(v)) => ((DEFAULT_MELODIC, v.id), true),
+            (None, None) => {
+                return Err(PlayError::BadInput(
+                    "That isn't one of Jamwire's instruments.".into(),
+                ));
+            }
+        };
+        let change = jam_protocol::event::InstrumentChange {
+            keys: chosen.0.to_owned(),
+            drums: chosen.1.to_owned(),
+        };
+        self.inner.stage.lock().speaker.preview(&change, is_kit);
+        Ok(())
+    }
+
+    /// Remembers up to four favourite keys sounds (unknown ids are dropped).
+    pub fn set_favourites(&self, ids: &[String]) -> Result<Settings> {
+        let kept = crate::settings::clean_favourites(ids);
+        self.update_settings(|s| s.favourites = kept)
     }
 
     /// Changes the shared pattern (steps, start and stop).

@@ -124,7 +124,12 @@ impl Jams {
         advert: Option<Arc<Advert>>,
     ) -> Jam {
         let handle = session.handle();
-        self.stage.lock().link = Some((handle.clone(), role));
+        {
+            let mut stage = self.stage.lock();
+            stage.link = Some((handle.clone(), role));
+            // Before anything we play, so that the room hears our first note in our sound.
+            crate::room::tell_our_sound(&mut stage, &self.settings);
+        }
         let task = self.runtime.spawn(
             RoomTask {
                 stage: self.stage.clone(),
@@ -132,6 +137,7 @@ impl Jams {
                 session,
                 sink,
                 advert: advert.clone(),
+                rejoins: 0,
             }
             .run(),
         );

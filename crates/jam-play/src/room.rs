@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use jam_protocol::event::names;
-use jam_protocol::{HeldNote, MusicalEvent, Participant, Pattern};
+use jam_protocol::{HeldNote, MemberInstrument, MusicalEvent, Participant, Pattern};
 use jam_session::{Session, SessionEvent, SessionHandle};
 use serde::Serialize;
 
@@ -40,6 +40,9 @@ pub enum RoomEvent {
         pattern: Pattern,
         /// The host records this jam.
         recording: bool,
+        /// The sounds of those who chose theirs (the others play the grand piano and the
+        /// standard kit).
+        instruments: Vec<MemberInstrument>,
     },
     /// Someone arrived.
     UserJoined {
@@ -85,6 +88,16 @@ pub enum RoomEvent {
         sender_id: String,
         /// The new pattern.
         pattern: Pattern,
+    },
+    /// Someone chose their sounds.
+    #[serde(rename_all = "camelCase")]
+    InstrumentChanged {
+        /// Who.
+        sender_id: String,
+        /// Their keys sound (an id of the palette).
+        keys: String,
+        /// Their kit.
+        drums: String,
     },
     /// A chat line (plain text: never show it as markup).
     #[serde(rename_all = "camelCase")]
@@ -142,6 +155,23 @@ pub(crate) struct RoomTask<S> {
     pub(crate) sink: S,
     /// The jam's advertisement on the network (hosting here): kept told how many are in.
     pub(crate) advert: Option<std::sync::Arc<crate::lan::Advert>>,
+    /// Welcomes seen so far (the first is the join, the others rejoins).
+    pub(crate) rejoins: u32,
+}
+
+/// Tells the room we are in what our sounds are, unless they are the defaults (which need no
+/// word: the room plays the grand piano and the standard kit for whoever said nothing).
+pub(crate) fn tell_our_sound(stage: &mut crate::stage::Stage, settings: &SettingsStore) {
+    let ours = settings.get().instrument_change();
+    let defaults = ours.keys == jam_protocol::instrument::DEFAULT_MELODIC
+        && ours.drums == jam_protocol::instrument::DEFAULT_KIT;
+    if defaults {
+        return;
+    }
+    match stage.share(&MusicalEvent::Instrument(ours)) {
+        Ok(()) | Err(crate::error::PlayError::Listener) => {}
+        Err(e) => tracing::warn!(error = %e, "couldn't tell the room our sound"),
+    }
 }
 
 impl<S: RoomSink> RoomTask<S> {
@@ -224,7 +254,13 @@ impl<S: RoomSink> RoomTask<S> {
                     for (id, gain) in &volumes {
                         stage.speaker.set_volume(id, *gain, false);
                     }
+                    // The room forgot our sounds when we dropped out: tell it again (the first
+                    // time, `Jams::enter` did, before anything we played).
+                    if self.rejoins > 0 {
+                        tell_our_sound(&mut stage, &self.settings);
+                    }
                 }
+                self.rejoins += 1;
                 members.clear();
                 members.extend(
                     welcome
@@ -241,6 +277,7 @@ impl<S: RoomSink> RoomTask<S> {
                     tempo,
                     pattern,
                     recording: welcome.recording,
+                    instruments: welcome.state.instruments,
                 });
             }
             SessionEvent::UserJoined(participant) => {
@@ -293,6 +330,11 @@ impl<S: RoomSink> RoomTask<S> {
                     }),
                     MusicalEvent::PatternChange(p) => Pattern::from_change(p)
                         .map(|pattern| RoomEvent::PatternChanged { sender_id, pattern }),
+                    MusicalEvent::Instrument(c) => Some(RoomEvent::InstrumentChanged {
+                        sender_id,
+                        keys: c.keys.clone(),
+                        drums: c.drums.clone(),
+                    }),
                     MusicalEvent::Chat(c) => Some(RoomEvent::Chat {
                         sender_id,
                         text: c.text.clone(),

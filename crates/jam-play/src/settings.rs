@@ -75,6 +75,51 @@ pub struct Settings {
     pub host_on_relay: bool,
     /// The relay server to host on (`wss://relay.example.org`), remembered.
     pub relay_server: String,
+    /// The keys part's sound, an id of `jam_protocol::instrument::MELODIC` (an id this
+    /// version doesn't know, from a newer one, is the grand piano).
+    #[serde(deserialize_with = "lenient_keys")]
+    pub instrument: String,
+    /// The drum kit, an id of `jam_protocol::instrument::KITS`.
+    #[serde(deserialize_with = "lenient_kit")]
+    pub kit: String,
+    /// Up to four favourite keys sounds, switched with Alt+1…4 (ids; unknown ones are dropped).
+    #[serde(deserialize_with = "lenient_favourites")]
+    pub favourites: Vec<String>,
+}
+
+/// Most favourite sounds remembered.
+pub const MAX_FAVOURITES: usize = 4;
+
+fn lenient_keys<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let id = String::deserialize(d)?;
+    Ok(jam_protocol::instrument::melodic(&id)
+        .map_or(jam_protocol::instrument::DEFAULT_MELODIC, |v| v.id)
+        .to_owned())
+}
+
+fn lenient_kit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let id = String::deserialize(d)?;
+    Ok(jam_protocol::instrument::kit(&id)
+        .map_or(jam_protocol::instrument::DEFAULT_KIT, |v| v.id)
+        .to_owned())
+}
+
+fn lenient_favourites<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let ids = Vec::<String>::deserialize(d)?;
+    Ok(clean_favourites(&ids))
+}
+
+/// Known keys sounds, each once, at most [`MAX_FAVOURITES`].
+pub fn clean_favourites(ids: &[String]) -> Vec<String> {
+    let mut kept: Vec<String> = Vec::new();
+    for id in ids {
+        if let Some(v) = jam_protocol::instrument::melodic(id) {
+            if kept.len() < MAX_FAVOURITES && !kept.iter().any(|k| k == v.id) {
+                kept.push(v.id.to_owned());
+            }
+        }
+    }
+    kept
 }
 
 impl Default for Settings {
@@ -94,6 +139,11 @@ impl Default for Settings {
             port_mapping: true,
             host_on_relay: false,
             relay_server: String::new(),
+            instrument: jam_protocol::instrument::DEFAULT_MELODIC.to_owned(),
+            kit: jam_protocol::instrument::DEFAULT_KIT.to_owned(),
+            favourites: ["grand-piano", "finger-bass", "strings", "warm-pad"]
+                .map(str::to_owned)
+                .to_vec(),
         }
     }
 }
@@ -119,6 +169,14 @@ impl Settings {
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         std::fs::write(&tmp, text)?;
         std::fs::rename(&tmp, path)
+    }
+
+    /// The sounds chosen, as the room hears of them.
+    pub fn instrument_change(&self) -> jam_protocol::event::InstrumentChange {
+        jam_protocol::event::InstrumentChange {
+            keys: self.instrument.clone(),
+            drums: self.kit.clone(),
+        }
     }
 
     /// The playout mode the settings ask for.
@@ -221,6 +279,22 @@ mod tests {
         let read = Settings::load(&path);
         assert_eq!(read.name, "Lis");
         assert_eq!(read.host_port, 7878);
+        assert_eq!(
+            (read.instrument.as_str(), read.kit.as_str()),
+            ("grand-piano", "standard-kit")
+        );
+        // Sounds from a newer version are the defaults; favourites keep the known ones, once.
+        std::fs::write(
+            &path,
+            r#"{"instrument":"theremin","kit":"tabla","favourites":["strings","kazoo","strings","flute","choir","brass","saw-lead"]}"#,
+        )
+        .unwrap();
+        let read = Settings::load(&path);
+        assert_eq!(
+            (read.instrument.as_str(), read.kit.as_str()),
+            ("grand-piano", "standard-kit")
+        );
+        assert_eq!(read.favourites, ["strings", "flute", "choir", "brass"]);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -11,12 +11,17 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The engine source previews play on (never a participant's id: ids have no `~`).
+const PREVIEW: &str = "~preview";
+
 /// Added to the output's measured lead: an audio callback may come this much later than its
 /// period on a busy machine.
 pub const LEAD_SLACK: Duration = Duration::from_millis(2);
 
 use jam_audio::output::{self, AudioOutput, OutputConfig, OutputPlan};
+use jam_audio::palette::Kind;
 use jam_audio::{Action, Command, Engine, EngineConfig, Instrument, SampleBank, SourceId};
+use jam_protocol::event::InstrumentChange;
 use jam_protocol::{MusicalEvent, RoomWelcome};
 
 /// An engine playing through a device: what [`Speaker::open_output`] makes.
@@ -37,6 +42,9 @@ pub struct Speaker {
     free: Vec<SourceId>,
     /// Gain and mute set per source, given again to a new engine.
     mix: HashMap<SourceId, (f32, bool)>,
+    /// Palette indices (keys, drums) chosen per source, given again to a new engine; a source
+    /// not here plays the defaults.
+    programs: HashMap<SourceId, (u16, u16)>,
     /// The output asked for.
     config: OutputConfig,
 }
@@ -92,6 +100,7 @@ impl Speaker {
             sources: HashMap::new(),
             free: all_sources(),
             mix: HashMap::new(),
+            programs: HashMap::new(),
             config: OutputConfig::default(),
         }
     }
@@ -141,6 +150,11 @@ impl Speaker {
                     self.send(None, Action::SourceGain { source, gain });
                     self.send(None, Action::SourceMute { source, muted });
                 }
+                let programs: Vec<(SourceId, (u16, u16))> =
+                    self.programs.iter().map(|(s, p)| (*s, *p)).collect();
+                for (source, (keys, drums)) in programs {
+                    self.send_programs(None, source, keys, drums);
+                }
             }
             Err(reason) => {
                 tracing::warn!(%reason, "playing silently");
@@ -177,6 +191,9 @@ impl Speaker {
         let source = match self.free.pop() {
             Some(source) => {
                 self.mix.remove(&source);
+                if self.programs.remove(&source).is_some() {
+                    self.send_programs(None, source, 0, 0);
+                }
                 self.send(None, Action::SourceGain { source, gain: 1.0 });
                 self.send(
                     None,
@@ -205,6 +222,40 @@ impl Speaker {
         }
     }
 
+    /// Palette indices of a player's choice: the defaults for sounds this palette lacks.
+    fn program_of(&self, chosen: &InstrumentChange) -> (u16, u16) {
+        let Some(bank) = &self.bank else {
+            return (0, 0);
+        };
+        let palette = bank.palette();
+        (
+            palette.find(Kind::Melodic, &chosen.keys).unwrap_or(0),
+            palette.find(Kind::Kit, &chosen.drums).unwrap_or(0),
+        )
+    }
+
+    /// Sets what `source` plays, at `at` (or now), and remembers it.
+    fn set_programs(&mut self, at: Option<Instant>, source: SourceId, chosen: &InstrumentChange) {
+        let (keys, drums) = self.program_of(chosen);
+        if (keys, drums) == (0, 0) {
+            self.programs.remove(&source);
+        } else {
+            self.programs.insert(source, (keys, drums));
+        }
+        self.send_programs(at, source, keys, drums);
+    }
+
+    fn send_programs(&mut self, at: Option<Instant>, source: SourceId, keys: u16, drums: u16) {
+        for (instrument, program) in [(Instrument::Piano, keys), (Instrument::Drums, drums)] {
+            let action = Action::Program {
+                source,
+                instrument,
+                program,
+            };
+            self.send(at, action);
+        }
+    }
+
     fn send(&mut self, at: Option<Instant>, action: Action) {
         if let Some((engine, _)) = &mut self.engine {
             let command = match at {
@@ -230,6 +281,10 @@ impl Speaker {
     /// time the playout chose, a take being replayed, the sequencer.
     pub fn play_at(&mut self, participant_id: &str, at: Instant, musical: &MusicalEvent) {
         let source = self.source(participant_id);
+        if let MusicalEvent::Instrument(chosen) = musical {
+            self.set_programs(Some(at), source, chosen);
+            return;
+        }
         for (delay, action) in actions_for(source, musical).into_iter().flatten() {
             self.send(Some(at.checked_add(delay).unwrap_or(at)), action);
         }
@@ -237,6 +292,10 @@ impl Speaker {
 
     /// Plays one of our own events now.
     pub fn play_local(&mut self, musical: &MusicalEvent) {
+        if let MusicalEvent::Instrument(chosen) = musical {
+            self.set_programs(None, SourceId::LOCAL, chosen);
+            return;
+        }
         for (delay, action) in actions_for(SourceId::LOCAL, musical).into_iter().flatten() {
             let now = Instant::now();
             let at = (!delay.is_zero()).then(|| now.checked_add(delay).unwrap_or(now));
@@ -251,6 +310,28 @@ impl Speaker {
         for id in &known {
             self.release(id);
         }
+        // Everyone's sound: their choice, or the defaults (a rejoin forgets earlier choices).
+        let defaults = InstrumentChange {
+            keys: jam_protocol::instrument::DEFAULT_MELODIC.to_owned(),
+            drums: jam_protocol::instrument::DEFAULT_KIT.to_owned(),
+        };
+        for p in welcome
+            .participants
+            .iter()
+            .filter(|p| p.id != welcome.user_id)
+        {
+            let source = self.source(&p.id);
+            let chosen = welcome
+                .state
+                .instruments
+                .iter()
+                .find(|i| i.user_id == p.id)
+                .map_or(defaults.clone(), |i| InstrumentChange {
+                    keys: i.keys.clone(),
+                    drums: i.drums.clone(),
+                });
+            self.set_programs(None, source, &chosen);
+        }
         for sustained in &welcome.state.sustain {
             let source = self.source(sustained);
             self.send(None, Action::Sustain { source, on: true });
@@ -264,6 +345,54 @@ impl Speaker {
                 velocity: held.velocity,
             };
             self.send(None, action);
+        }
+    }
+
+    /// Plays a short preview of a sound on a source of its own, without changing anyone's: an
+    /// arpeggio for a keys sound (with its sustain and release), a beat for a kit. A new
+    /// preview cuts the last one short.
+    pub fn preview(&mut self, chosen: &InstrumentChange, kit: bool) {
+        let source = self.source(PREVIEW);
+        self.send(None, Action::AllNotesOff { source });
+        self.set_programs(None, source, chosen);
+        let now = Instant::now();
+        let (instrument, notes): (Instrument, &[(u64, u8, u64)]) = if kit {
+            // Kick, hi-hat, snare, hi-hat: at 150 ms steps.
+            (
+                Instrument::Drums,
+                &[
+                    (0, 36, 0),
+                    (150, 42, 0),
+                    (300, 38, 0),
+                    (450, 42, 0),
+                    (600, 36, 0),
+                ],
+            )
+        } else {
+            // C4 E4 G4 C5, the last held (at, note, length ms).
+            (
+                Instrument::Piano,
+                &[(0, 60, 180), (180, 64, 180), (360, 67, 180), (540, 72, 600)],
+            )
+        };
+        for &(at_ms, note, length_ms) in notes {
+            let on = now + Duration::from_millis(at_ms + 30);
+            let action = Action::NoteOn {
+                source,
+                instrument,
+                note,
+                velocity: 100,
+            };
+            self.send(Some(on), action);
+            if length_ms > 0 {
+                let off = on + Duration::from_millis(length_ms);
+                let action = Action::NoteOff {
+                    source,
+                    instrument,
+                    note,
+                };
+                self.send(Some(off), action);
+            }
         }
     }
 

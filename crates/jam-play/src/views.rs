@@ -67,6 +67,40 @@ pub struct StartupView {
     pub about: AboutView,
 }
 
+/// One sound of the palette, as the instrument picker shows it (the UI's list is generated
+/// from [`InstrumentView::all`] into `ui/src/bindings/protocol.ts`, for the app and the
+/// browser guest alike).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+pub struct InstrumentView {
+    /// Its id on the wire.
+    pub id: String,
+    /// What players read.
+    pub name: String,
+    /// The picker's group ("Bass", "Drums", …).
+    pub family: String,
+    /// A drum kit (else a keys sound).
+    pub kit: bool,
+}
+
+impl InstrumentView {
+    /// The whole palette, keys sounds first.
+    pub fn all() -> Vec<InstrumentView> {
+        use jam_protocol::instrument::{KITS, MELODIC};
+        let view = |v: &jam_protocol::instrument::Voice, kit: bool| InstrumentView {
+            id: v.id.to_owned(),
+            name: v.name.to_owned(),
+            family: v.family.to_owned(),
+            kit,
+        };
+        MELODIC
+            .iter()
+            .map(|v| view(v, false))
+            .chain(KITS.iter().map(|v| view(v, true)))
+            .collect()
+    }
+}
+
 /// The version of this Jamwire and of the protocol it speaks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]

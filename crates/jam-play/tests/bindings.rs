@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use jam_play::settings::MAX_FIXED_DELAY_MS;
 use jam_play::views::{
-    AudioView, ClockView, ErrorView, HostRequest, JamView, JoinRequest, MidiView, RelayFiguresView,
-    StartupView, TakePlayerView, TakeView,
+    AudioView, ClockView, ErrorView, HostRequest, InstrumentView, JamView, JoinRequest, MidiView,
+    RelayFiguresView, StartupView, TakePlayerView, TakeView,
 };
 use jam_play::{PlayInput, RoomEvent, Settings, Tempo, Timing};
 use jam_protocol::event::{MAX_BEATS_PER_BAR, MAX_BPM, MAX_CHAT_CHARS, MIN_BPM};
@@ -26,6 +26,8 @@ fn protocol_ts() -> String {
     [
         "// Generated from jam-protocol by crates/jam-play/tests/bindings.rs. Do not edit."
             .to_owned(),
+        String::new(),
+        "import type { InstrumentView } from \"./InstrumentView\";".to_owned(),
         String::new(),
         "/** Longest display name, in characters. */".to_owned(),
         format!("export const MAX_NAME_CHARS = {MAX_NAME_CHARS};"),
@@ -46,6 +48,12 @@ fn protocol_ts() -> String {
         format!("export const MAX_ROWS = {MAX_ROWS};"),
         "/** The longest fixed playout delay, ms. */".to_owned(),
         format!("export const MAX_FIXED_DELAY_MS = {MAX_FIXED_DELAY_MS};"),
+        "/** The sounds a player can choose (ids on the wire), keys sounds first, then kits. */"
+            .to_owned(),
+        format!(
+            "export const INSTRUMENTS: readonly InstrumentView[] = {};",
+            serde_json::to_string_pretty(&InstrumentView::all()).expect("JSON")
+        ),
         String::new(),
     ]
     .join("\n")
@@ -67,6 +75,7 @@ fn generate(dir: &Path) {
     TakePlayerView::export_all(&cfg).unwrap();
     RelayFiguresView::export_all(&cfg).unwrap();
     ErrorView::export_all(&cfg).unwrap();
+    InstrumentView::export_all(&cfg).unwrap();
     PlayInput::export_all(&cfg).unwrap();
     Timing::export_all(&cfg).unwrap();
     Tempo::export_all(&cfg).unwrap();

@@ -30,6 +30,8 @@ pub mod names {
     pub const CHAT: &str = "chat";
     /// A pointer position (presence); coalesced by the relay.
     pub const CURSOR: &str = "cursor";
+    /// [`super::InstrumentChange`]
+    pub const INSTRUMENT: &str = "instrument";
 }
 
 /// Highest MIDI note number.
@@ -192,6 +194,18 @@ pub struct Cursor {
     pub y: f64,
 }
 
+/// `instrument`: the sender's sounds from now on, for their keys and their drums; each an id
+/// from [`crate::instrument::MELODIC`] and [`crate::instrument::KITS`]. Placed in time after
+/// the sender's earlier notes and before their later ones; kept by the relay for late joiners.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstrumentChange {
+    /// The keys part's sound.
+    pub keys: String,
+    /// The drum kit.
+    pub drums: String,
+}
+
 /// One event of the vocabulary.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MusicalEvent {
@@ -211,6 +225,8 @@ pub enum MusicalEvent {
     Chat(Chat),
     /// `cursor`.
     Cursor(Cursor),
+    /// `instrument`.
+    Instrument(InstrumentChange),
 }
 
 /// A known event whose payload does not fit the vocabulary.
@@ -265,6 +281,7 @@ impl MusicalEvent {
             }
             CHAT => MusicalEvent::Chat(decode(CHAT, payload)?),
             CURSOR => MusicalEvent::Cursor(decode(CURSOR, payload)?),
+            INSTRUMENT => MusicalEvent::Instrument(decode(INSTRUMENT, payload)?),
             _ => return Ok(None),
         };
         event.validate()?;
@@ -313,7 +330,7 @@ impl MusicalEvent {
             MusicalEvent::Sustain(s) => Some(s.timestamp),
             MusicalEvent::TempoChange(t) => Some(t.timestamp),
             MusicalEvent::PatternChange(p) => Some(p.timestamp),
-            MusicalEvent::Chat(_) | MusicalEvent::Cursor(_) => None,
+            MusicalEvent::Chat(_) | MusicalEvent::Cursor(_) | MusicalEvent::Instrument(_) => None,
         }
     }
 
@@ -329,6 +346,7 @@ impl MusicalEvent {
             MusicalEvent::PatternChange(_) => PATTERN_CHANGE,
             MusicalEvent::Chat(_) => CHAT,
             MusicalEvent::Cursor(_) => CURSOR,
+            MusicalEvent::Instrument(_) => INSTRUMENT,
         }
     }
 
@@ -343,6 +361,7 @@ impl MusicalEvent {
             MusicalEvent::PatternChange(e) => serde_json::to_string(e),
             MusicalEvent::Chat(e) => serde_json::to_string(e),
             MusicalEvent::Cursor(e) => serde_json::to_string(e),
+            MusicalEvent::Instrument(e) => serde_json::to_string(e),
         }
         .expect("event payloads always serialize");
         RawValue::from_string(json).expect("serde_json wrote valid JSON")
@@ -467,6 +486,22 @@ impl MusicalEvent {
                 let ok = |v: f64| (-MAX_CURSOR..=MAX_CURSOR).contains(&v);
                 if !(ok(*x) && ok(*y)) {
                     return fail(format!("x and y must be within ±{MAX_CURSOR}"));
+                }
+            }
+            MusicalEvent::Instrument(InstrumentChange { keys, drums }) => {
+                // Ids are short ASCII: anything else is shown only as its length.
+                let shown = |id: &str| {
+                    if id.len() <= 32 && id.bytes().all(|b| b.is_ascii_graphic()) {
+                        format!("{id:?}")
+                    } else {
+                        format!("of {} bytes", id.len())
+                    }
+                };
+                if crate::instrument::melodic(keys).is_none() {
+                    return fail(format!("keys {} is not a known instrument", shown(keys)));
+                }
+                if crate::instrument::kit(drums).is_none() {
+                    return fail(format!("drums {} is not a known kit", shown(drums)));
                 }
             }
         }

@@ -9,6 +9,7 @@
 //!   `event:broadcast` (the relay forwards any event name, but understands these).
 //! - [`room`]: [`RoomCode`], [`Role`], [`Participant`], [`RoomState`], [`HeldNote`].
 //! - [`error`]: [`ErrorCode`] (sent to clients) and [`ParseError`] (a frame that is not a valid message).
+//! - [`instrument`]: the sounds a player can choose ([`instrument::MELODIC`], [`instrument::KITS`]).
 //! - [`pattern`]: [`Pattern`], the step-sequencer layout inside `pattern_change`.
 //! - [`clock`]: [`EpochClock`], the one epoch-milliseconds clock every process reads.
 //! - [`transport`]: the TCP setting both ends make (a short retransmission timeout).
@@ -27,6 +28,7 @@ pub mod clock;
 pub mod error;
 pub mod event;
 pub mod groove;
+pub mod instrument;
 pub mod lane;
 pub mod pattern;
 pub mod room;
@@ -39,6 +41,7 @@ pub use client::{
 pub use clock::EpochClock;
 pub use error::{ErrorCode, ParseError};
 pub use event::{EventError, MusicalEvent};
+pub use instrument::MemberInstrument;
 pub use lane::SeqWindow;
 pub use pattern::{Pattern, Row};
 pub use room::{

@@ -134,6 +134,10 @@ pub struct RoomState {
     pub held_notes: Vec<HeldNote>,
     /// Ids of the members whose sustain pedal is down.
     pub sustain: Vec<String>,
+    /// Each member's last `instrument`, for members who sent one (the others play the grand
+    /// piano and the standard kit). Absent from relays that predate instruments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instruments: Vec<crate::MemberInstrument>,
 }
 
 #[cfg(test)]

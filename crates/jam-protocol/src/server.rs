@@ -372,6 +372,11 @@ mod tests {
                     velocity: 90,
                 }],
                 sustain: vec!["U0".into()],
+                instruments: vec![crate::MemberInstrument {
+                    user_id: "U0".into(),
+                    keys: "finger-bass".into(),
+                    drums: "brush-kit".into(),
+                }],
             },
             server_time: 10.0,
             recording: true,
@@ -388,6 +393,17 @@ mod tests {
         };
         assert_eq!(back.state.tempo.unwrap().get(), r#"{"bpm":96}"#);
         assert!(back.state.pattern.is_none());
+        assert_eq!(back.state.instruments[0].keys, "finger-bass");
+        // A relay that predates instruments sends none: the field is optional.
+        let old = json.replace(
+            r#","instruments":[{"userId":"U0","keys":"finger-bass","drums":"brush-kit"}]"#,
+            "",
+        );
+        assert_ne!(old, json);
+        let ServerMsg::Joined(back) = ServerMsg::parse(&old).unwrap() else {
+            panic!()
+        };
+        assert!(back.state.instruments.is_empty());
     }
 
     #[test]

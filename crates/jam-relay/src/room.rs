@@ -9,10 +9,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use jam_protocol::event::{PianoNoteOff, Sustain, names};
+use jam_protocol::event::{InstrumentChange, PianoNoteOff, Sustain, names};
 use jam_protocol::{
-    ErrorCode, HeldNote, MusicalEvent, Participant, RelayedEventRef, Role, RoomCode, RoomState,
-    RoomWelcome, SeqWindow, ServerMsg, UserJoined, UserLeft,
+    ErrorCode, HeldNote, MemberInstrument, MusicalEvent, Participant, RelayedEventRef, Role,
+    RoomCode, RoomState, RoomWelcome, SeqWindow, ServerMsg, UserJoined, UserLeft,
 };
 use serde_json::value::RawValue;
 use tokio::time::Instant;
@@ -74,6 +74,8 @@ struct Member {
     lane: Option<PeerLink>,
     /// The `clientSeq`s this member's events came with: the second copy of one is dropped.
     client_seqs: SeqWindow,
+    /// The member's last `instrument`, for late joiners.
+    instrument: Option<InstrumentChange>,
 }
 
 /// One jam room. Owned by the registry behind its own lock.
@@ -132,6 +134,18 @@ impl Room {
                 pattern: self.pattern.clone(),
                 held_notes,
                 sustain,
+                instruments: self
+                    .members
+                    .iter()
+                    .filter_map(|m| {
+                        let chosen = m.instrument.as_ref()?;
+                        Some(MemberInstrument {
+                            user_id: m.participant.id.clone(),
+                            keys: chosen.keys.clone(),
+                            drums: chosen.drums.clone(),
+                        })
+                    })
+                    .collect(),
             },
             server_time: now_ms,
             recording,
@@ -177,6 +191,7 @@ impl Room {
             lane_token: new_secret(),
             lane: None,
             client_seqs: SeqWindow::new(),
+            instrument: None,
         });
         let welcome = self.welcome(&id, env.clock().now_ms(), env.recording());
         let msg = if created {
@@ -238,6 +253,9 @@ impl Room {
         }
         if let Some(event) = event {
             sender.ledger.apply(event);
+            if let MusicalEvent::Instrument(chosen) = event {
+                sender.instrument = Some(chosen.clone());
+            }
             match event {
                 MusicalEvent::TempoChange(_) => self.tempo = Some(payload.to_owned()),
                 MusicalEvent::PatternChange(_) => self.pattern = Some(payload.to_owned()),

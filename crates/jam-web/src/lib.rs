@@ -362,6 +362,7 @@ impl Guest {
                     tempo,
                     pattern,
                     recording: welcome.recording,
+                    instruments: welcome.state.instruments,
                 }]
             }
             ServerMsg::UserJoined(u) => vec![Output::UserJoined {
@@ -429,6 +430,19 @@ impl Guest {
                 sender_id,
                 text: c.text.clone(),
             }],
+            MusicalEvent::Instrument(c) => vec![
+                Output::Program {
+                    sender_id: sender_id.clone(),
+                    keys: c.keys.clone(),
+                    drums: c.drums.clone(),
+                    play_at_ms: play_at_ms - offset,
+                },
+                Output::InstrumentChanged {
+                    sender_id,
+                    keys: c.keys.clone(),
+                    drums: c.drums.clone(),
+                },
+            ],
             other => match Input::from_event(other) {
                 Some((input, duration_ms)) => vec![
                     Output::Sound {

@@ -2,7 +2,7 @@
 //! `refused` and `ended`.
 
 use jam_protocol::groove::Tempo;
-use jam_protocol::{HeldNote, Participant, Pattern};
+use jam_protocol::{HeldNote, MemberInstrument, Participant, Pattern};
 use serde::Serialize;
 
 use crate::input::Input;
@@ -28,6 +28,31 @@ pub enum Output {
         pattern: Pattern,
         /// The host records this jam.
         recording: bool,
+        /// The sounds of those who chose theirs.
+        instruments: Vec<MemberInstrument>,
+    },
+    /// Someone chose their sounds (the app's `RoomEvent::InstrumentChanged`).
+    #[serde(rename_all = "camelCase")]
+    InstrumentChanged {
+        /// Who.
+        sender_id: String,
+        /// Their keys sound.
+        keys: String,
+        /// Their kit.
+        drums: String,
+    },
+    /// From when (page clock, ms) a player's notes play with these sounds: placed by the
+    /// playout between their notes, as the app's engine places it.
+    #[serde(rename_all = "camelCase")]
+    Program {
+        /// Whose.
+        sender_id: String,
+        /// Their keys sound.
+        keys: String,
+        /// Their kit.
+        drums: String,
+        /// From when, in the page's clock.
+        play_at_ms: f64,
     },
     /// Someone arrived.
     UserJoined {

@@ -1,7 +1,7 @@
 //! Playing and the shared groove.
 
 use jam_play::views::ClockView;
-use jam_play::{PlayInput, Tempo};
+use jam_play::{PlayInput, Settings, Tempo};
 use jam_protocol::Pattern;
 use tauri::State;
 
@@ -30,6 +30,25 @@ pub fn set_pattern(state: State<'_, AppState>, pattern: Pattern) -> Result<()> {
 #[tauri::command]
 pub fn set_click(state: State<'_, AppState>, on: bool) -> Result<()> {
     Ok(state.core.set_click(on)?)
+}
+
+/// Chooses our keys sound and kit (palette ids): heard here at once and by the room from our
+/// next note; remembered.
+#[tauri::command]
+pub fn set_instrument(state: State<'_, AppState>, keys: String, drums: String) -> Result<Settings> {
+    Ok(state.core.set_instrument(&keys, &drums)?)
+}
+
+/// Plays a short preview of a sound here only.
+#[tauri::command]
+pub fn preview_instrument(state: State<'_, AppState>, id: String) -> Result<()> {
+    Ok(state.core.preview_instrument(&id)?)
+}
+
+/// Remembers up to four favourite keys sounds.
+#[tauri::command]
+pub fn set_favourites(state: State<'_, AppState>, ids: Vec<String>) -> Result<Settings> {
+    Ok(state.core.set_favourites(&ids)?)
 }
 
 /// Sends a chat line.

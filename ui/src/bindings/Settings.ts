@@ -61,4 +61,17 @@ hostOnRelay: boolean,
 /**
  * The relay server to host on (`wss://relay.example.org`), remembered.
  */
-relayServer: string, };
+relayServer: string, 
+/**
+ * The keys part's sound, an id of `jam_protocol::instrument::MELODIC` (an id this
+ * version doesn't know, from a newer one, is the grand piano).
+ */
+instrument: string, 
+/**
+ * The drum kit, an id of `jam_protocol::instrument::KITS`.
+ */
+kit: string, 
+/**
+ * Up to four favourite keys sounds, switched with Alt+1…4 (ids; unknown ones are dropped).
+ */
+favourites: Array<string>, };

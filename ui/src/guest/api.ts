@@ -323,6 +323,9 @@ export const guestApi: Api = {
         portMapping: false,
         hostOnRelay: false,
         relayServer: "",
+        instrument: "grand-piano",
+        kit: "standard-kit",
+        favourites: [],
       },
       audio: { device: "This browser's audio output", sampleRate: sound().ctx.sampleRate, bufferFrames: null, error: null, devices: [] },
       midi: midi.view(),
@@ -376,6 +379,9 @@ export const guestApi: Api = {
     tempo: room?.tempo ?? { bpm: 120, beatsPerBar: 4, anchorMs: 0 },
   }),
   setAudio: appOnly("Choosing the audio device"),
+  setInstrument: appOnly("Choosing your sound"),
+  previewInstrument: appOnly("Hearing a sound"),
+  setFavourites: appOnly("Favourite sounds"),
   setMidiInput: async (name, chosen) => midi.choose(name, chosen),
   midiStatus: async () => {
     await midi.start();

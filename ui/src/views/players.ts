@@ -4,6 +4,7 @@ import { $, showRoomError } from "../dom";
 import { chatHtml, type Participant } from "../room";
 import { sparklinePoints } from "../sparkline";
 import type { ParticipantFigures } from "../bindings/ParticipantFigures";
+import { Sounds } from "../sounds";
 import type { Store } from "../store";
 
 /** A playout delay above this shows as a warning, ms. */
@@ -17,7 +18,18 @@ export class Players {
     store.onRoom("joined", (e) => {
       store.myId = e.userId;
       store.roster.reset(e.participants);
+      store.sounds.reset(e.instruments);
       store.emit("roster", undefined);
+    });
+    store.onRoom("instrumentChanged", (e) => {
+      store.sounds.set(e.senderId, e.keys, e.drums);
+      const line = document.querySelector<HTMLElement>(`#participants [data-id="${CSS.escape(e.senderId)}"] .sound`);
+      if (line) line.textContent = store.sounds.label(e.senderId);
+    });
+    store.on("sound", () => {
+      const me = store.myId;
+      const line = me ? document.querySelector<HTMLElement>(`#participants [data-id="${CSS.escape(me)}"] .sound`) : null;
+      if (line) line.textContent = this.myLabel();
     });
     store.onRoom("userJoined", (e) => {
       store.roster.add(e.participant);
@@ -25,6 +37,7 @@ export class Players {
     });
     store.onRoom("userLeft", (e) => {
       store.roster.remove(e.userId);
+      store.sounds.forget(e.userId);
       store.delays.forget(e.userId);
       store.emit("roster", undefined);
     });
@@ -51,6 +64,12 @@ export class Players {
     const marks = [p.id === store.myId ? "you" : "", p.isHost ? "host" : "", p.role === "listener" ? "listening" : ""].filter(Boolean);
     li.innerHTML = `<span class="dot" aria-hidden="true"></span><span class="pname"></span><span class="marks">${marks.length ? `(${marks.join(", ")})` : ""}</span><span class="figures"></span><svg class="spark" viewBox="0 0 59 12" width="59" height="12" aria-hidden="true"><polyline points="" /></svg>`;
     (li.querySelector(".pname") as HTMLElement).textContent = p.name;
+    if (p.role !== "listener") {
+      const sound = document.createElement("span");
+      sound.className = "sound";
+      sound.textContent = p.id === store.myId ? this.myLabel() : store.sounds.label(p.id);
+      li.append(sound);
+    }
     if (p.id === store.myId) return li;
     const controls = document.createElement("div");
     controls.className = "mix";
@@ -73,6 +92,13 @@ export class Players {
     mute.setAttribute("aria-label", `Mute ${p.name}`);
     li.append(controls);
     return li;
+  }
+
+  /** What the list says we play. */
+  private myLabel(): string {
+    const mine = new Sounds();
+    mine.set("me", this.store.instrument, this.store.kit);
+    return mine.label("me");
   }
 
   private showFigures(rttMs: number | null, figures: ParticipantFigures[]): void {

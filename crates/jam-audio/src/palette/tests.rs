@@ -61,6 +61,28 @@ fn the_palette_has_the_instruments_a_band_needs() {
     }
 }
 
+/// The protocol's lists (what the relay accepts and pickers show) are the palette, in order,
+/// with the same names, families and programs.
+#[test]
+fn the_protocol_lists_the_palette() {
+    let bank = bank();
+    let palette = bank.palette();
+    for (ours, theirs) in [
+        (palette.melodic(), jam_protocol::instrument::MELODIC),
+        (palette.kits(), jam_protocol::instrument::KITS),
+    ] {
+        let ours: Vec<_> = ours
+            .iter()
+            .map(|i| (i.id.as_str(), i.name.as_str(), i.family.as_str(), i.program))
+            .collect();
+        let theirs: Vec<_> = theirs
+            .iter()
+            .map(|v| (v.id, v.name, v.family, v.program))
+            .collect();
+        assert_eq!(ours, theirs);
+    }
+}
+
 /// Every zone of every melodic instrument, played at its own recorded key, is in tune.
 #[test]
 fn every_sampled_note_is_within_five_cents() {

@@ -201,3 +201,56 @@ fn durations_cursors_and_patterns_are_bounded() {
         );
     }
 }
+
+#[test]
+fn instruments_are_ids_from_the_lists_and_nothing_else() {
+    let ok = MusicalEvent::parse(
+        "instrument",
+        &raw(r#"{"keys":"finger-bass","drums":"brush-kit"}"#),
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        ok,
+        MusicalEvent::Instrument(InstrumentChange {
+            keys: "finger-bass".into(),
+            drums: "brush-kit".into()
+        })
+    );
+    assert_eq!(
+        MusicalEvent::parse("instrument", &ok.to_payload()).unwrap(),
+        Some(ok)
+    );
+    let long = format!(
+        r#"{{"keys":"{}","drums":"standard-kit"}}"#,
+        "x".repeat(5000)
+    );
+    for (bad, says) in [
+        (
+            r#"{"keys":"kazoo","drums":"standard-kit"}"#,
+            r#"keys "kazoo""#,
+        ),
+        (
+            r#"{"keys":"grand-piano","drums":"grand-piano"}"#,
+            "not a known kit",
+        ),
+        (
+            r#"{"keys":"brush-kit","drums":"brush-kit"}"#,
+            "not a known instrument",
+        ),
+        (
+            r#"{"keys":"Grand-Piano","drums":"standard-kit"}"#,
+            "not a known",
+        ),
+        (
+            r#"{"keys":"grand-piano\u202e","drums":"standard-kit"}"#,
+            "of 14 bytes",
+        ),
+        (r#"{"keys":"grand-piano"}"#, "missing field"),
+        (r#"{"keys":1,"drums":"standard-kit"}"#, "invalid type"),
+        (&long, "of 5000 bytes"),
+    ] {
+        let e = MusicalEvent::parse("instrument", &raw(bad)).unwrap_err();
+        assert!(e.to_string().contains(says), "{bad}: {e}");
+    }
+}

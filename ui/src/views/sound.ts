@@ -1,0 +1,210 @@
+/**
+ * Choosing a sound: the keys panel's title is a button naming ours ("Finger bass ▾") that opens
+ * a searchable list by family. Arrowing onto (or pointing at) an entry plays a short preview
+ * here only; Enter or a click chooses it, and the room hears it from our next note. A star
+ * keeps up to four favourites, switched with Alt+1…4. The drum panel has a kit menu.
+ */
+import { api, errorMessage } from "../api";
+import { $, select, showRoomError } from "../dom";
+import { KITS, favouriteFor, groups, soundName, toggleFavourite } from "../sounds";
+import type { Store } from "../store";
+
+/** How long an entry must stay under the arrow or the pointer before it is previewed, ms. */
+const PREVIEW_AFTER_MS = 150;
+
+export class SoundPicker {
+  /** The option ids shown, in order, and the one under the arrow keys. */
+  private shown: string[] = [];
+  private active = -1;
+  private previewTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(private readonly store: Store) {}
+
+  mount(): void {
+    const button = $("keys-sound");
+    const search = $<HTMLInputElement>("sound-search");
+    button.addEventListener("click", () => (this.isOpen() ? this.close() : this.open()));
+    search.addEventListener("input", () => this.renderList(search.value));
+    search.addEventListener("keydown", (e) => this.onKey(e));
+    $("sound-list").addEventListener("mousedown", (e) => e.preventDefault()); // keep the search focused
+    $("fav-toggle").addEventListener("click", () => {
+      void this.setFavourites(toggleFavourite(this.store.favourites, this.store.instrument));
+    });
+    document.addEventListener("pointerdown", (e) => {
+      if (this.isOpen() && !(e.target instanceof Node && $("keys-sound").parentElement?.contains(e.target))) this.close();
+    });
+    window.addEventListener("keydown", (e) => {
+      if (!e.altKey || e.ctrlKey || e.metaKey) return;
+      const digit = /^Digit([1-9])$/.exec(e.code)?.[1];
+      const id = digit ? favouriteFor(this.store.favourites, Number(digit)) : undefined;
+      if (id) {
+        e.preventDefault();
+        void this.choose(id);
+      }
+    });
+    const kit = select("kit-select");
+    kit.replaceChildren(
+      ...KITS.map((k) => {
+        const o = document.createElement("option");
+        o.value = k.id;
+        o.textContent = k.name;
+        return o;
+      }),
+    );
+    kit.addEventListener("change", () => void this.chooseKit(kit.value));
+    this.store.on("sound", () => this.render());
+    this.render();
+  }
+
+  private isOpen(): boolean {
+    return !$("sound-menu").hidden;
+  }
+
+  open(): void {
+    const search = $<HTMLInputElement>("sound-search");
+    $("sound-menu").hidden = false;
+    $("keys-sound").setAttribute("aria-expanded", "true");
+    search.value = "";
+    this.renderList("");
+    this.setActive(this.shown.indexOf(this.store.instrument), false);
+    search.focus();
+  }
+
+  close(): void {
+    clearTimeout(this.previewTimer);
+    $("sound-menu").hidden = true;
+    $("keys-sound").setAttribute("aria-expanded", "false");
+  }
+
+  private onKey(e: KeyboardEvent): void {
+    const step = { ArrowDown: 1, ArrowUp: -1, PageDown: 5, PageUp: -5 }[e.key];
+    if (step !== undefined) {
+      e.preventDefault();
+      const n = this.shown.length;
+      if (n > 0) this.setActive(Math.min(n - 1, Math.max(0, (this.active < 0 ? -1 : this.active) + step)), true);
+    } else if (e.key === "Home" || e.key === "End") {
+      e.preventDefault();
+      this.setActive(e.key === "Home" ? 0 : this.shown.length - 1, true);
+    } else if (e.key === "Enter") {
+      e.preventDefault();
+      const id = this.shown[this.active];
+      if (id) void this.choose(id);
+      this.close();
+      $("keys-sound").focus();
+    } else if (e.key === "Escape") {
+      e.preventDefault();
+      this.close();
+      $("keys-sound").focus();
+    }
+    // Typing goes to the search field; it never plays notes (it is a text field).
+  }
+
+  private renderList(query: string): void {
+    const list = $("sound-list");
+    list.replaceChildren();
+    this.shown = [];
+    for (const g of groups(query)) {
+      const head = document.createElement("li");
+      head.setAttribute("role", "presentation");
+      head.textContent = g.family;
+      list.append(head);
+      for (const s of g.sounds) {
+        const li = document.createElement("li");
+        li.id = `sound-${s.id}`;
+        li.setAttribute("role", "option");
+        li.setAttribute("aria-selected", String(s.id === this.store.instrument));
+        li.textContent = s.name;
+        li.title = `${s.family}: ${s.name}`;
+        const index = this.shown.length;
+        li.addEventListener("pointerenter", () => this.setActive(index, true));
+        li.addEventListener("click", () => {
+          void this.choose(s.id);
+          this.close();
+        });
+        list.append(li);
+        this.shown.push(s.id);
+      }
+    }
+    if (this.shown.length === 0) {
+      const none = document.createElement("li");
+      none.setAttribute("role", "presentation");
+      none.textContent = "No sound by that name";
+      list.append(none);
+    }
+    this.setActive(this.shown.length ? 0 : -1, false);
+  }
+
+  private setActive(index: number, preview: boolean): void {
+    this.active = index;
+    const search = $("sound-search");
+    for (const el of $("sound-list").querySelectorAll(".active")) el.classList.remove("active");
+    const id = this.shown[index];
+    if (!id) {
+      search.removeAttribute("aria-activedescendant");
+      return;
+    }
+    const el = document.getElementById(`sound-${id}`);
+    el?.classList.add("active");
+    el?.scrollIntoView({ block: "nearest" });
+    search.setAttribute("aria-activedescendant", `sound-${id}`);
+    clearTimeout(this.previewTimer);
+    if (preview) {
+      this.previewTimer = setTimeout(() => {
+        api.previewInstrument(id).catch((e) => showRoomError(errorMessage(e)));
+      }, PREVIEW_AFTER_MS);
+    }
+  }
+
+  /** Chooses keys sound `id`: heard here at once, by the room from our next note. */
+  async choose(id: string): Promise<void> {
+    try {
+      const settings = await api.setInstrument(id, this.store.kit);
+      this.store.setSound(settings.instrument, settings.kit, settings.favourites);
+    } catch (e) {
+      showRoomError(errorMessage(e));
+    }
+  }
+
+  private async chooseKit(id: string): Promise<void> {
+    try {
+      const settings = await api.setInstrument(this.store.instrument, id);
+      this.store.setSound(settings.instrument, settings.kit, settings.favourites);
+      api.previewInstrument(id).catch(() => undefined);
+    } catch (e) {
+      showRoomError(errorMessage(e));
+    }
+  }
+
+  private async setFavourites(ids: string[]): Promise<void> {
+    try {
+      const settings = await api.setFavourites(ids);
+      this.store.setSound(settings.instrument, settings.kit, settings.favourites);
+    } catch (e) {
+      showRoomError(errorMessage(e));
+    }
+  }
+
+  private render(): void {
+    const store = this.store;
+    const button = $("keys-sound");
+    button.textContent = `${soundName(store.instrument)} ▾`;
+    button.setAttribute("aria-label", `Sound: ${soundName(store.instrument)}. Choose another`);
+    const fav = $("fav-toggle");
+    const isFav = store.favourites.includes(store.instrument);
+    fav.textContent = isFav ? "★" : "☆";
+    fav.setAttribute("aria-pressed", String(isFav));
+    fav.setAttribute("aria-label", isFav ? `Remove ${soundName(store.instrument)} from favourites` : `Add ${soundName(store.instrument)} to favourites`);
+    $("favourites").replaceChildren(
+      ...store.favourites.map((id, i) => {
+        const b = document.createElement("button");
+        b.textContent = soundName(id);
+        b.title = `Alt+${i + 1}`;
+        b.setAttribute("aria-keyshortcuts", `Alt+${i + 1}`);
+        b.setAttribute("aria-pressed", String(id === store.instrument));
+        b.addEventListener("click", () => void this.choose(id));
+        return b;
+      }),
+    );
+    select("kit-select").value = store.kit;
+  }
+}

@@ -24,6 +24,7 @@ done
 contents=$(dpkg-deb -c "$app_deb")
 for path in ./usr/bin/jamwire ./usr/share/applications/Jamwire.desktop \
   ./usr/share/metainfo/app.jamwire.desktop.metainfo.xml ./usr/lib/Jamwire/assets/drums/038.flac \
+  ./usr/lib/Jamwire/assets/palette/palette.json ./usr/lib/Jamwire/assets/palette/samples/0000.flac \
   ./usr/share/icons/hicolor/32x32/apps/jamwire.png ./usr/share/icons/hicolor/256x256/apps/jamwire.png; do
   grep -q " ${path#./}\$\| $path\$" <<<"$contents" || fail "jamwire lacks $path"
 done

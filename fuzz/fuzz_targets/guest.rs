@@ -21,7 +21,7 @@ struct Frame {
     at: f64,
 }
 
-const NAMES: [&str; 6] = ["drum_hit", "piano_note", "piano_note_off", "sustain", "tempo_change", "chat"];
+const NAMES: [&str; 7] = ["drum_hit", "piano_note", "piano_note_off", "sustain", "tempo_change", "chat", "instrument"];
 
 fuzz_target!(|frames: Vec<Frame>| {
     let mut guest = Guest::new();
@@ -35,7 +35,7 @@ fuzz_target!(|frames: Vec<Frame>| {
         let text = if f.shaped {
             let name = NAMES[usize::from(f.name) % NAMES.len()];
             format!(
-                r#"{{"type":"event:broadcast","eventName":"{name}","senderId":"s{}","seq":1,"serverTime":0,"payload":{{"note":{},"velocity":{},"timestamp":{},"bpm":{},"beatsPerBar":4,"on":true,"text":{:?}}}}}"#,
+                r#"{{"type":"event:broadcast","eventName":"{name}","senderId":"s{}","seq":1,"serverTime":0,"payload":{{"note":{},"velocity":{},"timestamp":{},"bpm":{},"beatsPerBar":4,"on":true,"keys":"finger-bass","drums":"room-kit","text":{:?}}}}}"#,
                 f.sender,
                 f.note,
                 f.velocity,

@@ -111,6 +111,7 @@ fuzz_target!(|data: &[u8]| {
             "pattern_change",
             "chat",
             "cursor",
+            "instrument",
             "anything",
         ] {
             check_event(name, &raw);

@@ -23,6 +23,13 @@ enum Op {
     Forget {
         who: u8,
     },
+    /// A sound chosen (any strings: validation is not the speaker's), or previewed.
+    Sound {
+        who: u8,
+        keys: String,
+        drums: String,
+        preview: bool,
+    },
     Volume {
         who: u8,
         gain: f32,
@@ -67,6 +74,22 @@ fuzz_target!(|ops: Vec<Op>| {
                 speaker.play_at(&format!("p{who}"), now, &event);
             }
             Op::Forget { who } => speaker.forget(&format!("p{who}")),
+            Op::Sound {
+                who,
+                keys,
+                drums,
+                preview,
+            } => {
+                let chosen = jam_protocol::event::InstrumentChange {
+                    keys: keys.clone(),
+                    drums: drums.clone(),
+                };
+                if *preview {
+                    speaker.preview(&chosen, who % 2 == 0);
+                } else {
+                    speaker.play_at(&format!("p{who}"), now, &MusicalEvent::Instrument(chosen));
+                }
+            }
             Op::Volume { who, gain, muted } => {
                 speaker.set_volume(&format!("p{who}"), *gain, *muted)
             }

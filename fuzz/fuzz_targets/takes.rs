@@ -26,7 +26,8 @@ struct Input {
     events: Vec<Logged>,
 }
 
-const NAMES: [&str; 7] = [
+const NAMES: [&str; 8] = [
+    "instrument",
     "drum_hit",
     "piano_note",
     "piano_note_off",

@@ -187,6 +187,18 @@ fn envelope(path: &Path, from: usize) -> Vec<f32> {
         .collect()
 }
 
+/// The samples of a recording from sample `from` on, full scale 1.0.
+fn raw_since(path: &Path, from: usize) -> Vec<f32> {
+    let mut file = File::open(path).unwrap();
+    file.seek(SeekFrom::Start((from * 2) as u64)).unwrap();
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).unwrap();
+    bytes
+        .chunks_exact(2)
+        .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32_768.0)
+        .collect()
+}
+
 fn samples_in(path: &Path) -> usize {
     std::fs::metadata(path).map_or(0, |m| m.len() as usize / 2)
 }
@@ -597,6 +609,51 @@ async fn two_apps_host_join_play_hear_and_listen() {
         eprintln!("{what}: B heard it {delay:.0} ms after A");
         assert!(delay < 500.0, "B heard A's {what} {delay:.0} ms after A");
     }
+
+    // A chooses the finger bass in the sound picker, by keyboard (type to search, Enter). B's
+    // player list says so, and B hears A's next note as the finger bass: of the engine's own
+    // renders of all 26 sounds, the finger bass's is nearest what B's speakers played.
+    a.click("#keys-sound").await;
+    a.wait_for("#sound-menu:not([hidden])").await;
+    a.screenshot("sound-picker.png").await;
+    a.type_into("#sound-search", "finger\u{E007}").await;
+    a.wait_for("#sound-menu[hidden]").await;
+    assert_eq!(a.text("#keys-sound").await, "Finger bass ▾");
+    let sound_of_ann = "const li = [...document.querySelectorAll('#participants li')].find(li => li.querySelector('.pname').textContent === 'Ann'); return li ? li.querySelector('.sound')?.textContent ?? null : null;";
+    until("B to see Ann's sound", || async {
+        let said = b.client.execute(sound_of_ann, vec![]).await.ok()?;
+        (said.as_str() == Some("Finger bass")).then_some(())
+    })
+    .await;
+    let b_from3 = samples_in(&b.recording);
+    // C4 held for 400 ms from the computer keyboard (`A`), as a musician plays it.
+    {
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        let held = KeyActions::new("keys".into())
+            .then(KeyAction::Down { value: 'a' })
+            .pause(Duration::from_millis(400))
+            .then(KeyAction::Up { value: 'a' });
+        a.client.perform_actions(held).await.expect("a key held");
+    }
+    b.heard_since(b_from3).await;
+    let start = *jam_tests::timbre::notes(&raw_since(&b.recording, b_from3), 300.0)
+        .first()
+        .expect("B heard A's note");
+    // The print reads the note's first third of a second, its tail included.
+    let needed = b_from3 + start + RATE / 2;
+    until("half a second of B's recording after the note", || async {
+        (samples_in(&b.recording) >= needed).then_some(())
+    })
+    .await;
+    let heard = raw_since(&b.recording, b_from3);
+    let print = jam_tests::timbre::Print::of(&heard, start).expect("a whole note");
+    let bank = std::sync::Arc::new(
+        jam_audio::SampleBank::load(&jam_audio::SampleBank::default_dir()).expect("samples"),
+    );
+    let verdict =
+        jam_tests::timbre::verdict(&print, &jam_tests::timbre::references(&bank, 60, 0.4));
+    eprintln!("B heard A's finger bass: {verdict:?}");
+    assert_eq!(verdict.nearest, "finger-bass", "{verdict:?}");
 
     // A busy room for the README: the sequencer running, keys lit.
     a.click("#sequencer [data-note='36'][data-step='0']").await;

@@ -278,6 +278,26 @@ fn hostile_cases(code: &str) -> Vec<(String, Vec<Message>)> {
             ],
         ),
         (
+            "unknown instruments, garbage ids and a thousand changes at once".into(),
+            [
+                json!({"keys": "kazoo", "drums": "standard-kit"}),
+                json!({"keys": "grand-piano", "drums": "grand-piano"}),
+                json!({"keys": "x".repeat(10_000), "drums": "standard-kit"}),
+                json!({"keys": "grand-piano\u{202e}", "drums": "standard-kit"}),
+                json!({"keys": 7, "drums": null}),
+                json!({"keys": ["finger-bass"], "drums": {"a": 1}}),
+                json!({"keys": "finger-bass"}),
+                json!("finger-bass"),
+            ]
+            .iter()
+            .map(|p| frame("instrument", p))
+            .chain((0..1_000).map(|i| {
+                let keys = ["finger-bass", "trumpet", "warm-pad"][i % 3];
+                frame("instrument", &json!({"keys": keys, "drums": "brush-kit"}))
+            }))
+            .collect(),
+        ),
+        (
             "cursors and pings as fast as possible".into(),
             (0..500)
                 .flat_map(|i| {
@@ -470,7 +490,13 @@ async fn fake_relay(
                 {"userId": "EVIL", "note": 200, "velocity": 90},
                 {"userId": "EVIL", "note": 60, "velocity": 0}
             ],
-            "sustain": ["EVIL"]
+            "sustain": ["EVIL"],
+            "instruments": [
+                {"userId": "EVIL", "keys": "kazoo", "drums": "standard-kit"},
+                {"userId": "NOBODY", "keys": "trumpet", "drums": "standard-kit"},
+                {"userId": "BOB", "keys": "x", "drums": 5},
+                {"userId": "EVIL", "keys": "trumpet", "drums": "brush-kit"}
+            ]
         },
         "serverTime": now
     });
@@ -525,6 +551,9 @@ async fn a_hostile_relay_cannot_crash_a_client_and_its_lies_are_not_played() {
         ),
         event("piano_note_off", json!({"note": 300, "timestamp": now}), 6),
         event("wobble", json!({"x": "y".repeat(30_000)}), 7),
+        event("instrument", json!({"keys": "kazoo", "drums": "room-kit"}), 7),
+        event("instrument", json!({"keys": "z".repeat(40_000), "drums": "room-kit"}), 7),
+        event("instrument", json!({"keys": null}), 7),
         json!({"type": "session:user-joined", "user": {"id": "Z", "name": "\u{200B}", "role": "player", "isHost": true}}).to_string(),
         json!({"type": "session:user-left", "userId": "NOBODY"}).to_string(),
         json!({"type": "clock:pong", "clientTime": 1e300, "serverTime": -1e300}).to_string(),
@@ -570,6 +599,13 @@ async fn a_hostile_relay_cannot_crash_a_client_and_its_lies_are_not_played() {
     let bob: Vec<&(String, u8, u8)> = notes.iter().filter(|n| n.0 == "Bob").collect();
     assert_eq!(bob.len(), 1, "{notes:?}");
     assert_eq!((bob[0].1, bob[0].2), (42, 99));
+    // No unknown sound became a program change; Bob, who chose nothing, has none either.
+    let programs: Vec<_> = song
+        .events
+        .iter()
+        .filter(|e| matches!(e.event.message, MidiMessage::ProgramChange { .. }))
+        .collect();
+    assert!(programs.is_empty(), "{programs:?}");
     for lie in [61, 36, 37, 38] {
         assert!(
             !notes.iter().any(|n| n.1 == lie),

@@ -288,6 +288,17 @@ impl Recording {
                 self.set_tempo(time_us, t.bpm);
                 return false;
             }
+            E::Instrument(ref chosen) => {
+                // The palette's General MIDI programs: a DAW's GM synth plays something close.
+                use jam_protocol::instrument::{kit, melodic};
+                let keys = melodic(&chosen.keys).map_or(0, |v| v.program);
+                let drums = kit(&chosen.drums).map_or(0, |v| v.program);
+                for (channel, program) in [(PIANO_CHANNEL, keys), (DRUM_CHANNEL, drums)] {
+                    let message = MidiMessage::ProgramChange { program };
+                    self.record(track, time_us, MidiEvent { channel, message });
+                }
+                return false;
+            }
             _ => return false,
         }
         true

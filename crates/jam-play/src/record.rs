@@ -24,6 +24,8 @@ struct State {
     names: Names,
     start_ms: f64,
     events: usize,
+    /// Sounds chosen whose program changes go in before the chooser's next note.
+    pending: std::collections::HashMap<String, MusicalEvent>,
 }
 
 impl MidiTake {
@@ -35,6 +37,7 @@ impl MidiTake {
                 names: Names::default(),
                 start_ms,
                 events: 0,
+                pending: std::collections::HashMap::new(),
             }),
         }
     }
@@ -83,8 +86,35 @@ impl RoomSink for MidiTake {
                 {
                     *duration = Some(ms);
                 }
+                if let Some(chosen) = state.pending.remove(&sender_id) {
+                    state.keep(&sender_id, at_ms, &chosen);
+                }
                 if state.keep(&sender_id, at_ms, &musical) {
                     state.events += 1;
+                }
+            }
+            RoomEvent::InstrumentChanged {
+                sender_id,
+                keys,
+                drums,
+            } => {
+                let chosen = jam_protocol::event::InstrumentChange { keys, drums };
+                state
+                    .pending
+                    .insert(sender_id, MusicalEvent::Instrument(chosen));
+            }
+            RoomEvent::UserLeft { user_id } => {
+                state.pending.remove(&user_id);
+            }
+            RoomEvent::Joined { instruments, .. } => {
+                for i in instruments {
+                    let chosen = jam_protocol::event::InstrumentChange {
+                        keys: i.keys,
+                        drums: i.drums,
+                    };
+                    state
+                        .pending
+                        .insert(i.user_id, MusicalEvent::Instrument(chosen));
                 }
             }
             RoomEvent::TempoChanged {

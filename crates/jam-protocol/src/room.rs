@@ -136,8 +136,27 @@ pub struct RoomState {
     pub sustain: Vec<String>,
     /// Each member's last `instrument`, for members who sent one (the others play the grand
     /// piano and the standard kit). Absent from relays that predate instruments.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Read leniently: an entry of another shape (a newer relay's, a broken one's) is dropped
+    /// alone, and never costs the client the welcome.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "lenient_instruments"
+    )]
     pub instruments: Vec<crate::MemberInstrument>,
+}
+
+fn lenient_instruments<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<crate::MemberInstrument>, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    let serde_json::Value::Array(entries) = value else {
+        return Ok(Vec::new());
+    };
+    Ok(entries
+        .into_iter()
+        .filter_map(|e| serde_json::from_value(e).ok())
+        .collect())
 }
 
 #[cfg(test)]

@@ -404,6 +404,23 @@ mod tests {
             panic!()
         };
         assert!(back.state.instruments.is_empty());
+        // Entries of another shape are dropped one by one; the welcome stands.
+        let odd = json.replace(
+            r#""instruments":[{"#,
+            r#""instruments":[{"userId":"U9","keys":7},"x",{"#,
+        );
+        let ServerMsg::Joined(back) = ServerMsg::parse(&odd).unwrap() else {
+            panic!()
+        };
+        assert_eq!(back.state.instruments.len(), 1);
+        let odd = json.replace(
+            r#""instruments":[{"userId":"U0","keys":"finger-bass","drums":"brush-kit"}]"#,
+            r#""instruments":{"U0":"finger-bass"}"#,
+        );
+        let ServerMsg::Joined(back) = ServerMsg::parse(&odd).unwrap() else {
+            panic!()
+        };
+        assert!(back.state.instruments.is_empty());
     }
 
     #[test]

@@ -55,7 +55,8 @@ impl TimedEvent {
 }
 
 impl TakeStore {
-    /// The musical events of take `id` (notes, pedal, tempo; not chat or cursors), in time order.
+    /// The musical events of take `id` (notes, pedal, tempo, sounds chosen; not chat or cursors),
+    /// in time order.
     pub fn timeline(&self, id: i64) -> Result<Vec<TimedEvent>> {
         let start = self.session(id)?.started_ms;
         let mut timeline: Vec<TimedEvent> = self
@@ -76,6 +77,25 @@ impl TakeStore {
                 })
             })
             .collect();
+        // A sound chosen takes effect from the sender's next note: an `instrument` event has
+        // no timestamp of its own (its time is its arrival), so it is placed no later than
+        // that note's own time, or the note would be exported in the old sound.
+        let mut next: std::collections::HashMap<&str, f64> = std::collections::HashMap::new();
+        let mut moved: Vec<(usize, f64)> = Vec::new();
+        for (i, e) in timeline.iter().enumerate().rev() {
+            if matches!(e.event, MusicalEvent::Instrument(_)) {
+                if let Some(&at) = next.get(e.sender_id.as_str()) {
+                    moved.push((i, e.offset_ms.min(at)));
+                }
+            } else if e.event.timestamp().is_some() {
+                next.insert(e.sender_id.as_str(), e.offset_ms);
+            }
+        }
+        for (i, at) in moved {
+            if let Some(e) = timeline.get_mut(i) {
+                e.offset_ms = at;
+            }
+        }
         // Stable: events at the same time keep their relay order.
         timeline.sort_by(|a, b| a.offset_ms.total_cmp(&b.offset_ms));
         Ok(timeline)

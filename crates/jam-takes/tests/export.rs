@@ -31,8 +31,11 @@ fn event(
 /// A note read from the file: (track name, channel, note, velocity or 0 for off, ms from start).
 type Note = (String, u8, u8, u8, f64);
 
-/// Track names and notes read from the file.
-fn read_back(bytes: &[u8]) -> (Vec<String>, Vec<Note>) {
+/// A program change read from the file: (track name, channel, program, ms from start).
+type Program = (String, u8, u8, f64);
+
+/// Track names, notes and program changes read from the file.
+fn read_back(bytes: &[u8]) -> (Vec<String>, Vec<Note>, Vec<Program>) {
     let smf = Smf::parse(bytes).unwrap();
     let Timing::Metrical(ppq) = smf.header.timing else {
         panic!("metrical timing")
@@ -58,6 +61,7 @@ fn read_back(bytes: &[u8]) -> (Vec<String>, Vec<Note>) {
     };
     let mut names = Vec::new();
     let mut notes = Vec::new();
+    let mut programs = Vec::new();
     for track in &smf.tracks[1..] {
         let mut name = String::new();
         let mut tick = 0u64;
@@ -71,6 +75,16 @@ fn read_back(bytes: &[u8]) -> (Vec<String>, Vec<Note>) {
                     let (note, vel) = match message {
                         MidiMessage::NoteOn { key, vel } => (key.as_int(), vel.as_int()),
                         MidiMessage::NoteOff { key, .. } => (key.as_int(), 0),
+                        MidiMessage::ProgramChange { program } => {
+                            let p = (
+                                name.clone(),
+                                channel.as_int(),
+                                program.as_int(),
+                                ms_at(tick),
+                            );
+                            programs.push(p);
+                            continue;
+                        }
                         _ => continue,
                     };
                     notes.push((name.clone(), channel.as_int(), note, vel, ms_at(tick)));
@@ -80,7 +94,7 @@ fn read_back(bytes: &[u8]) -> (Vec<String>, Vec<Note>) {
         }
         names.push(name);
     }
-    (names, notes)
+    (names, notes, programs)
 }
 
 #[test]
@@ -131,6 +145,12 @@ fn an_exported_take_reads_back_as_the_same_notes_names_and_times() {
             "drum_hit",
             json!({"note": 38, "velocity": 77, "timestamp": START + 2_500.5}),
         ),
+        // Chosen just before E4, sent before it but logged (arriving) after E4's own timestamp: exported at E4's time.
+        (
+            "A1",
+            "instrument",
+            json!({"keys": "finger-bass", "drums": "brush-kit"}),
+        ),
         (
             "A1",
             "piano_note",
@@ -167,7 +187,15 @@ fn an_exported_take_reads_back_as_the_same_notes_names_and_times() {
     assert_eq!(summary.participants, ["Ann", "Lis", "Ben"]);
     assert_eq!(summary.duration_ms, 5_000.0);
     let bytes = export::to_smf(&store, take).unwrap();
-    let (names, notes) = read_back(&bytes);
+    let (names, notes, programs) = read_back(&bytes);
+    assert_eq!(programs.len(), 2, "{programs:?}");
+    for ((name, ch, program, ms), got) in [("Ann", 0, 33, 3_333.3), ("Ann", 9, 40, 3_333.3)]
+        .iter()
+        .zip(&programs)
+    {
+        assert_eq!((got.0.as_str(), got.1, got.2), (*name, *ch, *program));
+        assert!((got.3 - ms).abs() <= 1.0, "program at {} ms", got.3);
+    }
     assert_eq!(
         names,
         ["Ann", "Ben"],

@@ -15,7 +15,14 @@ const BLOCK: usize = 128;
 const BLOCKS: usize = 500;
 
 fn main() {
+    let loading = std::time::Instant::now();
     let bank = Arc::new(SampleBank::load(&SampleBank::default_dir()).expect("assets"));
+    println!(
+        "audio-bench: decoding every sample (piano, kit, the palette's {} instruments and {} kits) took {:.0} ms",
+        bank.palette().melodic().len(),
+        bank.palette().kits().len(),
+        loading.elapsed().as_secs_f64() * 1e3
+    );
     let budget = Duration::from_secs_f64(BLOCK as f64 / f64::from(RATE));
     println!(
         "audio-bench: {RATE} Hz, {BLOCK}-frame blocks, budget {:.3} ms per block, release build",

@@ -57,6 +57,42 @@ pub struct SampleBank {
 impl SampleBank {
     /// Loads `piano/NNN-soft.flac`, `piano/NNN-hard.flac` and `drums/NNN.flac` from an assets folder.
     pub fn load(dir: &Path) -> Result<SampleBank> {
+        // The palette decodes beside the piano and the kit (see `Palette::load`).
+        std::thread::scope(|scope| {
+            let palette = scope.spawn(|| SampleBank::load_palette(dir));
+            let (piano, drums) = SampleBank::load_piano_and_kit(dir)?;
+            let palette = palette.join().unwrap_or_else(|_| {
+                tracing::error!(
+                    "decoding the palette panicked: only the grand piano and the standard kit"
+                );
+                Ok(crate::palette::Palette::builtin())
+            })?;
+            tracing::debug!(piano_zones = piano.len(), drums = drums.iter().flatten().count(), melodic = palette.melodic().len(), kits = palette.kits().len(), dir = %dir.display(), "samples loaded");
+            Ok(SampleBank {
+                piano,
+                drums,
+                palette,
+            })
+        })
+    }
+
+    /// The palette in `dir/palette`; without one, or with a broken one (said in the log), the
+    /// grand piano and the standard kit alone: a bad palette never silences the app.
+    fn load_palette(dir: &Path) -> Result<crate::palette::Palette> {
+        let palette_dir = dir.join("palette");
+        if palette_dir.join("palette.json").exists() {
+            Ok(crate::palette::Palette::load(&palette_dir).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "the instrument palette is unusable: only the grand piano and the standard kit");
+                crate::palette::Palette::builtin()
+            }))
+        } else {
+            tracing::warn!(dir = %palette_dir.display(), "no instrument palette: only the grand piano and the standard kit");
+            Ok(crate::palette::Palette::builtin())
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn load_piano_and_kit(dir: &Path) -> Result<(Vec<PianoZone>, Vec<Option<Sample>>)> {
         let mut piano = Vec::new();
         for note in 0..=127u8 {
             let soft = dir.join("piano").join(format!("{note:03}-soft.flac"));
@@ -88,19 +124,7 @@ impl SampleBank {
                 dir: dir.to_owned(),
             });
         }
-        let palette_dir = dir.join("palette");
-        let palette = if palette_dir.join("palette.json").exists() {
-            crate::palette::Palette::load(&palette_dir)?
-        } else {
-            tracing::warn!(dir = %palette_dir.display(), "no instrument palette: only the grand piano and the standard kit");
-            crate::palette::Palette::builtin()
-        };
-        tracing::debug!(piano_zones = piano.len(), drums = drums.iter().flatten().count(), melodic = palette.melodic().len(), kits = palette.kits().len(), dir = %dir.display(), "samples loaded");
-        Ok(SampleBank {
-            piano,
-            drums,
-            palette,
-        })
+        Ok((piano, drums))
     }
 
     /// The assets folder: `$JAM_ASSETS` if set; else the installed one next to the running

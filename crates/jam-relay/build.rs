@@ -1,5 +1,5 @@
 //! Embeds the browser guest's page (the UI build, `ui/dist`) and the instrument samples
-//! (`assets/`) in the relay, so any relay — in the app, `jam host`, `jam-relay` — serves them.
+//! (`assets/`: the piano, the kit and the palette) in the relay, so any relay — in the app, `jam host`, `jam-relay` — serves them.
 //! Without a UI build (`npm run build` in `ui/`, done by the scripts) the relay still builds and
 //! answers the page's routes with a message saying so.
 
@@ -16,7 +16,7 @@ fn main() {
     let assets = root.join("assets");
     println!("cargo:rerun-if-env-changed=JAM_WEB_DIST");
     println!("cargo:rerun-if-changed={}", dist.display());
-    for sub in ["drums", "piano"] {
+    for sub in ["drums", "piano", "palette"] {
         println!("cargo:rerun-if-changed={}", assets.join(sub).display());
     }
 
@@ -30,7 +30,8 @@ fn main() {
             dist.display()
         );
     }
-    for sub in ["drums", "piano"] {
+    // The palette (21 MB) too: a browser guest fetches only the instruments in use in its room.
+    for sub in ["drums", "piano", "palette"] {
         let dir = assets.join(sub);
         collect(&dir, &dir, &format!("/samples/{sub}"), &mut files);
     }

@@ -252,6 +252,94 @@ async fn listeners_hear_each_players_instrument_from_the_next_note_and_late_join
     .await;
 }
 
+/// A browser guest (Chromium) joins after the bassist chose the finger bass, and hears the
+/// phrase as the finger bass and, after the switch, as the trumpet: the same measure as the
+/// app's listener, against the app engine's renders. The guest fetches only the sounds in use,
+/// when they come into use; the time each took to become playable is printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and its driver: scripts/test runs it with the browser tests"]
+async fn a_browser_guest_hears_each_players_instrument_as_the_app_does() {
+    let _alone = ALONE.lock().await;
+    let _ = references();
+    taken("a player's instrument in the browser", |n| async move {
+        let dir = scratch(&format!("browser-{n}"));
+        let pulse = Pulse::start(&dir.join("pulse"), &["guest"]);
+        let host = SilentHost::start().await;
+        let code = host
+            .invite
+            .rsplit('/')
+            .next()
+            .expect("a room code")
+            .to_owned();
+        let relay = host.relay.local_addr();
+        let browser = jam_tests::browser::Browser::start_kind(
+            jam_tests::browser::Kind::Chromium,
+            &dir.join("browser"),
+            pulse.server(),
+            "guest",
+        )
+        .await;
+        browser
+            .client
+            .goto(&format!("http://{relay}/join/{code}"))
+            .await
+            .expect("the page opens");
+        browser.wait_for("body[data-sound-ready-ms]").await;
+        // The bassist chooses before the guest joins (and after the browser started: the
+        // bassist answers no heartbeat while the test waits).
+        let mut bassist = Client::connect(&format!("ws://{relay}")).await;
+        bassist.join(&code, "Bassist").await;
+        let choose = |keys: &str| json!({"keys": keys, "drums": "standard-kit"});
+        bassist.broadcast("instrument", choose("finger-bass")).await;
+        settled(&mut bassist).await;
+        browser.click("#role-listen").await;
+        browser.type_into("#name", "Guest").await;
+        browser.click("#join-button").await;
+        browser.wait_for("#room:not([hidden])").await;
+        let ready_ms = |id: &'static str| {
+            let browser = &browser;
+            async move {
+                let el = browser.wait_for(&format!("body[data-sound-{id}-ms]")).await;
+                el.attr(&format!("data-sound-{id}-ms"))
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default()
+            }
+        };
+        let bass_ms = ready_ms("finger-bass").await;
+        // The guest shows it in the player list too.
+        let script = "const li = [...document.querySelectorAll('#participants li')].find(li => li.querySelector('.pname').textContent === 'Bassist'); return li ? li.querySelector('.sound')?.textContent ?? null : null;";
+        let listed = browser
+            .client
+            .execute(script, vec![])
+            .await
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let recording = dir.join("heard.raw");
+        let recorder = pulse.record("guest", &recording);
+        record_on(&recording, 1).await;
+        phrase(&mut bassist).await;
+        bassist.broadcast("instrument", choose("trumpet")).await;
+        let trumpet_ms = ready_ms("trumpet").await;
+        phrase(&mut bassist).await;
+        record_on(&recording, 1).await;
+        recorder.stop();
+        browser.close().await;
+        bassist.close().await;
+        host.program.stop().await;
+        eprintln!(
+            "the browser guest: the finger bass playable {bass_ms} ms after the welcome, the trumpet {trumpet_ms} ms after the switch"
+        );
+        if listed != "Finger bass" {
+            return Err(format!("the guest's player list says {listed:?}"));
+        }
+        heard_as("the browser guest", &judged(&recording))
+    })
+    .await;
+}
+
 /// `jam play --instrument` tells the room its sound before its first note, and the file's
 /// program change switches it between notes (to the palette's nearest: GM 57, trombone, is
 /// the trumpet).

@@ -4,7 +4,8 @@
 //!
 //! Routes (`docs/PROTOCOL.md`, "HTTP"): `GET /` and `GET /join/CODE` → the page;
 //! `/assets/…` → its scripts, styles and WebAssembly (content-hashed names, cached for a year);
-//! `/samples/index.json` and `/samples/{drums,piano}/…` → the samples. `HEAD` too; any other
+//! `/samples/index.json` and `/samples/{drums,piano}/…` → the samples; `/samples/palette/…` the
+//! palette's manifest and recordings. `HEAD` too; any other
 //! method is 405, any other path 404. Every answer carries a strict Content-Security-Policy.
 
 use std::convert::Infallible;
@@ -479,5 +480,8 @@ mod tests {
             "sorted for lookup"
         );
         assert!(FILES.iter().any(|f| f.path.starts_with("/samples/piano/")));
+        let manifest = respond(&Method::GET, "/samples/palette/palette.json", None, false);
+        assert_eq!(manifest.status(), StatusCode::OK);
+        assert!(file("/samples/palette/samples/0000.flac").is_some());
     }
 }

@@ -140,6 +140,17 @@ impl Guest {
         }
     }
 
+    /// Our sounds (palette ids): an `instrument` event, or a refusal for an unknown id.
+    pub fn instrument_frame(&self, keys: &str, drums: &str) -> Result<Option<String>, Refusal> {
+        self.broadcast(&MusicalEvent::Instrument(
+            jam_protocol::event::InstrumentChange {
+                keys: keys.to_owned(),
+                drums: drums.to_owned(),
+            },
+        ))
+        .map(Some)
+    }
+
     /// A chat line.
     pub fn chat_frame(&self, text: &str) -> Result<Option<String>, Refusal> {
         self.broadcast(&MusicalEvent::Chat(Chat {

@@ -8,6 +8,9 @@
 import type { Api, JamView, RoomEvent, StartupView } from "../api";
 import { showRoomError } from "../dom";
 import type { PlayInput } from "../bindings/PlayInput";
+import type { Settings } from "../bindings/Settings";
+import { INSTRUMENTS } from "../bindings/protocol";
+import { DEFAULT_KEYS, DEFAULT_KIT, MAX_FAVOURITES } from "../sounds";
 import { emptyPattern } from "../groove";
 import type { Tempo } from "../bindings/Tempo";
 import type { Timing } from "../bindings/Timing";
@@ -33,6 +36,59 @@ const JOIN_WITHIN_MS = 10_000;
 const NAME_KEY = "jamwire.name";
 const VOLUMES_KEY = "jamwire.volumes";
 const MY_SOURCE = "local";
+const SOUND_KEY = "jamwire.sound";
+/** The channel previews play on. */
+const PREVIEW_SOURCE = "~preview";
+
+/** Our sounds and favourites, remembered in this browser (unknown ids are the defaults). */
+function mySound(): { instrument: string; kit: string; favourites: string[] } {
+  let saved: { instrument?: unknown; kit?: unknown; favourites?: unknown } = {};
+  try {
+    saved = JSON.parse(localStorage.getItem(SOUND_KEY) ?? "{}") ?? {};
+  } catch {
+    saved = {};
+  }
+  const known = (id: unknown, kit: boolean) => typeof id === "string" && INSTRUMENTS.some((i) => i.id === id && i.kit === kit);
+  const favourites = Array.isArray(saved.favourites) ? saved.favourites.filter((f) => known(f, false)) : [];
+  return {
+    instrument: known(saved.instrument, false) ? (saved.instrument as string) : DEFAULT_KEYS,
+    kit: known(saved.kit, true) ? (saved.kit as string) : DEFAULT_KIT,
+    favourites: [...new Set(favourites as string[])].slice(0, MAX_FAVOURITES),
+  };
+}
+
+function saveSound(sound: { instrument: string; kit: string; favourites: string[] }): void {
+  localStorage.setItem(SOUND_KEY, JSON.stringify(sound));
+}
+
+/** What the guest's start-up says is remembered. */
+function guestSettings(): Settings {
+  return {
+        name: localStorage.getItem(NAME_KEY) ?? "",
+        lastInvite: inviteForPage(location.protocol, location.host, location.pathname),
+        hostPort: 7878,
+        audioDevice: "",
+        bufferFrames: 128,
+        midiInputs: [],
+        playout: timing.mode,
+        fixedDelayMs: timing.fixedMs,
+        click: false,
+        volumes: readVolumes(),
+        recordTakes: false,
+        portMapping: false,
+        hostOnRelay: false,
+        relayServer: "",
+        instrument: "grand-piano",
+        kit: "standard-kit",
+        favourites: [],
+      };
+}
+
+/** A settings view for the sound pickers (the rest of what the app remembers has no meaning here). */
+function soundSettings(): Settings {
+  const base = guestSettings();
+  return { ...base, ...mySound() };
+}
 const GROOVE_SOURCE = "groove";
 
 /** The page's clock, ms: near the epoch, monotonic. */
@@ -63,6 +119,8 @@ let sampler: Sampler | undefined;
 function sound(): Sampler {
   if (!sampler) {
     sampler = new Sampler();
+    // Time from a sound being chosen to its being playable (read by the browser test).
+    sampler.onPrepared = (id, ms) => document.body.setAttribute(`data-sound-${id}-ms`, String(Math.round(ms)));
     void sampler.load().then(
       // Time from opening the link to being able to sound (read by the browser test).
       () => void (document.body.dataset.soundReadyMs = String(Math.round(performance.now()))),
@@ -105,6 +163,9 @@ function deliver(r: Joined, outputs: GuestOutput[]): void {
       case "sound":
         s.play(o.senderId, o.input, s.contextTimeAt(o.playAtMs), o.durationMs);
         break;
+      case "program":
+        s.setProgram(o.senderId, o.keys, o.drums, s.contextTimeAt(o.playAtMs));
+        break;
       case "clock":
         break;
       case "refused":
@@ -124,6 +185,10 @@ function deliver(r: Joined, outputs: GuestOutput[]): void {
           r.tempo = o.tempo;
           for (const id of r.members) s.forget(id);
           r.members = new Set(o.participants.map((p) => p.id).filter((id) => id !== o.userId));
+          for (const i of o.instruments) s.setProgram(i.userId, i.keys, i.drums, 0);
+          // The room forgot our sound if we were away: tell it (the defaults need no word).
+          const mine = mySound();
+          if (!r.listener && (mine.instrument !== DEFAULT_KEYS || mine.kit !== DEFAULT_KIT)) send(r.guest.instrument_frame(mine.instrument, mine.kit));
           for (const h of o.heldNotes) s.play(h.userId, { type: "noteOn", instrument: "piano", note: h.note, velocity: h.velocity }, 0);
         }
         r.onEvent(o);
@@ -135,6 +200,7 @@ function deliver(r: Joined, outputs: GuestOutput[]): void {
 type GuestOutput =
   | RoomEvent
   | { type: "sound"; senderId: string; input: PlayInput; durationMs: number | null; playAtMs: number }
+  | { type: "program"; senderId: string; keys: string; drums: string; playAtMs: number }
   | { type: "clock"; rttMs: number | null }
   | { type: "refused"; code: string; message: string }
   | { type: "ended"; host: string };
@@ -308,25 +374,7 @@ export const guestApi: Api = {
     sound();
     void loadWasm();
     const startup: StartupView = {
-      settings: {
-        name: localStorage.getItem(NAME_KEY) ?? "",
-        lastInvite: inviteForPage(location.protocol, location.host, location.pathname),
-        hostPort: 7878,
-        audioDevice: "",
-        bufferFrames: 128,
-        midiInputs: [],
-        playout: timing.mode,
-        fixedDelayMs: timing.fixedMs,
-        click: false,
-        volumes: readVolumes(),
-        recordTakes: false,
-        portMapping: false,
-        hostOnRelay: false,
-        relayServer: "",
-        instrument: "grand-piano",
-        kit: "standard-kit",
-        favourites: [],
-      },
+      settings: soundSettings(),
       audio: { device: "This browser's audio output", sampleRate: sound().ctx.sampleRate, bufferFrames: null, error: null, devices: [] },
       midi: midi.view(),
       tempo: { bpm: 120, beatsPerBar: 4, anchorMs: 0 },
@@ -379,9 +427,37 @@ export const guestApi: Api = {
     tempo: room?.tempo ?? { bpm: 120, beatsPerBar: 4, anchorMs: 0 },
   }),
   setAudio: appOnly("Choosing the audio device"),
-  setInstrument: appOnly("Choosing your sound"),
-  previewInstrument: appOnly("Hearing a sound"),
-  setFavourites: appOnly("Favourite sounds"),
+  setInstrument: async (keys, drums) => {
+    const known = (id: string, kit: boolean) => INSTRUMENTS.some((i) => i.id === id && i.kit === kit);
+    if (!known(keys, false) || !known(drums, true)) throw new Error("That isn't one of Jamwire's instruments.");
+    const s = sound();
+    await Promise.all([s.prepare(keys), s.prepare(drums)]);
+    s.setProgram(MY_SOURCE, keys, drums, s.ctx.currentTime);
+    saveSound({ ...mySound(), instrument: keys, kit: drums });
+    if (room && !room.listener) send(room.guest.instrument_frame(keys, drums));
+    return soundSettings();
+  },
+  previewInstrument: async (id) => {
+    const entry = INSTRUMENTS.find((i) => i.id === id);
+    if (!entry) throw new Error("That isn't one of Jamwire's instruments.");
+    const s = sound();
+    void s.ctx.resume();
+    await s.prepare(id);
+    const now = s.ctx.currentTime + 0.03;
+    s.forget(PREVIEW_SOURCE);
+    s.setProgram(PREVIEW_SOURCE, entry.kit ? DEFAULT_KEYS : id, entry.kit ? id : DEFAULT_KIT, 0);
+    const notes: [number, number, number | null][] = entry.kit
+      ? [[0, 36, null], [0.15, 42, null], [0.3, 38, null], [0.45, 42, null], [0.6, 36, null]]
+      : [[0, 60, 180], [0.18, 64, 180], [0.36, 67, 180], [0.54, 72, 600]];
+    for (const [at, note, ms] of notes) {
+      s.play(PREVIEW_SOURCE, { type: "noteOn", instrument: entry.kit ? "drums" : "piano", note, velocity: 100 }, now + at, ms);
+    }
+  },
+  setFavourites: async (ids) => {
+    const favourites = [...new Set(ids.filter((f) => INSTRUMENTS.some((i) => i.id === f && !i.kit)))].slice(0, MAX_FAVOURITES);
+    saveSound({ ...mySound(), favourites });
+    return soundSettings();
+  },
   setMidiInput: async (name, chosen) => midi.choose(name, chosen),
   midiStatus: async () => {
     await midi.start();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { believable, clockReading, nearestRoot, smoothOffset, velocityGain } from "./sound";
+import { believable, clockReading, nearestRoot, smoothOffset, velocityGain, flacRate, zoneFor, zoneVoicing, type PaletteZone } from "./sound";
 
 describe("the browser guest's sound", () => {
   it("voices like the app's engine", () => {
@@ -27,5 +27,55 @@ describe("the browser guest's sound", () => {
     expect(believable({ contextTime: 9.1225, performanceTime: 19_192 }, 9.1254, 10_070)).toBe(false);
     expect(clockReading(undefined, 2, 3_000, 0)).toBeCloseTo(-1, 6);
     expect(clockReading({ contextTime: 0, performanceTime: 0 }, 2, 3_000, 0)).toBeCloseTo(-1, 6);
+  });
+});
+
+describe("palette voices, as the app's engine plays them", () => {
+  const zone = (keys: [number, number], extra: Partial<PaletteZone> = {}): PaletteZone => ({
+    sample: "samples/0000.flac",
+    keys,
+    root: 60,
+    tune: 0,
+    tracking: 100,
+    attack: 0.01,
+    hold: 0,
+    decay: 2,
+    sustain: 0.5,
+    release: 0.5,
+    level: 1,
+    pan: 0,
+    ...extra,
+  });
+
+  it("picks the zone holding the note, else the nearest", () => {
+    const zones = [zone([0, 47]), zone([48, 59]), zone([72, 90])];
+    expect(zoneFor(zones, 50)).toBe(zones[1]);
+    expect(zoneFor(zones, 65)).toBe(zones[1]);
+    expect(zoneFor(zones, 70)).toBe(zones[2]);
+    expect(zoneFor(zones, 127)).toBe(zones[2]);
+    expect(zoneFor([], 60)).toBeUndefined();
+  });
+
+  it("reads a FLAC file's sample rate and refuses anything else", () => {
+    const head = new Uint8Array(32);
+    head.set([0x66, 0x4c, 0x61, 0x43]);
+    // 44 100 Hz = 0xAC44 in 20 bits: 0x0A, 0xC4, 0x4_
+    head.set([0x0a, 0xc4, 0x42], 18);
+    expect(flacRate(head)).toBe(44_100);
+    expect(flacRate(new Uint8Array(10))).toBeUndefined();
+    const notFlac = head.slice();
+    notFlac[0] = 0;
+    expect(flacRate(notFlac)).toBeUndefined();
+  });
+
+  it("pitches, levels and times a note as the engine does", () => {
+    const v = zoneVoicing(zone([0, 127], { tune: -50, tracking: 100 }), 0.5, 72, 127);
+    expect(v.rate).toBeCloseTo(2 ** (11.5 / 12), 9);
+    expect(v.gain).toBeCloseTo(0.5, 9);
+    // 100 dB in 2 s: −6 dB (sustain 0.5) is reached after 2 × log10(2) / 5 s.
+    expect(v.decayS).toBeCloseTo((2 * Math.log10(2)) / 5, 9);
+    expect(v.releaseS).toBeCloseTo(0.4, 9);
+    const flat = zoneVoicing(zone([0, 127], { tracking: 0 }), 1, 90, 64);
+    expect(flat.rate).toBe(1);
   });
 });

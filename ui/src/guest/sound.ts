@@ -14,6 +14,12 @@ const PIANO_LEVEL = 1.6;
 const DRUM_LEVEL = 0.7;
 const PIANO_RELEASE_S = 0.35;
 const RESTRIKE_RELEASE_S = 0.08;
+const CHOKE_RELEASE_S = 0.04;
+/** The keys sound and kit the built-in samples play (the palette's first of each). */
+const BUILTIN_KEYS = "grand-piano";
+const BUILTIN_KIT = "standard-kit";
+/** Programs remembered per player (the latest few: enough for changes in flight). */
+const MAX_PROGRAMS = 8;
 /** The most sounds at once (the app's voice pool is 192); the oldest is cut past it. */
 export const MAX_VOICES = 192;
 /** An output latency beyond this (ms) is a browser's reporting error, not a latency. */
@@ -85,6 +91,10 @@ interface Voice {
   piano: boolean;
   /** Released by its key (or waiting for the pedal). */
   held: boolean;
+  /** How long its release takes, s. */
+  releaseS: number;
+  /** A kit's exclusive class (hi-hats cut each other); 0 for none. */
+  exclusive: number;
 }
 
 interface Channel {
@@ -92,6 +102,84 @@ interface Channel {
   sustain: boolean;
   /** The context time of the latest sound scheduled on it. */
   lastAt: number;
+  /** The player's sounds from context time `at` on, oldest first. */
+  programs: { at: number; keys: string; drums: string }[];
+}
+
+/** One zone of a palette instrument, as `assets/palette/palette.json` says (see `jam-audio`). */
+export interface PaletteZone {
+  sample: string;
+  keys: [number, number];
+  root: number;
+  tune: number;
+  tracking: number;
+  loop?: [number, number] | null;
+  attack: number;
+  hold: number;
+  decay: number;
+  sustain: number;
+  release: number;
+  level: number;
+  pan: number;
+  exclusive?: number;
+}
+
+/** One palette instrument. */
+export interface PaletteEntry {
+  id: string;
+  kind: "melodic" | "kit";
+  gain: number;
+  zones: PaletteZone[];
+}
+
+/** A zone's recording, decoded, with the rate it was recorded at (for its loop points). */
+interface ZoneSample {
+  buffer: AudioBuffer;
+  rate: number;
+}
+
+/** The zone that plays `note`: the one whose keys hold it, else the nearest (as the app's engine chooses). */
+export function zoneFor(zones: readonly PaletteZone[], note: number): PaletteZone | undefined {
+  const inside = zones.find((z) => z.keys[0] <= note && note <= z.keys[1]);
+  if (inside) return inside;
+  let best: PaletteZone | undefined;
+  let bestGap = Infinity;
+  for (const z of zones) {
+    const gap = Math.max(z.keys[0] - note, note - z.keys[1], 0);
+    if (gap < bestGap) {
+      best = z;
+      bestGap = gap;
+    }
+  }
+  return best;
+}
+
+/** The sample rate in a FLAC file's STREAMINFO (bytes 18–20), if it is a FLAC file. */
+export function flacRate(bytes: Uint8Array): number | undefined {
+  if (bytes.length < 21 || bytes[0] !== 0x66 || bytes[1] !== 0x4c || bytes[2] !== 0x61 || bytes[3] !== 0x43) return undefined;
+  const rate = ((bytes[18] ?? 0) << 12) | ((bytes[19] ?? 0) << 4) | ((bytes[20] ?? 0) >> 4);
+  return rate >= 8_000 && rate <= 192_000 ? rate : undefined;
+}
+
+/**
+ * How a zone's note sounds, as the app's engine plays it: the pitch (semitones from the
+ * recording), the gain, and the envelope's times (linear attack, hold, exponential decay to
+ * the sustain level — a SoundFont decay time is for a 100 dB fall — and a release that falls
+ * 80 dB in 0.8 of the zone's release time).
+ */
+export function zoneVoicing(zone: PaletteZone, instrumentGain: number, note: number, velocity: number) {
+  const semitones = ((note - zone.root) * zone.tracking) / 100 + zone.tune / 100;
+  const sustain = Math.min(Math.max(zone.sustain, 0), 1);
+  const decayToSustainS = sustain > 1e-5 ? (zone.decay * Math.log10(1 / sustain)) / 5 : zone.decay;
+  return {
+    rate: 2 ** (semitones / 12),
+    gain: instrumentGain * zone.level * velocityGain(velocity),
+    attackS: Math.max(zone.attack, 0),
+    holdS: Math.max(zone.hold, 0),
+    decayS: Math.max(decayToSustainS, 0),
+    sustain: Math.max(sustain, 1e-5),
+    releaseS: Math.max(zone.release, 0.01) * 0.8,
+  };
 }
 
 /** Where a sample list comes from (the relay's `/samples/index.json`). */
@@ -108,6 +196,15 @@ export class Sampler {
   private roots: number[] = [];
   private readonly channels = new Map<string, Channel>();
   private voices: Voice[] = [];
+  /** Where the samples come from (`load`'s base). */
+  private base = "/samples";
+  /** The palette's manifest, fetched the first time a player chooses a sound from it. */
+  private manifest: Promise<Map<string, PaletteEntry>> | undefined;
+  /** Palette instruments fetched and decoded, by id (only those someone plays). */
+  private readonly instruments = new Map<string, { entry: PaletteEntry; samples: Map<string, ZoneSample> }>();
+  private readonly fetching = new Map<string, Promise<void>>();
+  /** Told when a palette sound has become playable, and how long that took, ms. */
+  onPrepared: ((id: string, ms: number) => void) | undefined;
 
   constructor() {
     // On iPhones and iPads the ring/silent switch mutes web audio unless the page says it
@@ -135,6 +232,7 @@ export class Sampler {
 
   /** Fetches and decodes every sample the relay has, six at a time. */
   async load(base = "/samples"): Promise<void> {
+    this.base = base;
     const index = (await (await fetch(`${base}/index.json`)).json()) as SampleIndex;
     const jobs: Array<() => Promise<void>> = [];
     const fetchBuffer = async (path: string) => this.ctx.decodeAudioData(await (await fetch(`${base}/${path}`)).arrayBuffer());
@@ -197,6 +295,70 @@ export class Sampler {
     return pageMs / 1000 + this.clockOffset;
   }
 
+  /**
+   * Makes palette sound `id` playable: the manifest (once), then that instrument's recordings
+   * only — the guest fetches the sounds in use in its room, not the palette's 21 MB. Resolves
+   * when it can be played; the built-in piano and kit need nothing.
+   */
+  prepare(id: string): Promise<void> {
+    if (id === BUILTIN_KEYS || id === BUILTIN_KIT || this.instruments.has(id)) return Promise.resolve();
+    let job = this.fetching.get(id);
+    if (!job) {
+      job = this.fetchInstrument(id).catch(() => {
+        // Unreachable samples: the built-in piano and kit play instead.
+        this.fetching.delete(id);
+      });
+      this.fetching.set(id, job);
+    }
+    return job;
+  }
+
+  private async fetchInstrument(id: string): Promise<void> {
+    const started = performance.now();
+    this.manifest ??= fetch(`${this.base}/palette/palette.json`)
+      .then((r) => (r.ok ? r.json() : { instruments: [] }))
+      .then((m: { instruments?: PaletteEntry[] }) => new Map((m.instruments ?? []).map((e) => [e.id, e])));
+    const entry = (await this.manifest).get(id);
+    if (!entry || entry.zones.length === 0) return;
+    const samples = new Map<string, ZoneSample>();
+    const files = [...new Set(entry.zones.map((z) => z.sample))];
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 6 }, async () => {
+        for (let file = files[next++]; file !== undefined; file = files[next++]) {
+          // Only files in the palette's own folder (a manifest is not trusted with paths).
+          if (!/^samples\/[0-9]{4}\.flac$/.test(file)) continue;
+          const bytes = await (await fetch(`${this.base}/palette/${file}`)).arrayBuffer();
+          const rate = flacRate(new Uint8Array(bytes, 0, Math.min(bytes.byteLength, 32)));
+          const buffer = await this.ctx.decodeAudioData(bytes);
+          samples.set(file, { buffer, rate: rate ?? buffer.sampleRate });
+        }
+      }),
+    );
+    this.instruments.set(id, { entry, samples });
+    this.onPrepared?.(id, performance.now() - started);
+  }
+
+  /**
+   * From context time `when` on, `sender`'s notes play `keys` and their drums `drums`
+   * (fetched now if they are not yet: until they are, the built-in piano and kit play).
+   */
+  setProgram(sender: string, keys: string, drums: string, when: number): void {
+    const c = this.channel(sender);
+    c.programs.push({ at: when, keys, drums });
+    c.programs.sort((a, b) => a.at - b.at);
+    if (c.programs.length > MAX_PROGRAMS) c.programs.splice(0, c.programs.length - MAX_PROGRAMS);
+    void this.prepare(keys);
+    void this.prepare(drums);
+  }
+
+  /** What `channel` plays at context time `at`. */
+  private programAt(c: Channel, at: number): { keys: string; drums: string } {
+    let found = { keys: BUILTIN_KEYS, drums: BUILTIN_KIT };
+    for (const p of c.programs) if (p.at <= at + 1e-6) found = p;
+    return found;
+  }
+
   /** A participant's volume (0–2) and mute. */
   setVolume(sender: string, gain: number, muted: boolean): void {
     this.channel(sender).gain.gain.value = muted ? 0 : Math.min(Math.max(gain, 0), 2);
@@ -212,7 +374,7 @@ export class Sampler {
     if (!c) return;
     this.channels.delete(sender);
     const after = Math.max(this.ctx.currentTime, c.lastAt);
-    for (const v of this.voices) if (v.channel === c && v.piano && (v.held || c.sustain)) this.release(v, after, PIANO_RELEASE_S);
+    for (const v of this.voices) if (v.channel === c && v.piano && (v.held || c.sustain)) this.release(v, after, v.releaseS);
     // Disconnected once every sound routed through it has ended (a release takes 0.35 s; a
     // long drum may ring on, and is waited for).
     const retire = () => {
@@ -240,11 +402,17 @@ export class Sampler {
       for (const v of this.voices) {
         if (v.sender !== sender || !v.piano || v.note !== input.note || !v.held) continue;
         v.held = false;
-        if (!channel.sustain) this.release(v, at, PIANO_RELEASE_S);
+        if (!channel.sustain) this.release(v, at, v.releaseS);
       }
       return;
     }
     const piano = input.instrument === "piano";
+    const program = this.programAt(channel, at);
+    const chosen = this.instruments.get(piano ? program.keys : program.drums);
+    if (chosen) {
+      this.playZone(sender, channel, chosen, piano, input.note, input.velocity, at, durationMs);
+      return;
+    }
     let buffer: AudioBuffer | undefined;
     let rate = 1;
     let level: number;
@@ -269,7 +437,7 @@ export class Sampler {
     gain.gain.value = level;
     source.connect(gain).connect(channel.gain);
     source.start(at);
-    const voice: Voice = { source, gain, sender, channel, note: input.note, piano, held: piano };
+    const voice: Voice = { source, gain, sender, channel, note: input.note, piano, held: piano, releaseS: PIANO_RELEASE_S, exclusive: 0 };
     source.onended = () => {
       gain.disconnect();
       this.voices = this.voices.filter((v) => v !== voice);
@@ -286,12 +454,85 @@ export class Sampler {
     }
   }
 
+  /** A note of a palette instrument: its zone's recording, loop, pan and envelope, as the app's engine plays it. */
+  private playZone(
+    sender: string,
+    channel: Channel,
+    chosen: { entry: PaletteEntry; samples: Map<string, ZoneSample> },
+    piano: boolean,
+    note: number,
+    velocity: number,
+    at: number,
+    durationMs: number | null,
+  ): void {
+    const zone = zoneFor(chosen.entry.zones, note);
+    if (!zone) return;
+    const kit = !piano;
+    if (kit && !(zone.keys[0] <= note && note <= zone.keys[1])) return; // a kit plays only the drums it has
+    const sample = chosen.samples.get(zone.sample);
+    if (!sample) return;
+    const exclusive = zone.exclusive ?? 0;
+    for (const v of this.voices) {
+      if (v.sender !== sender || v.piano !== piano) continue;
+      if ((piano && v.note === note) || (exclusive !== 0 && v.exclusive === exclusive)) {
+        this.release(v, at, kit ? CHOKE_RELEASE_S : RESTRIKE_RELEASE_S);
+      }
+    }
+    const voicing = zoneVoicing(zone, chosen.entry.gain, note, velocity);
+    const source = this.ctx.createBufferSource();
+    source.buffer = sample.buffer;
+    source.playbackRate.value = voicing.rate;
+    if (zone.loop && zone.loop[1] > zone.loop[0]) {
+      source.loop = true;
+      source.loopStart = zone.loop[0] / sample.rate;
+      source.loopEnd = zone.loop[1] / sample.rate;
+    }
+    const gain = this.ctx.createGain();
+    const g = gain.gain;
+    // Attack, hold, then the decay to the sustain level.
+    const peakAt = at + voicing.attackS;
+    if (voicing.attackS > 0) {
+      g.setValueAtTime(0, at);
+      g.linearRampToValueAtTime(voicing.gain, peakAt);
+    } else {
+      g.setValueAtTime(voicing.gain, at);
+    }
+    const decayFrom = peakAt + voicing.holdS;
+    g.setValueAtTime(voicing.gain, decayFrom);
+    if (voicing.decayS > 0 && voicing.sustain < 1) g.exponentialRampToValueAtTime(voicing.gain * voicing.sustain, decayFrom + voicing.decayS);
+    const pan = this.ctx.createStereoPanner();
+    pan.pan.value = Math.min(Math.max(zone.pan, -1), 1);
+    source.connect(gain).connect(pan).connect(channel.gain);
+    source.start(at);
+    const voice: Voice = { source, gain, sender, channel, note, piano, held: piano, releaseS: voicing.releaseS, exclusive };
+    source.onended = () => {
+      pan.disconnect();
+      gain.disconnect();
+      this.voices = this.voices.filter((v) => v !== voice);
+    };
+    this.voices.push(voice);
+    if (this.voices.length > MAX_VOICES) {
+      const oldest = this.voices.shift();
+      if (oldest) this.release(oldest, this.ctx.currentTime, RESTRIKE_RELEASE_S);
+    }
+    if (piano && durationMs !== null && Number.isFinite(durationMs)) {
+      voice.held = false;
+      this.release(voice, at + Math.min(Math.max(durationMs, 0), 60_000) / 1000, voicing.releaseS);
+    }
+  }
+
   private release(v: Voice, at: number, seconds: number): void {
     const g = v.gain.gain;
     const start = Math.max(at, this.ctx.currentTime);
-    g.cancelScheduledValues(start);
-    g.setValueAtTime(g.value, start);
-    g.setTargetAtTime(0, start, seconds / 5);
+    // Where the envelope is at `start`, kept (Firefox lacks `cancelAndHoldAtTime`).
+    const hold = (g as AudioParam & { cancelAndHoldAtTime?: (t: number) => AudioParam }).cancelAndHoldAtTime;
+    if (hold) hold.call(g, start);
+    else {
+      g.cancelScheduledValues(start);
+      g.setValueAtTime(g.value, start);
+    }
+    // 80 dB down in `seconds` (e^−9.2).
+    g.setTargetAtTime(0, start, seconds / 9.2);
     try {
       v.source.stop(start + seconds);
     } catch {
@@ -304,7 +545,7 @@ export class Sampler {
     if (!c) {
       const gain = this.ctx.createGain();
       gain.connect(this.master);
-      c = { gain, sustain: false, lastAt: 0 };
+      c = { gain, sustain: false, lastAt: 0, programs: [] };
       this.channels.set(sender, c);
     }
     return c;

@@ -112,6 +112,8 @@ fuzz_target!(|data: &[u8]| {
             "chat",
             "cursor",
             "instrument",
+            "pitch_bend",
+            "modulation",
             "anything",
         ] {
             check_event(name, &raw);

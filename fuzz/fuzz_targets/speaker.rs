@@ -50,7 +50,15 @@ fuzz_target!(|ops: Vec<Op>| {
                 duration,
                 timestamp,
             } => {
-                let event = match kind % 4 {
+                let event = match kind % 6 {
+                    4 => MusicalEvent::PitchBend(jam_protocol::event::PitchBend {
+                        value: i16::from(*velocity) * 128 - 8192,
+                        timestamp: *timestamp,
+                    }),
+                    5 => MusicalEvent::Modulation(jam_protocol::event::Modulation {
+                        value: *velocity,
+                        timestamp: *timestamp,
+                    }),
                     0 => MusicalEvent::DrumHit(DrumHit {
                         note: *note,
                         velocity: *velocity,

@@ -902,6 +902,51 @@ async fn a_midi_keyboard_plays_in_the_app_and_reaches_the_other_instance() {
         assert_eq!(onsets(&b_env).len(), 1, "B hears A's {what} once");
     }
 
+    // The pitch wheel: A holds A4 and bends it up a semitone (+4096 of ±8192, with the
+    // piano's 2-semitone range); B hears the note at 440 Hz, then at A♯4 (466.2 Hz).
+    let b_from = samples_in(&b.recording);
+    keys.send(&[0x90, 69, 110]).unwrap();
+    b.wait_for(&format!(
+        "#piano [data-note='69'][data-last-colour='{ann}']"
+    ))
+    .await;
+    let before_bend = samples_in(&b.recording);
+    until("a quarter second of B's A4", || async {
+        (samples_in(&b.recording) >= before_bend + RATE / 4).then_some(())
+    })
+    .await;
+    // +4096 → 12288 = 0x3000: LSB 0x00, MSB 0x60.
+    keys.send(&[0xE0, 0x00, 0x60]).unwrap();
+    let bent_from = samples_in(&b.recording);
+    until("half a second of B's bent note", || async {
+        (samples_in(&b.recording) >= bent_from + RATE / 2).then_some(())
+    })
+    .await;
+    keys.send(&[0xE0, 0x00, 0x40]).unwrap();
+    keys.send(&[0x80, 69, 0]).unwrap();
+    let heard = raw_since(&b.recording, b_from);
+    let pitches: Vec<(usize, Option<f64>, Option<f64>)> = (0..heard.len().saturating_sub(4_096))
+        .step_by(2_400)
+        .map(|at| {
+            let window = &heard[at..at + 4_096];
+            (
+                at * 1_000 / RATE,
+                jam_audio::palette::measure::cents_off(window, 440.0),
+                jam_audio::palette::measure::cents_off(window, 466.164),
+            )
+        })
+        .collect();
+    let straight = pitches
+        .iter()
+        .position(|(_, a4, _)| a4.is_some_and(|c| c.abs() <= 10.0));
+    let bent = pitches
+        .iter()
+        .rposition(|(_, _, a_sharp)| a_sharp.is_some_and(|c| c.abs() <= 10.0));
+    assert!(
+        matches!((straight, bent), (Some(s), Some(b)) if s < b),
+        "B hears A4, then A♯4 after the bend: (ms, cents from A4, cents from A♯4) {pitches:?}"
+    );
+
     let _ = a.client.close().await;
     let _ = b.client.close().await;
     let _ = std::fs::remove_dir_all(dir);

@@ -162,7 +162,9 @@ fn hostile_cases(code: &str) -> Vec<(String, Vec<Message>)> {
         ),
     ];
     // Every numeric field of every event, with every kind of wrong value.
-    let events: [(&str, Value); 8] = [
+    let events: [(&str, Value); 10] = [
+        ("pitch_bend", json!({"value": 100, "timestamp": now})),
+        ("modulation", json!({"value": 64, "timestamp": now})),
         (
             "drum_hit",
             json!({"note": 36, "velocity": 90, "timestamp": now}),
@@ -296,6 +298,18 @@ fn hostile_cases(code: &str) -> Vec<(String, Vec<Message>)> {
                 frame("instrument", &json!({"keys": keys, "drums": "brush-kit"}))
             }))
             .collect(),
+        ),
+        (
+            "a pitch wheel at 3,000 moves a second, and out-of-range wheels".into(),
+            (0..3_000)
+                .map(|i| frame("pitch_bend", &json!({"value": (i * 37) % 16_000 - 8_000, "timestamp": now})))
+                .chain([
+                    frame("pitch_bend", &json!({"value": 8192, "timestamp": now})),
+                    frame("pitch_bend", &json!({"value": -1e300, "timestamp": now})),
+                    frame("modulation", &json!({"value": 128, "timestamp": now})),
+                    frame("modulation", &json!({"value": [1], "timestamp": now})),
+                ])
+                .collect(),
         ),
         (
             "cursors and pings as fast as possible".into(),

@@ -474,6 +474,40 @@ async fn a_member_who_drops_mid_note_leaves_no_stuck_notes() {
 }
 
 #[tokio::test]
+async fn a_member_who_drops_with_the_wheels_moved_leaves_nobody_bent() {
+    let (_relay, mut c) = room_with(RelayConfig::default(), &["Keys", "Bob"]).await;
+    let keys = c[0].id.clone();
+    c[0].broadcast("pitch_bend", json!({"value": 4096, "timestamp": at(0.0)}))
+        .await;
+    c[0].broadcast("modulation", json!({"value": 90, "timestamp": at(0.0)}))
+        .await;
+    for _ in 0..2 {
+        c[1].expect("event:broadcast").await;
+    }
+    drop(c.remove(0));
+    let mut rests = Vec::new();
+    for _ in 0..2 {
+        let msg = c[0].expect("event:broadcast").await;
+        assert_eq!(
+            (msg["senderId"].as_str(), msg["synthetic"].as_bool()),
+            (Some(keys.as_str()), Some(true))
+        );
+        rests.push((
+            msg["eventName"].as_str().unwrap().to_owned(),
+            msg["payload"]["value"].as_i64(),
+        ));
+    }
+    assert_eq!(
+        rests,
+        [
+            ("pitch_bend".to_owned(), Some(0)),
+            ("modulation".to_owned(), Some(0))
+        ]
+    );
+    c[0].expect("session:user-left").await;
+}
+
+#[tokio::test]
 async fn leaving_politely_releases_notes_and_keeps_the_connection() {
     let (_relay, mut c) = room_with(RelayConfig::default(), &["Host", "Bob"]).await;
     c[1].broadcast("piano_note", piano_note(62, 90)).await;

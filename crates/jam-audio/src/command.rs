@@ -68,6 +68,22 @@ pub enum Action {
         /// Palette index.
         program: u16,
     },
+    /// Bend a source's keyboard part by `semitones` (the pitch wheel; −24–24, 0 = none). Notes
+    /// sounding follow it, as on a synth; drums are never bent.
+    PitchBend {
+        /// Whose part.
+        source: SourceId,
+        /// Semitones, signed.
+        semitones: f32,
+    },
+    /// A source's keyboard part's vibrato depth (the modulation wheel): 0 none to 1, the
+    /// deepest (±50 cents at 5.5 Hz, SoundFont's default for the wheel).
+    Modulation {
+        /// Whose part.
+        source: SourceId,
+        /// 0–1.
+        depth: f32,
+    },
     /// Set a source's gain (linear, ≥ 0; 1 = unchanged). Ramped over 5 ms.
     SourceGain {
         /// Which source.

@@ -17,6 +17,11 @@ const PIANO_RELEASE_S: f32 = 0.35;
 const RESTRIKE_RELEASE_S: f32 = 0.08;
 /// An open hi-hat choked by the closed or pedal hat falls silent this fast.
 const CHOKE_RELEASE_S: f32 = 0.04;
+/// The furthest the pitch wheel bends, semitones (a bend range of two octaves).
+const MAX_BEND_SEMITONES: f32 = 24.0;
+/// The modulation wheel's vibrato: its rate and, at full depth, its swing either way (cents).
+const VIBRATO_HZ: f64 = 5.5;
+const VIBRATO_CENTS: f64 = 50.0;
 /// Source gain changes ramp over this long, so mute and volume never click.
 const GAIN_RAMP_S: f32 = 0.005;
 /// Piano velocity below which the soft layer is used.
@@ -98,6 +103,9 @@ struct SourceState {
     /// Palette index of the melodic instrument and of the kit this source plays.
     melodic: u16,
     kit: u16,
+    /// Pitch wheel, semitones, and vibrato depth (0–1) of the keyboard part.
+    bend: f32,
+    vibrato: f32,
 }
 
 impl SourceState {
@@ -108,6 +116,8 @@ impl SourceState {
         pedal: false,
         melodic: 0,
         kit: 0,
+        bend: 0.0,
+        vibrato: 0.0,
     };
 
     fn target(&self) -> f32 {
@@ -139,6 +149,8 @@ pub struct Renderer {
     pub(crate) voices: Box<[Voice]>,
     sources: [SourceState; SourceId::MAX],
     master_gain: f32,
+    /// Where the vibrato's cycle is, 0–1.
+    vibrato_phase: f64,
     limiter: Limiter,
     /// Interleaved stereo mix of one block.
     mix: Box<[f32]>,
@@ -167,6 +179,7 @@ impl Renderer {
             voices: vec![Voice::IDLE; config.max_voices.max(1)].into_boxed_slice(),
             sources: [SourceState::DEFAULT; SourceId::MAX],
             master_gain: 1.0,
+            vibrato_phase: 0.0,
             limiter: Limiter::new(config.sample_rate),
             mix: vec![0.0; MAX_BLOCK * 2].into_boxed_slice(),
             frame: 0,
@@ -300,6 +313,23 @@ impl Renderer {
             source.current = end;
             *ramp = (start, end);
         }
+        // The pitch of each source's keyboard part for this segment: its wheel and its
+        // vibrato, whose phase runs on with the frames (one value per segment: a segment is
+        // at most a block, 2.7 ms at 128 frames, far finer than a 5.5 Hz vibrato).
+        let phase = self.vibrato_phase;
+        self.vibrato_phase =
+            (phase + frames as f64 * VIBRATO_HZ / f64::from(self.sample_rate)).fract();
+        let wobble = (phase * std::f64::consts::TAU).sin();
+        let mut pitch = [1.0f64; SourceId::MAX];
+        let mut any_bent = false;
+        for (ratio, source) in pitch.iter_mut().zip(self.sources.iter()) {
+            if source.bend != 0.0 || source.vibrato != 0.0 {
+                let cents = f64::from(source.bend) * 100.0
+                    + f64::from(source.vibrato) * VIBRATO_CENTS * wobble;
+                *ratio = (cents / 1_200.0).exp2();
+                any_bent = true;
+            }
+        }
         let mix = &mut self.mix[from * 2..to * 2];
         let bank = &*self.bank;
         for voice in self.voices.iter_mut().filter(|v| v.active) {
@@ -328,6 +358,11 @@ impl Renderer {
                         .map_or(&[], |z| &z.sample.data)
                 }
             };
+            if any_bent && voice.instrument == Instrument::Piano {
+                voice.step = voice.base_step * pitch[voice.source.index()];
+            } else {
+                voice.step = voice.base_step;
+            }
             let (g0, g1) = ramps[voice.source.index()];
             if !render_voice(voice, data, mix, frames, g0, g1) {
                 voice.active = false;
@@ -368,7 +403,11 @@ impl Renderer {
                 }
             }
             Action::AllNotesOff { source } => {
-                self.sources[source.index()].pedal = false;
+                let state = &mut self.sources[source.index()];
+                state.pedal = false;
+                // Wheels back to rest too: nothing a player leaves behind bends the next one.
+                state.bend = 0.0;
+                state.vibrato = 0.0;
                 let rate = self.sample_rate;
                 for v in self
                     .voices
@@ -393,6 +432,20 @@ impl Renderer {
                     program
                 } else {
                     0
+                };
+            }
+            Action::PitchBend { source, semitones } => {
+                self.sources[source.index()].bend = if semitones.is_finite() {
+                    semitones.clamp(-MAX_BEND_SEMITONES, MAX_BEND_SEMITONES)
+                } else {
+                    0.0
+                };
+            }
+            Action::Modulation { source, depth } => {
+                self.sources[source.index()].vibrato = if depth.is_finite() {
+                    depth.clamp(0.0, 1.0)
+                } else {
+                    0.0
                 };
             }
             Action::SourceGain { source, gain } => {
@@ -482,6 +535,7 @@ impl Renderer {
             sample,
             pos: 0.0,
             step,
+            base_step: step,
             gain_l: gain * angle.cos(),
             gain_r: gain * angle.sin(),
             env: 1.0,
@@ -557,6 +611,7 @@ impl Renderer {
             },
             pos: 0.0,
             step,
+            base_step: step,
             gain_l: gain * angle.cos(),
             gain_r: gain * angle.sin(),
             loop_start,

@@ -27,8 +27,10 @@ pub(crate) struct Voice {
     pub(crate) sample: SampleRef,
     /// Read position in the sample, in sample frames.
     pub(crate) pos: f64,
-    /// Sample frames advanced per output frame (pitch × rate conversion).
+    /// Sample frames advanced per output frame (pitch × rate conversion), as bent now.
     pub(crate) step: f64,
+    /// `step` unbent: what the pitch wheel and the vibrato multiply.
+    pub(crate) base_step: f64,
     /// Left and right gains: velocity, instrument level and pan.
     pub(crate) gain_l: f32,
     pub(crate) gain_r: f32,
@@ -72,6 +74,7 @@ impl Voice {
         sample: SampleRef::Drum(0),
         pos: 0.0,
         step: 1.0,
+        base_step: 1.0,
         gain_l: 0.0,
         gain_r: 0.0,
         loop_start: 0.0,

@@ -60,6 +60,15 @@ pub fn render_song(
                     note,
                 }),
                 Some(PlayEvent::Sustain { on }) => Some(Action::Sustain { source, on }),
+                // General MIDI's default bend range: 2 semitones.
+                Some(PlayEvent::PitchBend { value }) => Some(Action::PitchBend {
+                    source,
+                    semitones: f32::from(value) / 8192.0 * 2.0,
+                }),
+                Some(PlayEvent::Modulation { value }) => Some(Action::Modulation {
+                    source,
+                    depth: f32::from(value) / 127.0,
+                }),
                 None => None,
             };
             if let Some(action) = action {

@@ -40,6 +40,16 @@ pub enum PlayEvent {
         /// Down.
         on: bool,
     },
+    /// The pitch wheel, −8192–8191 (0 = centre).
+    PitchBend {
+        /// Signed 14-bit value.
+        value: i16,
+    },
+    /// The modulation wheel (CC1), 0–127.
+    Modulation {
+        /// 0–127.
+        value: u8,
+    },
 }
 
 /// Routing rules. Defaults: MIDI channel 10 plays drums (General MIDI), every other channel
@@ -71,7 +81,7 @@ impl Router {
     }
 
     /// Routes one event from `device` (its name, if it came from a device). Events that play
-    /// nothing (controllers, pitch bend, …) and notes transposed out of 0–127 give `None`.
+    /// nothing (controllers other than the modulation wheel, aftertouch, …) and notes transposed out of 0–127 give `None`.
     pub fn route(&self, device: Option<&str>, event: MidiEvent) -> Option<PlayEvent> {
         let route = device
             .and_then(|name| self.devices.iter().find(|(n, _)| n == name))
@@ -99,6 +109,11 @@ impl Router {
                 note: place(note)?,
             }),
             MidiMessage::Sustain { on } => Some(PlayEvent::Sustain { on }),
+            MidiMessage::PitchBend { value } => Some(PlayEvent::PitchBend { value }),
+            MidiMessage::ControlChange {
+                controller: 1,
+                value,
+            } => Some(PlayEvent::Modulation { value }),
             _ => None,
         }
     }
@@ -179,6 +194,18 @@ mod tests {
             channel: 0,
             message: MidiMessage::PitchBend { value: 5 },
         };
-        assert_eq!(r.route(None, bend), None);
+        assert_eq!(r.route(None, bend), Some(PlayEvent::PitchBend { value: 5 }));
+        let wheel = |controller| MidiEvent {
+            channel: 0,
+            message: MidiMessage::ControlChange {
+                controller,
+                value: 70,
+            },
+        };
+        assert_eq!(
+            r.route(None, wheel(1)),
+            Some(PlayEvent::Modulation { value: 70 })
+        );
+        assert_eq!(r.route(None, wheel(7)), None, "volume plays nothing");
     }
 }

@@ -284,6 +284,25 @@ impl Recording {
                     message: MidiMessage::Sustain { on: s.on },
                 },
             ),
+            E::PitchBend(b) => self.record(
+                track,
+                time_us,
+                MidiEvent {
+                    channel: PIANO_CHANNEL,
+                    message: MidiMessage::PitchBend { value: b.value },
+                },
+            ),
+            E::Modulation(m) => self.record(
+                track,
+                time_us,
+                MidiEvent {
+                    channel: PIANO_CHANNEL,
+                    message: MidiMessage::ControlChange {
+                        controller: 1,
+                        value: m.value.min(127),
+                    },
+                },
+            ),
             E::TempoChange(t) => {
                 self.set_tempo(time_us, t.bpm);
                 return false;

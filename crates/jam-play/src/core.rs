@@ -114,6 +114,7 @@ impl Core {
             speaker,
             groove,
             link: None,
+            wheels: Default::default(),
         });
         let core = Core {
             inner: Arc::new(Inner {

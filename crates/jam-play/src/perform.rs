@@ -4,7 +4,7 @@
 
 use jam_midi::PlayEvent;
 use jam_protocol::MusicalEvent;
-use jam_protocol::event::{DrumHit, PianoNote, PianoNoteOff, Sustain};
+use jam_protocol::event::{DrumHit, Modulation, PianoNote, PianoNoteOff, PitchBend, Sustain};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{PlayError, Result};
@@ -55,6 +55,16 @@ pub enum PlayInput {
         /// Down.
         on: bool,
     },
+    /// The pitch wheel: −8192–8191, 0 = centre.
+    PitchBend {
+        /// Signed 14-bit value.
+        value: i16,
+    },
+    /// The modulation wheel: 0–127.
+    Modulation {
+        /// 0–127.
+        value: u8,
+    },
 }
 
 impl From<PlayEvent> for PlayInput {
@@ -74,6 +84,8 @@ impl From<PlayEvent> for PlayInput {
                 note,
             },
             PlayEvent::Sustain { on } => PlayInput::Sustain { on },
+            PlayEvent::PitchBend { value } => PlayInput::PitchBend { value },
+            PlayEvent::Modulation { value } => PlayInput::Modulation { value },
         }
     }
 }
@@ -117,6 +129,14 @@ impl PlayInput {
                 on,
                 timestamp: now_ms,
             }),
+            PlayInput::PitchBend { value } => MusicalEvent::PitchBend(PitchBend {
+                value,
+                timestamp: now_ms,
+            }),
+            PlayInput::Modulation { value } => MusicalEvent::Modulation(Modulation {
+                value,
+                timestamp: now_ms,
+            }),
         };
         event
             .validate()
@@ -153,6 +173,8 @@ impl PlayInput {
                 None,
             )),
             MusicalEvent::Sustain(s) => Some((PlayInput::Sustain { on: s.on }, None)),
+            MusicalEvent::PitchBend(b) => Some((PlayInput::PitchBend { value: b.value }, None)),
+            MusicalEvent::Modulation(m) => Some((PlayInput::Modulation { value: m.value }, None)),
             _ => None,
         }
     }

@@ -45,6 +45,8 @@ pub struct Speaker {
     /// Palette indices (keys, drums) chosen per source, given again to a new engine; a source
     /// not here plays the defaults.
     programs: HashMap<SourceId, (u16, u16)>,
+    /// The bend range (semitones) of each source's keys sound; 2 where not chosen.
+    bend_ranges: HashMap<SourceId, f32>,
     /// The output asked for.
     config: OutputConfig,
 }
@@ -101,6 +103,7 @@ impl Speaker {
             free: all_sources(),
             mix: HashMap::new(),
             programs: HashMap::new(),
+            bend_ranges: HashMap::new(),
             config: OutputConfig::default(),
         }
     }
@@ -194,6 +197,7 @@ impl Speaker {
                 if self.programs.remove(&source).is_some() {
                     self.send_programs(None, source, 0, 0);
                 }
+                self.bend_ranges.remove(&source);
                 self.send(None, Action::SourceGain { source, gain: 1.0 });
                 self.send(
                     None,
@@ -234,9 +238,28 @@ impl Speaker {
         )
     }
 
+    /// What a pitch or modulation wheel does to `source`'s keys part: the bend scaled by its
+    /// sound's bend range, the vibrato's depth.
+    fn wheel(&self, source: SourceId, musical: &MusicalEvent) -> Option<Action> {
+        match musical {
+            MusicalEvent::PitchBend(b) => {
+                let range = self.bend_ranges.get(&source).copied().unwrap_or(2.0);
+                let semitones = f32::from(b.value) / 8192.0 * range;
+                Some(Action::PitchBend { source, semitones })
+            }
+            MusicalEvent::Modulation(m) => Some(Action::Modulation {
+                source,
+                depth: f32::from(m.value.min(127)) / 127.0,
+            }),
+            _ => None,
+        }
+    }
+
     /// Sets what `source` plays, at `at` (or now), and remembers it.
     fn set_programs(&mut self, at: Option<Instant>, source: SourceId, chosen: &InstrumentChange) {
         let (keys, drums) = self.program_of(chosen);
+        self.bend_ranges
+            .insert(source, jam_protocol::instrument::bend_range(&chosen.keys));
         if (keys, drums) == (0, 0) {
             self.programs.remove(&source);
         } else {
@@ -285,6 +308,10 @@ impl Speaker {
             self.set_programs(Some(at), source, chosen);
             return;
         }
+        if let Some(action) = self.wheel(source, musical) {
+            self.send(Some(at), action);
+            return;
+        }
         for (delay, action) in actions_for(source, musical).into_iter().flatten() {
             self.send(Some(at.checked_add(delay).unwrap_or(at)), action);
         }
@@ -294,6 +321,10 @@ impl Speaker {
     pub fn play_local(&mut self, musical: &MusicalEvent) {
         if let MusicalEvent::Instrument(chosen) = musical {
             self.set_programs(None, SourceId::LOCAL, chosen);
+            return;
+        }
+        if let Some(action) = self.wheel(SourceId::LOCAL, musical) {
+            self.send(None, action);
             return;
         }
         for (delay, action) in actions_for(SourceId::LOCAL, musical).into_iter().flatten() {

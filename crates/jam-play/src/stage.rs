@@ -20,6 +20,10 @@ const GROOVE_LOOKAHEAD_MS: f64 = 120.0;
 const GROOVE_TICK: Duration = Duration::from_millis(25);
 /// The furthest back [`Stage::perform_at`] stamps an event.
 const MAX_PERFORM_AGO: Duration = Duration::from_secs(1);
+/// The least time between two moves of one wheel sent to the room: a MIDI keyboard sends a
+/// pitch wheel's every step (hundreds a second), the room hears at most 100 a second of each
+/// wheel (the latest position; the last one always goes, within a groove tick).
+const WHEEL_GAP: Duration = Duration::from_millis(10);
 
 /// What the real-time paths share.
 pub(crate) struct Stage {
@@ -29,6 +33,54 @@ pub(crate) struct Stage {
     pub(crate) groove: Groove,
     /// Where our playing goes besides the speaker, in a jam.
     pub(crate) link: Option<(SessionHandle, Role)>,
+    /// Our wheels' moves not yet sent to the room (see [`WHEEL_GAP`]).
+    pub(crate) wheels: Wheels,
+}
+
+/// The pitch and modulation wheels' moves on their way to the room, thinned to one per
+/// [`WHEEL_GAP`] each: when each was last sent, and the latest held back.
+#[derive(Debug, Default)]
+pub(crate) struct Wheels {
+    sent: [Option<Instant>; 2],
+    pending: [Option<MusicalEvent>; 2],
+}
+
+impl Wheels {
+    fn slot(event: &MusicalEvent) -> Option<usize> {
+        match event {
+            MusicalEvent::PitchBend(_) => Some(0),
+            MusicalEvent::Modulation(_) => Some(1),
+            _ => None,
+        }
+    }
+
+    /// Whether `event` goes now; if not, it is kept (replacing an older move) for [`Wheels::due`].
+    fn admit(&mut self, event: &MusicalEvent, now: Instant) -> bool {
+        let Some(i) = Wheels::slot(event) else {
+            return true;
+        };
+        let open = self.sent[i].is_none_or(|t| now.duration_since(t) >= WHEEL_GAP);
+        if open {
+            self.sent[i] = Some(now);
+            self.pending[i] = None;
+        } else {
+            self.pending[i] = Some(event.clone());
+        }
+        open
+    }
+
+    /// The moves held back whose gap has passed, to send now.
+    fn due(&mut self, now: Instant) -> Vec<MusicalEvent> {
+        let mut out = Vec::new();
+        for i in 0..2 {
+            let open = self.sent[i].is_none_or(|t| now.duration_since(t) >= WHEEL_GAP);
+            if open && let Some(event) = self.pending[i].take() {
+                self.sent[i] = Some(now);
+                out.push(event);
+            }
+        }
+        out
+    }
 }
 
 /// The stage behind its lock: cheap to clone, one for the whole core.
@@ -88,10 +140,23 @@ impl Stage {
             return Ok(());
         };
         self.speaker.play_local(&event);
-        if let Some((session, _)) = &self.link {
+        if let Some((session, _)) = &self.link
+            && self.wheels.admit(&event, Instant::now())
+        {
             session.send(&event)?;
         }
         Ok(())
+    }
+
+    /// Sends the wheel moves held back whose gap has passed.
+    fn flush_wheels(&mut self) {
+        let due = self.wheels.due(Instant::now());
+        if let Some((session, _)) = &self.link {
+            for event in due {
+                // Dropped only when the connection is gone (the session counts it).
+                let _ = session.send(&event);
+            }
+        }
     }
 
     /// The session ended by itself (the host ended the jam, the room refused us): our playing
@@ -115,6 +180,7 @@ pub(crate) async fn run_groove(stage: StageHandle) {
     loop {
         tick.tick().await;
         let mut stage = stage.lock();
+        stage.flush_wheels();
         let now = stage.now_ms();
         let hits = stage.groove.due(now, GROOVE_LOOKAHEAD_MS);
         for hit in hits {
@@ -131,5 +197,39 @@ pub(crate) async fn run_groove(stage: StageHandle) {
             });
             stage.speaker.play_at(who, at, &hit);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jam_protocol::event::PitchBend;
+
+    fn bend(value: i16) -> MusicalEvent {
+        MusicalEvent::PitchBend(PitchBend {
+            value,
+            timestamp: 1.0,
+        })
+    }
+
+    #[test]
+    fn a_wheel_reaches_the_room_at_most_every_10_ms_and_its_last_move_always() {
+        let mut wheels = Wheels::default();
+        let t0 = Instant::now();
+        assert!(wheels.admit(&bend(100), t0));
+        // A sweep within the gap: held back, the latest kept.
+        for (ms, value) in [(1, 200), (3, 300), (9, 0)] {
+            assert!(!wheels.admit(&bend(value), t0 + Duration::from_millis(ms)));
+        }
+        assert!(wheels.due(t0 + Duration::from_millis(9)).is_empty());
+        assert_eq!(wheels.due(t0 + Duration::from_millis(10)), vec![bend(0)]);
+        assert!(wheels.due(t0 + Duration::from_millis(40)).is_empty());
+        // Notes are never held back.
+        let note = MusicalEvent::Sustain(jam_protocol::event::Sustain {
+            on: true,
+            timestamp: 1.0,
+        });
+        assert!(wheels.admit(&note, t0));
+        assert!(wheels.admit(&bend(5), t0 + Duration::from_millis(50)));
     }
 }

@@ -32,6 +32,10 @@ pub mod names {
     pub const CURSOR: &str = "cursor";
     /// [`super::InstrumentChange`]
     pub const INSTRUMENT: &str = "instrument";
+    /// [`super::PitchBend`]
+    pub const PITCH_BEND: &str = "pitch_bend";
+    /// [`super::Modulation`]
+    pub const MODULATION: &str = "modulation";
 }
 
 /// Highest MIDI note number.
@@ -206,6 +210,33 @@ pub struct InstrumentChange {
     pub drums: String,
 }
 
+/// Lowest and highest `pitch_bend` value (MIDI's 14 bits, centred on 0).
+pub const MIN_BEND: i16 = -8192;
+/// See [`MIN_BEND`].
+pub const MAX_BEND: i16 = 8191;
+
+/// `pitch_bend`: the sender's pitch wheel, for their keys part: −8192 (down by the sound's
+/// bend range, 2 semitones unless the palette says otherwise) to 8191 (up), 0 = centre.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PitchBend {
+    /// −8192–8191.
+    pub value: i16,
+    /// Relay time of the move, ms.
+    pub timestamp: f64,
+}
+
+/// `modulation`: the sender's modulation wheel (MIDI CC1), for their keys part: 0 (none) to
+/// 127 (the deepest vibrato).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Modulation {
+    /// 0–127.
+    pub value: u8,
+    /// Relay time of the move, ms.
+    pub timestamp: f64,
+}
+
 /// One event of the vocabulary.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MusicalEvent {
@@ -227,6 +258,10 @@ pub enum MusicalEvent {
     Cursor(Cursor),
     /// `instrument`.
     Instrument(InstrumentChange),
+    /// `pitch_bend`.
+    PitchBend(PitchBend),
+    /// `modulation`.
+    Modulation(Modulation),
 }
 
 /// A known event whose payload does not fit the vocabulary.
@@ -282,6 +317,8 @@ impl MusicalEvent {
             CHAT => MusicalEvent::Chat(decode(CHAT, payload)?),
             CURSOR => MusicalEvent::Cursor(decode(CURSOR, payload)?),
             INSTRUMENT => MusicalEvent::Instrument(decode(INSTRUMENT, payload)?),
+            PITCH_BEND => MusicalEvent::PitchBend(decode(PITCH_BEND, payload)?),
+            MODULATION => MusicalEvent::Modulation(decode(MODULATION, payload)?),
             _ => return Ok(None),
         };
         event.validate()?;
@@ -330,6 +367,8 @@ impl MusicalEvent {
             MusicalEvent::Sustain(s) => Some(s.timestamp),
             MusicalEvent::TempoChange(t) => Some(t.timestamp),
             MusicalEvent::PatternChange(p) => Some(p.timestamp),
+            MusicalEvent::PitchBend(b) => Some(b.timestamp),
+            MusicalEvent::Modulation(m) => Some(m.timestamp),
             MusicalEvent::Chat(_) | MusicalEvent::Cursor(_) | MusicalEvent::Instrument(_) => None,
         }
     }
@@ -347,6 +386,8 @@ impl MusicalEvent {
             MusicalEvent::Chat(_) => CHAT,
             MusicalEvent::Cursor(_) => CURSOR,
             MusicalEvent::Instrument(_) => INSTRUMENT,
+            MusicalEvent::PitchBend(_) => PITCH_BEND,
+            MusicalEvent::Modulation(_) => MODULATION,
         }
     }
 
@@ -362,6 +403,8 @@ impl MusicalEvent {
             MusicalEvent::Chat(e) => serde_json::to_string(e),
             MusicalEvent::Cursor(e) => serde_json::to_string(e),
             MusicalEvent::Instrument(e) => serde_json::to_string(e),
+            MusicalEvent::PitchBend(e) => serde_json::to_string(e),
+            MusicalEvent::Modulation(e) => serde_json::to_string(e),
         }
         .expect("event payloads always serialize");
         RawValue::from_string(json).expect("serde_json wrote valid JSON")
@@ -418,6 +461,26 @@ impl MusicalEvent {
             MusicalEvent::PianoNoteOff(PianoNoteOff { note, timestamp }) => {
                 if !note_ok(*note) {
                     return fail(format!("note {note} is outside 0–127"));
+                }
+                if !time_ok(*timestamp) {
+                    return fail(format!(
+                        "timestamp must be relay time in ms, 0–{MAX_TIMESTAMP_MS}"
+                    ));
+                }
+            }
+            MusicalEvent::PitchBend(PitchBend { value, timestamp }) => {
+                if !(MIN_BEND..=MAX_BEND).contains(value) {
+                    return fail(format!("value {value} is outside {MIN_BEND}–{MAX_BEND}"));
+                }
+                if !time_ok(*timestamp) {
+                    return fail(format!(
+                        "timestamp must be relay time in ms, 0–{MAX_TIMESTAMP_MS}"
+                    ));
+                }
+            }
+            MusicalEvent::Modulation(Modulation { value, timestamp }) => {
+                if *value > 127 {
+                    return fail(format!("value {value} is outside 0–127"));
                 }
                 if !time_ok(*timestamp) {
                     return fail(format!(

@@ -18,6 +18,8 @@ pub struct Voice {
     pub family: &'static str,
     /// Its General MIDI program (a kit's: the GM2/GS drum-set number), 0–127.
     pub program: u8,
+    /// How far a full pitch-wheel throw bends it, semitones (General MIDI's default: 2).
+    pub bend_range: u8,
 }
 
 const fn voice(id: &'static str, name: &'static str, family: &'static str, program: u8) -> Voice {
@@ -26,7 +28,13 @@ const fn voice(id: &'static str, name: &'static str, family: &'static str, progr
         name,
         family,
         program,
+        bend_range: 2,
     }
+}
+
+/// The bend range of keys sound `id`, semitones; an unknown id has the default, 2.
+pub fn bend_range(id: &str) -> f32 {
+    f32::from(melodic(id).map_or(2, |v| v.bend_range))
 }
 
 /// The keys part's sounds, grouped by family in the order a picker shows them. The first is

@@ -2,7 +2,7 @@
 //! released for the others when a member leaves.
 
 use jam_protocol::MusicalEvent;
-use jam_protocol::event::{PianoNote, PianoNoteOff, Sustain};
+use jam_protocol::event::{Modulation, PianoNote, PianoNoteOff, PitchBend, Sustain};
 
 /// Which piano notes a member is sounding, so late joiners hear them and nobody hears a stuck
 /// note when the member leaves. Fixed size: a member can hold at most 128 notes.
@@ -14,6 +14,9 @@ pub(crate) struct NoteLedger {
     keys_down: u128,
     /// True while the sustain pedal is down.
     pedal: bool,
+    /// The pitch wheel's position (0 = centre) and the modulation wheel's.
+    bend: i16,
+    modulation: u8,
 }
 
 impl Default for NoteLedger {
@@ -22,6 +25,8 @@ impl Default for NoteLedger {
             velocity: [0; 128],
             keys_down: 0,
             pedal: false,
+            bend: 0,
+            modulation: 0,
         }
     }
 }
@@ -34,6 +39,9 @@ impl NoteLedger {
                 self.velocity[usize::from(*note)] != 0
             }
             Some(MusicalEvent::Sustain(Sustain { on: false, .. })) => self.pedal,
+            // A wheel back to rest is never dropped: nobody is left bent.
+            Some(MusicalEvent::PitchBend(PitchBend { value: 0, .. })) => self.bend != 0,
+            Some(MusicalEvent::Modulation(Modulation { value: 0, .. })) => self.modulation != 0,
             _ => false,
         }
     }
@@ -54,6 +62,8 @@ impl NoteLedger {
                     self.velocity[usize::from(note)] = 0;
                 }
             }
+            MusicalEvent::PitchBend(PitchBend { value, .. }) => self.bend = value,
+            MusicalEvent::Modulation(Modulation { value, .. }) => self.modulation = value,
             MusicalEvent::Sustain(Sustain { on, .. }) => {
                 self.pedal = on;
                 if !on {
@@ -77,6 +87,16 @@ impl NoteLedger {
     /// True while the sustain pedal is down.
     pub(crate) fn pedal(&self) -> bool {
         self.pedal
+    }
+
+    /// True while the pitch wheel is off centre.
+    pub(crate) fn bent(&self) -> bool {
+        self.bend != 0
+    }
+
+    /// True while the modulation wheel is up.
+    pub(crate) fn modulated(&self) -> bool {
+        self.modulation != 0
     }
 }
 

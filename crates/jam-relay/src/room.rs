@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use jam_protocol::event::{InstrumentChange, PianoNoteOff, Sustain, names};
+use jam_protocol::event::{InstrumentChange, Modulation, PianoNoteOff, PitchBend, Sustain, names};
 use jam_protocol::{
     ErrorCode, HeldNote, MemberInstrument, MusicalEvent, Participant, RelayedEventRef, Role,
     RoomCode, RoomState, RoomWelcome, SeqWindow, ServerMsg, UserJoined, UserLeft,
@@ -410,6 +410,32 @@ impl Room {
                 id,
                 names::SUSTAIN,
                 &off.to_payload(),
+                true,
+                None,
+                now,
+            );
+        }
+        // Wheels back to rest, so nobody is left bent or wobbling.
+        let mut rests = Vec::new();
+        if member.ledger.bent() {
+            rests.push(MusicalEvent::PitchBend(PitchBend {
+                value: 0,
+                timestamp,
+            }));
+        }
+        if member.ledger.modulated() {
+            rests.push(MusicalEvent::Modulation(Modulation {
+                value: 0,
+                timestamp,
+            }));
+        }
+        for rest in rests {
+            self.fan_out(
+                env,
+                None,
+                id,
+                rest.name(),
+                &rest.to_payload(),
                 true,
                 None,
                 now,

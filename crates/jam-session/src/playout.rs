@@ -202,6 +202,8 @@ impl Playout {
             Some(MusicalEvent::PianoNote(e)) => Some(e.timestamp),
             Some(MusicalEvent::PianoNoteOff(e)) => Some(e.timestamp),
             Some(MusicalEvent::Sustain(e)) => Some(e.timestamp),
+            Some(MusicalEvent::PitchBend(e)) => Some(e.timestamp),
+            Some(MusicalEvent::Modulation(e)) => Some(e.timestamp),
             _ => None,
         };
         let Some(timestamp) = timestamp.filter(|t| t.is_finite()) else {

@@ -2,7 +2,7 @@
 //! event it becomes (and comes from).
 
 use jam_protocol::MusicalEvent;
-use jam_protocol::event::{DrumHit, PianoNote, PianoNoteOff, Sustain};
+use jam_protocol::event::{DrumHit, Modulation, PianoNote, PianoNoteOff, PitchBend, Sustain};
 use serde::{Deserialize, Serialize};
 
 /// `piano` or `drums` (the app's `InstrumentName`).
@@ -40,6 +40,16 @@ pub enum Input {
         /// Down.
         on: bool,
     },
+    /// The pitch wheel, −8192–8191.
+    PitchBend {
+        /// Signed 14-bit value.
+        value: i16,
+    },
+    /// The modulation wheel, 0–127.
+    Modulation {
+        /// 0–127.
+        value: u8,
+    },
 }
 
 impl Input {
@@ -74,6 +84,10 @@ impl Input {
                 note,
             } => MusicalEvent::PianoNoteOff(PianoNoteOff { note, timestamp }),
             Input::Sustain { on } => MusicalEvent::Sustain(Sustain { on, timestamp }),
+            Input::PitchBend { value } => MusicalEvent::PitchBend(PitchBend { value, timestamp }),
+            Input::Modulation { value } => {
+                MusicalEvent::Modulation(Modulation { value, timestamp })
+            }
         })
     }
 
@@ -103,6 +117,8 @@ impl Input {
                 None,
             ),
             MusicalEvent::Sustain(s) => (Input::Sustain { on: s.on }, None),
+            MusicalEvent::PitchBend(b) => (Input::PitchBend { value: b.value }, None),
+            MusicalEvent::Modulation(m) => (Input::Modulation { value: m.value }, None),
             _ => return None,
         })
     }

@@ -28,4 +28,12 @@ note: number, } | { "type": "sustain",
 /**
  * Down.
  */
-on: boolean, };
+on: boolean, } | { "type": "pitchBend", 
+/**
+ * Signed 14-bit value.
+ */
+value: number, } | { "type": "modulation", 
+/**
+ * 0–127.
+ */
+value: number, };

@@ -104,6 +104,22 @@ interface Channel {
   lastAt: number;
   /** The player's sounds from context time `at` on, oldest first. */
   programs: { at: number; keys: string; drums: string }[];
+  /** The pitch wheel (its offset, cents) and the vibrato (its depth, cents), into every keys voice's detune. */
+  bend: ConstantSourceNode;
+  vibrato: GainNode;
+  lfo: OscillatorNode;
+}
+
+/** The pitch wheel's range, semitones (General MIDI's default; every palette sound's). */
+export const BEND_RANGE = 2;
+/** The modulation wheel's vibrato: its rate and, at full depth, its swing either way (cents). */
+export const VIBRATO_HZ = 5.5;
+export const VIBRATO_CENTS = 50;
+
+/** Cents a pitch-wheel value (−8192–8191) bends by. */
+export function bendCents(value: number): number {
+  const v = Math.min(Math.max(Number.isFinite(value) ? value : 0, -8192), 8191);
+  return (v / 8192) * BEND_RANGE * 100;
 }
 
 /** One zone of a palette instrument, as `assets/palette/palette.json` says (see `jam-audio`). */
@@ -383,6 +399,10 @@ export class Sampler {
         return;
       }
       c.gain.disconnect();
+      c.bend.stop();
+      c.lfo.stop();
+      c.bend.disconnect();
+      c.vibrato.disconnect();
     };
     setTimeout(retire, (after - this.ctx.currentTime + PIANO_RELEASE_S) * 1000 + RETIRE_EVERY_MS);
   }
@@ -392,6 +412,14 @@ export class Sampler {
     const at = Math.max(when, this.ctx.currentTime);
     const channel = this.channel(sender);
     channel.lastAt = Math.max(channel.lastAt, at);
+    if (input.type === "pitchBend") {
+      channel.bend.offset.setValueAtTime(bendCents(input.value), at);
+      return;
+    }
+    if (input.type === "modulation") {
+      channel.vibrato.gain.setValueAtTime((Math.min(Math.max(input.value, 0), 127) / 127) * VIBRATO_CENTS, at);
+      return;
+    }
     if (input.type === "sustain") {
       channel.sustain = input.on;
       if (!input.on) for (const v of this.voices) if (v.sender === sender && v.piano && !v.held) this.release(v, at, PIANO_RELEASE_S);
@@ -433,6 +461,7 @@ export class Sampler {
     const source = this.ctx.createBufferSource();
     source.buffer = buffer;
     source.playbackRate.value = rate;
+    if (piano) this.bendable(channel, source);
     const gain = this.ctx.createGain();
     gain.gain.value = level;
     source.connect(gain).connect(channel.gain);
@@ -487,6 +516,7 @@ export class Sampler {
       source.loopStart = zone.loop[0] / sample.rate;
       source.loopEnd = zone.loop[1] / sample.rate;
     }
+    if (piano) this.bendable(channel, source);
     const gain = this.ctx.createGain();
     const g = gain.gain;
     // Attack, hold, then the decay to the sustain level.
@@ -521,6 +551,12 @@ export class Sampler {
     }
   }
 
+  /** Puts a keys voice under its player's wheels. */
+  private bendable(channel: Channel, source: AudioBufferSourceNode): void {
+    channel.bend.connect(source.detune);
+    channel.vibrato.connect(source.detune);
+  }
+
   private release(v: Voice, at: number, seconds: number): void {
     const g = v.gain.gain;
     const start = Math.max(at, this.ctx.currentTime);
@@ -545,7 +581,16 @@ export class Sampler {
     if (!c) {
       const gain = this.ctx.createGain();
       gain.connect(this.master);
-      c = { gain, sustain: false, lastAt: 0, programs: [] };
+      const bend = this.ctx.createConstantSource();
+      bend.offset.value = 0;
+      bend.start();
+      const lfo = this.ctx.createOscillator();
+      lfo.frequency.value = VIBRATO_HZ;
+      const vibrato = this.ctx.createGain();
+      vibrato.gain.value = 0;
+      lfo.connect(vibrato);
+      lfo.start();
+      c = { gain, sustain: false, lastAt: 0, programs: [], bend, vibrato, lfo };
       this.channels.set(sender, c);
     }
     return c;

@@ -63,6 +63,10 @@ export function describe(input: PlayInput): string {
       return `${input.instrument} ${input.note} off`;
     case "sustain":
       return `sustain ${input.on ? "down" : "up"}`;
+    case "pitchBend":
+      return `pitch bend ${input.value}`;
+    case "modulation":
+      return `modulation ${input.value}`;
   }
 }
 

@@ -382,3 +382,101 @@ fn garbage_json_is_a_clear_error_and_not_a_panic() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Renders `seconds` of a held A4 on `program` with `setup` sent before the note (mono).
+fn held_a4(program: u16, setup: &[Action], seconds: f32) -> Vec<f32> {
+    let (mut engine, mut renderer) = crate::engine(bank(), EngineConfig::default());
+    let mut commands = vec![Action::Program {
+        source: ME,
+        instrument: Instrument::Piano,
+        program,
+    }];
+    commands.extend_from_slice(setup);
+    commands.push(Action::NoteOn {
+        source: ME,
+        instrument: Instrument::Piano,
+        note: 69,
+        velocity: 100,
+    });
+    for action in commands {
+        engine.send(Command::now(action)).unwrap();
+    }
+    let frames = (seconds * RATE as f32) as usize;
+    let mut out = vec![0.0; frames * 2];
+    for block in out.chunks_mut(256) {
+        renderer.render(block, 2, Instant::now());
+    }
+    out.chunks_exact(2).map(|f| (f[0] + f[1]) / 2.0).collect()
+}
+
+/// The pitch wheel bends a sounding note by exactly its semitones, drums are never bent, and
+/// the modulation wheel swings the pitch at 5.5 Hz by up to ±50 cents; a player's "all notes
+/// off" (they left) puts both wheels back.
+#[test]
+fn the_pitch_wheel_bends_and_the_modulation_wheel_wobbles() {
+    let strings = bank().palette().find(Kind::Melodic, "strings").unwrap();
+    let window = |x: &[f32]| x[RATE as usize / 2..RATE as usize / 2 + 8_192].to_vec();
+    let straight = held_a4(strings, &[], 1.0);
+    let base = measure::cents_off(&window(&straight), 440.0).expect("an A4");
+    let bent = held_a4(
+        strings,
+        &[Action::PitchBend {
+            source: ME,
+            semitones: 0.3,
+        }],
+        1.0,
+    );
+    let cents = measure::cents_off(&window(&bent), 440.0).expect("a bent A4");
+    assert!(
+        (cents - base - 30.0).abs() <= 2.0,
+        "bent {cents:+.1}, straight {base:+.1}"
+    );
+    // Vibrato: short windows across a cycle swing about ±50 cents.
+    let wobbling = held_a4(
+        strings,
+        &[Action::Modulation {
+            source: ME,
+            depth: 1.0,
+        }],
+        1.0,
+    );
+    let swings: Vec<f64> = (0..8)
+        .filter_map(|k| {
+            let at = RATE as usize / 2 + k * 1_100;
+            measure::cents_off(&wobbling[at..at + 2_048], 440.0).map(|c| c - base)
+        })
+        .collect();
+    let (lo, hi) = swings
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), &c| (lo.min(c), hi.max(c)));
+    assert!(hi - lo >= 40.0 && hi <= 55.0 && lo >= -55.0, "{swings:?}");
+    // All notes off puts the wheel back: the next note is straight.
+    let reset = held_a4(
+        strings,
+        &[
+            Action::PitchBend {
+                source: ME,
+                semitones: 2.0,
+            },
+            Action::AllNotesOff { source: ME },
+        ],
+        1.0,
+    );
+    let cents = measure::cents_off(&window(&reset), 440.0).expect("an A4");
+    assert!(
+        (cents - base).abs() <= 2.0,
+        "{cents:+.1} after all notes off"
+    );
+    // NaN and absurd bends are refused: clamped or ignored, never a crash.
+    for semitones in [f32::NAN, f32::INFINITY, -1e30] {
+        let x = held_a4(
+            strings,
+            &[Action::PitchBend {
+                source: ME,
+                semitones,
+            }],
+            0.2,
+        );
+        assert!(x.iter().all(|v| v.is_finite()));
+    }
+}

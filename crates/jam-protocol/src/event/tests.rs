@@ -254,3 +254,47 @@ fn instruments_are_ids_from_the_lists_and_nothing_else() {
         assert!(e.to_string().contains(says), "{bad}: {e}");
     }
 }
+
+#[test]
+fn bends_and_modulation_are_bounded() {
+    for (name, ok, bad) in [
+        (
+            "pitch_bend",
+            [
+                r#"{"value":-8192,"timestamp":5}"#,
+                r#"{"value":8191,"timestamp":5}"#,
+            ],
+            [
+                r#"{"value":8192,"timestamp":5}"#,
+                r#"{"value":-9000,"timestamp":5}"#,
+                r#"{"value":1.5,"timestamp":5}"#,
+                r#"{"value":40000,"timestamp":5}"#,
+                r#"{"value":0,"timestamp":-1}"#,
+                r#"{"value":0}"#,
+            ],
+        ),
+        (
+            "modulation",
+            [
+                r#"{"value":0,"timestamp":5}"#,
+                r#"{"value":127,"timestamp":5}"#,
+            ],
+            [
+                r#"{"value":128,"timestamp":5}"#,
+                r#"{"value":-1,"timestamp":5}"#,
+                r#"{"value":300,"timestamp":5}"#,
+                r#"{"value":"1","timestamp":5}"#,
+                r#"{"value":1,"timestamp":1e300}"#,
+                r#"{"timestamp":5}"#,
+            ],
+        ),
+    ] {
+        for p in ok {
+            let e = MusicalEvent::parse(name, &raw(p)).unwrap().unwrap();
+            assert_eq!(MusicalEvent::parse(name, &e.to_payload()).unwrap(), Some(e));
+        }
+        for p in bad {
+            assert!(MusicalEvent::parse(name, &raw(p)).is_err(), "{name} {p}");
+        }
+    }
+}

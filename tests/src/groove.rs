@@ -218,6 +218,15 @@ pub struct SilentHost {
 }
 
 impl SilentHost {
+    /// The room's code, from the invite.
+    pub fn code(&self) -> String {
+        self.invite
+            .rsplit('/')
+            .next()
+            .expect("a room code")
+            .to_owned()
+    }
+
     pub async fn start() -> SilentHost {
         let relay = crate::relay(jam_relay::RelayConfig::default()).await;
         let mut host = Command::new(jam());

@@ -212,12 +212,7 @@ async fn listeners_hear_each_players_instrument_from_the_next_note_and_late_join
         let jam = jam();
         let pulse = Pulse::start(&dir.join("pulse"), &["early", "late"]);
         let host = SilentHost::start().await;
-        let code = host
-            .invite
-            .rsplit('/')
-            .next()
-            .expect("a room code")
-            .to_owned();
+        let code = host.code();
         let early = ear(&jam, &pulse, &host, "early", "Early").await;
         let early_rec = dir.join("early.raw");
         let early_recorder = pulse.record("early", &early_rec);
@@ -265,12 +260,7 @@ async fn a_browser_guest_hears_each_players_instrument_as_the_app_does() {
         let dir = scratch(&format!("browser-{n}"));
         let pulse = Pulse::start(&dir.join("pulse"), &["guest"]);
         let host = SilentHost::start().await;
-        let code = host
-            .invite
-            .rsplit('/')
-            .next()
-            .expect("a room code")
-            .to_owned();
+        let code = host.code();
         let relay = host.relay.local_addr();
         let browser = jam_tests::browser::Browser::start_kind(
             jam_tests::browser::Kind::Chromium,

@@ -467,8 +467,16 @@ export class Sampler {
     source.connect(gain).connect(channel.gain);
     source.start(at);
     const voice: Voice = { source, gain, sender, channel, note: input.note, piano, held: piano, releaseS: PIANO_RELEASE_S, exclusive: 0 };
-    source.onended = () => {
-      gain.disconnect();
+    this.track(voice, [gain], at, durationMs);
+  }
+
+  /**
+   * Keeps a started voice until it ends (then disconnects `nodes`), cuts the oldest past
+   * [`MAX_VOICES`], and releases a keys note that has a length of its own at its end.
+   */
+  private track(voice: Voice, nodes: AudioNode[], at: number, durationMs: number | null): void {
+    voice.source.onended = () => {
+      for (const n of nodes) n.disconnect();
       this.voices = this.voices.filter((v) => v !== voice);
     };
     this.voices.push(voice);
@@ -476,10 +484,9 @@ export class Sampler {
       const oldest = this.voices.shift();
       if (oldest) this.release(oldest, this.ctx.currentTime, RESTRIKE_RELEASE_S);
     }
-    if (piano && durationMs !== null && Number.isFinite(durationMs)) {
-      const end = at + Math.min(Math.max(durationMs, 0), 60_000) / 1000;
+    if (voice.piano && durationMs !== null && Number.isFinite(durationMs)) {
       voice.held = false;
-      this.release(voice, end, PIANO_RELEASE_S);
+      this.release(voice, at + Math.min(Math.max(durationMs, 0), 60_000) / 1000, voice.releaseS);
     }
   }
 
@@ -535,20 +542,7 @@ export class Sampler {
     source.connect(gain).connect(pan).connect(channel.gain);
     source.start(at);
     const voice: Voice = { source, gain, sender, channel, note, piano, held: piano, releaseS: voicing.releaseS, exclusive };
-    source.onended = () => {
-      pan.disconnect();
-      gain.disconnect();
-      this.voices = this.voices.filter((v) => v !== voice);
-    };
-    this.voices.push(voice);
-    if (this.voices.length > MAX_VOICES) {
-      const oldest = this.voices.shift();
-      if (oldest) this.release(oldest, this.ctx.currentTime, RESTRIKE_RELEASE_S);
-    }
-    if (piano && durationMs !== null && Number.isFinite(durationMs)) {
-      voice.held = false;
-      this.release(voice, at + Math.min(Math.max(durationMs, 0), 60_000) / 1000, voicing.releaseS);
-    }
+    this.track(voice, [pan, gain], at, durationMs);
   }
 
   /** Puts a keys voice under its player's wheels. */

@@ -14,12 +14,13 @@ JAM_APT_PACKAGES=(build-essential pkg-config libssl-dev libasound2-dev libasound
 #   xvfb webkit2gtk-driver       a virtual screen and WebDriver for the app (with tauri-driver)
 #   pulseaudio pulseaudio-utils  one null sink per app instance, recorded with parec
 #   imagemagick                  screenshots of the virtual screen when debugging
+#   xdotool                      types a path into the app's real file chooser (GTK)
 #   iproute2 nftables            two homes behind NAT routers, in network namespaces
 #   miniupnpd-nftables           a real UPnP IGD and NAT-PMP/PCP server on one of the routers
 #   dbus desktop-file-utils appstream systemd
 #                                the installed packages: a session bus for invite links reaching
 #                                the running app, and the desktop, AppStream and unit checks
-JAM_TEST_APT_PACKAGES=(jackd2 libjack-jackd2-dev xvfb webkit2gtk-driver pulseaudio pulseaudio-utils imagemagick
+JAM_TEST_APT_PACKAGES=(jackd2 libjack-jackd2-dev xvfb webkit2gtk-driver pulseaudio pulseaudio-utils imagemagick xdotool
   iproute2 nftables miniupnpd-nftables dbus desktop-file-utils appstream systemd chromium chromium-driver firefox-esr)
 
 jam_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

@@ -36,6 +36,11 @@ pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::play::set_instrument,
             commands::play::preview_instrument,
             commands::play::set_favourites,
+            commands::play::choose_own_sound,
+            commands::play::own_sound_presets,
+            commands::play::load_own_sound,
+            commands::play::play_own_sound,
+            commands::play::own_sound,
             commands::play::send_chat,
             commands::play::set_volume,
             commands::play::clock_now,
@@ -132,7 +137,10 @@ pub fn run() {
                 let _ = window.set_focus();
             }
         }))
-        .plugin(tauri_plugin_deep_link::init());
+        .plugin(tauri_plugin_deep_link::init())
+        // The file chooser for my own sound, opened from Rust (`choose_own_sound`): the page
+        // itself is given no dialog or file-system permission.
+        .plugin(tauri_plugin_dialog::init());
     app(builder)
         .build(tauri::generate_context!())
         .expect("Jamwire couldn't open its window")

@@ -655,6 +655,95 @@ async fn two_apps_host_join_play_hear_and_listen() {
     eprintln!("B heard A's finger bass: {verdict:?}");
     assert_eq!(verdict.nearest, "finger-bass", "{verdict:?}");
 
+    // A loads a SoundFont of their own from the sound picker, through the system's file
+    // chooser (GTK's, on the virtual screen; it opens in a folder, never in "Recent", where
+    // a typed path isn't taken): Ctrl+L opens its location field, Enter chooses.
+    let font = dir.join("sine.sf2");
+    jam_tests::timbre::sine_font(&font);
+    a.click("#keys-sound").await;
+    a.wait_for("#sound-menu:not([hidden])").await;
+    a.click("#own-font").await;
+    let chooser = until("the file chooser to open", || async {
+        let out = Command::new("xdotool")
+            .args(["search", "--onlyvisible", "--name", "^A SoundFont$"])
+            .env("DISPLAY", display)
+            .output()
+            .ok()?;
+        let id = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()?
+            .trim()
+            .to_owned();
+        (!id.is_empty()).then_some(id)
+    })
+    .await;
+    let xdotool = |args: &[&str]| {
+        let status = Command::new("xdotool")
+            .args(args)
+            .env("DISPLAY", display)
+            .status()
+            .expect("xdotool runs");
+        assert!(status.success(), "xdotool {args:?}");
+    };
+    xdotool(&["windowfocus", "--sync", &chooser]);
+    xdotool(&["key", "ctrl+l"]);
+    xdotool(&["type", "--delay", "30", &font.display().to_string()]);
+    xdotool(&["key", "--delay", "200", "Return"]);
+    until("A to play its own sound", || async {
+        (a.text("#keys-sound").await == "My sound: Sine (sine.sf2) ▾").then_some(())
+    })
+    .await;
+    a.wait_for("#own-play[aria-pressed='true']").await;
+    a.screenshot("my-sound.png").await;
+    until("B to see that Ann is heard as the square lead", || async {
+        let said = b.client.execute(sound_of_ann, vec![]).await.ok()?;
+        (said.as_str() == Some("Square lead")).then_some(())
+    })
+    .await;
+    a.click("#keys-sound").await;
+    a.wait_for("#sound-menu[hidden]").await;
+    let (a_from4, b_from4) = (samples_in(&a.recording), samples_in(&b.recording));
+    {
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        let held = KeyActions::new("keys".into())
+            .then(KeyAction::Down { value: 'a' })
+            .pause(Duration::from_millis(400))
+            .then(KeyAction::Up { value: 'a' });
+        a.client.perform_actions(held).await.expect("a key held");
+    }
+    let mine = jam_audio::own::load(&font, None, &bank).expect("the font loads");
+    let mut references = jam_tests::timbre::references(&bank, 60, 0.4);
+    references.push((
+        "mine".into(),
+        jam_tests::timbre::own_reference(&bank, &mine, 60, 0.4),
+    ));
+    for (who, instance, from, expected) in [
+        ("A", &a, a_from4, "mine"),
+        ("B", &b, b_from4, "square-lead"),
+    ] {
+        instance.heard_since(from).await;
+        let start = *jam_tests::timbre::notes(&raw_since(&instance.recording, from), 300.0)
+            .first()
+            .expect("the note heard");
+        let needed = from + start + RATE / 2;
+        until("half a second after the note", || async {
+            (samples_in(&instance.recording) >= needed).then_some(())
+        })
+        .await;
+        let heard = raw_since(&instance.recording, from);
+        let print = jam_tests::timbre::Print::of(&heard, start).expect("a whole note");
+        let verdict = jam_tests::timbre::verdict(&print, &references);
+        eprintln!("{who} heard A's own sound as: {verdict:?}");
+        assert_eq!(verdict.nearest, expected, "{who}: {verdict:?}");
+    }
+    // Back to the palette: A's keys play the finger bass again, and so does the room.
+    a.click("#keys-sound").await;
+    a.wait_for("#sound-menu:not([hidden])").await;
+    a.type_into("#sound-search", "finger\u{E007}").await;
+    a.wait_for("#sound-menu[hidden]").await;
+    assert_eq!(a.text("#keys-sound").await, "Finger bass ▾");
+    a.wait_for("#own-play[aria-pressed='false']").await;
+
     // A busy room for the README: the sequencer running, keys lit.
     a.click("#sequencer [data-note='36'][data-step='0']").await;
     a.click("#sequencer [data-note='36'][data-step='8']").await;

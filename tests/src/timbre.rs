@@ -179,3 +179,63 @@ pub fn notes(x: &[f32], spacing_ms: f64) -> Vec<usize> {
     }
     starts.into_iter().map(|h| h * HOP).collect()
 }
+
+/// A player's own sound for the tests: a looped sine (nothing in the palette sounds like it)
+/// as a SoundFont whose preset is General MIDI 80, the square lead — so the room hears the
+/// square lead.
+pub fn sine_font(path: &std::path::Path) {
+    let rate = 32_000u32;
+    // 440 Hz at 32 kHz: 11 periods are exactly 800 frames, so the loop is seamless.
+    let recording: Vec<i16> = (0..16_000)
+        .map(|i| {
+            let t = f64::from(i) / f64::from(rate);
+            ((std::f64::consts::TAU * 440.0 * t).sin() * 16_000.0) as i16
+        })
+        .collect();
+    let font =
+        jam_audio::soundfont::write_sf2("Sine", 0, 80, &recording, rate, 69, Some([8_000, 8_800]));
+    std::fs::write(path, font).expect("write the font");
+}
+
+/// The engine's render of my own `sound` playing `note` (velocity 100, released after
+/// `held_s`), printed as [`references`] prints the palette's.
+pub fn own_reference(
+    bank: &Arc<SampleBank>,
+    sound: &jam_audio::own::OwnSound,
+    note: u8,
+    held_s: f32,
+) -> Print {
+    use jam_audio::{Action, Command, EngineConfig, Instrument, SourceId};
+    let (mut engine, mut renderer) = jam_audio::engine(bank.clone(), EngineConfig::default());
+    engine.set_own_sound(Some(sound)).expect("a fresh engine");
+    let me = SourceId::LOCAL;
+    for command in [
+        Command::now(Action::Program {
+            source: me,
+            instrument: Instrument::Piano,
+            program: jam_audio::own::OWN_PROGRAM,
+        }),
+        Command::now(Action::NoteOn {
+            source: me,
+            instrument: Instrument::Piano,
+            note,
+            velocity: 100,
+        }),
+        Command::at(
+            (held_s * RATE as f32) as u64,
+            Action::NoteOff {
+                source: me,
+                instrument: Instrument::Piano,
+                note,
+            },
+        ),
+    ] {
+        engine.send(command).expect("room in the ring");
+    }
+    let mut out = vec![0.0; RATE as usize * 2];
+    for block in out.chunks_mut(512) {
+        renderer.render(block, 2, std::time::Instant::now());
+    }
+    let mono: Vec<f32> = out.chunks_exact(2).map(|f| 0.5 * (f[0] + f[1])).collect();
+    Print::of(&mono, 0).expect("a second of render")
+}

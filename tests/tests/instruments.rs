@@ -437,3 +437,104 @@ async fn jam_play_sends_its_instrument_first_and_a_files_program_changes_in_orde
         json!([{"userId": ear.id, "keys": "warm-pad", "drums": "room-kit"}])
     );
 }
+
+/// A player loads their own SoundFont (`jam play --my-sound`): their speakers play it, and a
+/// listener's play the palette's nearest sound (the square lead) — each note measured against
+/// the renders of the whole palette and of the player's own sound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn my_own_sound_is_what_i_hear_and_the_room_hears_the_nearest_palette_sound() {
+    let _alone = ALONE.lock().await;
+    let dir = scratch("own");
+    let font = dir.join("sine.sf2");
+    timbre::sine_font(&font);
+    let mine = jam_audio::own::load(&font, None, &bank()).expect("the font loads");
+    let mut refs: Vec<NoteRefs> = references().to_vec();
+    for (note, list) in &mut refs {
+        let held = HELD_MS as f32 / 1_000.0;
+        list.push((
+            "mine".to_owned(),
+            timbre::own_reference(&bank(), &mine, *note, held),
+        ));
+    }
+    let judge = |recording: &Path, expected: &str| -> Result<Vec<Verdict>, String> {
+        let x = samples(recording);
+        let starts = timbre::notes(&x, GAP_MS as f64 * 0.6);
+        let verdicts: Vec<Verdict> = starts
+            .iter()
+            .zip(PHRASE)
+            .filter_map(|(&start, note)| {
+                let list = &refs.iter().find(|(n, _)| *n == note)?.1;
+                Some(timbre::verdict(&Print::of(&x, start)?, list))
+            })
+            .collect();
+        let got: Vec<&str> = verdicts.iter().map(|v| v.nearest.as_str()).collect();
+        if got != [expected; 4] {
+            return Err(format!(
+                "heard {got:?}, not {expected} four times: {verdicts:?}"
+            ));
+        }
+        Ok(verdicts)
+    };
+    let song = dir.join("phrase.mid");
+    let mut rec = Recording::new();
+    let track = rec.track("Lead");
+    for (i, note) in PHRASE.into_iter().enumerate() {
+        let at_us = i as u64 * GAP_MS * 1_000;
+        for (dt, velocity) in [(0, 100), (HELD_MS * 1_000, 0)] {
+            let on = MidiMessage::NoteOn { note, velocity };
+            let event = MidiEvent {
+                channel: 0,
+                message: on,
+            };
+            rec.record(track, at_us + dt, event);
+        }
+    }
+    rec.save(&song).expect("write the song");
+
+    taken("my own sound", |n| {
+        let (dir, font, song) = (dir.join(format!("take-{n}")), font.clone(), song.clone());
+        let judge = &judge;
+        async move {
+            let jam = jam();
+            let pulse = Pulse::start(&dir.join("pulse"), &["me", "ear"]);
+            let host = SilentHost::start().await;
+            let ear = ear(&jam, &pulse, &host, "ear", "Ear").await;
+            let (my_rec, ear_rec) = (dir.join("me.raw"), dir.join("ear.raw"));
+            let my_recorder = pulse.record("me", &my_rec);
+            let ear_recorder = pulse.record("ear", &ear_rec);
+            record_on(&ear_rec, 1).await;
+            let mut player = Command::new(&jam);
+            player.args([
+                "play",
+                song.to_str().expect("a UTF-8 path"),
+                "--into",
+                &host.invite,
+                "--my-sound",
+                font.to_str().expect("a UTF-8 path"),
+            ]);
+            audio_env(&mut player, &pulse, "me", groove::STEADY_BUFFER);
+            groove::Program::start(player).finished().await;
+            record_on(&ear_rec, 1).await;
+            my_recorder.stop();
+            ear_recorder.stop();
+            ear.stop().await;
+            host.program.stop().await;
+            let mine = judge(&my_rec, "mine").map_err(|e| format!("my speakers: {e}"))?;
+            let theirs =
+                judge(&ear_rec, "square-lead").map_err(|e| format!("the listener's: {e}"))?;
+            for (who, v) in [("mine", mine), ("the listener's", theirs)] {
+                eprintln!(
+                    "{who}: distances {:?} dB, margins {:?} dB",
+                    v.iter()
+                        .map(|v| (v.distance_db * 10.0).round() / 10.0)
+                        .collect::<Vec<_>>(),
+                    v.iter()
+                        .map(|v| (v.margin_db * 10.0).round() / 10.0)
+                        .collect::<Vec<_>>()
+                );
+            }
+            Ok(())
+        }
+    })
+    .await;
+}

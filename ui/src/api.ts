@@ -9,6 +9,8 @@ import type { AudioView } from "./bindings/AudioView";
 import { guestApi } from "./guest/api";
 import type { ClockView } from "./bindings/ClockView";
 import type { ErrorView } from "./bindings/ErrorView";
+import type { FontPresetView } from "./bindings/FontPresetView";
+import type { OwnSoundView } from "./bindings/OwnSoundView";
 import type { HostRequest } from "./bindings/HostRequest";
 import type { JamView } from "./bindings/JamView";
 import type { JoinRequest } from "./bindings/JoinRequest";
@@ -28,6 +30,8 @@ import type { Timing } from "./bindings/Timing";
 
 export type {
   AudioView,
+  FontPresetView,
+  OwnSoundView,
   ClockView,
   ErrorView,
   JamView,
@@ -76,6 +80,12 @@ const tauriApi = {
   setInstrument: (keys: string, drums: string) => invoke<Settings>("set_instrument", { keys, drums }),
   previewInstrument: (id: string) => invoke<void>("preview_instrument", { id }),
   setFavourites: (ids: string[]) => invoke<Settings>("set_favourites", { ids }),
+  chooseOwnSound: (folder: boolean) => invoke<string | null>("choose_own_sound", { folder }),
+  ownSoundPresets: (path: string) => invoke<FontPresetView[]>("own_sound_presets", { path }),
+  loadOwnSound: (path: string, preset: [number, number] | null, heardAs: string | null) =>
+    invoke<OwnSoundView>("load_own_sound", { path, preset, heardAs }),
+  playOwnSound: (on: boolean, heardAs: string | null) => invoke<Settings>("play_own_sound", { on, heardAs }),
+  ownSound: () => invoke<OwnSoundView | null>("own_sound"),
   sendChat: (text: string) => invoke<void>("send_chat", { text }),
   setVolume: (participantId: string, name: string, gain: number, muted: boolean) =>
     invoke<void>("set_volume", { participantId, name, gain, muted }),

@@ -10,6 +10,7 @@ import { RelayClock, emptyPattern, type Pattern, type Tempo } from "./groove";
 import { KeyboardPlayer } from "./keyboard";
 import { PALETTE, Roster } from "./room";
 import { History } from "./sparkline";
+import type { OwnSoundView } from "./bindings/OwnSoundView";
 import { DEFAULT_KEYS, DEFAULT_KIT, Sounds } from "./sounds";
 
 /** What views can wait for besides room events. */
@@ -92,6 +93,14 @@ export class Store {
   /** Hands a room event from the Rust side to the views that wait for its type. */
   dispatch(e: RoomEvent): void {
     for (const f of this.roomHandlers.get(e.type) ?? []) (f as (e: RoomEvent) => void)(e);
+  }
+
+  /** My own sound (app only), once one is loaded. */
+  ownSound: OwnSoundView | null = null;
+
+  setOwnSound(view: OwnSoundView | null): void {
+    this.ownSound = view;
+    this.emit("sound", undefined);
   }
 
   setSound(instrument: string, kit: string, favourites: string[]): void {

@@ -7,7 +7,7 @@
 //! ```
 //!
 //! For each instrument of [`CHOICES`] it takes the SoundFont preset's zones that play at
-//! velocity [`LAYER_VELOCITY`] (one velocity layer keeps the palette small), the left (or mono)
+//! velocity [`soundfont::LAYER_VELOCITY`] (one velocity layer keeps the palette small), the left (or mono)
 //! recording of each, cut to what is played (up to the loop's end plus the 8 guard frames the
 //! SoundFont format keeps after it), with the preset's and instrument's generators combined (a recording two
 //! instruments use is written once):
@@ -28,13 +28,8 @@ use std::sync::Arc;
 
 use jam_audio::SampleBank;
 use jam_audio::palette::{Kind, Manifest, ManifestInstrument, ManifestZone, measure};
-use rustysynth::{LoopMode, SoundFont};
-
-/// The velocity whose layer is extracted.
-const LAYER_VELOCITY: i32 = 100;
-/// Longest recording kept for an unlooped zone, in seconds: a cymbal has fallen 40 dB by then,
-/// and the engine fades the last 50 ms.
-const MAX_ONE_SHOT_SECONDS: i32 = 4;
+use jam_audio::soundfont;
+use rustysynth::SoundFont;
 
 /// (id, name, family, kind, bank, program). The built-in grand piano and standard kit come
 /// first and have no zones: they play the `piano/` and `drums/` folders.
@@ -125,7 +120,8 @@ fn write(out: &Path, manifest: &Manifest) -> Result<(), Box<dyn std::error::Erro
     Ok(())
 }
 
-/// The zones of one preset at [`LAYER_VELOCITY`], their recordings written to `out/id/`.
+/// The zones of one preset at [`soundfont::LAYER_VELOCITY`] ([`soundfont::preset_zones`]), their
+/// recordings written to `out/samples/` (a recording two instruments use is written once).
 fn extract(
     font: &SoundFont,
     out: &Path,
@@ -135,162 +131,41 @@ fn extract(
     bank: i32,
     program: i32,
 ) -> Result<Vec<ManifestZone>, Box<dyn std::error::Error>> {
-    let preset = font
-        .get_presets()
-        .iter()
-        .find(|p| p.get_bank_number() == bank && p.get_patch_number() == program)
-        .ok_or_else(|| format!("{id}: no preset {bank}:{program} in the font"))?;
     std::fs::create_dir_all(out.join("samples"))?;
-    let headers = font.get_sample_headers();
-    let wave = font.get_wave_data();
-    let mut zones = Vec::new();
-    for pr in preset.get_regions() {
-        if !(pr.get_velocity_range_start()..=pr.get_velocity_range_end()).contains(&LAYER_VELOCITY)
-        {
-            continue;
-        }
-        let inst = &font.get_instruments()[pr.get_instrument_id()];
-        for ir in inst.get_regions() {
-            if !(ir.get_velocity_range_start()..=ir.get_velocity_range_end())
-                .contains(&LAYER_VELOCITY)
-            {
-                continue;
+    let zones =
+        soundfont::preset_zones(font, bank, program, kind).map_err(|e| format!("{id}: {e}"))?;
+    let mut manifest_zones = Vec::new();
+    for z in zones {
+        let file = match written.get(&z.key) {
+            Some(file) => file.clone(),
+            None => {
+                // Shared between instruments that use the same recording (the two string
+                // sections, the kits' cymbals).
+                let file = format!("samples/{:04}.flac", written.len());
+                write_flac(&out.join(&file), &z.frames, z.rate)?;
+                written.insert(z.key, file.clone());
+                file
             }
-            let header = &headers[ir.get_sample_id()];
-            // Stereo pairs: keep the left (type 4) or mono (1) one.
-            if header.get_sample_type() & 0x2 != 0 {
-                continue;
-            }
-            let lo = pr.get_key_range_start().max(ir.get_key_range_start());
-            let hi = pr.get_key_range_end().min(ir.get_key_range_end());
-            if lo > hi {
-                continue;
-            }
-            let looped = kind == Kind::Melodic && ir.get_sample_modes() != LoopMode::NoLoop;
-            let start = ir.get_sample_start();
-            let (loop_start, loop_end) = (ir.get_sample_start_loop(), ir.get_sample_end_loop());
-            let rate = header.get_sample_rate();
-            let end = if looped {
-                loop_end
-            } else {
-                ir.get_sample_end().min(start + MAX_ONE_SHOT_SECONDS * rate)
-            };
-            let key = (ir.get_sample_id(), start, end);
-            let file = match written.get(&key) {
-                Some(file) => file.clone(),
-                None => {
-                    // Shared between instruments that use the same recording (the two string
-                    // sections, the kits' cymbals).
-                    let file = format!("samples/{:04}.flac", written.len());
-                    let mut frames = wave[usize::try_from(start)?..usize::try_from(end)?].to_vec();
-                    if looped {
-                        let (ls, le) = (
-                            usize::try_from(loop_start - start)?,
-                            usize::try_from(loop_end - start)?,
-                        );
-                        if smooth_seam(&mut frames, ls, le) {
-                            eprintln!("{id}: crossfaded the loop of {}", header.get_name());
-                        }
-                        // One frame past the loop's end: the loop's first, so interpolation
-                        // across the seam reads what is played next.
-                        frames.push(frames[ls]);
-                    } else {
-                        fade_out(&mut frames, usize::try_from(rate / 20)?);
-                    }
-                    write_flac(&out.join(&file), &frames, u32::try_from(rate)?)?;
-                    written.insert(key, file.clone());
-                    file
-                }
-            };
-            let seconds = |inst: f32, preset: f32| (inst * preset).clamp(0.0, 100.0);
-            let sustain_db = (ir.get_sustain_volume_envelope() + pr.get_sustain_volume_envelope())
-                .clamp(0.0, 144.0);
-            let attenuation =
-                (ir.get_initial_attenuation() + pr.get_initial_attenuation()).clamp(0.0, 144.0);
-            let pan = ((ir.get_pan() + pr.get_pan()) / 50.0).clamp(-1.0, 1.0);
-            zones.push(ManifestZone {
-                sample: file,
-                keys: [u8::try_from(lo)?, u8::try_from(hi)?],
-                root: u8::try_from(ir.get_root_key().clamp(0, 127))?,
-                tune: (ir.get_coarse_tune() + pr.get_coarse_tune()) as f32 * 100.0
-                    + (ir.get_fine_tune() + pr.get_fine_tune()) as f32,
-                tracking: (ir.get_scale_tuning() + pr.get_scale_tuning()) as f32,
-                r#loop: looped.then(|| {
-                    [
-                        u32::try_from(loop_start - start).unwrap_or(0),
-                        u32::try_from(loop_end - start).unwrap_or(0),
-                    ]
-                }),
-                attack: seconds(
-                    ir.get_attack_volume_envelope(),
-                    pr.get_attack_volume_envelope(),
-                ),
-                hold: seconds(ir.get_hold_volume_envelope(), pr.get_hold_volume_envelope()),
-                decay: seconds(
-                    ir.get_decay_volume_envelope(),
-                    pr.get_decay_volume_envelope(),
-                ),
-                sustain: 10f32.powf(-sustain_db / 20.0),
-                release: seconds(
-                    ir.get_release_volume_envelope(),
-                    pr.get_release_volume_envelope(),
-                ),
-                // SoundFont attenuation is applied at 0.4 of its nominal dB by FluidSynth and
-                // most players (the EMU hardware did); do the same so layers keep their balance.
-                level: 10f32.powf(-0.4 * attenuation / 20.0),
-                pan: (pan * 100.0).round() / 100.0,
-                exclusive: u8::try_from(ir.get_exclusive_class().clamp(0, 127))?,
-            });
-        }
+        };
+        manifest_zones.push(ManifestZone {
+            sample: file,
+            keys: z.keys,
+            root: z.root,
+            tune: z.tune,
+            tracking: z.tracking,
+            r#loop: z.r#loop,
+            attack: z.attack,
+            hold: z.hold,
+            decay: z.decay,
+            sustain: z.sustain,
+            release: z.release,
+            level: z.level,
+            pan: z.pan,
+            exclusive: z.exclusive,
+        });
     }
-    if zones.is_empty() {
-        return Err(format!(
-            "{id}: preset {bank}:{program} has no zone at velocity {LAYER_VELOCITY}"
-        )
-        .into());
-    }
-    zones.sort_by_key(|z| z.keys);
-    Ok(zones)
-}
-
-/// Where a loop's seam (its last frame to its first) steps further than any two neighbouring
-/// frames inside the loop, it clicks once per pass: crossfade the loop's last quarter (at most
-/// 1,024 frames) into the frames before its start, so the end runs into the start as the
-/// recording itself runs into it. Returns whether it did.
-fn smooth_seam(samples: &mut [i16], ls: usize, le: usize) -> bool {
-    if ls == 0 || le <= ls + 4 || le > samples.len() {
-        return false;
-    }
-    let step = |a: i16, b: i16| (i32::from(a) - i32::from(b)).abs();
-    let body = samples[ls..le]
-        .windows(2)
-        .map(|w| step(w[0], w[1]))
-        .max()
-        .unwrap_or(0);
-    if step(samples[le - 1], samples[ls]) <= body {
-        return false;
-    }
-    let n = ((le - ls) / 4).min(ls).min(1_024);
-    for k in 0..n {
-        let t = (k + 1) as f32 / n as f32;
-        let (mine, theirs) = (samples[le - n + k], samples[ls - n + k]);
-        // Equal power, so the level holds through the fade.
-        let (a, b) = (
-            (t * std::f32::consts::FRAC_PI_2).cos(),
-            (t * std::f32::consts::FRAC_PI_2).sin(),
-        );
-        samples[le - n + k] = (f32::from(mine) * a + f32::from(theirs) * b) as i16;
-    }
-    true
-}
-
-/// A linear fade over the last `frames`, so a shortened recording ends without a click.
-fn fade_out(samples: &mut [i16], frames: usize) {
-    let n = samples.len().min(frames);
-    let from = samples.len() - n;
-    for (k, s) in samples[from..].iter_mut().enumerate() {
-        *s = (f32::from(*s) * (n - k) as f32 / n as f32) as i16;
-    }
+    manifest_zones.sort_by_key(|z| z.keys);
+    Ok(manifest_zones)
 }
 
 fn write_flac(path: &Path, frames: &[i16], rate: u32) -> Result<(), Box<dyn std::error::Error>> {

@@ -40,6 +40,23 @@ pub enum AudioError {
         /// What is wrong, naming the instrument.
         detail: String,
     },
+    /// A player's own sound (a SoundFont or a folder of recordings) can't be read.
+    #[error("couldn't open {path} as your sound: {source}")]
+    OwnSoundUnreadable {
+        /// The file or folder.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A player's own sound is damaged, too large or not something Jamwire plays.
+    #[error("{path} can't be your sound: {detail}")]
+    OwnSoundInvalid {
+        /// The file or folder.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        detail: String,
+    },
     /// The command ring is full: the audio side is not running or is far behind.
     #[error(
         "the audio engine isn't taking commands (its queue is full); is the audio output running?"

@@ -25,8 +25,10 @@ mod error;
 mod limiter;
 pub mod offline;
 pub mod output;
+pub mod own;
 pub mod palette;
 mod renderer;
+pub mod soundfont;
 mod voice;
 
 pub use bank::{Instrument, SampleBank};
@@ -36,6 +38,16 @@ pub use error::{AudioError, Result};
 pub use renderer::{EngineStats, Renderer, StatsSnapshot};
 
 use std::sync::Arc;
+
+/// The shipped samples, loaded once for the unit tests.
+#[cfg(test)]
+pub(crate) fn test_bank() -> Arc<SampleBank> {
+    static BANK: std::sync::OnceLock<Arc<SampleBank>> = std::sync::OnceLock::new();
+    BANK.get_or_init(|| {
+        Arc::new(SampleBank::load(&SampleBank::default_dir()).expect("assets load"))
+    })
+    .clone()
+}
 
 /// Settings of an engine instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +76,8 @@ impl Default for EngineConfig {
 /// The control side of the engine.
 pub struct Engine {
     command_tx: rtrb::Producer<Command>,
+    own_tx: rtrb::Producer<Option<Arc<palette::PaletteInstrument>>>,
+    trash_rx: rtrb::Consumer<Arc<palette::PaletteInstrument>>,
     clock: Arc<AudioClock>,
     stats: Arc<EngineStats>,
     sample_rate: u32,
@@ -72,12 +86,25 @@ pub struct Engine {
 /// Creates an engine: the control handle and the renderer to hand to the audio thread.
 pub fn engine(bank: Arc<SampleBank>, config: EngineConfig) -> (Engine, Renderer) {
     let (command_tx, command_rx) = rtrb::RingBuffer::new(config.command_capacity.max(1));
+    // One new own sound in flight; the old ones coming back never outnumber the new ones sent
+    // while the control side empties the way back before each send.
+    let (own_tx, own_rx) = rtrb::RingBuffer::new(1);
+    let (trash_tx, trash_rx) = rtrb::RingBuffer::new(4);
     let clock = Arc::new(AudioClock::new(config.sample_rate));
     let stats = Arc::new(EngineStats::default());
-    let renderer = Renderer::new(bank, config, command_rx, clock.clone(), stats.clone());
+    let renderer = Renderer::new(
+        bank,
+        config,
+        command_rx,
+        (own_rx, trash_tx),
+        clock.clone(),
+        stats.clone(),
+    );
     (
         Engine {
             command_tx,
+            own_tx,
+            trash_rx,
             clock,
             stats,
             sample_rate: config.sample_rate,
@@ -90,6 +117,7 @@ impl Engine {
     /// Sends a command; fails only if the audio side has stopped taking commands and the ring is
     /// full (nothing is changed then).
     pub fn send(&mut self, command: Command) -> Result<()> {
+        self.free_replaced_sounds();
         self.command_tx
             .push(command)
             .map_err(|_| AudioError::CommandQueueFull)
@@ -118,6 +146,22 @@ impl Engine {
             instrument,
             note,
         }))
+    }
+
+    /// Hands the renderer this engine's own sound (`None` removes it), played by sources whose
+    /// keyboard part has program [`own::OWN_PROGRAM`] (the grand piano while there is none).
+    /// Voices of the previous own sound stop. Fails, changing nothing, when the renderer hasn't
+    /// taken the previous one yet (the audio side isn't running).
+    pub fn set_own_sound(&mut self, sound: Option<&own::OwnSound>) -> Result<()> {
+        self.free_replaced_sounds();
+        self.own_tx
+            .push(sound.map(|s| s.instrument.clone()))
+            .map_err(|_| AudioError::CommandQueueFull)
+    }
+
+    /// Frees the own sounds the renderer has replaced (it never frees memory itself).
+    fn free_replaced_sounds(&mut self) {
+        while self.trash_rx.pop().is_ok() {}
     }
 
     /// Sets a source's sustain pedal now.

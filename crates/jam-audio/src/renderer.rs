@@ -6,8 +6,16 @@ use std::time::Instant;
 
 use crate::bank::{HARD_VELOCITY, SOFT_VELOCITY};
 use crate::limiter::Limiter;
+use crate::own::OWN_PROGRAM;
+use crate::palette::PaletteInstrument;
 use crate::voice::{SampleRef, Voice, render_voice};
 use crate::{Action, AudioClock, Command, EngineConfig, Instrument, SampleBank, SourceId};
+
+/// The renderer's ends of the own-sound rings: new sounds in, replaced ones out.
+pub(crate) type OwnRings = (
+    rtrb::Consumer<Option<Arc<PaletteInstrument>>>,
+    rtrb::Producer<Arc<PaletteInstrument>>,
+);
 
 /// Largest block rendered in one pass; longer requests are split.
 pub(crate) const MAX_BLOCK: usize = 1_024;
@@ -142,6 +150,12 @@ struct Scheduled {
 /// [`StatsSnapshot::voices_stolen`].
 pub struct Renderer {
     bank: Arc<SampleBank>,
+    /// This engine's own sound ([`crate::own`]), played for program [`OWN_PROGRAM`].
+    pub(crate) own: Option<Arc<PaletteInstrument>>,
+    /// New own sounds from the control side, and the replaced ones going back to be dropped
+    /// there (the audio thread never drops a reference that might be the last).
+    own_rx: rtrb::Consumer<Option<Arc<PaletteInstrument>>>,
+    trash_tx: rtrb::Producer<Arc<PaletteInstrument>>,
     sample_rate: f32,
     command_rx: rtrb::Consumer<Command>,
     /// Commands waiting for their frame; never grows past its initial capacity.
@@ -168,11 +182,15 @@ impl Renderer {
         bank: Arc<SampleBank>,
         config: EngineConfig,
         command_rx: rtrb::Consumer<Command>,
+        own: OwnRings,
         clock: Arc<AudioClock>,
         stats: Arc<EngineStats>,
     ) -> Renderer {
         Renderer {
             bank,
+            own: None,
+            own_rx: own.0,
+            trash_tx: own.1,
             sample_rate: config.sample_rate as f32,
             command_rx,
             schedule: Vec::with_capacity(config.schedule_capacity.max(1)),
@@ -242,6 +260,7 @@ impl Renderer {
     fn render_block(&mut self, frames: usize) {
         let block_start = self.frame;
         let block_end = block_start + frames as u64;
+        self.take_own_sound();
         self.take_commands();
         self.mix[..frames * 2].fill(0.0);
         let mut pos = 0usize;
@@ -276,6 +295,32 @@ impl Renderer {
             self.voices.iter().filter(|v| v.active).count() as u64,
             Relaxed,
         );
+    }
+
+    /// Puts a new own sound in place. Its voices stop (they play the old recordings); the old
+    /// sound goes back to the control side to be freed (if that ring were ever full it would be
+    /// leaked, never freed here).
+    fn take_own_sound(&mut self) {
+        let Ok(new) = self.own_rx.pop() else {
+            return;
+        };
+        for v in self.voices.iter_mut().filter(|v| {
+            v.active
+                && matches!(
+                    v.sample,
+                    SampleRef::Zone {
+                        instrument: OWN_PROGRAM,
+                        ..
+                    }
+                )
+        }) {
+            v.active = false;
+        }
+        if let Some(old) = std::mem::replace(&mut self.own, new)
+            && let Err(rtrb::PushError::Full(old)) = self.trash_tx.push(old)
+        {
+            std::mem::forget(old);
+        }
     }
 
     /// Moves commands from the ring into the schedule.
@@ -353,9 +398,13 @@ impl Renderer {
                     } else {
                         &bank.palette.melodic
                     };
-                    list.get(usize::from(instrument))
-                        .and_then(|i| i.zones.get(usize::from(zone)))
-                        .map_or(&[], |z| &z.sample.data)
+                    if instrument == OWN_PROGRAM {
+                        self.own.as_deref()
+                    } else {
+                        list.get(usize::from(instrument))
+                    }
+                    .and_then(|i| i.zones.get(usize::from(zone)))
+                    .map_or(&[], |z| &z.sample.data)
                 }
             };
             if any_bent && voice.instrument == Instrument::Piano {
@@ -428,7 +477,9 @@ impl Renderer {
                     Instrument::Piano => (&mut state.melodic, self.bank.palette.melodic.len()),
                     Instrument::Drums => (&mut state.kit, self.bank.palette.kits.len()),
                 };
-                *slot = if usize::from(program) < len {
+                *slot = if usize::from(program) < len
+                    || (program == OWN_PROGRAM && instrument == Instrument::Piano)
+                {
                     program
                 } else {
                     0
@@ -465,7 +516,8 @@ impl Renderer {
             Instrument::Piano => state.melodic,
             Instrument::Drums => state.kit,
         };
-        if program != 0 {
+        // The own sound, until one is loaded, is the grand piano.
+        if program != 0 && (program != OWN_PROGRAM || self.own.is_some()) {
             self.zone_note_on(source, instrument, program, note, velocity);
             return;
         }
@@ -559,7 +611,12 @@ impl Renderer {
         let kit = part == Instrument::Drums;
         let palette = &self.bank.palette;
         let list = if kit { &palette.kits } else { &palette.melodic };
-        let Some(instrument) = list.get(usize::from(program)) else {
+        let chosen = if program == OWN_PROGRAM {
+            self.own.as_deref()
+        } else {
+            list.get(usize::from(program))
+        };
+        let Some(instrument) = chosen else {
             return;
         };
         let Some(zone_index) = instrument.zone(note) else {

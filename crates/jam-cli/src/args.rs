@@ -168,6 +168,32 @@ pub(crate) struct Sound {
     /// brush-kit.
     #[arg(long, value_name = "ID", value_parser = kit_id)]
     pub(crate) kit: Option<String>,
+    /// Play your keys with your own sound: a SoundFont (.sf2) or a folder of recordings
+    /// (WAV, FLAC, Ogg) each named after its note (C4.wav, F#2.flac, 60.ogg; C4 is middle C).
+    /// Only you hear it: the room hears --instrument, or the palette's nearest to the font's
+    /// preset. A MIDI file's program changes switch back to the palette.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) my_sound: Option<String>,
+    /// The SoundFont preset to play, as BANK:PROGRAM (default: the font's first).
+    #[arg(long, value_name = "BANK:PROGRAM", value_parser = preset, requires = "my_sound")]
+    pub(crate) my_preset: Option<(u16, u8)>,
+}
+
+fn preset(text: &str) -> Result<(u16, u8), String> {
+    let (bank, program) = text
+        .split_once(':')
+        .ok_or("write it as BANK:PROGRAM, like 0:4")?;
+    let bank = bank
+        .trim()
+        .parse::<u16>()
+        .map_err(|_| "the bank is a number, 0–16383")?;
+    let program = program
+        .trim()
+        .parse::<u8>()
+        .ok()
+        .filter(|p| *p <= 127)
+        .ok_or("the program is a number, 0–127")?;
+    Ok((bank, program))
 }
 
 fn keys_id(id: &str) -> Result<String, String> {

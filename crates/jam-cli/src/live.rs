@@ -144,12 +144,22 @@ pub(crate) fn quiet() -> impl RoomSink {
     |_: RoomEvent| {}
 }
 
-/// Chooses the sounds `sound` asks for (the rest stay the defaults).
-fn choose(core: &Core, sound: &Sound) -> anyhow::Result<()> {
+/// Chooses the sounds `sound` asks for (the rest stay the defaults), and loads my own sound
+/// when it names one.
+async fn choose(core: &Core, sound: &Sound) -> anyhow::Result<()> {
     let settings = core.settings();
     let keys = sound.instrument.as_deref().unwrap_or(&settings.instrument);
     let drums = sound.kit.as_deref().unwrap_or(&settings.kit);
     core.set_instrument(keys, drums)?;
+    if let Some(path) = &sound.my_sound {
+        let own = core
+            .load_own_sound(path, sound.my_preset, sound.instrument.as_deref())
+            .await?;
+        eprintln!(
+            "jam: playing your sound {} ({} recordings by key); the room hears {}",
+            own.name, own.zones, own.heard_as
+        );
+    }
     Ok(())
 }
 
@@ -161,7 +171,7 @@ pub(crate) async fn host(
     sound: Sound,
 ) -> anyhow::Result<()> {
     let core = core(audio, Some(bind), ca_certs);
-    choose(&core, &sound)?;
+    choose(&core, &sound).await?;
     let jam = core.host(request, quiet()).await?;
     // The invite, and on the next line what the app's invite screen shows beside it: the link
     // friends without the app open. One write, and a stdout nobody reads any more (a script
@@ -214,7 +224,7 @@ pub(crate) async fn join(
     sound: Sound,
 ) -> anyhow::Result<()> {
     let core = core(audio, None, ca_certs);
-    choose(&core, &sound)?;
+    choose(&core, &sound).await?;
     connect(&core, invite, name, listener, password, quiet()).await?;
     let result = stay(&core, stop_signal()).await;
     core.leave().await?;
@@ -237,7 +247,7 @@ pub(crate) async fn play(
 ) -> anyhow::Result<()> {
     let song = Song::load(file)?;
     let core = core(audio, None, Vec::new());
-    choose(&core, &sound)?;
+    choose(&core, &sound).await?;
     connect(&core, invite, name, false, password, quiet()).await?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(Played, Instant)>(1_024);
     let performer = std::thread::spawn(move || {

@@ -40,8 +40,8 @@ use crate::stage::{self, Stage, StageHandle};
 use crate::sync::lock;
 use crate::takes::Takes;
 use crate::views::{
-    AudioView, ClockView, HostRequest, JamView, JoinRequest, MidiView, RelayFiguresView,
-    StartupView,
+    AudioView, ClockView, FontPresetView, HostRequest, JamView, JoinRequest, MidiView,
+    OwnSoundView, RelayFiguresView, StartupView,
 };
 
 /// Audio buffers a player may choose, frames.
@@ -135,6 +135,26 @@ impl Core {
             }),
         };
         let runtime = &core.inner.runtime;
+        // My own sound, loaded again in the background (the keys play the sound the room
+        // hears until it is ready; a file gone or broken since is said in the log and the
+        // keys stay on that sound).
+        if let (Some(own), true, Ok(bank)) = (
+            core.settings().own_sound,
+            core.settings().play_own_sound,
+            core.bank(),
+        ) {
+            let core = core.clone();
+            runtime.spawn(async move {
+                match load_own(bank, PathBuf::from(&own.path), own.preset).await {
+                    Ok(sound) => {
+                        let mut stage = core.inner.stage.lock();
+                        stage.speaker.set_own_sound(Some(sound));
+                        stage.speaker.play_own(true);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "my own sound didn't load again"),
+                }
+            });
+        }
         runtime.spawn(stage::run_groove(core.inner.stage.clone()));
         runtime.spawn(audio::watch(core.inner.stage.clone()));
         core
@@ -275,8 +295,15 @@ impl Core {
 
     /// Chooses our sounds: `keys` for the keys part, `drums` for the drum part (ids of
     /// `jam_protocol::instrument`). Heard at once here and, in a jam, by everyone from our next
-    /// note; remembered. An unknown id changes nothing and says so.
+    /// note; remembered. My own sound, if it was playing, stops playing (it stays loaded). An
+    /// unknown id changes nothing and says so.
     pub fn set_instrument(&self, keys: &str, drums: &str) -> Result<Settings> {
+        self.choose(keys, drums, false)
+    }
+
+    /// Chooses the sounds the room hears (`keys`, `drums`) and whether our keys play my own
+    /// sound instead.
+    fn choose(&self, keys: &str, drums: &str, own: bool) -> Result<Settings> {
         let change = MusicalEvent::Instrument(jam_protocol::event::InstrumentChange {
             keys: keys.to_owned(),
             drums: drums.to_owned(),
@@ -286,6 +313,7 @@ impl Core {
             .map_err(|_| PlayError::BadInput("That isn't one of Jamwire's instruments.".into()))?;
         {
             let mut stage = self.inner.stage.lock();
+            stage.speaker.play_own(own);
             stage.speaker.play_local(&change);
             match stage.share(&change) {
                 // A listener plays nothing, so there is nothing to tell the room.
@@ -296,6 +324,94 @@ impl Core {
         self.update_settings(|s| {
             s.instrument = keys.to_owned();
             s.kit = drums.to_owned();
+            s.play_own_sound = own;
+        })
+    }
+
+    /// The presets of a SoundFont, to choose one before loading it (read on a blocking thread).
+    pub async fn own_sound_presets(&self, path: &str) -> Result<Vec<FontPresetView>> {
+        let path = PathBuf::from(path);
+        let presets = tokio::task::spawn_blocking(move || jam_audio::own::font_presets(&path))
+            .await
+            .map_err(|e| PlayError::BadInput(format!("Reading the SoundFont failed ({e}).")))?
+            .map_err(|e| PlayError::BadInput(e.to_string()))?;
+        Ok(presets
+            .into_iter()
+            .map(|p| FontPresetView {
+                bank: p.bank,
+                program: p.program,
+                name: p.name,
+            })
+            .collect())
+    }
+
+    /// Loads my own sound — a SoundFont (SF2) preset (`preset`: bank and program; `None`: its
+    /// first) or a folder of recordings named by note — on a blocking thread (the audio never
+    /// waits for it), then plays it on my keys at once. The room hears `heard_as` (a palette
+    /// id; by default the palette's nearest to the font's preset), told like any choice;
+    /// remembered, and loaded again at the next start. A file that can't be used changes
+    /// nothing and says why.
+    pub async fn load_own_sound(
+        &self,
+        path: &str,
+        preset: Option<(u16, u8)>,
+        heard_as: Option<&str>,
+    ) -> Result<OwnSoundView> {
+        let heard_as = heard_as
+            .map(|id| {
+                jam_protocol::instrument::melodic(id).ok_or_else(|| {
+                    PlayError::BadInput("That isn't one of Jamwire's instruments.".into())
+                })
+            })
+            .transpose()?;
+        let sound = load_own(self.bank()?, PathBuf::from(path), preset).await?;
+        let heard_as =
+            heard_as.unwrap_or_else(|| jam_protocol::instrument::nearest_melodic(sound.program));
+        let setting = crate::settings::OwnSoundSetting {
+            path: path.to_owned(),
+            preset,
+            name: sound.name.clone(),
+        };
+        self.inner.stage.lock().speaker.set_own_sound(Some(sound));
+        let kit = self.settings().kit;
+        self.choose(heard_as.id, &kit, true)?;
+        self.update_settings(|s| s.own_sound = Some(setting))?;
+        self.own_sound_view()
+            .ok_or_else(|| PlayError::BadInput("The sound was replaced meanwhile.".into()))
+    }
+
+    /// Plays my own sound on my keys (`on`), or the sound the room hears; `heard_as` (a keys
+    /// sound of the palette) changes what the room hears meanwhile. Turning it on with no
+    /// sound loaded says so and changes nothing.
+    pub fn play_own_sound(&self, on: bool, heard_as: Option<&str>) -> Result<Settings> {
+        if on && self.inner.stage.lock().speaker.own_sound().is_none() {
+            return Err(PlayError::BadInput(
+                "Load a SoundFont or a folder of recordings first.".into(),
+            ));
+        }
+        let settings = self.settings();
+        self.choose(heard_as.unwrap_or(&settings.instrument), &settings.kit, on)
+    }
+
+    /// My own sound, if one is loaded.
+    pub fn own_sound_view(&self) -> Option<OwnSoundView> {
+        let settings = self.settings();
+        let stage = self.inner.stage.lock();
+        let sound = stage.speaker.own_sound()?;
+        Some(OwnSoundView {
+            name: sound.name.clone(),
+            path: settings.own_sound.map(|s| s.path).unwrap_or_default(),
+            zones: u32::try_from(sound.zone_count()).unwrap_or(u32::MAX),
+            heard_as: settings.instrument,
+            playing: settings.play_own_sound,
+            notes: sound.notes.clone(),
+        })
+    }
+
+    /// The decoded samples (to level my own sound against), or why there are none.
+    fn bank(&self) -> Result<Arc<jam_audio::SampleBank>> {
+        self.inner.stage.lock().speaker.bank().ok_or_else(|| {
+            PlayError::Audio("Jamwire's own samples aren't loaded, so no sound can be.".into())
         })
     }
 
@@ -483,4 +599,16 @@ impl Core {
             on_devices,
         );
     }
+}
+
+/// Loads my own sound on a blocking thread.
+async fn load_own(
+    bank: Arc<jam_audio::SampleBank>,
+    path: PathBuf,
+    preset: Option<(u16, u8)>,
+) -> Result<jam_audio::own::OwnSound> {
+    tokio::task::spawn_blocking(move || jam_audio::own::load(&path, preset, &bank))
+        .await
+        .map_err(|e| PlayError::BadInput(format!("Loading the sound failed ({e}).")))?
+        .map_err(|e| PlayError::BadInput(e.to_string()))
 }

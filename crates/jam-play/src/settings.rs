@@ -85,6 +85,32 @@ pub struct Settings {
     /// Up to four favourite keys sounds, switched with Alt+1…4 (ids; unknown ones are dropped).
     #[serde(deserialize_with = "lenient_favourites")]
     pub favourites: Vec<String>,
+    /// My own sound (a SoundFont preset or a folder of recordings), once one has been loaded;
+    /// loaded again at start when `play_own_sound` is on. The room hears `instrument`.
+    #[serde(deserialize_with = "lenient_own_sound")]
+    pub own_sound: Option<OwnSoundSetting>,
+    /// The keys play my own sound rather than `instrument` (which the room hears).
+    pub play_own_sound: bool,
+}
+
+/// Where my own sound comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnSoundSetting {
+    /// The SoundFont file or the folder of recordings.
+    pub path: String,
+    /// The font's preset (bank, program); `None` for a folder or the font's first preset.
+    pub preset: Option<(u16, u8)>,
+    /// What the picker shows ("Rhodes (MyFont.sf2)").
+    pub name: String,
+}
+
+/// A damaged `ownSound` entry is forgotten, not the whole settings file.
+fn lenient_own_sound<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<OwnSoundSetting>, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(serde_json::from_value(value).ok())
 }
 
 /// Most favourite sounds remembered.
@@ -144,6 +170,8 @@ impl Default for Settings {
             favourites: ["grand-piano", "finger-bass", "strings", "warm-pad"]
                 .map(str::to_owned)
                 .to_vec(),
+            own_sound: None,
+            play_own_sound: false,
         }
     }
 }
@@ -295,6 +323,11 @@ mod tests {
             ("grand-piano", "standard-kit")
         );
         assert_eq!(read.favourites, ["strings", "flute", "choir", "brass"]);
+        // A damaged own-sound entry is forgotten, not the rest.
+        let read: Settings =
+            serde_json::from_str(r#"{"name":"Ann","ownSound":{"path":7},"playOwnSound":true}"#)
+                .unwrap();
+        assert_eq!((read.name.as_str(), read.own_sound), ("Ann", None));
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

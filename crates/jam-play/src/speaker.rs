@@ -19,6 +19,7 @@ const PREVIEW: &str = "~preview";
 pub const LEAD_SLACK: Duration = Duration::from_millis(2);
 
 use jam_audio::output::{self, AudioOutput, OutputConfig, OutputPlan};
+use jam_audio::own::{OWN_PROGRAM, OwnSound};
 use jam_audio::palette::Kind;
 use jam_audio::{Action, Command, Engine, EngineConfig, Instrument, SampleBank, SourceId};
 use jam_protocol::event::InstrumentChange;
@@ -47,6 +48,12 @@ pub struct Speaker {
     programs: HashMap<SourceId, (u16, u16)>,
     /// The bend range (semitones) of each source's keys sound; 2 where not chosen.
     bend_ranges: HashMap<SourceId, f32>,
+    /// My own sound, given to every engine this speaker opens.
+    own: Option<OwnSound>,
+    /// Our keys play `own` (when there is one) rather than `local_choice`'s keys sound.
+    own_on: bool,
+    /// Our sounds as the room hears of them.
+    local_choice: InstrumentChange,
     /// The output asked for.
     config: OutputConfig,
 }
@@ -104,8 +111,38 @@ impl Speaker {
             mix: HashMap::new(),
             programs: HashMap::new(),
             bend_ranges: HashMap::new(),
+            own: None,
+            own_on: false,
+            local_choice: InstrumentChange {
+                keys: jam_protocol::instrument::DEFAULT_MELODIC.to_owned(),
+                drums: jam_protocol::instrument::DEFAULT_KIT.to_owned(),
+            },
             config: OutputConfig::default(),
         }
+    }
+
+    /// Gives every engine my own sound (`None` forgets it); our keys play it while
+    /// [`Speaker::play_own`] is on. Notes sounding on the previous one stop.
+    pub fn set_own_sound(&mut self, sound: Option<OwnSound>) {
+        self.own = sound;
+        if let Some((engine, _)) = &mut self.engine
+            && let Err(e) = engine.set_own_sound(self.own.as_ref())
+        {
+            tracing::warn!(error = %e, "the audio engine didn't take the new sound");
+        }
+        self.play_own(self.own_on);
+    }
+
+    /// My own sound, if one is loaded.
+    pub fn own_sound(&self) -> Option<&OwnSound> {
+        self.own.as_ref()
+    }
+
+    /// Our keys play my own sound (when one is loaded) or the sound the room hears.
+    pub fn play_own(&mut self, on: bool) {
+        self.own_on = on;
+        let choice = self.local_choice.clone();
+        self.set_programs(None, SourceId::LOCAL, &choice);
     }
 
     /// The output asked for (what [`Speaker::replace_output`] was last given).
@@ -147,6 +184,12 @@ impl Speaker {
             Ok(output) => {
                 self.engine = Some(output);
                 self.silent_reason = None;
+                if let Some((engine, _)) = &mut self.engine
+                    && self.own.is_some()
+                {
+                    // A fresh engine's ring is empty.
+                    let _ = engine.set_own_sound(self.own.as_ref());
+                }
                 let mix: Vec<(SourceId, (f32, bool))> =
                     self.mix.iter().map(|(s, m)| (*s, *m)).collect();
                 for (source, (gain, muted)) in mix {
@@ -257,7 +300,13 @@ impl Speaker {
 
     /// Sets what `source` plays, at `at` (or now), and remembers it.
     fn set_programs(&mut self, at: Option<Instant>, source: SourceId, chosen: &InstrumentChange) {
-        let (keys, drums) = self.program_of(chosen);
+        let (mut keys, drums) = self.program_of(chosen);
+        if source == SourceId::LOCAL {
+            self.local_choice = chosen.clone();
+            if self.own_on && self.own.is_some() {
+                keys = OWN_PROGRAM;
+            }
+        }
         self.bend_ranges
             .insert(source, jam_protocol::instrument::bend_range(&chosen.keys));
         if (keys, drums) == (0, 0) {

@@ -67,6 +67,36 @@ pub struct StartupView {
     pub about: AboutView,
 }
 
+/// My own sound, as the picker shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnSoundView {
+    /// The preset's or folder's name ("Rhodes (MyFont.sf2)").
+    pub name: String,
+    /// The SoundFont file or the folder.
+    pub path: String,
+    /// Recordings by key range it plays.
+    pub zones: u32,
+    /// The palette sound the room hears instead (an id of `INSTRUMENTS`).
+    pub heard_as: String,
+    /// Whether my keys play it now.
+    pub playing: bool,
+    /// Things worth knowing about the files ("C4.wav and C4-b.wav are both C4: …").
+    pub notes: Vec<String>,
+}
+
+/// A preset of a SoundFont, to choose from before loading it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+pub struct FontPresetView {
+    /// Bank number.
+    pub bank: u16,
+    /// Program 0–127.
+    pub program: u8,
+    /// The font's name for it.
+    pub name: String,
+}
+
 /// One sound of the palette, as the instrument picker shows it (the UI's list is generated
 /// from [`InstrumentView::all`] into `ui/src/bindings/protocol.ts`, for the app and the
 /// browser guest alike).

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use jam_play::settings::MAX_FIXED_DELAY_MS;
 use jam_play::views::{
-    AudioView, ClockView, ErrorView, HostRequest, InstrumentView, JamView, JoinRequest, MidiView,
-    RelayFiguresView, StartupView, TakePlayerView, TakeView,
+    AudioView, ClockView, ErrorView, FontPresetView, HostRequest, InstrumentView, JamView,
+    JoinRequest, MidiView, OwnSoundView, RelayFiguresView, StartupView, TakePlayerView, TakeView,
 };
 use jam_play::{PlayInput, RoomEvent, Settings, Tempo, Timing};
 use jam_protocol::event::{MAX_BEATS_PER_BAR, MAX_BPM, MAX_CHAT_CHARS, MIN_BPM};
@@ -76,6 +76,8 @@ fn generate(dir: &Path) {
     RelayFiguresView::export_all(&cfg).unwrap();
     ErrorView::export_all(&cfg).unwrap();
     InstrumentView::export_all(&cfg).unwrap();
+    OwnSoundView::export_all(&cfg).unwrap();
+    FontPresetView::export_all(&cfg).unwrap();
     PlayInput::export_all(&cfg).unwrap();
     Timing::export_all(&cfg).unwrap();
     Tempo::export_all(&cfg).unwrap();

@@ -210,3 +210,128 @@ async fn a_failed_host_leaves_nothing_running_and_a_bad_name_is_refused_first() 
     let now = host.clock().now_ms;
     assert!((now - jam_protocol::EpochClock::process().now_ms()).abs() < 1_000.0);
 }
+
+/// A core that has the samples (no audio device needed) and remembers its settings in `path`.
+fn core_with_samples(path: &std::path::Path) -> Core {
+    Core::start(CoreConfig {
+        runtime: tokio::runtime::Handle::current(),
+        speaker: Speaker::open(&jam_audio::output::OutputConfig {
+            device: Some("no such device".into()),
+            ..Default::default()
+        }),
+        settings_path: Some(path.to_owned()),
+        takes: None,
+        relay_bind: Some("127.0.0.1:0".parse().unwrap()),
+        midi_inputs: None,
+        ca_certs: Vec::new(),
+    })
+}
+
+/// A player's own sound: loading it tells the room the palette's nearest sound (and only
+/// that), a broken file changes nothing, switching is remembered, and a new start loads it
+/// again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn my_own_sound_plays_here_and_the_room_hears_the_sound_i_pick_for_it() {
+    let dir = std::env::temp_dir().join(format!("jam-play-own-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let font = dir.join("lead.sf2");
+    let recording: Vec<i16> = (0..8_000)
+        .map(|i| ((i % 80) * 400 - 16_000) as i16)
+        .collect();
+    std::fs::write(
+        &font,
+        jam_audio::soundfont::write_sf2("Saw", 0, 81, &recording, 32_000, 69, Some([4_000, 4_800])),
+    )
+    .unwrap();
+    let settings = dir.join("settings.json");
+    let host = core_with_samples(&settings);
+    let jam = host
+        .host(here("Ann", false), |_: RoomEvent| {})
+        .await
+        .unwrap();
+    let ear = core();
+    let (sink, mut events) = room::channel(256);
+    ear.join(join(&jam.invite, "Ear", true), move |e: RoomEvent| {
+        sink.send(e)
+    })
+    .await
+    .unwrap();
+    let heard = async |events: &mut Receiver<RoomEvent>| {
+        next(events, |e| match e {
+            RoomEvent::InstrumentChanged { keys, .. } => Some(keys),
+            _ => None,
+        })
+        .await
+    };
+
+    // General MIDI 81 is the saw lead.
+    let own = host
+        .load_own_sound(font.to_str().unwrap(), None, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            own.name.as_str(),
+            own.zones,
+            own.heard_as.as_str(),
+            own.playing
+        ),
+        ("Saw (lead.sf2)", 1, "saw-lead", true)
+    );
+    assert_eq!(heard(&mut events).await, "saw-lead");
+    let saved = host.settings();
+    assert!(saved.play_own_sound);
+    assert_eq!(
+        saved.own_sound.as_ref().map(|s| s.path.as_str()),
+        font.to_str()
+    );
+
+    // A broken file: a clear error naming it, and nothing else changes.
+    let broken = dir.join("broken.sf2");
+    std::fs::write(&broken, b"RIFF\x10\0\0\0sfbkLIST").unwrap();
+    let e = host
+        .load_own_sound(broken.to_str().unwrap(), None, None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("broken.sf2"), "{e}");
+    assert_eq!(host.settings(), saved);
+    assert_eq!(
+        host.own_sound_view().map(|v| v.name),
+        Some("Saw (lead.sf2)".into())
+    );
+
+    // What the others hear, changed while my keys keep my sound.
+    let s = host.play_own_sound(true, Some("warm-pad")).unwrap();
+    assert_eq!(
+        (s.instrument.as_str(), s.play_own_sound),
+        ("warm-pad", true)
+    );
+    assert_eq!(heard(&mut events).await, "warm-pad");
+    // Choosing from the palette switches my keys back to it.
+    let s = host.set_instrument("strings", "standard-kit").unwrap();
+    assert!(!s.play_own_sound);
+    assert_eq!(heard(&mut events).await, "strings");
+    assert!(host.own_sound_view().is_some_and(|v| !v.playing));
+    host.play_own_sound(true, None).unwrap();
+    host.leave().await.unwrap();
+    drop(host);
+
+    // The next start loads it again, in the background.
+    let again = core_with_samples(&settings);
+    let view = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Some(view) = again.own_sound_view() {
+                return view;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("my sound loads again at start");
+    assert_eq!((view.name.as_str(), view.playing), ("Saw (lead.sf2)", true));
+    // Without a sound loaded, playing it is refused.
+    let fresh = core();
+    assert!(fresh.play_own_sound(true, None).is_err());
+}

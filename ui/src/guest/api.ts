@@ -81,6 +81,8 @@ function guestSettings(): Settings {
         instrument: "grand-piano",
         kit: "standard-kit",
         favourites: [],
+        ownSound: null,
+        playOwnSound: false,
       };
 }
 
@@ -453,6 +455,11 @@ export const guestApi: Api = {
       s.play(PREVIEW_SOURCE, { type: "noteOn", instrument: entry.kit ? "drums" : "piano", note, velocity: 100 }, now + at, ms);
     }
   },
+  chooseOwnSound: appOnly("Your own sound"),
+  ownSoundPresets: appOnly("Your own sound"),
+  loadOwnSound: appOnly("Your own sound"),
+  playOwnSound: appOnly("Your own sound"),
+  ownSound: async () => null,
   setFavourites: async (ids) => {
     const favourites = [...new Set(ids.filter((f) => INSTRUMENTS.some((i) => i.id === f && !i.kit)))].slice(0, MAX_FAVOURITES);
     saveSound({ ...mySound(), favourites });

@@ -95,10 +95,12 @@ export class Players {
   }
 
   /** What the list says we play. */
+  /** What I play, as the room hears it — and my own sound, when my keys play it. */
   private myLabel(): string {
     const mine = new Sounds();
     mine.set("me", this.store.instrument, this.store.kit);
-    return mine.label("me");
+    const own = this.store.ownSound;
+    return own?.playing ? `${own.name} (the others hear ${mine.label("me")})` : mine.label("me");
   }
 
   private showFigures(rttMs: number | null, figures: ParticipantFigures[]): void {

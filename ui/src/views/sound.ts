@@ -3,10 +3,15 @@
  * a searchable list by family. Arrowing onto (or pointing at) an entry plays a short preview
  * here only; Enter or a click chooses it, and the room hears it from our next note. A star
  * keeps up to four favourites, switched with Alt+1…4. The drum panel has a kit menu.
+ *
+ * In the app, "My sound" loads a SoundFont or a folder of recordings through the system's file
+ * chooser and plays it on our keys; only we hear it, and the room hears the palette sound we
+ * pick for it (the nearest to the font's preset at first).
  */
 import { api, errorMessage } from "../api";
 import { $, select, showRoomError } from "../dom";
-import { KITS, favouriteFor, groups, soundName, toggleFavourite } from "../sounds";
+import type { OwnSoundView } from "../bindings/OwnSoundView";
+import { KEYS_SOUNDS, KITS, favouriteFor, groups, soundName, toggleFavourite } from "../sounds";
 import type { Store } from "../store";
 
 /** How long an entry must stay under the arrow or the pointer before it is previewed, ms. */
@@ -52,8 +57,114 @@ export class SoundPicker {
       }),
     );
     kit.addEventListener("change", () => void this.chooseKit(kit.value));
+    this.mountOwn();
     this.store.on("sound", () => this.render());
     this.render();
+  }
+
+  /** The font waiting for its preset to be chosen. */
+  private pendingFont = "";
+
+  private mountOwn(): void {
+    const heard = select("own-heard-as");
+    heard.replaceChildren(
+      ...KEYS_SOUNDS.map((m) => {
+        const o = document.createElement("option");
+        o.value = m.id;
+        o.textContent = m.name;
+        return o;
+      }),
+    );
+    heard.addEventListener("change", () => void this.playOwn(this.store.ownSound?.playing ?? true, heard.value));
+    $("own-play").addEventListener("click", () => void this.playOwn(!(this.store.ownSound?.playing ?? false), null));
+    $("own-font").addEventListener("click", () => void this.pickOwn(false));
+    $("own-folder").addEventListener("click", () => void this.pickOwn(true));
+    $("own-preset-load").addEventListener("click", () => {
+      const [bank, program] = select("own-preset").value.split(":").map(Number);
+      if (this.pendingFont && bank !== undefined && program !== undefined) void this.loadOwn(this.pendingFont, [bank, program]);
+    });
+    // Loaded again at start in the background: asked for now, and whenever the menu opens.
+    this.refreshOwn();
+  }
+
+  private refreshOwn(): void {
+    api
+      .ownSound()
+      .then((v) => {
+        if (!v) return;
+        this.store.ownSound = v;
+        this.store.setSound(v.heardAs, this.store.kit, this.store.favourites);
+      })
+      .catch(() => undefined);
+  }
+
+  private ownStatus(text: string): void {
+    $("own-status").textContent = text;
+  }
+
+  /** The file chooser, then the preset (when the font has several), then the load. */
+  private async pickOwn(folder: boolean): Promise<void> {
+    try {
+      const path = await api.chooseOwnSound(folder);
+      if (!path) return;
+      if (folder) return await this.loadOwn(path, null);
+      const presets = await api.ownSoundPresets(path);
+      if (presets.length <= 1) {
+        const only = presets[0];
+        return await this.loadOwn(path, only ? [only.bank, only.program] : null);
+      }
+      this.pendingFont = path;
+      select("own-preset").replaceChildren(
+        ...presets.map((p) => {
+          const o = document.createElement("option");
+          o.value = `${p.bank}:${p.program}`;
+          o.textContent = `${p.bank}:${p.program} ${p.name}`;
+          return o;
+        }),
+      );
+      $("own-preset-label").hidden = false;
+      this.ownStatus(`${presets.length} presets in this SoundFont: choose one and Load.`);
+      select("own-preset").focus();
+    } catch (e) {
+      this.ownStatus(errorMessage(e));
+    }
+  }
+
+  private async loadOwn(path: string, preset: [number, number] | null): Promise<void> {
+    this.ownStatus("Loading…");
+    try {
+      const view = await api.loadOwnSound(path, preset, null);
+      $("own-preset-label").hidden = true;
+      this.pendingFont = "";
+      this.store.setSound(view.heardAs, this.store.kit, this.store.favourites);
+      this.store.setOwnSound(view);
+    } catch (e) {
+      this.ownStatus(errorMessage(e));
+    }
+  }
+
+  /** Our keys play our own sound (`on`) or the palette's; `heardAs` changes what the room hears. */
+  private async playOwn(on: boolean, heardAs: string | null): Promise<void> {
+    try {
+      const settings = await api.playOwnSound(on, heardAs);
+      const own = this.store.ownSound;
+      if (own) this.store.ownSound = { ...own, playing: settings.playOwnSound, heardAs: settings.instrument };
+      this.store.setSound(settings.instrument, settings.kit, settings.favourites);
+    } catch (e) {
+      this.ownStatus(errorMessage(e));
+    }
+  }
+
+  private renderOwn(own: OwnSoundView | null): void {
+    const play = $("own-play");
+    play.hidden = own === null;
+    $("own-heard-label").hidden = own === null;
+    if (!own) return;
+    play.textContent = `Play ${own.name}`;
+    play.setAttribute("aria-pressed", String(own.playing));
+    select("own-heard-as").value = own.heardAs;
+    const notes = own.notes.length ? ` ${own.notes.join(" ")}` : "";
+    this.ownStatus(`${own.name}: ${own.zones} recording${own.zones === 1 ? "" : "s"} by key. Only you hear it.${notes}`);
   }
 
   private isOpen(): boolean {
@@ -61,6 +172,7 @@ export class SoundPicker {
   }
 
   open(): void {
+    this.refreshOwn();
     const search = $<HTMLInputElement>("sound-search");
     $("sound-menu").hidden = false;
     $("keys-sound").setAttribute("aria-expanded", "true");
@@ -112,7 +224,7 @@ export class SoundPicker {
         const li = document.createElement("li");
         li.id = `sound-${s.id}`;
         li.setAttribute("role", "option");
-        li.setAttribute("aria-selected", String(s.id === this.store.instrument));
+        li.setAttribute("aria-selected", String(s.id === this.store.instrument && !this.store.ownSound?.playing));
         li.textContent = s.name;
         li.title = `${s.family}: ${s.name}`;
         const index = this.shown.length;
@@ -159,6 +271,8 @@ export class SoundPicker {
   async choose(id: string): Promise<void> {
     try {
       const settings = await api.setInstrument(id, this.store.kit);
+      const own = this.store.ownSound;
+      if (own) this.store.ownSound = { ...own, playing: false, heardAs: settings.instrument };
       this.store.setSound(settings.instrument, settings.kit, settings.favourites);
     } catch (e) {
       showRoomError(errorMessage(e));
@@ -187,8 +301,15 @@ export class SoundPicker {
   private render(): void {
     const store = this.store;
     const button = $("keys-sound");
-    button.textContent = `${soundName(store.instrument)} ▾`;
-    button.setAttribute("aria-label", `Sound: ${soundName(store.instrument)}. Choose another`);
+    const own = store.ownSound?.playing ? store.ownSound : null;
+    button.textContent = own ? `My sound: ${own.name} ▾` : `${soundName(store.instrument)} ▾`;
+    button.setAttribute(
+      "aria-label",
+      own
+        ? `Sound: your own, ${own.name}; the others hear ${soundName(store.instrument)}. Choose another`
+        : `Sound: ${soundName(store.instrument)}. Choose another`,
+    );
+    this.renderOwn(store.ownSound);
     const fav = $("fav-toggle");
     const isFav = store.favourites.includes(store.instrument);
     fav.textContent = isFav ? "★" : "☆";

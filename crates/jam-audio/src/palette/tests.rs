@@ -1,7 +1,7 @@
 //! The palette as shipped, played by the engine and measured: pitch, loops, release tails and
 //! level; and hostile manifests refused with a clear error.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::measure::{self, RATE};
@@ -11,11 +11,7 @@ use crate::{Action, Command, EngineConfig, Instrument, SampleBank, SourceId};
 const ME: SourceId = SourceId::LOCAL;
 
 fn bank() -> Arc<SampleBank> {
-    static BANK: OnceLock<Arc<SampleBank>> = OnceLock::new();
-    BANK.get_or_init(|| {
-        Arc::new(SampleBank::load(&SampleBank::default_dir()).expect("assets load"))
-    })
-    .clone()
+    crate::test_bank()
 }
 
 fn play(kind: Kind, program: u16, notes: &[u8], held: f32, seconds: f32) -> Vec<f32> {

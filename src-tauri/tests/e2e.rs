@@ -452,6 +452,19 @@ impl Instance {
         .await
     }
 
+    /// Holds a key of the computer keyboard for `held`, as a musician plays a note.
+    async fn hold_key(&self, key: char, held: Duration) {
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        let actions = KeyActions::new("keys".into())
+            .then(KeyAction::Down { value: key })
+            .pause(held)
+            .then(KeyAction::Up { value: key });
+        self.client
+            .perform_actions(actions)
+            .await
+            .expect("a key held");
+    }
+
     async fn screenshot(&self, name: &str) {
         if let Some(dir) = std::env::var_os("JAMWIRE_SCREENSHOTS") {
             let png = self.client.screenshot().await.unwrap();
@@ -627,14 +640,7 @@ async fn two_apps_host_join_play_hear_and_listen() {
     .await;
     let b_from3 = samples_in(&b.recording);
     // C4 held for 400 ms from the computer keyboard (`A`), as a musician plays it.
-    {
-        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
-        let held = KeyActions::new("keys".into())
-            .then(KeyAction::Down { value: 'a' })
-            .pause(Duration::from_millis(400))
-            .then(KeyAction::Up { value: 'a' });
-        a.client.perform_actions(held).await.expect("a key held");
-    }
+    a.hold_key('a', Duration::from_millis(400)).await;
     b.heard_since(b_from3).await;
     let start = *jam_tests::timbre::notes(&raw_since(&b.recording, b_from3), 300.0)
         .first()
@@ -703,14 +709,7 @@ async fn two_apps_host_join_play_hear_and_listen() {
     a.click("#keys-sound").await;
     a.wait_for("#sound-menu[hidden]").await;
     let (a_from4, b_from4) = (samples_in(&a.recording), samples_in(&b.recording));
-    {
-        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
-        let held = KeyActions::new("keys".into())
-            .then(KeyAction::Down { value: 'a' })
-            .pause(Duration::from_millis(400))
-            .then(KeyAction::Up { value: 'a' });
-        a.client.perform_actions(held).await.expect("a key held");
-    }
+    a.hold_key('a', Duration::from_millis(400)).await;
     let mine = jam_audio::own::load(&font, None, &bank).expect("the font loads");
     let mut references = jam_tests::timbre::references(&bank, 60, 0.4);
     references.push((

@@ -58,9 +58,10 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("scratch");
     write_folder(&dir);
-    let sound = timed("loading a folder of 28 one-second WAV recordings (44.1 kHz stereo)", || {
-        own::load(&dir, None, &bank).expect("loads")
-    });
+    let sound = timed(
+        "loading a folder of 28 one-second WAV recordings (44.1 kHz stereo)",
+        || own::load(&dir, None, &bank).expect("loads"),
+    );
     println!("own-sound-bench:   {} zones", sound.zone_count());
     let _ = std::fs::remove_dir_all(&dir);
 }

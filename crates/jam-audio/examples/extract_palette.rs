@@ -149,19 +149,7 @@ fn extract(
         };
         manifest_zones.push(ManifestZone {
             sample: file,
-            keys: z.keys,
-            root: z.root,
-            tune: z.tune,
-            tracking: z.tracking,
-            r#loop: z.r#loop,
-            attack: z.attack,
-            hold: z.hold,
-            decay: z.decay,
-            sustain: z.sustain,
-            release: z.release,
-            level: z.level,
-            pan: z.pan,
-            exclusive: z.exclusive,
+            ..z.zone
         });
     }
     manifest_zones.sort_by_key(|z| z.keys);

@@ -313,22 +313,7 @@ fn instrument(zones: Vec<Zone>) -> PaletteInstrument {
 
 fn font_zone(z: FontZone) -> Zone {
     let data: Box<[f32]> = z.frames.iter().map(|&s| f32::from(s) / 32_768.0).collect();
-    Zone {
-        keys: z.keys,
-        root: z.root,
-        tune: z.tune,
-        tracking: z.tracking,
-        sample: Sample { data, rate: z.rate },
-        r#loop: z.r#loop,
-        attack: z.attack,
-        hold: z.hold,
-        decay: z.decay,
-        sustain: z.sustain,
-        release: z.release,
-        level: z.level,
-        pan: z.pan,
-        exclusive: z.exclusive,
-    }
+    Zone::new(&z.zone, Sample { data, rate: z.rate })
 }
 
 fn parse_font(bytes: &[u8]) -> std::result::Result<rustysynth::SoundFont, String> {

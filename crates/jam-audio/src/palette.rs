@@ -126,6 +126,28 @@ pub(crate) struct Zone {
     pub(crate) exclusive: u8,
 }
 
+impl Zone {
+    /// The zone `z` describes, playing `sample`.
+    pub(crate) fn new(z: &ManifestZone, sample: Sample) -> Zone {
+        Zone {
+            keys: z.keys,
+            root: z.root,
+            tune: z.tune,
+            tracking: z.tracking,
+            sample,
+            r#loop: z.r#loop,
+            attack: z.attack,
+            hold: z.hold,
+            decay: z.decay,
+            sustain: z.sustain,
+            release: z.release,
+            level: z.level,
+            pan: z.pan,
+            exclusive: z.exclusive,
+        }
+    }
+}
+
 /// One instrument of the palette.
 #[derive(Debug)]
 pub struct PaletteInstrument {
@@ -289,22 +311,7 @@ impl Palette {
                         sample.data.len()
                     )));
                 }
-                zones.push(Zone {
-                    keys: z.keys,
-                    root: z.root,
-                    tune: z.tune,
-                    tracking: z.tracking,
-                    sample,
-                    r#loop: z.r#loop,
-                    attack: z.attack,
-                    hold: z.hold,
-                    decay: z.decay,
-                    sustain: z.sustain,
-                    release: z.release,
-                    level: z.level,
-                    pan: z.pan,
-                    exclusive: z.exclusive,
-                });
+                zones.push(Zone::new(z, sample));
             }
             list.push(PaletteInstrument {
                 id: entry.id.clone(),

@@ -10,7 +10,7 @@
 
 use rustysynth::{LoopMode, SoundFont};
 
-use super::palette::{Kind, MAX_ZONES};
+use super::palette::{Kind, MAX_ZONES, ManifestZone};
 
 /// The velocity whose layer is taken (one velocity layer per preset).
 pub const LAYER_VELOCITY: i32 = 100;
@@ -20,8 +20,8 @@ pub const MAX_ONE_SHOT_SECONDS: i32 = 4;
 /// Longest looped recording (attack and loop), in seconds.
 pub const MAX_LOOPED_SECONDS: i32 = 60;
 
-/// One zone of a preset: its recording (16-bit mono, cut to what is played) and how it plays.
-/// Envelope times are seconds; `level` and `sustain` are linear.
+/// One zone of a preset: its recording (16-bit mono, cut to what is played) and how it plays
+/// (`zone`, whose `sample` is empty: the caller names or holds the recording).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FontZone {
     /// Which stretch of the font's sample data the recording is (sample id, start, end):
@@ -31,32 +31,8 @@ pub struct FontZone {
     pub frames: Vec<i16>,
     /// Its sample rate.
     pub rate: u32,
-    /// Lowest and highest key.
-    pub keys: [u8; 2],
-    /// Key at which the recording plays at its own speed.
-    pub root: u8,
-    /// Cents on top of the root.
-    pub tune: f32,
-    /// Cents per key.
-    pub tracking: f32,
-    /// Loop start and end (exclusive) in frames of `frames`.
-    pub r#loop: Option<[u32; 2]>,
-    /// Volume envelope: attack, hold, decay (100 dB), sustain level, release (100 dB).
-    pub attack: f32,
-    /// Seconds at full level after the attack.
-    pub hold: f32,
-    /// Seconds to fall 100 dB.
-    pub decay: f32,
-    /// Level held after the decay.
-    pub sustain: f32,
-    /// Seconds to fall 100 dB after release.
-    pub release: f32,
-    /// Level of the zone.
-    pub level: f32,
-    /// −1 to 1.
-    pub pan: f32,
-    /// Choke group.
-    pub exclusive: u8,
+    /// Keys, root, tuning, loop (in frames of `frames`), envelope, level, pan, choke group.
+    pub zone: ManifestZone,
 }
 
 /// A preset of a font, as a picker lists it.
@@ -276,37 +252,40 @@ pub fn preset_zones(
                 key: (ir.get_sample_id(), start, end),
                 frames,
                 rate: rate_u,
-                keys: [lo, hi],
-                root: u8::try_from(ir.get_root_key().clamp(0, 127)).unwrap_or(60),
-                tune: cents(
-                    ir.get_coarse_tune().saturating_add(pr.get_coarse_tune()),
-                    ir.get_fine_tune().saturating_add(pr.get_fine_tune()),
-                )
-                .clamp(-12_000.0, 12_000.0),
-                tracking: ir
-                    .get_scale_tuning()
-                    .saturating_add(pr.get_scale_tuning())
-                    .clamp(0, 200) as f32,
-                r#loop,
-                attack: seconds(
-                    ir.get_attack_volume_envelope(),
-                    pr.get_attack_volume_envelope(),
-                ),
-                hold: seconds(ir.get_hold_volume_envelope(), pr.get_hold_volume_envelope()),
-                decay: seconds(
-                    ir.get_decay_volume_envelope(),
-                    pr.get_decay_volume_envelope(),
-                ),
-                sustain: 10f32.powf(-sustain_db / 20.0).clamp(0.0, 1.0),
-                release: seconds(
-                    ir.get_release_volume_envelope(),
-                    pr.get_release_volume_envelope(),
-                ),
-                // SoundFont attenuation is applied at 0.4 of its nominal dB by FluidSynth and
-                // most players (the EMU hardware did); do the same so layers keep their balance.
-                level: 10f32.powf(-0.4 * attenuation / 20.0).clamp(0.0, 1.0),
-                pan: (pan * 100.0).round() / 100.0,
-                exclusive: u8::try_from(ir.get_exclusive_class().clamp(0, 127)).unwrap_or(0),
+                zone: ManifestZone {
+                    sample: String::new(),
+                    keys: [lo, hi],
+                    root: u8::try_from(ir.get_root_key().clamp(0, 127)).unwrap_or(60),
+                    tune: cents(
+                        ir.get_coarse_tune().saturating_add(pr.get_coarse_tune()),
+                        ir.get_fine_tune().saturating_add(pr.get_fine_tune()),
+                    )
+                    .clamp(-12_000.0, 12_000.0),
+                    tracking: ir
+                        .get_scale_tuning()
+                        .saturating_add(pr.get_scale_tuning())
+                        .clamp(0, 200) as f32,
+                    r#loop,
+                    attack: seconds(
+                        ir.get_attack_volume_envelope(),
+                        pr.get_attack_volume_envelope(),
+                    ),
+                    hold: seconds(ir.get_hold_volume_envelope(), pr.get_hold_volume_envelope()),
+                    decay: seconds(
+                        ir.get_decay_volume_envelope(),
+                        pr.get_decay_volume_envelope(),
+                    ),
+                    sustain: 10f32.powf(-sustain_db / 20.0).clamp(0.0, 1.0),
+                    release: seconds(
+                        ir.get_release_volume_envelope(),
+                        pr.get_release_volume_envelope(),
+                    ),
+                    // SoundFont attenuation is applied at 0.4 of its nominal dB by FluidSynth and
+                    // most players (the EMU hardware did); do the same so layers keep their balance.
+                    level: 10f32.powf(-0.4 * attenuation / 20.0).clamp(0.0, 1.0),
+                    pan: (pan * 100.0).round() / 100.0,
+                    exclusive: u8::try_from(ir.get_exclusive_class().clamp(0, 127)).unwrap_or(0),
+                },
             });
             if zones.len() > MAX_ZONES {
                 return Err(format!(

@@ -48,14 +48,7 @@ export class SoundPicker {
       }
     });
     const kit = select("kit-select");
-    kit.replaceChildren(
-      ...KITS.map((k) => {
-        const o = document.createElement("option");
-        o.value = k.id;
-        o.textContent = k.name;
-        return o;
-      }),
-    );
+    fillSounds(kit, KITS);
     kit.addEventListener("change", () => void this.chooseKit(kit.value));
     this.mountOwn();
     this.store.on("sound", () => this.render());
@@ -67,14 +60,7 @@ export class SoundPicker {
 
   private mountOwn(): void {
     const heard = select("own-heard-as");
-    heard.replaceChildren(
-      ...KEYS_SOUNDS.map((m) => {
-        const o = document.createElement("option");
-        o.value = m.id;
-        o.textContent = m.name;
-        return o;
-      }),
-    );
+    fillSounds(heard, KEYS_SOUNDS);
     heard.addEventListener("change", () => void this.playOwn(this.store.ownSound?.playing ?? true, heard.value));
     $("own-play").addEventListener("click", () => void this.playOwn(!(this.store.ownSound?.playing ?? false), null));
     $("own-font").addEventListener("click", () => void this.pickOwn(false));
@@ -328,4 +314,16 @@ export class SoundPicker {
     );
     select("kit-select").value = store.kit;
   }
+}
+
+/** Fills a menu with sounds of the palette, each by name. */
+function fillSounds(menu: HTMLSelectElement, sounds: readonly { id: string; name: string }[]): void {
+  menu.replaceChildren(
+    ...sounds.map((s) => {
+      const o = document.createElement("option");
+      o.value = s.id;
+      o.textContent = s.name;
+      return o;
+    }),
+  );
 }

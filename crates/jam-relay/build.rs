@@ -31,7 +31,12 @@ fn main() {
         );
     }
     // The palette (21 MB) too: a browser guest fetches only the instruments in use in its room.
-    for sub in ["drums", "piano", "palette"] {
+    // Not with the `embedded-samples` feature off (the app serves its own from disk).
+    let samples = std::env::var_os("CARGO_FEATURE_EMBEDDED_SAMPLES").is_some();
+    for sub in ["drums", "piano", "palette"]
+        .into_iter()
+        .filter(|_| samples)
+    {
         let dir = assets.join(sub);
         collect(&dir, &dir, &format!("/samples/{sub}"), &mut files);
     }

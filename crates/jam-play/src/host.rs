@@ -156,7 +156,13 @@ impl Jams {
             None
         };
         // The embedded relay serves this one room: only this process knows its creation key.
-        let relay_config = RelayConfig::embedded();
+        // Guests' samples from the folder this app plays them from (the app doesn't carry them
+        // twice; `jam` has them built in too, for when it has no samples folder).
+        let samples = jam_audio::SampleBank::default_dir();
+        let relay_config = RelayConfig {
+            samples_dir: samples.join("palette").is_dir().then_some(samples),
+            ..RelayConfig::embedded()
+        };
         let create_key = relay_config.create_key.clone();
         let relay = jam_relay::start_recording(bind, relay_config, recorder)
             .await

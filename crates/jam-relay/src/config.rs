@@ -120,6 +120,12 @@ pub struct RelayConfig {
     /// position in between wins.
     #[arg(long, default_value_t = 100, value_name = "MS")]
     pub cursor_interval_ms: u64,
+    /// Serve the browser guest's instrument samples from this assets folder (its `drums/`,
+    /// `piano/` and `palette/`) instead of the copies built into the relay. The desktop app and
+    /// `jam host` set it to the samples they play with, so the app carries them once; a relay
+    /// built without its embedded samples (`--no-default-features`) serves none without it.
+    #[arg(long, value_name = "DIR")]
+    pub samples_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for RelayConfig {
@@ -147,6 +153,7 @@ impl Default for RelayConfig {
             heartbeat_interval_ms: 5_000,
             heartbeat_timeout_ms: 15_000,
             cursor_interval_ms: 100,
+            samples_dir: None,
         }
     }
 }

@@ -167,14 +167,26 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
 pub(crate) async fn serve_http<S>(
     stream: S,
     tls: bool,
+    samples: Option<std::sync::Arc<std::path::Path>>,
     shutdown: tokio_util::sync::CancellationToken,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service =
-        hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| async move {
-            Ok::<_, Infallible>(respond(req.method(), req.uri().path(), host_of(&req), tls))
-        });
+    let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+        let samples = samples.clone();
+        async move {
+            let (method, path) = (req.method(), req.uri().path());
+            if let Some(dir) = samples.as_deref()
+                && (method == Method::GET || method == Method::HEAD)
+                && let Some(rel) = path.strip_prefix("/samples/")
+            {
+                return Ok::<_, Infallible>(
+                    respond_sample(method, rel, dir, host_of(&req), tls).await,
+                );
+            }
+            Ok::<_, Infallible>(respond(method, path, host_of(&req), tls))
+        }
+    });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
@@ -316,6 +328,113 @@ pub(crate) fn respond(
             None => not_found(),
         }
     };
+    finish(status, content_type, cache, body, head_only, host, tls)
+}
+
+/// Largest sample file served from disk (the palette's largest is 1.6 MB).
+const MAX_SAMPLE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// The part of a path under `/samples/` that names a file in a samples folder: one of its
+/// three kinds, then names of letters, digits, `-`, `_` and `.` (never `..`), `.flac` or
+/// `.json` at the end. Anything else is not served.
+fn sample_path(rel: &str) -> Option<std::path::PathBuf> {
+    let mut parts = rel.split('/');
+    let kind = parts.next()?;
+    if !matches!(kind, "drums" | "piano" | "palette") {
+        return None;
+    }
+    let mut path = std::path::PathBuf::from(kind);
+    let mut depth = 0;
+    for part in parts {
+        let ok = !part.is_empty()
+            && part.len() <= 64
+            && !part.starts_with('.')
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        depth += 1;
+        if !ok || depth > 2 {
+            return None;
+        }
+        path.push(part);
+    }
+    let name = path.to_str()?;
+    (depth > 0 && (name.ends_with(".flac") || name.ends_with(".json"))).then_some(path)
+}
+
+/// A sample from the samples folder `dir` (`RelayConfig::samples_dir`), or the index of its
+/// piano and drum recordings.
+async fn respond_sample(
+    method: &Method,
+    rel: &str,
+    dir: &std::path::Path,
+    host: Option<String>,
+    tls: bool,
+) -> Response<Full<Bytes>> {
+    let head_only = method == Method::HEAD;
+    if rel == "index.json" {
+        let list = |kind: &str| -> Vec<String> {
+            let mut names: Vec<String> = std::fs::read_dir(dir.join(kind))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n.ends_with(".flac"))
+                .collect();
+            names.sort();
+            names
+        };
+        let index = serde_json::json!({ "drums": list("drums"), "piano": list("piano") });
+        let body = Bytes::from(index.to_string());
+        return finish(
+            StatusCode::OK,
+            mime(".json"),
+            "no-cache",
+            body,
+            head_only,
+            host,
+            tls,
+        );
+    }
+    let Some(path) = sample_path(rel) else {
+        let (status, content_type, cache, body) = not_found();
+        return finish(status, content_type, cache, body, head_only, host, tls);
+    };
+    let full = dir.join(&path);
+    let read = async {
+        let meta = tokio::fs::metadata(&full).await.ok()?;
+        if !meta.is_file() || meta.len() > MAX_SAMPLE_BYTES {
+            return None;
+        }
+        tokio::fs::read(&full).await.ok()
+    };
+    match read.await {
+        Some(bytes) => finish(
+            StatusCode::OK,
+            mime(rel),
+            "public, max-age=86400",
+            Bytes::from(bytes),
+            head_only,
+            host,
+            tls,
+        ),
+        None => {
+            let (status, content_type, cache, body) = not_found();
+            finish(status, content_type, cache, body, head_only, host, tls)
+        }
+    }
+}
+
+/// The response: `body` (none for `HEAD`) with the headers every answer carries.
+fn finish(
+    status: StatusCode,
+    content_type: &str,
+    cache: &str,
+    body: Bytes,
+    head_only: bool,
+    host: Option<String>,
+    tls: bool,
+) -> Response<Full<Bytes>> {
     let length = body.len();
     let mut response = Response::new(Full::new(if head_only { Bytes::new() } else { body }));
     *response.status_mut() = status;
@@ -479,9 +598,69 @@ mod tests {
             FILES.windows(2).all(|w| w[0].path < w[1].path),
             "sorted for lookup"
         );
-        assert!(FILES.iter().any(|f| f.path.starts_with("/samples/piano/")));
-        let manifest = respond(&Method::GET, "/samples/palette/palette.json", None, false);
-        assert_eq!(manifest.status(), StatusCode::OK);
-        assert!(file("/samples/palette/samples/0000.flac").is_some());
+        if cfg!(feature = "embedded-samples") {
+            assert!(FILES.iter().any(|f| f.path.starts_with("/samples/piano/")));
+            let manifest = respond(&Method::GET, "/samples/palette/palette.json", None, false);
+            assert_eq!(manifest.status(), StatusCode::OK);
+            assert!(file("/samples/palette/samples/0000.flac").is_some());
+        }
+    }
+
+    /// A relay given a samples folder serves its files, byte for byte, with the headers of
+    /// every answer, and nothing outside it: no `..`, no hidden or other files, no folder.
+    #[tokio::test]
+    async fn samples_from_a_folder_are_served_and_nothing_else() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets");
+        let body = |r: Response<Full<Bytes>>| async move {
+            use http_body_util::BodyExt;
+            let status = r.status();
+            let bytes = r.into_body().collect().await.map(|b| b.to_bytes());
+            (status, bytes.unwrap_or_default())
+        };
+        for rel in [
+            "palette/palette.json",
+            "palette/samples/0000.flac",
+            "piano/060-soft.flac",
+            "drums/038.flac",
+        ] {
+            let r = respond_sample(&Method::GET, rel, &dir, Some("h:1".into()), false).await;
+            assert!(r.headers().contains_key(header::CONTENT_SECURITY_POLICY));
+            let (status, bytes) = body(r).await;
+            assert_eq!(status, StatusCode::OK, "{rel}");
+            assert_eq!(
+                bytes.as_ref(),
+                std::fs::read(dir.join(rel)).unwrap(),
+                "{rel}"
+            );
+        }
+        let head = respond_sample(&Method::HEAD, "drums/038.flac", &dir, None, false).await;
+        let (status, bytes) = body(head).await;
+        assert_eq!((status, bytes.len()), (StatusCode::OK, 0));
+        let (status, index) =
+            body(respond_sample(&Method::GET, "index.json", &dir, None, false).await).await;
+        assert_eq!(status, StatusCode::OK);
+        let index: serde_json::Value = serde_json::from_slice(&index).unwrap();
+        assert!(
+            index["piano"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|n| n == "060-soft.flac"))
+        );
+        for rel in [
+            "../Cargo.toml",
+            "palette/../../Cargo.toml",
+            "palette/..",
+            "palette/.hidden.json",
+            "palette",
+            "palette/samples",
+            "README.md",
+            "tools/render_samples.py",
+            "palette/samples/0000.flac/x.flac",
+            "palette//palette.json",
+            "palette/nothing.json",
+        ] {
+            let (status, _) =
+                body(respond_sample(&Method::GET, rel, &dir, None, false).await).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{rel}");
+        }
     }
 }

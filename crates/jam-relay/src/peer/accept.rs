@@ -99,7 +99,14 @@ async fn serve_tcp<S>(
         Ok(Ok(crate::web::Asked::Http)) => {
             RelayStats::add(&shared.stats.web_requests, 1);
             let stream = crate::web::Rewind::new(head, stream);
-            crate::web::serve_http(stream, shared.tls.is_some(), shared.shutdown.clone()).await;
+            let samples = shared.config.samples_dir.clone().map(std::sync::Arc::from);
+            crate::web::serve_http(
+                stream,
+                shared.tls.is_some(),
+                samples,
+                shared.shutdown.clone(),
+            )
+            .await;
             drop(slots);
             return;
         }

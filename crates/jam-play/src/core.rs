@@ -147,9 +147,15 @@ impl Core {
             runtime.spawn(async move {
                 match load_own(bank, PathBuf::from(&own.path), own.preset).await {
                     Ok(sound) => {
+                        // Unless the player chose another sound (or loaded another) meanwhile.
+                        let settings = core.settings();
+                        let still = settings.play_own_sound
+                            && settings.own_sound.is_some_and(|now| now.path == own.path);
                         let mut stage = core.inner.stage.lock();
-                        stage.speaker.set_own_sound(Some(sound));
-                        stage.speaker.play_own(true);
+                        if stage.speaker.own_sound().is_none() {
+                            stage.speaker.set_own_sound(Some(sound));
+                            stage.speaker.play_own(still);
+                        }
                     }
                     Err(e) => tracing::warn!(error = %e, "my own sound didn't load again"),
                 }

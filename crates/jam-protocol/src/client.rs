@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::{ParseError, Role, parse_body, parse_tag};
+use crate::{LinkFigures, ParseError, Role, parse_body, parse_tag};
 
 /// A message from a client to the relay. Parse with [`ClientMsg::parse`], encode with
 /// [`ClientMsg::to_json`].
@@ -53,6 +53,10 @@ pub struct CreateRoom {
     /// create rooms (see `docs/PROTOCOL.md`, "Who may create a room").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_key: Option<String>,
+    /// The creator's link to the relay, as its clock pings measured it (passed on in its
+    /// [`crate::Participant`] record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<LinkFigures>,
 }
 
 /// Body of `session:join`.
@@ -73,6 +77,10 @@ pub struct JoinRoom {
     /// role back with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_token: Option<String>,
+    /// The joiner's link to the relay, as its clock pings measured it (passed on in its
+    /// [`crate::Participant`] record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<LinkFigures>,
 }
 
 /// Body of `event:broadcast` as sent by a client.
@@ -275,6 +283,11 @@ mod tests {
                 password: None,
                 room_code: Some("K7M2QXH4".into()),
                 create_key: Some("k".into()),
+                link: Some(LinkFigures {
+                    rtt_us: 850,
+                    spread_us: 120,
+                    samples: 8,
+                }),
             }),
             ClientMsg::Join(JoinRoom {
                 room_code: "K7M2QXH4".into(),
@@ -282,6 +295,7 @@ mod tests {
                 role: Role::Listener,
                 password: Some("pw".into()),
                 host_token: Some("t".into()),
+                link: None,
             }),
             ClientMsg::Leave,
             ClientMsg::End,

@@ -45,8 +45,8 @@ pub use instrument::MemberInstrument;
 pub use lane::SeqWindow;
 pub use pattern::{Pattern, Row};
 pub use room::{
-    HeldNote, MAX_NAME_CHARS, MAX_PASSWORD_BYTES, MAX_TOKEN_BYTES, NameError, Participant, Role,
-    RoomCode, RoomState, clean_name,
+    HeldNote, LinkFigures, MAX_NAME_CHARS, MAX_PASSWORD_BYTES, MAX_TOKEN_BYTES, NameError,
+    Participant, Role, RoomCode, RoomState, clean_name,
 };
 pub use server::{
     ClockPong, Connected, ErrorMsg, JamEnded, RelayedEvent, RelayedEventRef, RoomWelcome,

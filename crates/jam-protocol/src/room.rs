@@ -105,6 +105,44 @@ pub struct Participant {
     pub role: Role,
     /// True for the room's host: the member who created it (or came back with its host token).
     pub is_host: bool,
+    /// What the member measured of its own link to the relay when it joined, if it said and
+    /// the figures are within bounds (older clients don't say; see [`LinkFigures`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub link: Option<LinkFigures>,
+}
+
+/// A member's own link to the relay, as its clock pings measured it just before it joined:
+/// evidence for everyone else's playout about how much that member's events jitter, from its
+/// first note on (`docs/PROTOCOL.md`, "Link figures"). Every field is bounded; figures out of
+/// bounds are dropped by the relay and ignored by clients, never refused: they are only a hint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct LinkFigures {
+    /// Shortest round trip of those pings, µs (at most [`LinkFigures::MAX_US`]).
+    pub rtt_us: u32,
+    /// Longest minus shortest round trip of those pings, µs (at most [`LinkFigures::MAX_US`]).
+    pub spread_us: u32,
+    /// How many pings they come from ([`LinkFigures::MIN_SAMPLES`]–[`LinkFigures::MAX_SAMPLES`]).
+    pub samples: u8,
+}
+
+impl LinkFigures {
+    /// Largest round trip or spread, µs: 10 s, the longest round trip a clock ping may take.
+    pub const MAX_US: u32 = 10_000_000;
+    /// Fewest pings that say anything about a spread.
+    pub const MIN_SAMPLES: u8 = 2;
+    /// Most pings counted (a client's clock-sync window).
+    pub const MAX_SAMPLES: u8 = 64;
+
+    /// The figures if they are within bounds.
+    pub fn checked(self) -> Option<LinkFigures> {
+        (self.rtt_us <= Self::MAX_US
+            && self.spread_us <= Self::MAX_US
+            && (Self::MIN_SAMPLES..=Self::MAX_SAMPLES).contains(&self.samples))
+        .then_some(self)
+    }
 }
 
 /// A piano note still sounding for a member (key down, or held by the sustain pedal), as sent

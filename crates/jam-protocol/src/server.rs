@@ -362,6 +362,7 @@ mod tests {
                 name: "Bob".into(),
                 role: Role::Listener,
                 is_host: false,
+                link: None,
             }],
             state: RoomState {
                 tempo: Some(RawValue::from_string(r#"{"bpm":96}"#.into()).unwrap()),

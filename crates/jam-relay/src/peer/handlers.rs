@@ -106,6 +106,7 @@ impl Connection {
             name.clone(),
             password,
             wanted,
+            create.link,
         )?;
         let code = lock(&room).code().clone();
         tracing::info!(peer = %self.link.id, room = %code, %name, "created room");
@@ -172,6 +173,7 @@ impl Connection {
             join.role,
             join.password.as_deref(),
             join.host_token.as_deref(),
+            join.link,
         );
         let room = match joined {
             Ok(room) => room,

@@ -55,12 +55,95 @@ async fn create(ws: &mut TestWs, name: &str) -> jam_protocol::RoomWelcome {
         password: None,
         room_code: None,
         create_key: None,
+        link: None,
     };
     send(ws, &ClientMsg::Create(create)).await;
     match recv(ws).await {
         ServerMsg::Created(room) => room,
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn members_link_figures_reach_the_room_and_figures_out_of_bounds_are_dropped() {
+    let shared = Shared::new(RelayConfig::default(), None, None);
+    let quiet = jam_protocol::LinkFigures {
+        rtt_us: 240,
+        spread_us: 90,
+        samples: 8,
+    };
+    let mut host = connect(&shared).await;
+    recv(&mut host).await;
+    send(
+        &mut host,
+        &ClientMsg::Create(CreateRoom {
+            name: "Host".into(),
+            password: None,
+            room_code: None,
+            create_key: None,
+            link: Some(quiet),
+        }),
+    )
+    .await;
+    let ServerMsg::Created(room) = recv(&mut host).await else {
+        panic!("created")
+    };
+    assert_eq!(room.participants[0].link, Some(quiet), "{room:?}");
+    // A joiner whose figures are out of bounds joins all the same; its figures are dropped.
+    let mut guests = Vec::new();
+    for (name, link) in [
+        (
+            "Liar",
+            Some(jam_protocol::LinkFigures {
+                samples: 0,
+                ..quiet
+            }),
+        ),
+        (
+            "Slow",
+            Some(jam_protocol::LinkFigures {
+                spread_us: jam_protocol::LinkFigures::MAX_US + 1,
+                ..quiet
+            }),
+        ),
+        ("Old", None),
+    ] {
+        let mut guest = connect(&shared).await;
+        recv(&mut guest).await;
+        send(
+            &mut guest,
+            &ClientMsg::Join(JoinRoom {
+                room_code: room.room_code.clone(),
+                name: name.into(),
+                role: Default::default(),
+                password: None,
+                host_token: None,
+                link,
+            }),
+        )
+        .await;
+        let ServerMsg::Joined(welcome) = recv(&mut guest).await else {
+            panic!("joined")
+        };
+        let host_seen = welcome.participants.iter().find(|p| p.is_host);
+        assert_eq!(host_seen.and_then(|p| p.link), Some(quiet), "{welcome:?}");
+        let ServerMsg::UserJoined(joined) = recv(&mut host).await else {
+            panic!("user-joined")
+        };
+        assert_eq!(joined.user.name, name);
+        assert_eq!(joined.user.link, None, "{name}'s figures are no figures");
+        guests.push(guest);
+    }
+    // Raw JSON with a negative or fractional figure is no figure either: not a join.
+    let mut raw = connect(&shared).await;
+    recv(&mut raw).await;
+    raw.send(tokio_tungstenite::tungstenite::Message::text(format!(
+        r#"{{"type":"session:join","roomCode":"{}","name":"Neg","link":{{"rttUs":-1,"spreadUs":0.5,"samples":8}}}}"#,
+        room.room_code
+    )))
+    .await
+    .unwrap();
+    assert!(matches!(recv(&mut raw).await, ServerMsg::Error(_)));
 }
 
 #[tokio::test(start_paused = true)]
@@ -87,6 +170,7 @@ async fn a_silent_peer_is_dropped_after_the_heartbeat_timeout_and_an_active_one_
         role: Default::default(),
         password: None,
         host_token: None,
+        link: None,
     };
     send(&mut active, &ClientMsg::Join(join)).await;
     assert!(matches!(recv(&mut active).await, ServerMsg::Joined(_)));
@@ -176,6 +260,7 @@ async fn a_client_that_pings_and_never_reads_is_cut_off_and_the_room_plays_on() 
         role: Default::default(),
         password: None,
         host_token: None,
+        link: None,
     };
     send(&mut flooder, &ClientMsg::Join(join)).await;
     let ServerMsg::UserJoined(joined) = recv(&mut host).await else {

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use jam_protocol::{ErrorCode, JamEnded, Participant, Role, RoomCode, ServerMsg};
+use jam_protocol::{ErrorCode, JamEnded, LinkFigures, Participant, Role, RoomCode, ServerMsg};
 use jam_takes::Record;
 use tokio::time::Instant;
 
@@ -25,6 +25,7 @@ impl Rooms {
         name: String,
         password: Option<String>,
         wanted: Option<RoomCode>,
+        figures: Option<LinkFigures>,
     ) -> Result<RoomRef, Refusal> {
         let mut map = self.map();
         if map.len() >= env.config().max_rooms {
@@ -50,6 +51,7 @@ impl Rooms {
             name,
             role: Role::Player,
             is_host: true,
+            link: figures.and_then(LinkFigures::checked),
         };
         env.log(|| Record::RoomOpened {
             room: code.clone(),
@@ -91,6 +93,7 @@ impl Rooms {
         role: Role,
         password: Option<&str>,
         host_token: Option<&str>,
+        figures: Option<LinkFigures>,
     ) -> Result<RoomRef, Refusal> {
         let not_found = || {
             let typed: String = code.trim().chars().take(RoomCode::LEN + 4).collect();
@@ -133,6 +136,7 @@ impl Rooms {
             name,
             role: if is_host { Role::Player } else { role },
             is_host,
+            link: figures.and_then(LinkFigures::checked),
         };
         guard.add(env, link, participant, false);
         drop(guard);

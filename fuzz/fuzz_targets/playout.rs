@@ -1,11 +1,12 @@
 //! The playout buffer fed arbitrary timestamps and arrival times, from many senders, in every
 //! mode: it never panics, and whenever arrival is a real time, an event plays no earlier than
-//! it arrived and no later than the delay bound after.
+//! it arrived and no later than the delay bound after — whatever link figures the senders
+//! and this listener claim, and whatever output lead the session passes in.
 #![no_main]
 
 use arbitrary::Arbitrary;
-use jam_protocol::MusicalEvent;
 use jam_protocol::event::{DrumHit, PianoNote, PianoNoteOff, Sustain};
+use jam_protocol::{LinkFigures, MusicalEvent};
 use jam_session::{MAX_DELAY_MS, Playout, PlayoutMode};
 use libfuzzer_sys::fuzz_target;
 
@@ -17,13 +18,26 @@ struct Step {
     timestamp: f64,
     arrival: f64,
     duration: Option<f64>,
+    /// Figures the sender claims before this step (rtt µs, spread µs, samples), if any.
+    link: Option<(u32, u32, u8)>,
+    /// An output lead the session passes in before this step, if any.
+    lead: Option<f64>,
 }
 
 #[derive(Debug, Arbitrary)]
 struct Input {
     mode: u8,
     fixed_ms: f64,
+    own_link: Option<(u32, u32, u8)>,
     steps: Vec<Step>,
+}
+
+fn figures((rtt_us, spread_us, samples): (u32, u32, u8)) -> LinkFigures {
+    LinkFigures {
+        rtt_us,
+        spread_us,
+        samples,
+    }
 }
 
 fuzz_target!(|input: Input| {
@@ -33,6 +47,7 @@ fuzz_target!(|input: Input| {
         _ => PlayoutMode::Fixed(input.fixed_ms),
     };
     let mut playout = Playout::new(mode);
+    playout.set_own_link(input.own_link.map(figures));
     for step in input.steps.iter().take(2_000) {
         let event = match step.kind % 5 {
             0 => Some(MusicalEvent::DrumHit(DrumHit {
@@ -57,6 +72,12 @@ fuzz_target!(|input: Input| {
             _ => None,
         };
         let sender = format!("s{}", step.sender % 300);
+        if let Some(link) = step.link {
+            playout.set_link(&sender, Some(figures(link)));
+        }
+        if let Some(lead) = step.lead {
+            playout.set_output_lead(lead);
+        }
         let at = playout.schedule(&sender, event.as_ref(), step.arrival);
         if step.arrival.is_finite() && step.arrival.abs() < 1e15 {
             assert!(at >= step.arrival, "{at} < {}", step.arrival);

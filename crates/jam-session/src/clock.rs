@@ -2,6 +2,8 @@
 
 use std::collections::VecDeque;
 
+use jam_protocol::LinkFigures;
+
 /// Samples kept; the one with the smallest round trip wins (NTP's "minimum filter").
 const WINDOW: usize = 16;
 /// Largest step, in ms, the offset takes per new estimate once synced, so time never jumps.
@@ -87,6 +89,29 @@ impl ClockSync {
     pub fn last_rtt_ms(&self) -> f64 {
         self.last_rtt_ms
     }
+
+    /// What the window's round trips say about this machine's link to the relay — its fastest
+    /// round trip and their spread — once there are at least two: the figures a client tells
+    /// the room when it joins, and that its own playout uses for its half of every link.
+    pub fn link_figures(&self) -> Option<LinkFigures> {
+        let fastest = self.samples.iter().map(|s| s.0).min_by(f64::total_cmp)?;
+        let slowest = self.samples.iter().map(|s| s.0).max_by(f64::total_cmp)?;
+        LinkFigures {
+            rtt_us: micros(fastest),
+            spread_us: micros(slowest - fastest),
+            samples: u8::try_from(self.samples.len()).unwrap_or(u8::MAX),
+        }
+        .checked()
+    }
+}
+
+/// `ms` in whole µs, within [`LinkFigures::MAX_US`].
+fn micros(ms: f64) -> u32 {
+    let us = (ms * 1_000.0)
+        .round()
+        .clamp(0.0, f64::from(LinkFigures::MAX_US));
+    // Within 0..=MAX_US (a u32) after the clamp, and NaN is 0: the cast is exact.
+    us as u32
 }
 
 #[cfg(test)]
@@ -137,5 +162,27 @@ mod tests {
         // Once learnt, a noisy sample with a long round trip does not move it.
         assert!(sync.add_sample(t, t + 30.0 + true_offset, t + 31.0));
         assert!((sync.offset_ms().unwrap() - estimate).abs() <= MAX_SLEW_MS);
+    }
+
+    #[test]
+    fn link_figures_are_the_fastest_round_trip_and_the_spread_once_there_are_two() {
+        let mut sync = ClockSync::new();
+        assert_eq!(sync.link_figures(), None);
+        assert!(sync.add_sample(1_000.0, 5_000.0, 1_000.8));
+        assert_eq!(
+            sync.link_figures(),
+            None,
+            "one round trip says nothing of a spread"
+        );
+        assert!(sync.add_sample(2_000.0, 6_000.0, 2_003.05));
+        assert!(sync.add_sample(3_000.0, 7_000.0, 3_001.2));
+        assert_eq!(
+            sync.link_figures(),
+            Some(LinkFigures {
+                rtt_us: 800,
+                spread_us: 2_250,
+                samples: 3,
+            })
+        );
     }
 }

@@ -7,11 +7,15 @@ use jam_protocol::{MusicalEvent, Participant, RoomWelcome};
 use serde_json::value::RawValue;
 
 /// A participant as the relay announced it, with a name that is safe to show: a name the
-/// relay should have refused (control or invisible characters, too long) is shown as "?".
+/// relay should have refused (control or invisible characters, too long) is shown as "?"; link
+/// figures out of bounds are dropped.
 pub fn sanitize_participant(mut participant: Participant) -> Participant {
     if jam_protocol::clean_name(&participant.name).is_err() {
         participant.name = "?".to_owned();
     }
+    participant.link = participant
+        .link
+        .and_then(jam_protocol::LinkFigures::checked);
     participant
 }
 
@@ -61,6 +65,7 @@ mod tests {
             name: id.into(),
             role: Role::Player,
             is_host: false,
+            link: None,
         }
     }
 

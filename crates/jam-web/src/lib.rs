@@ -111,6 +111,7 @@ impl Guest {
             },
             password: password.filter(|p| !p.is_empty()),
             host_token: None,
+            link: self.clock.link_figures(),
         })
         .to_json())
     }
@@ -339,6 +340,15 @@ impl Guest {
             ServerMsg::Joined(welcome) | ServerMsg::Created(welcome) => {
                 let welcome = sanitize_welcome(welcome, self.relay_now_ms(now_ms));
                 self.room = Some(welcome.room_code.clone());
+                // Our half of every path, and each member's own, for their first notes.
+                self.playout.set_own_link(self.clock.link_figures());
+                for member in welcome
+                    .participants
+                    .iter()
+                    .filter(|m| m.id != welcome.user_id)
+                {
+                    self.playout.set_link(&member.id, member.link);
+                }
                 let tempo = welcome
                     .state
                     .tempo
@@ -376,9 +386,11 @@ impl Guest {
                     instruments: welcome.state.instruments,
                 }]
             }
-            ServerMsg::UserJoined(u) => vec![Output::UserJoined {
-                participant: sanitize_participant(u.user),
-            }],
+            ServerMsg::UserJoined(u) => {
+                let participant = sanitize_participant(u.user);
+                self.playout.set_link(&participant.id, participant.link);
+                vec![Output::UserJoined { participant }]
+            }
             ServerMsg::UserLeft(u) => {
                 self.playout.remove(&u.user_id);
                 vec![Output::UserLeft { user_id: u.user_id }]
@@ -412,6 +424,7 @@ impl Guest {
             }
         };
         let audible_ms = arrived_ms + self.lead_ms;
+        self.playout.set_output_lead(self.lead_ms);
         let play_at_ms = self
             .playout
             .schedule(&e.sender_id, Some(&event), audible_ms);

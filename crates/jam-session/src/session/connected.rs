@@ -228,11 +228,13 @@ impl Link {
                     }
                 };
                 // The playout places events from when they could be heard at the earliest.
-                let audible_ms = arrived_ms + self.shared.output_lead_ms();
-                let play_at_ms =
-                    self.shared
-                        .playout()
-                        .schedule(&e.sender_id, musical.as_ref(), audible_ms);
+                let lead_ms = self.shared.output_lead_ms();
+                let audible_ms = arrived_ms + lead_ms;
+                let play_at_ms = {
+                    let mut playout = self.shared.playout();
+                    playout.set_output_lead(lead_ms);
+                    playout.schedule(&e.sender_id, musical.as_ref(), audible_ms)
+                };
                 SessionEvent::Remote(RemoteEvent {
                     sender_id: e.sender_id,
                     event_name: e.event_name,
@@ -244,7 +246,11 @@ impl Link {
                     play_at_ms,
                 })
             }
-            ServerMsg::UserJoined(u) => SessionEvent::UserJoined(sanitize_participant(u.user)),
+            ServerMsg::UserJoined(u) => {
+                let member = sanitize_participant(u.user);
+                self.shared.playout().set_link(&member.id, member.link);
+                SessionEvent::UserJoined(member)
+            }
             ServerMsg::UserLeft(u) => {
                 self.shared.playout().remove(&u.user_id);
                 SessionEvent::UserLeft(u.user_id)

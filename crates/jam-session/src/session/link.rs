@@ -90,6 +90,10 @@ impl Link {
         };
         self.shared.clock().reset();
         self.sync_clock(&mut ws).await?;
+        // Told to the room, so that others place our first notes from what the link is; and
+        // our own half of every path from them.
+        let link = self.shared.clock().link_figures();
+        self.shared.playout().set_own_link(link);
         let welcome = match (&self.room, self.host) {
             (None, _) => {
                 let create = CreateRoom {
@@ -97,6 +101,7 @@ impl Link {
                     password: self.config.password.clone(),
                     room_code: None,
                     create_key: self.config.create_key.clone(),
+                    link,
                 };
                 let welcome = self.request(&mut ws, ClientMsg::Create(create)).await?;
                 self.host = true;
@@ -109,6 +114,7 @@ impl Link {
                     role: self.config.role,
                     password: self.config.password.clone(),
                     host_token: self.host_token.clone().filter(|_| host),
+                    link,
                 };
                 match self.request(&mut ws, ClientMsg::Join(join)).await {
                     Err(SessionError::Relay {
@@ -121,6 +127,7 @@ impl Link {
                             password: self.config.password.clone(),
                             room_code: Some(code.to_string()),
                             create_key: self.config.create_key.clone(),
+                            link,
                         };
                         self.request(&mut ws, ClientMsg::Create(create)).await?
                     }
@@ -154,6 +161,16 @@ impl Link {
             });
         // Before the clock is synced this is our own clock: an honest relay is within a day of it.
         let welcome = sanitize_welcome(welcome, self.shared.relay_now_ms());
+        {
+            let mut playout = self.shared.playout();
+            for member in welcome
+                .participants
+                .iter()
+                .filter(|m| m.id != welcome.user_id)
+            {
+                playout.set_link(&member.id, member.link);
+            }
+        }
         tracing::info!(room = ?self.room, user = %welcome.user_id, "joined");
         Ok((ws, welcome))
     }

@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 
-use crate::heard::{Heard, Pulse, RATE, groove_file, samples};
+use crate::heard::{Heard, LEFT, Pulse, RATE, RIGHT, groove_file, samples, samples_both};
 use crate::homes::{Homes, Host};
 use crate::proxy::Proxy;
 use crate::{PATIENCE, sigterm, workspace_binary};
@@ -168,18 +168,96 @@ pub async fn record_on(path: &Path, seconds: u64) {
 /// The drummer: `jam play SONG --into INVITE` with `command` (a `jam`, maybe in a namespace),
 /// until the file has been played.
 pub async fn play_through(mut command: Command, song: &Path, invite: &str, env: &[(&str, &str)]) {
-    command
-        .args([
-            "play",
-            song.to_str().expect("a UTF-8 path"),
-            "--into",
-            invite,
-            "--name",
-            "Drummer",
-            "--no-audio",
-        ])
-        .envs(env.iter().copied());
+    drummer_args(&mut command, song, invite);
+    command.arg("--no-audio").envs(env.iter().copied());
     Program::start(command).finished().await;
+}
+
+/// `play SONG --into INVITE --name Drummer`.
+fn drummer_args(command: &mut Command, song: &Path, invite: &str) {
+    command.args([
+        "play",
+        song.to_str().expect("a UTF-8 path"),
+        "--into",
+        invite,
+        "--name",
+        "Drummer",
+    ]);
+}
+
+/// What both ends heard: the drummer's own speaker and the listener's, recorded in one file.
+#[derive(Debug)]
+pub struct BothEnds {
+    /// The drummer's own speaker (the recording's left channel).
+    pub drummer: Heard,
+    /// The listener's (the right channel).
+    pub listener: Heard,
+    /// For each hit, from the first, how long after the drummer's speaker the listener's
+    /// played it, ms (as many as both heard).
+    pub delays: Vec<f64>,
+    /// What the listener said (its log, with `jam_session::playout` at info).
+    pub said: String,
+}
+
+/// `notes` 16ths from a drummer `jam play`ing with its sound on, into the left channel of one
+/// stereo null sink, heard by a listener on this machine into the right channel, through a
+/// proxy adding 0..`max_jitter` to each chunk (`run`'s sequence: [`Proxy::start_seeded`];
+/// zero: loopback). Both play with audio buffers of `buffer` frames. Gives both ends and each
+/// hit's delay between them: what the network and the playout add, measured at the speakers.
+pub async fn both_ends(
+    dir: &Path,
+    notes: usize,
+    max_jitter: Duration,
+    run: u64,
+    buffer: Option<u32>,
+) -> BothEnds {
+    std::fs::create_dir_all(dir).expect("a folder for the run");
+    let song = dir.join("groove.mid");
+    groove_file(&song, notes, LEAD_IN_MS);
+    let pulse = Pulse::start_split(&dir.join("pulse"));
+    let jam = jam();
+    let host = SilentHost::start().await;
+    let code = host.code();
+    let proxy = Proxy::start_seeded(host.relay.local_addr(), max_jitter, run).await;
+    let through = format!("jam://{}/{code}", proxy.addr());
+    let recording = dir.join("both.raw");
+    let recorder = pulse.record_both(&recording);
+    // Recording steadily before anything plays (stereo: two seconds of bytes are one of sound).
+    record_on(&recording, 2).await;
+    let mut ear = Command::new(&jam);
+    ear.args(["join", &through, "--name", "Ear", "--listen"]);
+    audio_env(&mut ear, &pulse, RIGHT, buffer);
+    ear.env("RUST_LOG", "warn,jam_session::playout=info");
+    let mut ear = Program::start(ear);
+    ear.err_line("joined").await;
+    let log = dir.join("ear.log");
+    ear.log_to(&log);
+    let mut drummer = Command::new(&jam);
+    drummer_args(&mut drummer, &song, &host.invite);
+    audio_env(&mut drummer, &pulse, LEFT, buffer);
+    Program::start(drummer).finished().await;
+    record_on(&recording, 4).await;
+    recorder.stop();
+    ear.stop().await;
+    host.program.stop().await;
+    let (left, right) = samples_both(&recording);
+    let (drummer, listener) = (Heard::of(&left), Heard::of(&right));
+    // Each of the drummer's hits with the listener's next one within a 16th (an extra onset at
+    // one end, a dropout on a loaded machine, then shifts nothing).
+    let mut delays = Vec::new();
+    let mut theirs = listener.onsets.iter().peekable();
+    for mine in &drummer.onsets {
+        while theirs.next_if(|o| o.at_ms < mine.at_ms - 5.0).is_some() {}
+        if let Some(o) = theirs.next_if(|o| o.at_ms < mine.at_ms + 120.0) {
+            delays.push(o.at_ms - mine.at_ms);
+        }
+    }
+    BothEnds {
+        drummer,
+        listener,
+        delays,
+        said: std::fs::read_to_string(&log).unwrap_or_default(),
+    }
 }
 
 /// The `jam` tool, built for the caller's profile.

@@ -57,6 +57,33 @@ pub struct Pulse {
 impl Pulse {
     /// Starts the server and waits (bounded) until it lists every sink.
     pub fn start(dir: &Path, sinks: &[&str]) -> Pulse {
+        let modules: Vec<String> = sinks
+            .iter()
+            .map(|sink| format!("module-null-sink sink_name={sink} rate={RATE}"))
+            .collect();
+        Pulse::start_modules(dir, &modules, sinks)
+    }
+
+    /// A server with one stereo null sink, [`BOTH`], and two mono sinks that play into its
+    /// left and right channel ([`LEFT`], [`RIGHT`]: `module-remap-sink`): two programs, one on
+    /// each side, recorded in one file with one clock ([`Pulse::record_both`]).
+    pub fn start_split(dir: &Path) -> Pulse {
+        let side = |name: &str, channel: &str| {
+            format!(
+                "module-remap-sink sink_name={name} master={BOTH} channels=1 \
+                 master_channel_map={channel} channel_map=mono remix=no"
+            )
+        };
+        let modules = [
+            format!("module-null-sink sink_name={BOTH} rate={RATE} channels=2"),
+            side(LEFT, "front-left"),
+            side(RIGHT, "front-right"),
+        ];
+        Pulse::start_modules(dir, &modules, &[BOTH, LEFT, RIGHT])
+    }
+
+    /// Starts the server with `modules` loaded and waits (bounded) until it lists `sinks`.
+    fn start_modules(dir: &Path, modules: &[String], sinks: &[&str]) -> Pulse {
         std::fs::create_dir_all(dir).expect("a folder for PulseAudio");
         let socket = dir.join("pulse.sock");
         let server = format!("unix:{}", socket.display());
@@ -74,10 +101,8 @@ impl Pulse {
                 "--load=module-native-protocol-unix auth-anonymous=1 socket={}",
                 socket.display()
             ));
-        for sink in sinks {
-            command.arg(format!(
-                "--load=module-null-sink sink_name={sink} rate={RATE}"
-            ));
+        for module in modules {
+            command.arg(format!("--load={module}"));
         }
         let child = command
             .env("XDG_RUNTIME_DIR", dir)
@@ -182,6 +207,38 @@ impl Pulse {
             .expect("parec starts");
         Proc(child)
     }
+}
+
+/// The stereo sink of [`Pulse::start_split`], and its two sides.
+pub const BOTH: &str = "both";
+pub const LEFT: &str = "left";
+pub const RIGHT: &str = "right";
+
+impl Pulse {
+    /// Records [`BOTH`] (`start_split`) into `path` as stereo 16-bit samples at [`RATE`].
+    pub fn record_both(&self, path: &Path) -> Proc {
+        let child = Command::new(tool("parec"))
+            .args(["--server", &self.server, "-d", &format!("{BOTH}.monitor")])
+            .args([
+                "--format=s16le",
+                &format!("--rate={RATE}"),
+                "--channels=2",
+                "--latency-msec=10",
+            ])
+            .stdout(File::create(path).expect("a recording file"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("parec starts");
+        Proc(child)
+    }
+}
+
+/// The left and right channels of a raw stereo `s16le` recording, full scale 1.0.
+pub fn samples_both(path: &Path) -> (Vec<f32>, Vec<f32>) {
+    let all = samples(path);
+    let left = all.iter().step_by(2).copied().collect();
+    let right = all.iter().skip(1).step_by(2).copied().collect();
+    (left, right)
 }
 
 /// The samples of a raw mono `s16le` recording, full scale 1.0.

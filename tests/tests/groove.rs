@@ -223,6 +223,59 @@ async fn a_groove_through_jitter_is_heard_whole_and_right_from_the_first_bar() {
     .await;
 }
 
+/// Both ends in one recording: a drummer hearing itself in the left channel, a listener on
+/// this machine in the right. Every hit is heard at both ends, in order; the listener placed
+/// the drummer's first note from what both told of their links (not the 35 ms kept for a
+/// link nobody knows), and no hit of the first bar reached the listener's speaker later after
+/// the drummer's than that first placement allowed. (The delays themselves, per hit: the
+/// `delay` bench.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_ends_hear_every_hit_and_the_first_bar_within_the_seed_rule() {
+    let _alone = ALONE.lock().await;
+    let notes = 24;
+    taken("both ends", |n| async move {
+        let dir = scratch(&format!("both-ends-{n}"));
+        let both =
+            groove::both_ends(&dir, notes, Duration::ZERO, 0, groove::STEADY_BUFFER).await;
+        whole(&both.drummer, notes).map_err(|e| format!("the drummer's own speaker: {e}"))?;
+        whole(&both.listener, notes).map_err(|e| format!("the listener's speaker: {e}"))?;
+        let first = both
+            .said
+            .lines()
+            .find(|l| l.contains("placing a sender's first note"))
+            .ok_or_else(|| format!("the listener says how it placed the first note: {}", both.said))?;
+        if !(first.contains("own_link=Some(") && first.contains("their_link=Some(")) {
+            return Err(format!(
+                "both links' figures reached the listener's playout: {first}"
+            ));
+        }
+        let placed = field(first, "delay_ms=")
+            .ok_or_else(|| format!("a placement in {first}"))?;
+        // The drummer hears itself an output lead after its stamp, the listener `placed` after
+        // it: the difference is at most `placed`, give or take the two engines' frames and the
+        // two clocks' offsets to the relay on one machine (well under a millisecond each).
+        let worst = both.delays[..16].iter().copied().fold(f64::MIN, f64::max);
+        if worst > placed + 2.0 {
+            return Err(format!(
+                "first bar heard up to {worst:.1} ms after the drummer's speaker, placed {placed:.1} ms after its stamp: delays {:?}",
+                both.delays
+            ));
+        }
+        Ok(())
+    })
+    .await;
+}
+
+/// The number after `key` in a log line (`key=12.5`).
+fn field(line: &str, key: &str) -> Option<f64> {
+    let start = line.find(key)? + key.len();
+    let digits: String = line[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == '-')
+        .collect();
+    digits.parse().ok()
+}
+
 /// Across two homes, 3 % of the drummer's packets lost both ways: every note heard once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs root and network namespaces: scripts/test runs it"]

@@ -109,7 +109,9 @@ export class Players {
       const cell = row?.querySelector<HTMLElement>(".figures");
       if (!row || !cell) continue;
       cell.textContent = `${Math.round(f.delayMs)} ms`;
-      cell.title = `playout delay ${f.delayMs.toFixed(1)} ms · one way ${f.oneWayMs.toFixed(1)} ms · jitter ${f.jitterMs.toFixed(1)} ms · ${f.eventsPerS.toFixed(0)} events/s`;
+      // The playout delay after their stamp: what the network, their jitter and our sound card
+      // add — so at most this long after their own speaker, you hear them.
+      cell.title = `you hear them ${f.delayMs.toFixed(1)} ms after they play (at most) · one way ${f.oneWayMs.toFixed(1)} ms · jitter ${f.jitterMs.toFixed(1)} ms · ${f.eventsPerS.toFixed(0)} events/s`;
       cell.classList.toggle("warn", f.delayMs > LATE_MS);
       row.querySelector(".spark polyline")?.setAttribute("points", sparklinePoints(this.store.delays.push(f.id, f.delayMs), 59, 12));
     }

@@ -274,7 +274,9 @@ pub(crate) async fn play(
     let mut status = core.status().context("the jam ended at once")?;
     let outcome = {
         let played = async {
+            let mut last_due = None;
             while let Some((played, due)) = rx.recv().await {
+                last_due = Some(due);
                 let play = match played {
                     Played::Note(play) => play,
                     Played::Program { drums, program } => {
@@ -293,7 +295,13 @@ pub(crate) async fn play(
                 if input.to_event(0.0).is_ok_and(|e| e.is_some()) {
                     sent.fetch_add(1, Ordering::Relaxed);
                 }
-                core.perform_at(input, due)?;
+                core.perform_due(input, due)?;
+            }
+            // The last note sounds here an output lead after its time: let it, and its
+            // attack, be heard before leaving.
+            if let Some(due) = last_due {
+                let heard = due + core.output_lead() + std::time::Duration::from_millis(250);
+                tokio::time::sleep_until(heard.into()).await;
             }
             anyhow::Ok(())
         };

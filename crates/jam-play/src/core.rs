@@ -284,7 +284,21 @@ impl Core {
     /// a change of rhythm. A moment in the future counts as now; one more than a second ago,
     /// as a second ago.
     pub fn perform_at(&self, input: PlayInput, played_at: Instant) -> Result<()> {
-        self.inner.stage.lock().perform_at(input, played_at)
+        self.inner.stage.lock().perform_at(input, played_at, false)
+    }
+
+    /// [`Core::perform_at`] for a note whose time was known ahead (a MIDI file's): heard here
+    /// at `due` plus the output's lead, frame-exact — as the others place it — instead of at
+    /// the next audio block, so its own rhythm is exact too.
+    pub fn perform_due(&self, input: PlayInput, due: Instant) -> Result<()> {
+        self.inner.stage.lock().perform_at(input, due, true)
+    }
+
+    /// How far ahead of now a sound is handed to the output to be heard when asked: its
+    /// latency plus a block and some slack (zero when nothing plays). A note played with
+    /// [`Core::perform_due`] is heard that long after its time.
+    pub fn output_lead(&self) -> std::time::Duration {
+        self.inner.stage.lock().speaker.output_lead()
     }
 
     /// Changes the shared tempo; the new tempo starts on the next beat of the old one.

@@ -158,7 +158,7 @@ pub(crate) fn spawn(
                 }
                 for input in played.drain(..) {
                     // A listener's keyboard plays nothing; the UI already says so.
-                    let _ = stage.lock().perform_at(input, Instant::now());
+                    let _ = stage.lock().perform_at(input, Instant::now(), false);
                 }
             }
         });

@@ -366,6 +366,22 @@ impl Speaker {
         }
     }
 
+    /// Plays one of our own events at instant `at` (frame-exact, as [`Speaker::play_at`]
+    /// does): a note from a file, whose time is known ahead.
+    pub fn play_local_at(&mut self, musical: &MusicalEvent, at: Instant) {
+        if let MusicalEvent::Instrument(chosen) = musical {
+            self.set_programs(Some(at), SourceId::LOCAL, chosen);
+            return;
+        }
+        if let Some(action) = self.wheel(SourceId::LOCAL, musical) {
+            self.send(Some(at), action);
+            return;
+        }
+        for (delay, action) in actions_for(SourceId::LOCAL, musical).into_iter().flatten() {
+            self.send(Some(at.checked_add(delay).unwrap_or(at)), action);
+        }
+    }
+
     /// Plays one of our own events now.
     pub fn play_local(&mut self, musical: &MusicalEvent) {
         if let MusicalEvent::Instrument(chosen) = musical {

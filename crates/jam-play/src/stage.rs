@@ -128,18 +128,32 @@ impl Stage {
         }
     }
 
-    /// Plays something of ours played at `played_at`: at once on the local engine, and to the
-    /// room. Stamped with that moment (at most a second ago), so that a delay between playing
-    /// and sending is not sent on as a change of rhythm.
-    pub(crate) fn perform_at(&mut self, input: PlayInput, played_at: Instant) -> Result<()> {
+    /// Plays something of ours played at `played_at`: at once on the local engine (or, when
+    /// `placed`, at `played_at` plus the output's lead, frame-exact, as a remote note is), and
+    /// to the room. Stamped with that moment (at most a second ago), so that a delay between
+    /// playing and sending is not sent on as a change of rhythm.
+    pub(crate) fn perform_at(
+        &mut self,
+        input: PlayInput,
+        played_at: Instant,
+        placed: bool,
+    ) -> Result<()> {
         if matches!(self.link, Some((_, Role::Listener))) {
             return Err(PlayError::Listener);
         }
-        let ago_ms = played_at.elapsed().min(MAX_PERFORM_AGO).as_secs_f64() * 1_000.0;
-        let Some(event) = input.to_event(self.now_ms() - ago_ms)? else {
+        let ago = played_at.elapsed().min(MAX_PERFORM_AGO);
+        let Some(event) = input.to_event(self.now_ms() - ago.as_secs_f64() * 1_000.0)? else {
             return Ok(());
         };
-        self.speaker.play_local(&event);
+        if placed {
+            let now = Instant::now();
+            let played = now.checked_sub(ago).unwrap_or(now);
+            let lead = self.speaker.output_lead();
+            self.speaker
+                .play_local_at(&event, played.checked_add(lead).unwrap_or(now));
+        } else {
+            self.speaker.play_local(&event);
+        }
         if let Some((session, _)) = &self.link
             && self.wheels.admit(&event, Instant::now())
         {

@@ -236,7 +236,8 @@ async fn main() {
         let mut figures_of_runs = Vec::new();
         for run in 0..runs {
             let dir = root.join(format!("homes-{scenario}-{permille}-{run}"));
-            let across = groove::across_homes(&dir, notes, router, permille, env, None).await;
+            let across =
+                groove::across_homes(&dir, notes, router, permille, env, None, false).await;
             println!("{name:<28} run {}  {}", run + 1, across.tcp);
             figures_of_runs.push(figures(&across.heard, notes));
         }

@@ -199,6 +199,21 @@ pub struct BothEnds {
     pub said: String,
 }
 
+/// Each of the drummer's hits paired with the listener's next one within a 16th (an extra
+/// onset at one end, a dropout on a loaded machine, then shifts nothing): how long after the
+/// drummer's speaker the listener's played it, ms.
+fn delays(drummer: &Heard, listener: &Heard) -> Vec<f64> {
+    let mut delays = Vec::new();
+    let mut theirs = listener.onsets.iter().peekable();
+    for mine in &drummer.onsets {
+        while theirs.next_if(|o| o.at_ms < mine.at_ms - 5.0).is_some() {}
+        if let Some(o) = theirs.next_if(|o| o.at_ms < mine.at_ms + 120.0) {
+            delays.push(o.at_ms - mine.at_ms);
+        }
+    }
+    delays
+}
+
 /// `notes` 16ths from a drummer `jam play`ing with its sound on, into the left channel of one
 /// stereo null sink, heard by a listener on this machine into the right channel, through a
 /// proxy adding 0..`max_jitter` to each chunk (`run`'s sequence: [`Proxy::start_seeded`];
@@ -242,16 +257,7 @@ pub async fn both_ends(
     host.program.stop().await;
     let (left, right) = samples_both(&recording);
     let (drummer, listener) = (Heard::of(&left), Heard::of(&right));
-    // Each of the drummer's hits with the listener's next one within a 16th (an extra onset at
-    // one end, a dropout on a loaded machine, then shifts nothing).
-    let mut delays = Vec::new();
-    let mut theirs = listener.onsets.iter().peekable();
-    for mine in &drummer.onsets {
-        while theirs.next_if(|o| o.at_ms < mine.at_ms - 5.0).is_some() {}
-        if let Some(o) = theirs.next_if(|o| o.at_ms < mine.at_ms + 120.0) {
-            delays.push(o.at_ms - mine.at_ms);
-        }
-    }
+    let delays = delays(&drummer, &listener);
     BothEnds {
         drummer,
         listener,
@@ -550,7 +556,10 @@ pub async fn browser_through_jitter(
 /// `notes` 16ths from a drummer at home A heard by a listener at home B, through a relay
 /// server on the internet, with `lossy_router` (home A's or home B's) dropping `loss_permille`
 /// ‰ of the packets it forwards, both ways; `env` is set for every Jamwire process (relay
-/// server, listener, drummer); the listener's audio buffer is `ear_buffer` frames. Needs root.
+/// server, listener, drummer); the listener's audio buffer is `ear_buffer` frames. With
+/// `both_ends` the drummer hears itself too, into the left channel of one stereo sink whose
+/// right channel is the listener's ([`both_ends`]), so [`Across`] also has each hit's delay
+/// between the two homes' speakers. Needs root.
 pub async fn across_homes(
     dir: &Path,
     notes: usize,
@@ -558,11 +567,16 @@ pub async fn across_homes(
     loss_permille: u32,
     env: &[(&str, &str)],
     ear_buffer: Option<u32>,
+    both_ends: bool,
 ) -> Across {
     std::fs::create_dir_all(dir).expect("a folder for the run");
     let song = dir.join("groove.mid");
     groove_file(&song, notes, LEAD_IN_MS);
-    let pulse = Pulse::start(&dir.join("pulse"), &["ear"]);
+    let (pulse, ear_sink) = if both_ends {
+        (Pulse::start_split(&dir.join("pulse")), RIGHT)
+    } else {
+        (Pulse::start(&dir.join("pulse"), &["ear"]), "ear")
+    };
     let homes = Homes::build(&dir.join("net"));
     let jam = jam();
     let mut server = homes.command(Host::Server, &workspace_binary("jam-relay", "jam-relay"));
@@ -580,11 +594,17 @@ pub async fn across_homes(
         "--name",
         "Ear",
     ]);
-    audio_env(&mut ear, &pulse, "ear", ear_buffer);
+    audio_env(&mut ear, &pulse, ear_sink, ear_buffer);
     let recording = dir.join("heard.raw");
-    let recorder = pulse.record("ear", &recording);
+    // (A stereo recording's second holds two of `record_on`'s.)
+    let seconds = if both_ends { 2 } else { 1 };
+    let recorder = if both_ends {
+        pulse.record_both(&recording)
+    } else {
+        pulse.record("ear", &recording)
+    };
     // Recording steadily before anything plays (parec takes a moment to start).
-    record_on(&recording, 1).await;
+    record_on(&recording, seconds).await;
     ear.env("RUST_LOG", "warn,jam_play=info,jam_session=debug");
     ear.envs(env.iter().copied());
     let mut ear = Program::start(ear);
@@ -615,8 +635,16 @@ pub async fn across_homes(
         })
         .unwrap_or_default();
     homes.set_loss(lossy_router, loss_permille);
-    play_through(homes.command(Host::A1, &jam), &song, &invite, env).await;
-    record_on(&recording, 2).await;
+    if both_ends {
+        let mut drummer = homes.command(Host::A1, &jam);
+        drummer_args(&mut drummer, &song, &invite);
+        audio_env(&mut drummer, &pulse, LEFT, ear_buffer);
+        drummer.envs(env.iter().copied());
+        Program::start(drummer).finished().await;
+    } else {
+        play_through(homes.command(Host::A1, &jam), &song, &invite, env).await;
+    }
+    record_on(&recording, 2 * seconds).await;
     recorder.stop();
     ear.stop().await;
     server.stop().await;
@@ -637,9 +665,21 @@ pub async fn across_homes(
         count("TCPLossProbes"),
         count("TCPLostRetransmit"),
     );
+    let (drummer, heard) = if both_ends {
+        let (left, right) = samples_both(&recording);
+        (Some(Heard::of(&left)), Heard::of(&right))
+    } else {
+        (None, Heard::of(&samples(&recording)))
+    };
+    let delays = drummer
+        .as_ref()
+        .map_or_else(Vec::new, |drummer| delays(drummer, &heard));
     Across {
-        heard: Heard::of(&samples(&recording)),
+        heard,
         tcp,
+        drummer,
+        delays,
+        said: std::fs::read_to_string(dir.join("ear.log")).unwrap_or_default(),
     }
 }
 
@@ -650,4 +690,10 @@ pub struct Across {
     /// The TCP counters of the lossy link's sender (the drummer, or the relay server when the
     /// listener's link loses) over the run, in words: retransmissions, timeouts, probes.
     pub tcp: String,
+    /// What the drummer's own speaker played (`both_ends` only).
+    pub drummer: Option<Heard>,
+    /// Each hit's delay from the drummer's speaker to the listener's, ms (`both_ends` only).
+    pub delays: Vec<f64>,
+    /// What the listener said.
+    pub said: String,
 }

@@ -193,12 +193,22 @@ impl Pulse {
 
     /// Records `sink`'s monitor into `path` as mono 16-bit samples at [`RATE`].
     pub fn record(&self, sink: &str, path: &Path) -> Proc {
+        self.parec(sink, 1, path)
+    }
+
+    /// Records [`BOTH`] (`start_split`) into `path` as stereo 16-bit samples at [`RATE`].
+    pub fn record_both(&self, path: &Path) -> Proc {
+        self.parec(BOTH, 2, path)
+    }
+
+    /// `parec` of `sink`'s monitor into `path`: `channels` of 16-bit samples at [`RATE`].
+    fn parec(&self, sink: &str, channels: u8, path: &Path) -> Proc {
         let child = Command::new(tool("parec"))
             .args(["--server", &self.server, "-d", &format!("{sink}.monitor")])
             .args([
                 "--format=s16le",
                 &format!("--rate={RATE}"),
-                "--channels=1",
+                &format!("--channels={channels}"),
                 "--latency-msec=10",
             ])
             .stdout(File::create(path).expect("a recording file"))
@@ -213,25 +223,6 @@ impl Pulse {
 pub const BOTH: &str = "both";
 pub const LEFT: &str = "left";
 pub const RIGHT: &str = "right";
-
-impl Pulse {
-    /// Records [`BOTH`] (`start_split`) into `path` as stereo 16-bit samples at [`RATE`].
-    pub fn record_both(&self, path: &Path) -> Proc {
-        let child = Command::new(tool("parec"))
-            .args(["--server", &self.server, "-d", &format!("{BOTH}.monitor")])
-            .args([
-                "--format=s16le",
-                &format!("--rate={RATE}"),
-                "--channels=2",
-                "--latency-msec=10",
-            ])
-            .stdout(File::create(path).expect("a recording file"))
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("parec starts");
-        Proc(child)
-    }
-}
 
 /// The left and right channels of a raw stereo `s16le` recording, full scale 1.0.
 pub fn samples_both(path: &Path) -> (Vec<f32>, Vec<f32>) {

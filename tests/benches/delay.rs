@@ -1,6 +1,6 @@
 //! `delay-bench`: how long after the drummer's own speaker a listener's speaker plays each hit.
 //!
-//! Run: `sudo cargo bench -p jam-tests --bench delay` (about 6 minutes; without root the two
+//! Run: `sudo cargo bench -p jam-tests --bench delay` (about 8 minutes; without root the two
 //! homes are skipped). A drummer `jam play`s 16th
 //! notes at 120 BPM with its sound on, into the left channel of one stereo PulseAudio null
 //! sink; a listening `jam join --listen` on this machine plays into the right channel; the sink
@@ -11,6 +11,8 @@
 //! - loopback: no jitter at all;
 //! - the listener behind a proxy adding 0–30 ms of random delay per chunk (each run its own
 //!   sequence of delays);
+//! - the listener a browser guest (headless Chromium, WebAudio into the right channel), on
+//!   loopback and through the 0–30 ms proxy ([`groove::browser_through_jitter`]);
 //! - two homes behind NAT routers with a relay server between them (network namespaces, as
 //!   the `groove` bench; needs root, skipped without it), the drummer's router dropping 0, 1
 //!   or 3 % of the packets it forwards, both ways ([`groove::across_homes`] with both ends).
@@ -20,7 +22,8 @@
 //! the listener's inter-onset error p99 / max over all hits (the groove's targets: < 2 / < 5
 //! ms); then the first 20 delays. `JAM_DELAY_NOTES` sets the hits per run (default 64),
 //! `JAM_DELAY_RUNS` the runs per scenario (default 3), `JAM_DELAY_BUFFER` both ends' audio
-//! buffer in frames.
+//! buffer in frames, `JAM_DELAY_ONLY` runs only the scenarios whose name contains it (e.g.
+//! `browser`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -96,6 +99,11 @@ fn summary(name: &str, runs: &[(f64, f64)]) {
     );
 }
 
+/// Whether `JAM_DELAY_ONLY` (when set) picks the scenario `name`.
+fn chosen(name: &str) -> bool {
+    std::env::var("JAM_DELAY_ONLY").map_or(true, |only| name.contains(only.as_str()))
+}
+
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -129,10 +137,44 @@ async fn main() {
         ("loopback", Duration::ZERO),
         ("0-30 ms jitter", Duration::from_millis(30)),
     ] {
+        if !chosen(name) {
+            continue;
+        }
         let mut figures = Vec::new();
         for run in 0..runs {
             let dir = root.join(format!("{}-{run}", name.replace(' ', "-")));
             let both = groove::both_ends(&dir, notes, jitter, run as u64, buffer).await;
+            figures.push(report(
+                name,
+                run,
+                notes,
+                &both.drummer,
+                &both.listener,
+                &both.delays,
+                &both.said,
+            ));
+        }
+        summary(name, &figures);
+    }
+    for (name, jitter) in [
+        ("browser, loopback", Duration::ZERO),
+        ("browser, 0-30 ms", Duration::from_millis(30)),
+    ] {
+        if !chosen(name) {
+            continue;
+        }
+        let mut figures = Vec::new();
+        for run in 0..runs {
+            let dir = root.join(format!("{}-{run}", name.replace([' ', ','], "-")));
+            let both = groove::browser_through_jitter(
+                &dir,
+                notes,
+                jitter,
+                jam_tests::browser::Kind::Chromium,
+                run as u64,
+                buffer,
+            )
+            .await;
             figures.push(report(
                 name,
                 run,
@@ -153,6 +195,9 @@ async fn main() {
             ("two homes, 1 %", 10),
             ("two homes, 3 %", 30),
         ] {
+            if !chosen(name) {
+                continue;
+            }
             let mut figures = Vec::new();
             for run in 0..runs {
                 let dir = root.join(format!("homes-{permille}-{run}"));

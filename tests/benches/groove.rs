@@ -149,15 +149,16 @@ async fn main() {
             let mut figures_of_runs = Vec::new();
             for run in 0..runs {
                 let dir = root.join(format!("browser-{kind:?}-{run}"));
-                let heard = groove::browser_through_jitter(
+                let both = groove::browser_through_jitter(
                     &dir,
                     notes,
                     Duration::from_millis(30),
                     kind,
                     first_seed + run as u64,
+                    None,
                 )
                 .await;
-                figures_of_runs.push(figures(&heard, notes));
+                figures_of_runs.push(figures(&both.listener, notes));
             }
             report(&format!("{name}, 0–30 ms"), notes, &figures_of_runs);
         }

@@ -507,20 +507,23 @@ async fn until<T>(mut found: impl FnMut() -> Option<T>, what: &str) -> T {
     .unwrap_or_else(|_| panic!("gave up waiting for {what}"))
 }
 
-/// [`through_jitter`] with the listener a browser guest of `kind`: it opens the browser link
+/// [`both_ends`] with the listener a browser guest of `kind`: it opens the browser link
 /// through the jittery proxy (page, samples and WebSocket all come through it), joins to
-/// listen, and its WebAudio output is recorded.
+/// listen, and its WebAudio output is recorded in the right channel, the drummer's own speaker
+/// (`jam play`, its audio buffer `buffer` frames) in the left. `said` is empty: the page logs
+/// nothing the benches read.
 pub async fn browser_through_jitter(
     dir: &Path,
     notes: usize,
     max_jitter: Duration,
     kind: crate::browser::Kind,
     run: u64,
-) -> Heard {
+    buffer: Option<u32>,
+) -> BothEnds {
     std::fs::create_dir_all(dir).expect("a folder for the run");
     let song = dir.join("groove.mid");
     groove_file(&song, notes, LEAD_IN_MS);
-    let pulse = Pulse::start(&dir.join("pulse"), &["ear"]);
+    let pulse = Pulse::start_split(&dir.join("pulse"));
     let jam = jam();
     let SilentHost {
         relay,
@@ -530,7 +533,7 @@ pub async fn browser_through_jitter(
     let code = invite.rsplit('/').next().expect("a room code").to_owned();
     let proxy = Proxy::start_seeded(relay.local_addr(), max_jitter, run).await;
     let browser =
-        crate::browser::Browser::start_kind(kind, &dir.join("browser"), pulse.server(), "ear")
+        crate::browser::Browser::start_kind(kind, &dir.join("browser"), pulse.server(), RIGHT)
             .await;
     browser
         .client
@@ -542,15 +545,27 @@ pub async fn browser_through_jitter(
     browser.type_into("#name", "Ear").await;
     browser.click("#join-button").await;
     browser.wait_for("#room:not([hidden])").await;
-    let recording = dir.join("heard.raw");
-    let recorder = pulse.record("ear", &recording);
-    record_on(&recording, 1).await;
-    play_through(Command::new(&jam), &song, &invite, &[]).await;
+    let recording = dir.join("both.raw");
+    let recorder = pulse.record_both(&recording);
+    // Recording steadily before anything plays (stereo: two seconds of bytes are one of sound).
     record_on(&recording, 2).await;
+    let mut drummer = Command::new(&jam);
+    drummer_args(&mut drummer, &song, &invite);
+    audio_env(&mut drummer, &pulse, LEFT, buffer);
+    Program::start(drummer).finished().await;
+    record_on(&recording, 4).await;
     recorder.stop();
     browser.close().await;
     host.stop().await;
-    Heard::of(&samples(&recording))
+    let (left, right) = samples_both(&recording);
+    let (drummer, listener) = (Heard::of(&left), Heard::of(&right));
+    let delays = delays(&drummer, &listener);
+    BothEnds {
+        drummer,
+        listener,
+        delays,
+        said: String::new(),
+    }
 }
 
 /// `notes` 16ths from a drummer at home A heard by a listener at home B, through a relay

@@ -3,7 +3,8 @@
 //! note from the first), and plays keys that reach a native client — in Chromium, Firefox and
 //! WebKitGTK (Safari's engine). Chromium also listens without being able to play, hears the
 //! room's sequencer, rejoins after a drop, and a page of another origin cannot open the relay's
-//! WebSocket; a phone (Chromium's touch emulation) gets the touch layout and plays by tapping.
+//! WebSocket; a phone (Chromium's touch emulation) gets the touch layout and plays by tapping;
+//! a drummer's own speaker and a guest's, recorded in one file, both hear every hit.
 //! Needs the browsers, their WebDriver servers, Xvfb and PulseAudio; `scripts/test` runs it
 //! (`--ignored`).
 
@@ -466,4 +467,43 @@ async fn a_phone_guest_gets_the_touch_layout_and_plays_by_tapping() {
         })
         .await;
     jam.end().await;
+}
+
+/// Both ends in one recording with the listener a browser guest (Chromium, WebAudio): the
+/// drummer's own speaker in the left channel, the guest's in the right. Every hit is heard at
+/// both ends, once, in order, and each pairs with its echo at the other end; how long after
+/// the drummer's the guest's speaker played each is the `delay` bench's figure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium, chromium-driver and pulseaudio: ./scripts/test runs it"]
+async fn a_browser_guest_and_the_drummer_both_hear_every_hit() {
+    let _alone = ALONE.lock().await;
+    let notes = 24;
+    let dir = scratch("browser-both-ends");
+    let both = jam_tests::groove::browser_through_jitter(
+        &dir,
+        notes,
+        Duration::ZERO,
+        Kind::Chromium,
+        0,
+        jam_tests::groove::STEADY_BUFFER,
+    )
+    .await;
+    for (who, heard) in [
+        ("the drummer", &both.drummer),
+        ("the guest", &both.listener),
+    ] {
+        assert!(
+            heard.onsets.len() == notes && heard.accents_in_place && heard.doubled == 0,
+            "{who} heard every hit once, in order: {} onsets of {notes}, accents in place {}, {} doubled",
+            heard.onsets.len(),
+            heard.accents_in_place,
+            heard.doubled
+        );
+    }
+    assert_eq!(
+        both.delays.len(),
+        notes,
+        "each hit paired across the two ends: {:?}",
+        both.delays
+    );
 }

@@ -93,17 +93,29 @@ impl ClockSync {
     /// What the window's round trips say about this machine's link to the relay — its fastest
     /// round trip and their spread — once there are at least two: the figures a client tells
     /// the room when it joins, and that its own playout uses for its half of every link.
+    ///
+    /// From [`TRIM_FROM`] round trips on, the slowest one is left out of the spread (and of
+    /// the count): a single ping lost and retransmitted says the link loses, not that it
+    /// jitters, and would hold every sender's first bar back by a retransmission timeout. Loss
+    /// is the lanes' and the notes' own lateness's business.
     pub fn link_figures(&self) -> Option<LinkFigures> {
-        let fastest = self.samples.iter().map(|s| s.0).min_by(f64::total_cmp)?;
-        let slowest = self.samples.iter().map(|s| s.0).max_by(f64::total_cmp)?;
+        let mut trips: Vec<f64> = self.samples.iter().map(|s| s.0).collect();
+        trips.sort_by(f64::total_cmp);
+        if trips.len() >= TRIM_FROM {
+            trips.pop();
+        }
+        let (fastest, slowest) = (*trips.first()?, *trips.last()?);
         LinkFigures {
             rtt_us: micros(fastest),
             spread_us: micros(slowest - fastest),
-            samples: u8::try_from(self.samples.len()).unwrap_or(u8::MAX),
+            samples: u8::try_from(trips.len()).unwrap_or(u8::MAX),
         }
         .checked()
     }
 }
+
+/// From this many round trips on, [`ClockSync::link_figures`] leaves the slowest out.
+const TRIM_FROM: usize = 4;
 
 /// `ms` in whole µs, within [`LinkFigures::MAX_US`].
 fn micros(ms: f64) -> u32 {
@@ -184,5 +196,28 @@ mod tests {
                 samples: 3,
             })
         );
+    }
+
+    #[test]
+    fn one_slow_round_trip_in_four_or_more_is_a_loss_not_the_links_spread() {
+        let mut sync = ClockSync::new();
+        for (i, rtt) in [0.8, 1.1, 0.9].into_iter().enumerate() {
+            let t = 1_000.0 * (i as f64 + 1.0);
+            assert!(sync.add_sample(t, t + 4_000.0, t + rtt));
+        }
+        // A ping lost and sent again 200 ms later.
+        assert!(sync.add_sample(4_000.0, 8_000.0, 4_200.8));
+        assert_eq!(
+            sync.link_figures(),
+            Some(LinkFigures {
+                rtt_us: 800,
+                spread_us: 300,
+                samples: 3,
+            })
+        );
+        // Two slow ones are the link's jitter: the second stays.
+        assert!(sync.add_sample(5_000.0, 9_000.0, 5_030.8));
+        let figures = sync.link_figures().unwrap();
+        assert_eq!((figures.spread_us, figures.samples), (30_000, 4));
     }
 }

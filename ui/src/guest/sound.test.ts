@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { believable, clockReading, nearestRoot, smoothOffset, velocityGain, flacRate, zoneFor, zoneVoicing, type PaletteZone } from "./sound";
+import { believable, clockReading, limiterCurve, LIMIT_KNEE, nearestRoot, smoothOffset, velocityGain, flacRate, zoneFor, zoneVoicing, type PaletteZone } from "./sound";
 
 describe("the browser guest's sound", () => {
   it("voices like the app's engine", () => {
@@ -7,6 +7,18 @@ describe("the browser guest's sound", () => {
     expect(velocityGain(0)).toBeCloseTo(velocityGain(1));
     expect(nearestRoot([21, 24, 27], 25)).toBe(24);
     expect(nearestRoot([], 60)).toBeUndefined();
+  });
+  it("limits with no lookahead: unchanged below the knee, never full scale above it", () => {
+    const curve = limiterCurve(4097);
+    const at = (x: number) => curve[Math.round(((x + 1) / 2) * (curve.length - 1))] ?? Number.NaN;
+    curve.forEach((y, i) => {
+      const x = (2 * i) / (curve.length - 1) - 1;
+      if (Math.abs(x) <= LIMIT_KNEE) expect(y).toBeCloseTo(x, 6);
+    });
+    expect(at(1)).toBeLessThan(0.95);
+    expect(at(1)).toBeGreaterThan(at(0.9));
+    expect(at(-1)).toBeCloseTo(-at(1), 6);
+    for (let i = 1; i < curve.length; i++) expect(curve[i] ?? 0).toBeGreaterThanOrEqual(curve[i - 1] ?? 0);
   });
   it("smooths the clock offset through block-sized jitter and resets on a jump", () => {
     let s: number | undefined;

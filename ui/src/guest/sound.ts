@@ -28,6 +28,27 @@ const MAX_LATENCY_MS = 500;
 const RETIRE_EVERY_MS = 250;
 
 /** The app's velocity curve. */
+/** Below this level (of full scale) the limiter leaves the signal as it is. */
+export const LIMIT_KNEE = 0.7;
+
+/**
+ * The guest's limiter as a wave-shaping curve over −1…1 (`points` of it): unchanged below
+ * [`LIMIT_KNEE`], above it a tanh bend that never reaches full scale (1 maps to 0.93), odd
+ * (the same for both halves of a wave). Between the points the browser interpolates linearly,
+ * which below the knee is exact.
+ */
+export function limiterCurve(points = 4097): Float32Array<ArrayBuffer> {
+  const curve = new Float32Array(points);
+  const room = 1 - LIMIT_KNEE;
+  for (let i = 0; i < points; i++) {
+    const x = (2 * i) / (points - 1) - 1;
+    const level = Math.abs(x);
+    const shaped = level <= LIMIT_KNEE ? level : LIMIT_KNEE + room * Math.tanh((level - LIMIT_KNEE) / room);
+    curve[i] = Math.sign(x) * shaped;
+  }
+  return curve;
+}
+
 export function velocityGain(velocity: number): number {
   const v = Math.min(Math.max(velocity, 1), 127) / 127;
   return 0.01 + 0.99 * v * v;
@@ -227,16 +248,19 @@ export class Sampler {
     // plays media (Safari 16.4+'s Audio Session API; absent elsewhere, and harmless).
     const session = (navigator as { audioSession?: { type: string } }).audioSession;
     if (session) session.type = "playback";
-    this.ctx = new AudioContext({ latencyHint: "interactive" });
+    // The smallest buffer the browser allows: Chromium on PulseAudio heard every note 8 ms
+    // later with "interactive" (docs/PERFORMANCE.md, the browser guest at both ends).
+    this.ctx = new AudioContext({ latencyHint: 0 });
     this.master = this.ctx.createGain();
-    const limiter = this.ctx.createDynamicsCompressor();
-    limiter.threshold.value = -3;
-    limiter.ratio.value = 20;
+    // A limiter with no lookahead: a DynamicsCompressorNode delays everything by its 6 ms
+    // lookahead, which the output timestamp doesn't know of, so every note was heard 6 ms after
+    // its place. The curve leaves the signal unchanged below LIMIT_KNEE and bends it smoothly
+    // towards full scale above, so a pile of notes never clips.
+    const limiter = this.ctx.createWaveShaper();
+    limiter.curve = limiterCurve();
     this.master.connect(limiter).connect(this.ctx.destination);
-    // A source that never ends, through the limiter: a compressor that has had no input yet
-    // starts from its reset state, and Firefox's then turned the first note down to a fifth
-    // (recovering over its release: the first accent of a groove peaked at 0.08 instead of
-    // 0.37). It also keeps the output running through silences.
+    // A source that never ends: it keeps the output running through silences (a browser
+    // suspends an output that plays nothing, and waking it costs the next note its place).
     const keepAlive = this.ctx.createConstantSource();
     keepAlive.offset.value = 1e-5; // −100 dBFS: inaudible, and not the silence a browser stops for
     keepAlive.connect(this.master);

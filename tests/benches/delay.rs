@@ -23,7 +23,8 @@
 //! ms); then the first 20 delays. `JAM_DELAY_NOTES` sets the hits per run (default 64),
 //! `JAM_DELAY_RUNS` the runs per scenario (default 3), `JAM_DELAY_BUFFER` both ends' audio
 //! buffer in frames, `JAM_DELAY_ONLY` runs only the scenarios whose name contains it (e.g.
-//! `browser`).
+//! `browser`); with `JAM_DELAY_KEEP` set the runs' folders (recordings, the listener's log)
+//! stay.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -218,5 +219,9 @@ async fn main() {
             summary(name, &figures);
         }
     }
-    let _ = std::fs::remove_dir_all(&root);
+    if std::env::var_os("JAM_DELAY_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&root);
+    } else {
+        println!("kept: {}", root.display());
+    }
 }

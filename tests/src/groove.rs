@@ -242,7 +242,7 @@ pub async fn both_ends(
     let mut ear = Command::new(&jam);
     ear.args(["join", &through, "--name", "Ear", "--listen"]);
     audio_env(&mut ear, &pulse, RIGHT, buffer);
-    ear.env("RUST_LOG", "warn,jam_session::playout=info");
+    ear.env("RUST_LOG", "warn,jam_session::playout=debug");
     let mut ear = Program::start(ear);
     ear.err_line("joined").await;
     let log = dir.join("ear.log");

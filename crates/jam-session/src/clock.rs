@@ -94,15 +94,21 @@ impl ClockSync {
     /// round trip and their spread — once there are at least two: the figures a client tells
     /// the room when it joins, and that its own playout uses for its half of every link.
     ///
-    /// From [`TRIM_FROM`] round trips on, the slowest one is left out of the spread (and of
-    /// the count): a single ping lost and retransmitted says the link loses, not that it
-    /// jitters, and would hold every sender's first bar back by a retransmission timeout. Loss
-    /// is the lanes' and the notes' own lateness's business.
+    /// A slowest round trip that stands alone — Dixon's Q test at 90 % confidence: its gap to
+    /// the next one is more than [`dixon_q90`] of the whole spread — is left out of the spread
+    /// (and of the count): a ping lost and retransmitted says the link loses, not that it
+    /// jitters, and would hold every sender's first bar back by a retransmission timeout (loss
+    /// is the lanes' and the notes' own lateness's business). A link that jitters shows its
+    /// slow trips spread out, and keeps them.
     pub fn link_figures(&self) -> Option<LinkFigures> {
         let mut trips: Vec<f64> = self.samples.iter().map(|s| s.0).collect();
         trips.sort_by(f64::total_cmp);
-        if trips.len() >= TRIM_FROM {
-            trips.pop();
+        if let ([fastest, .., second, slowest], Some(q)) =
+            (trips.as_slice(), dixon_q90(trips.len()))
+        {
+            if slowest - second > q * (slowest - fastest) {
+                trips.pop();
+            }
         }
         let (fastest, slowest) = (*trips.first()?, *trips.last()?);
         LinkFigures {
@@ -114,8 +120,12 @@ impl ClockSync {
     }
 }
 
-/// From this many round trips on, [`ClockSync::link_figures`] leaves the slowest out.
-const TRIM_FROM: usize = 4;
+/// Dixon's Q at 90 % confidence for `n` samples (3–10 from the published table; beyond 10 the
+/// value for 10, which only makes the test stricter); `None` under 3.
+fn dixon_q90(n: usize) -> Option<f64> {
+    const TABLE: [f64; 8] = [0.941, 0.765, 0.642, 0.560, 0.507, 0.468, 0.437, 0.412];
+    TABLE.get(n.checked_sub(3)?.min(TABLE.len() - 1)).copied()
+}
 
 /// `ms` in whole µs, within [`LinkFigures::MAX_US`].
 fn micros(ms: f64) -> u32 {
@@ -199,7 +209,7 @@ mod tests {
     }
 
     #[test]
-    fn one_slow_round_trip_in_four_or_more_is_a_loss_not_the_links_spread() {
+    fn a_round_trip_far_slower_than_the_rest_is_a_loss_not_the_links_spread() {
         let mut sync = ClockSync::new();
         for (i, rtt) in [0.8, 1.1, 0.9].into_iter().enumerate() {
             let t = 1_000.0 * (i as f64 + 1.0);
@@ -215,9 +225,24 @@ mod tests {
                 samples: 3,
             })
         );
-        // Two slow ones are the link's jitter: the second stays.
+        // Only the slowest is left out: the next slow one counts.
         assert!(sync.add_sample(5_000.0, 9_000.0, 5_030.8));
         let figures = sync.link_figures().unwrap();
         assert_eq!((figures.spread_us, figures.samples), (30_000, 4));
+    }
+
+    #[test]
+    fn a_link_that_jitters_keeps_its_slowest_round_trip() {
+        let mut sync = ClockSync::new();
+        // Eight trips spread over 1–30 ms, the slowest not far from the next.
+        for (i, rtt) in [1.0, 9.0, 4.0, 30.0, 14.0, 22.0, 18.0, 26.0]
+            .into_iter()
+            .enumerate()
+        {
+            let t = 1_000.0 * (i as f64 + 1.0);
+            assert!(sync.add_sample(t, t + 4_000.0, t + rtt));
+        }
+        let figures = sync.link_figures().unwrap();
+        assert_eq!((figures.spread_us, figures.samples), (29_000, 8));
     }
 }

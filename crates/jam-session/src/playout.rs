@@ -410,7 +410,18 @@ impl Playout {
                     }
                     // Late for its slot: it must play late; grow at once, so only this one
                     // interval stretches (growing slowly would also squeeze the next ones).
-                    Some(current) if lateness + MARGIN_MS > current => lateness + margin,
+                    Some(current) if lateness + MARGIN_MS > current => {
+                        tracing::debug!(
+                            sender,
+                            lateness_ms = lateness,
+                            was_ms = current,
+                            delay_ms = lateness + margin,
+                            fastest_ms = fastest,
+                            learning,
+                            "a note came too late for its place: the delay grows"
+                        );
+                        lateness + margin
+                    }
                     Some(current) => current + (target - current).clamp(-step, step),
                 }
             }

@@ -21,7 +21,8 @@ JAM_APT_PACKAGES=(build-essential pkg-config libssl-dev libasound2-dev libasound
 #                                the installed packages: a session bus for invite links reaching
 #                                the running app, and the desktop, AppStream and unit checks
 JAM_TEST_APT_PACKAGES=(jackd2 libjack-jackd2-dev xvfb webkit2gtk-driver pulseaudio pulseaudio-utils imagemagick xdotool
-  iproute2 nftables miniupnpd-nftables dbus desktop-file-utils appstream systemd chromium chromium-driver firefox-esr)
+  iproute2 nftables miniupnpd-nftables dbus desktop-file-utils appstream systemd chromium chromium-driver firefox-esr
+  gcc-mingw-w64-x86-64-posix wine64)
 
 jam_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -101,6 +102,15 @@ jam_ensure_geckodriver() {
   command -v geckodriver >/dev/null && return 0
   jam_log "installing geckodriver"
   cargo install geckodriver --locked --version 0.37.1
+}
+
+# Windows builds (checked and run under Wine by the tests): the Rust target; mingw-w64 (in the
+# test packages) links it.
+jam_ensure_windows_target() {
+  rustup target list --installed | grep -qx x86_64-pc-windows-gnu || {
+    jam_log "adding the Rust target x86_64-pc-windows-gnu"
+    rustup target add x86_64-pc-windows-gnu
+  }
 }
 
 jam_ensure_cargo_deb() {
@@ -197,6 +207,7 @@ jam_setup() {
 jam_setup_tests() {
   jam_setup
   jam_apt_install "${JAM_TEST_APT_PACKAGES[@]}"
+  jam_ensure_windows_target
   jam_ensure_tauri_driver
   jam_ensure_cargo_fuzz
   jam_ensure_cargo_deb

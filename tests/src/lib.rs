@@ -12,6 +12,7 @@ pub mod pki;
 pub mod proxy;
 pub mod signal;
 pub mod timbre;
+pub mod windows;
 
 use std::time::Duration;
 

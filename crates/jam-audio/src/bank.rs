@@ -15,8 +15,16 @@ pub enum Instrument {
 
 /// Where an installed Jamwire keeps its samples, relative to the folder of the running program:
 /// the desktop package's resources (`/usr/lib/Jamwire/assets`, Tauri's layout for
-/// `/usr/bin/jamwire`) and the usual `share` folder.
-pub const INSTALLED_DIRS: [&str; 2] = ["../lib/Jamwire/assets", "../share/jamwire/assets"];
+/// `/usr/bin/jamwire`), the usual `share` folder, the Windows install folder (the samples beside
+/// `jamwire.exe`) and a macOS bundle's `Resources`.
+pub const INSTALLED_DIRS: [&str; 4] = [
+    "../lib/Jamwire/assets",
+    "../share/jamwire/assets",
+    // Windows: beside the program, as the installer lays it out.
+    "assets",
+    // macOS: the app bundle's resources.
+    "../Resources/assets",
+];
 
 /// One mono recording.
 #[derive(Debug)]

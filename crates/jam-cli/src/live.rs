@@ -18,20 +18,44 @@ use jam_session::{SessionError, Status};
 
 use crate::args::{Audio, Sound};
 
-/// Completes on Ctrl-C or SIGTERM.
+/// Completes on Ctrl-C, or SIGTERM (Unix), or the console window closing or the system
+/// shutting down (Windows).
 pub(crate) async fn stop_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
+        () = asked_to_end() => {}
     }
+}
+
+/// The platform's other ways of asking a program to end; pending forever if none can be heard.
+#[cfg(unix)]
+async fn asked_to_end() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            term.recv().await;
+        }
+        Err(_) => std::future::pending::<()>().await,
+    }
+}
+
+#[cfg(windows)]
+async fn asked_to_end() {
+    use tokio::signal::windows::{ctrl_close, ctrl_shutdown};
+    match (ctrl_close(), ctrl_shutdown()) {
+        (Ok(mut close), Ok(mut shutdown)) => {
+            tokio::select! {
+                _ = close.recv() => {}
+                _ = shutdown.recv() => {}
+            }
+        }
+        _ => std::future::pending::<()>().await,
+    }
+}
+
+#[cfg(not(any(unix, windows)))]
+async fn asked_to_end() {
+    std::future::pending::<()>().await
 }
 
 pub(crate) fn report_status(status: &Status) {

@@ -17,6 +17,13 @@ use crate::room::RoomSink;
 use crate::takes::Takes;
 use crate::views::{HostRequest, JamView, ReachScope, ReachView};
 
+/// What Windows asks the first time a program waits for guests on the network (its firewall's
+/// "allow access" prompt), and what to answer; said after who can join.
+#[cfg(windows)]
+const FIREWALL_NOTE: &str = " If Windows asks whether Jamwire may use networks, allow it: otherwise nobody else can connect.";
+#[cfg(not(windows))]
+const FIREWALL_NOTE: &str = "";
+
 /// What a hosted jam is made of, before it is entered.
 struct Hosting {
     session: Session,
@@ -245,6 +252,10 @@ impl Jams {
                 (Some(mapping), reach)
             }
         };
+        let mut reach = reach;
+        if reach.scope != ReachScope::ThisComputer {
+            reach.message.push_str(FIREWALL_NOTE);
+        }
         // The internet address first (the invite's), then this computer's own addresses for
         // guests at home.
         let mut addresses: Vec<String> = mapping.iter().map(|m| m.external.to_string()).collect();

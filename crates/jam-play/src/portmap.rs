@@ -86,19 +86,20 @@ impl Inner {
     }
 }
 
-/// The default IPv4 gateway, from the kernel's routing table (Linux).
-fn default_gateway() -> Option<Ipv4Addr> {
-    let table = std::fs::read_to_string("/proc/net/route").ok()?;
-    table.lines().skip(1).find_map(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let (destination, gateway) = (fields.get(1)?, fields.get(2)?);
-        if *destination != "00000000" {
-            return None;
+/// The default IPv4 gateway, as the system's routing table has it (`netdev`: netlink on
+/// Linux, the routing socket on macOS, the IP Helper API on Windows). Asked off the runtime's
+/// threads: listing the interfaces is a blocking system call.
+async fn default_gateway() -> Option<Ipv4Addr> {
+    let found = tokio::task::spawn_blocking(netdev::get_default_gateway)
+        .await
+        .ok()?;
+    match found {
+        Ok(gateway) => gateway.ipv4.first().copied(),
+        Err(error) => {
+            tracing::debug!(%error, "no default gateway");
+            None
         }
-        // Little-endian hex, as the kernel prints it.
-        let raw = u32::from_str_radix(gateway, 16).ok()?;
-        Some(Ipv4Addr::from(raw.to_le_bytes()))
-    })
+    }
 }
 
 /// This machine's address towards `gateway` (the one a mapping must point at).
@@ -127,7 +128,7 @@ pub fn is_internal(ip: Ipv4Addr) -> bool {
 /// Asks the router to forward TCP port `port` (on its outside, the same port if it can) to
 /// this machine's `port`.
 pub async fn open(port: u16) -> Result<Mapping, Failure> {
-    let Some(gateway) = default_gateway() else {
+    let Some(gateway) = default_gateway().await else {
         return Err(Failure(
             "this computer has no default route to a router".into(),
         ));

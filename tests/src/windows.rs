@@ -1,0 +1,149 @@
+//! Jamwire's Windows binaries, cross-built here (`x86_64-pc-windows-gnu`, linked by mingw-w64)
+//! and run under Wine in a prefix of the test's own. Wine 8 (Debian 12) lacks
+//! `bcryptprimitives.dll`, whose `ProcessPrng` Rust's standard library imports: each prefix
+//! gets a shim built from `tests/windows/bcryptprimitives.c` (test-only, never shipped).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use tokio::process::Command;
+
+use crate::heard::tool;
+
+/// The Rust target the Windows binaries are built for.
+pub const TARGET: &str = "x86_64-pc-windows-gnu";
+
+/// `name`.exe of `package`, built for Windows in the caller's profile (once: cargo skips what
+/// is up to date).
+pub fn binary(package: &str, name: &str) -> PathBuf {
+    let test_exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = test_exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
+    let profile = profile_dir.file_name().expect("a profile folder");
+    let target_dir = profile_dir.parent().expect("the target folder");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = std::process::Command::new(cargo);
+    build.args([
+        "build",
+        "--quiet",
+        "--locked",
+        "--target",
+        TARGET,
+        "--package",
+        package,
+        "--bin",
+        name,
+    ]);
+    if profile == "release" {
+        build.arg("--release");
+    }
+    let status = build.status().expect("cargo runs");
+    assert!(status.success(), "building {name}.exe failed");
+    let path = target_dir
+        .join(TARGET)
+        .join(profile)
+        .join(format!("{name}.exe"));
+    assert!(path.exists(), "{} exists after the build", path.display());
+    path
+}
+
+/// A Wine prefix of a test's own; its wine server is stopped when dropped.
+pub struct Wine {
+    prefix: PathBuf,
+    loader: PathBuf,
+}
+
+impl Wine {
+    /// Makes a fresh prefix in `dir` (`wineboot --init`) with the `ProcessPrng` shim.
+    pub async fn prefix(dir: &Path) -> Wine {
+        std::fs::create_dir_all(dir).expect("a folder for Wine");
+        let wine = Wine {
+            prefix: dir.join("prefix"),
+            loader: loader(),
+        };
+        let status = wine
+            .command(Path::new("wineboot"))
+            .arg("--init")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await
+            .expect("wineboot runs");
+        assert!(status.success(), "wineboot --init: {status}");
+        wine.server(&["-w"]).await;
+        let shim = dir.join("bcryptprimitives.dll");
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("windows/bcryptprimitives.c");
+        let status = Command::new(tool("x86_64-w64-mingw32-gcc"))
+            .args(["-shared", "-O2", "-o"])
+            .arg(&shim)
+            .arg(&source)
+            .arg("-ladvapi32")
+            .status()
+            .await
+            .expect("mingw's gcc runs");
+        assert!(status.success(), "building the ProcessPrng shim: {status}");
+        std::fs::copy(
+            &shim,
+            wine.prefix
+                .join("drive_c/windows/system32/bcryptprimitives.dll"),
+        )
+        .expect("the shim goes into the prefix");
+        wine
+    }
+
+    /// `program` (a Windows executable, or one of Wine's own by name) under this prefix, with
+    /// Wine's own chatter off.
+    pub fn command(&self, program: &Path) -> Command {
+        let mut command = Command::new(&self.loader);
+        command
+            .arg(program)
+            .env("WINEPREFIX", &self.prefix)
+            .env("WINEDEBUG", "-all")
+            // No desktop integration or Mono/Gecko prompts in a test prefix.
+            .env("WINEDLLOVERRIDES", "mscoree,mshtml,winemenubuilder.exe=");
+        command
+    }
+
+    /// The prefix's `C:` drive, as this machine sees it.
+    pub fn drive_c(&self) -> PathBuf {
+        self.prefix.join("drive_c")
+    }
+
+    async fn server(&self, args: &[&str]) {
+        let _ = Command::new(server())
+            .args(args)
+            .env("WINEPREFIX", &self.prefix)
+            .status()
+            .await;
+    }
+}
+
+impl Drop for Wine {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(server())
+            .arg("-k")
+            .env("WINEPREFIX", &self.prefix)
+            .status();
+    }
+}
+
+/// Debian installs the 64-bit loader outside `PATH`.
+fn loader() -> PathBuf {
+    let debian = Path::new("/usr/lib/wine/wine64");
+    if debian.is_file() {
+        debian.to_owned()
+    } else {
+        tool("wine64")
+    }
+}
+
+fn server() -> PathBuf {
+    let debian = Path::new("/usr/lib/wine/wineserver64");
+    if debian.is_file() {
+        debian.to_owned()
+    } else {
+        tool("wineserver")
+    }
+}

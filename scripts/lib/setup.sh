@@ -113,6 +113,25 @@ jam_ensure_windows_target() {
   }
 }
 
+# macOS is checked (not linked or run) with cargo-zigbuild, from PyPI with the zig it brings,
+# in a virtual environment of its own; `jam_zigbuild` runs it.
+JAM_ZIGBUILD_VENV="${XDG_DATA_HOME:-$HOME/.local/share}/jamwire/tools/zigbuild"
+jam_ensure_macos_check() {
+  rustup target list --installed | grep -qx aarch64-apple-darwin || {
+    jam_log "adding the Rust target aarch64-apple-darwin"
+    rustup target add aarch64-apple-darwin
+  }
+  [ -x "$JAM_ZIGBUILD_VENV/bin/cargo-zigbuild" ] && return 0
+  jam_apt_install python3-venv
+  jam_log "installing cargo-zigbuild (and zig) from PyPI"
+  python3 -m venv "$JAM_ZIGBUILD_VENV"
+  "$JAM_ZIGBUILD_VENV/bin/pip" install --quiet --disable-pip-version-check cargo-zigbuild
+}
+
+jam_zigbuild() {
+  PATH="$JAM_ZIGBUILD_VENV/bin:$PATH" cargo-zigbuild "$@"
+}
+
 jam_ensure_cargo_deb() {
   command -v cargo-deb >/dev/null && return 0
   jam_log "installing cargo-deb"
@@ -208,6 +227,7 @@ jam_setup_tests() {
   jam_setup
   jam_apt_install "${JAM_TEST_APT_PACKAGES[@]}"
   jam_ensure_windows_target
+  jam_ensure_macos_check
   jam_ensure_tauri_driver
   jam_ensure_cargo_fuzz
   jam_ensure_cargo_deb

@@ -10,6 +10,7 @@ pub mod commands;
 mod error;
 pub mod invite;
 pub mod state;
+pub mod window;
 
 use tauri::{Emitter, Manager, Runtime};
 
@@ -118,8 +119,9 @@ pub fn on_exit<R: Runtime>(app: &tauri::AppHandle<R>) {
     }
 }
 
-/// Runs the app until its window closes.
-pub fn run() {
+/// Runs the app until its window closes; `false` if it couldn't open one (the musician has
+/// been told why).
+pub fn run() -> bool {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -127,6 +129,10 @@ pub fn run() {
         )
         .with_writer(std::io::stderr)
         .init();
+    if !window::available() {
+        window::tell(&window::webview2_missing());
+        return false;
+    }
     // The single-instance plugin first: a second start hands its arguments (an invite) to the
     // running instance over the D-Bus session bus and exits before opening anything.
     let builder = tauri::Builder::default()
@@ -141,12 +147,18 @@ pub fn run() {
         // The file chooser for my own sound, opened from Rust (`choose_own_sound`): the page
         // itself is given no dialog or file-system permission.
         .plugin(tauri_plugin_dialog::init());
-    app(builder)
-        .build(tauri::generate_context!())
-        .expect("Jamwire couldn't open its window")
-        .run(|app, event| {
-            if let tauri::RunEvent::Exit = event {
-                on_exit(app);
-            }
-        });
+    match app(builder).build(tauri::generate_context!()) {
+        Ok(app) => {
+            app.run(|app, event| {
+                if let tauri::RunEvent::Exit = event {
+                    on_exit(app);
+                }
+            });
+            true
+        }
+        Err(error) => {
+            window::tell(&window::failed(&error));
+            false
+        }
+    }
 }

@@ -30,8 +30,11 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         _ => {
-            jamwire_app::run();
-            ExitCode::SUCCESS
+            if jamwire_app::run() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -55,7 +55,7 @@ fn minibrowser() -> std::path::PathBuf {
 }
 
 /// A private X server on a free display: the child and its `DISPLAY`.
-async fn xvfb() -> (Child, String) {
+pub async fn xvfb() -> (Child, String) {
     use tokio::io::AsyncBufReadExt;
     let mut child = Command::new(tool("Xvfb"))
         .args([

@@ -114,6 +114,14 @@ impl Program {
         assert!(status.success(), "{status}: {said}");
     }
 
+    /// Waits (bounded) for it to end by itself, however it ends: its exit status.
+    pub async fn exit(mut self) -> std::process::ExitStatus {
+        tokio::time::timeout(PATIENCE, self.child.wait())
+            .await
+            .expect("it ends in time")
+            .expect("an exit status")
+    }
+
     /// Stops it as Ctrl-C would.
     pub async fn stop(mut self) {
         if let Some(pid) = self.child.id() {

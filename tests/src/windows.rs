@@ -13,9 +13,10 @@ use crate::heard::tool;
 /// The Rust target the Windows binaries are built for.
 pub const TARGET: &str = "x86_64-pc-windows-gnu";
 
-/// `name`.exe of `package`, built for Windows in the caller's profile (once: cargo skips what
-/// is up to date).
-pub fn binary(package: &str, name: &str) -> PathBuf {
+/// The folder of the Windows binaries — `jamwire.exe`, `jam.exe`, `jam-relay.exe` — built for
+/// the caller's profile with exactly the command `scripts/package --windows` uses, so that the
+/// tests and the installer share one build (cargo skips what is up to date).
+pub fn binaries() -> PathBuf {
     let test_exe = std::env::current_exe().expect("test executable path");
     let profile_dir = test_exe
         .parent()
@@ -31,22 +32,37 @@ pub fn binary(package: &str, name: &str) -> PathBuf {
         "--locked",
         "--target",
         TARGET,
-        "--package",
-        package,
-        "--bin",
-        name,
+        "-p",
+        "jamwire",
+        "-p",
+        "jam",
+        "-p",
+        "jam-relay",
+        "--bins",
     ]);
     if profile == "release" {
         build.arg("--release");
     }
     let status = build.status().expect("cargo runs");
-    assert!(status.success(), "building {name}.exe failed");
-    let path = target_dir
-        .join(TARGET)
-        .join(profile)
-        .join(format!("{name}.exe"));
-    assert!(path.exists(), "{} exists after the build", path.display());
-    path
+    assert!(status.success(), "building the Windows binaries failed");
+    target_dir.join(TARGET).join(profile)
+}
+
+/// The installer `scripts/package --windows --debug` builds (from [`binaries`]' build), for
+/// the workspace's version.
+pub fn installer() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let status = std::process::Command::new("bash")
+        .arg(root.join("scripts/package"))
+        .args(["--windows", "--debug"])
+        .status()
+        .expect("scripts/package runs");
+    assert!(status.success(), "scripts/package --windows --debug failed");
+    let setup = root
+        .join("target/packages")
+        .join(format!("jamwire-{}-setup.exe", env!("CARGO_PKG_VERSION")));
+    assert!(setup.exists(), "{} exists", setup.display());
+    setup
 }
 
 /// A Wine prefix of a test's own; its wine server is stopped when dropped.
@@ -109,6 +125,13 @@ impl Wine {
     /// The prefix's `C:` drive, as this machine sees it.
     pub fn drive_c(&self) -> PathBuf {
         self.prefix.join("drive_c")
+    }
+
+    /// Waits until every program of this prefix has ended (`wineserver -w`), bounded.
+    pub async fn wait(&self) {
+        tokio::time::timeout(crate::PATIENCE * 3, self.server(&["-w"]))
+            .await
+            .expect("the prefix's programs end in time");
     }
 
     async fn server(&self, args: &[&str]) {

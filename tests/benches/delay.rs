@@ -89,6 +89,19 @@ fn report(
     )
 }
 
+/// [`report`] of a run recorded at both ends on this machine.
+fn report_both(name: &str, run: usize, notes: usize, both: &groove::BothEnds) -> (f64, f64) {
+    report(
+        name,
+        run,
+        notes,
+        &both.drummer,
+        &both.listener,
+        &both.delays,
+        &both.said,
+    )
+}
+
 fn summary(name: &str, runs: &[(f64, f64)]) {
     let firsts: Vec<f64> = runs.iter().map(|r| r.0).collect();
     let settled: Vec<f64> = runs.iter().map(|r| r.1).collect();
@@ -145,15 +158,7 @@ async fn main() {
         for run in 0..runs {
             let dir = root.join(format!("{}-{run}", name.replace(' ', "-")));
             let both = groove::both_ends(&dir, notes, jitter, run as u64, buffer).await;
-            figures.push(report(
-                name,
-                run,
-                notes,
-                &both.drummer,
-                &both.listener,
-                &both.delays,
-                &both.said,
-            ));
+            figures.push(report_both(name, run, notes, &both));
         }
         summary(name, &figures);
     }
@@ -176,15 +181,7 @@ async fn main() {
                 buffer,
             )
             .await;
-            figures.push(report(
-                name,
-                run,
-                notes,
-                &both.drummer,
-                &both.listener,
-                &both.delays,
-                &both.said,
-            ));
+            figures.push(report_both(name, run, notes, &both));
         }
         summary(name, &figures);
     }

@@ -238,7 +238,6 @@ pub async fn both_ends(
     let song = dir.join("groove.mid");
     groove_file(&song, notes, LEAD_IN_MS);
     let pulse = Pulse::start_split(&dir.join("pulse"));
-    let jam = jam();
     let host = SilentHost::start().await;
     let code = host.code();
     let proxy = Proxy::start_seeded(host.relay.local_addr(), max_jitter, run).await;
@@ -247,7 +246,7 @@ pub async fn both_ends(
     let recorder = pulse.record_both(&recording);
     // Recording steadily before anything plays (stereo: two seconds of bytes are one of sound).
     record_on(&recording, 2).await;
-    let mut ear = Command::new(&jam);
+    let mut ear = Command::new(jam());
     ear.args(["join", &through, "--name", "Ear", "--listen"]);
     audio_env(&mut ear, &pulse, RIGHT, buffer);
     ear.env("RUST_LOG", "warn,jam_session::playout=debug");
@@ -255,22 +254,46 @@ pub async fn both_ends(
     ear.err_line("joined").await;
     let log = dir.join("ear.log");
     ear.log_to(&log);
-    let mut drummer = Command::new(&jam);
-    drummer_args(&mut drummer, &song, &host.invite);
-    audio_env(&mut drummer, &pulse, LEFT, buffer);
-    Program::start(drummer).finished().await;
-    record_on(&recording, 4).await;
+    drum_into_left(&pulse, &song, &host.invite, buffer, &recording).await;
     recorder.stop();
     ear.stop().await;
     host.program.stop().await;
-    let (left, right) = samples_both(&recording);
-    let (drummer, listener) = (Heard::of(&left), Heard::of(&right));
-    let delays = delays(&drummer, &listener);
-    BothEnds {
-        drummer,
-        listener,
-        delays,
-        said: std::fs::read_to_string(&log).unwrap_or_default(),
+    BothEnds::of(
+        &recording,
+        std::fs::read_to_string(&log).unwrap_or_default(),
+    )
+}
+
+/// The drummer, hearing itself in the left channel of `pulse` (its audio buffer `buffer`
+/// frames), plays `song` into `invite`; returns once it has and the stereo `recording` holds
+/// its last hit's echo too.
+async fn drum_into_left(
+    pulse: &Pulse,
+    song: &Path,
+    invite: &str,
+    buffer: Option<u32>,
+    recording: &Path,
+) {
+    let mut drummer = Command::new(jam());
+    drummer_args(&mut drummer, song, invite);
+    audio_env(&mut drummer, pulse, LEFT, buffer);
+    Program::start(drummer).finished().await;
+    // (Stereo: four seconds of bytes are two of sound.)
+    record_on(recording, 4).await;
+}
+
+impl BothEnds {
+    /// What the stereo `recording` of both ends holds, with what the listener `said`.
+    fn of(recording: &Path, said: String) -> BothEnds {
+        let (left, right) = samples_both(recording);
+        let (drummer, listener) = (Heard::of(&left), Heard::of(&right));
+        let delays = delays(&drummer, &listener);
+        BothEnds {
+            drummer,
+            listener,
+            delays,
+            said,
+        }
     }
 }
 
@@ -532,7 +555,6 @@ pub async fn browser_through_jitter(
     let song = dir.join("groove.mid");
     groove_file(&song, notes, LEAD_IN_MS);
     let pulse = Pulse::start_split(&dir.join("pulse"));
-    let jam = jam();
     let SilentHost {
         relay,
         program: host,
@@ -557,23 +579,11 @@ pub async fn browser_through_jitter(
     let recorder = pulse.record_both(&recording);
     // Recording steadily before anything plays (stereo: two seconds of bytes are one of sound).
     record_on(&recording, 2).await;
-    let mut drummer = Command::new(&jam);
-    drummer_args(&mut drummer, &song, &invite);
-    audio_env(&mut drummer, &pulse, LEFT, buffer);
-    Program::start(drummer).finished().await;
-    record_on(&recording, 4).await;
+    drum_into_left(&pulse, &song, &invite, buffer, &recording).await;
     recorder.stop();
     browser.close().await;
     host.stop().await;
-    let (left, right) = samples_both(&recording);
-    let (drummer, listener) = (Heard::of(&left), Heard::of(&right));
-    let delays = delays(&drummer, &listener);
-    BothEnds {
-        drummer,
-        listener,
-        delays,
-        said: String::new(),
-    }
+    BothEnds::of(&recording, String::new())
 }
 
 /// `notes` 16ths from a drummer at home A heard by a listener at home B, through a relay

@@ -152,21 +152,22 @@ impl Drop for Wine {
     }
 }
 
-/// Debian installs the 64-bit loader outside `PATH`.
+/// Wine's 64-bit loader: Debian installs it outside `PATH`.
 fn loader() -> PathBuf {
-    let debian = Path::new("/usr/lib/wine/wine64");
-    if debian.is_file() {
-        debian.to_owned()
-    } else {
-        tool("wine64")
-    }
+    wine_program("wine64", "wine64")
 }
 
+/// The prefix's server.
 fn server() -> PathBuf {
-    let debian = Path::new("/usr/lib/wine/wineserver64");
-    if debian.is_file() {
-        debian.to_owned()
+    wine_program("wineserver64", "wineserver")
+}
+
+/// `/usr/lib/wine/debian` (Debian's layout), else `elsewhere` on `PATH`.
+fn wine_program(debian: &str, elsewhere: &str) -> PathBuf {
+    let path = Path::new("/usr/lib/wine").join(debian);
+    if path.is_file() {
+        path
     } else {
-        tool("wineserver")
+        tool(elsewhere)
     }
 }

@@ -118,7 +118,7 @@ impl Browser {
         if let Some(display) = &display {
             driver.env("DISPLAY", display);
         }
-        let driver = driver
+        driver
             .arg(format!("--port={port}"))
             .env("MOZ_HEADLESS", "1")
             .env("PULSE_SERVER", pulse)
@@ -126,12 +126,13 @@ impl Browser {
             .env("HOME", dir)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("chromedriver.log")).expect("a log file"))
-            // Its own process group: the browser it starts is in it too, and dropping this
-            // kills the whole group (killing the driver alone leaves the browser running).
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the WebDriver server starts");
+            .kill_on_drop(true);
+        // Its own process group: the browser it starts is in it too, and dropping this kills
+        // the whole group (killing the driver alone leaves the browser running). (The helpers
+        // build for Windows too, for the crates whose unit tests run there.)
+        #[cfg(unix)]
+        driver.process_group(0);
+        let driver = driver.spawn().expect("the WebDriver server starts");
         let profile = dir.join("profile");
         let chromium = |window: String| {
             vec![

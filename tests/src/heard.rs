@@ -232,6 +232,20 @@ pub fn samples_both(path: &Path) -> (Vec<f32>, Vec<f32>) {
     (left, right)
 }
 
+/// A 16-bit WAV file (what `jam render` writes) as mono samples, −1..1: its channels averaged.
+pub fn wav_mono(path: &Path) -> Vec<f32> {
+    let mut reader = hound::WavReader::open(path).expect("a readable WAV file");
+    let channels = reader.spec().channels.max(1);
+    let samples: Vec<f32> = reader
+        .samples::<i16>()
+        .map(|s| f32::from(s.expect("a whole sample")) / 32_768.0)
+        .collect();
+    samples
+        .chunks_exact(usize::from(channels))
+        .map(|frame| frame.iter().sum::<f32>() / f32::from(channels))
+        .collect()
+}
+
 /// The samples of a raw mono `s16le` recording, full scale 1.0.
 pub fn samples(path: &Path) -> Vec<f32> {
     let mut bytes = Vec::new();

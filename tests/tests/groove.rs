@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jam_tests::groove;
-use jam_tests::heard::{Heard, groove_file, samples, taken};
+use jam_tests::heard::{Heard, groove_file, samples, taken, wav_mono};
 use jam_tests::homes::Host;
 use jam_tests::workspace_binary;
 
@@ -26,24 +26,6 @@ fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("a scratch folder");
     dir
-}
-
-/// A 16-bit stereo WAV (what `jam render` writes) as mono samples.
-fn wav_mono(path: &Path) -> Vec<f32> {
-    let bytes = std::fs::read(path).expect("the WAV is readable");
-    let data = bytes
-        .windows(4)
-        .position(|w| w == b"data")
-        .expect("a data chunk")
-        + 8;
-    bytes[data..]
-        .chunks_exact(4)
-        .map(|f| {
-            let l = f32::from(i16::from_le_bytes([f[0], f[1]]));
-            let r = f32::from(i16::from_le_bytes([f[2], f[3]]));
-            0.5 * (l + r) / 32_768.0
-        })
-        .collect()
 }
 
 /// The analysis itself, on the engine's offline render of the groove (exact by construction):

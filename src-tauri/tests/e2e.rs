@@ -827,7 +827,7 @@ async fn two_apps_host_join_play_hear_and_listen() {
         who.contains("Ann (player)") && who.contains("Ben (listener)"),
         "{who}"
     );
-    a.click("#takes li button[aria-label^='Export']").await;
+    a.click("#takes li button[aria-label^='Export MIDI']").await;
     let saved = until("the export", || async {
         let text = a.text("#takes-message").await;
         text.strip_prefix("Saved ").map(str::to_owned)
@@ -838,6 +838,24 @@ async fn two_apps_host_join_play_hear_and_listen() {
         song.note_count() >= 4,
         "snare, C4, E4, kick: {} notes",
         song.note_count()
+    );
+    // As stems: a WAV for each player who played, the mix and the MIDI file, in one folder.
+    a.click("#takes li button[aria-label^='Export stems']")
+        .await;
+    let folder = until("the stems", || async {
+        let text = a.text("#takes-message").await;
+        text.strip_prefix("Stems saved in ").map(str::to_owned)
+    })
+    .await;
+    let mut files: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        ["01 Ann.wav", "02 Ben.wav", "mix.wav", "take.mid"],
+        "in {folder}"
     );
 
     // Each instance played from its own samples: an installed app from the package's.

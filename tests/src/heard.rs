@@ -59,7 +59,7 @@ impl Pulse {
     pub fn start(dir: &Path, sinks: &[&str]) -> Pulse {
         let modules: Vec<String> = sinks
             .iter()
-            .map(|sink| format!("module-null-sink sink_name={sink} rate={RATE}"))
+            .map(|sink| format!("module-null-sink sink_name={sink} rate={RATE} sink_properties=device.description={sink}"))
             .collect();
         Pulse::start_modules(dir, &modules, sinks)
     }

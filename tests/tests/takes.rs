@@ -261,3 +261,178 @@ async fn the_relay_serves_its_figures_as_prometheus_text() {
     assert!(response.contains("# TYPE jam_relay_events_in_total counter"));
     relay.child.start_kill().unwrap();
 }
+
+/// A WAV that `jam export --stems` wrote (32-bit float, stereo) as (left, right) samples.
+fn float_wav(path: &std::path::Path) -> (Vec<f32>, Vec<f32>, u32) {
+    let mut reader = hound::WavReader::open(path).expect("a readable WAV file");
+    let spec = reader.spec();
+    assert_eq!(
+        (spec.channels, spec.sample_format, spec.bits_per_sample),
+        (2, hound::SampleFormat::Float, 32),
+        "{} is stereo 32-bit float",
+        path.display()
+    );
+    let all: Vec<f32> = reader
+        .samples::<f32>()
+        .map(|s| s.expect("a whole sample"))
+        .collect();
+    let left = all.iter().step_by(2).copied().collect();
+    let right = all.iter().skip(1).step_by(2).copied().collect();
+    (left, right, spec.sample_rate)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_takes_stems_hold_each_players_notes_alone_line_up_and_sum_to_the_mix() {
+    let path = temp_db("stems");
+    let dir = path.parent().unwrap().join("stems");
+    let (recorder, writer) = Recorder::start(&path, jam_takes::DEFAULT_QUEUE).unwrap();
+    let relay = jam_relay::start_recording(
+        "127.0.0.1:0".parse().unwrap(),
+        RelayConfig::default(),
+        Some(recorder),
+    )
+    .await
+    .unwrap();
+    let url = relay.url();
+    let mut ann = Client::connect(&url).await;
+    let mut cat = Client::connect(&url).await;
+    let mut ben = Client::connect(&url).await;
+    let code = ann.create("Ann").await["roomCode"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    cat.join(&code, "Cat").await;
+    ben.join_as(&code, "Ben", "listener").await;
+
+    // Ann plays eight notes on the vibraphone, 400 ms apart; Cat a drum hit halfway between
+    // each. Their own timestamps place them (the take trusts them within 5 s).
+    let start = at(300.0);
+    ann.broadcast(
+        "instrument",
+        json!({"keys": "vibraphone", "drums": "standard-kit"}),
+    )
+    .await;
+    let mut sent = 1;
+    for i in 0..8u8 {
+        let on = start + f64::from(i) * 400.0;
+        let note = 60 + 2 * i;
+        ann.broadcast(
+            "piano_note",
+            json!({"note": note, "velocity": 100, "timestamp": on}),
+        )
+        .await;
+        ann.broadcast(
+            "piano_note_off",
+            json!({"note": note, "timestamp": on + 150.0}),
+        )
+        .await;
+        cat.broadcast(
+            "drum_hit",
+            json!({"note": if i % 2 == 0 { 36 } else { 38 }, "velocity": 110, "timestamp": on + 200.0}),
+        )
+        .await;
+        sent += 3;
+    }
+    for _ in 0..sent {
+        ben.expect("event:broadcast").await;
+    }
+    ann.close().await;
+    cat.close().await;
+    ben.close().await;
+    relay.stop().await.unwrap();
+    writer.finish();
+
+    let store = TakeStore::open(&path).unwrap();
+    let id = store.latest().unwrap();
+    let timeline = store.timeline(id).unwrap();
+    let played = |who: &str| -> Vec<f64> {
+        timeline
+            .iter()
+            .filter(|e| {
+                e.sender_name == who
+                    && matches!(
+                        e.event,
+                        jam_protocol::MusicalEvent::PianoNote(_)
+                            | jam_protocol::MusicalEvent::DrumHit(_)
+                    )
+            })
+            .map(|e| e.offset_ms)
+            .collect()
+    };
+
+    let out = std::process::Command::new(jam_tests::workspace_binary("jam", "jam"))
+        .arg("export")
+        .arg(&path)
+        .arg("--stems")
+        .arg(&dir)
+        .output()
+        .expect("jam runs");
+    assert!(
+        out.status.success(),
+        "jam export --stems succeeds: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["01 Ann.wav", "02 Cat.wav", "mix.wav", "take.mid"]);
+
+    let (ann_l, ann_r, rate) = float_wav(&dir.join("01 Ann.wav"));
+    let (cat_l, cat_r, _) = float_wav(&dir.join("02 Cat.wav"));
+    let (mix_l, mix_r, _) = float_wav(&dir.join("mix.wav"));
+    assert_eq!(rate, 48_000);
+    assert!(
+        ann_l.len() == mix_l.len() && cat_l.len() == mix_l.len(),
+        "every file as long as the mix: {} {} {}",
+        ann_l.len(),
+        cat_l.len(),
+        mix_l.len()
+    );
+
+    // The stems sum to the mix (rendered on its own) within −60 dB of its peak.
+    let peak = mix_l
+        .iter()
+        .chain(&mix_r)
+        .fold(0.0f32, |m, v| m.max(v.abs()));
+    let worst = (0..mix_l.len())
+        .map(|i| {
+            (ann_l[i] + cat_l[i] - mix_l[i])
+                .abs()
+                .max((ann_r[i] + cat_r[i] - mix_r[i]).abs())
+        })
+        .fold(0.0f32, f32::max);
+    assert!(peak > 0.05, "the mix is heard: peak {peak}");
+    let below = 20.0 * f64::from(worst / peak).log10();
+    assert!(
+        below <= -60.0,
+        "stems sum to the mix: worst difference {below:.1} dB below its peak"
+    );
+
+    // Each stem has its player's notes — all of them, where the take has them — and nobody
+    // else's.
+    for (who, left, right) in [("Ann", &ann_l, &ann_r), ("Cat", &cat_l, &cat_r)] {
+        let mono: Vec<f32> = left.iter().zip(right).map(|(l, r)| (l + r) / 2.0).collect();
+        let heard: Vec<f64> = jam_tests::heard::onsets(&mono)
+            .iter()
+            .map(|o| o.at_ms)
+            .collect();
+        let expected = played(who);
+        assert_eq!(
+            heard.len(),
+            expected.len(),
+            "{who}'s stem has their {} notes only: heard at {heard:?}, played at {expected:?}",
+            expected.len()
+        );
+        // Where a sound is found is where it reaches a quarter of its peak: 3–5 ms into these
+        // samples' attacks. Never before its note, never a beat off.
+        for (h, e) in heard.iter().zip(&expected) {
+            assert!(
+                (0.0..=6.0).contains(&(h - e)),
+                "{who}'s note played {e:.1} ms into the take sounds at {h:.1} ms"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}

@@ -1,7 +1,8 @@
 //! Jamwire's Windows binaries under Wine: `jam-relay.exe` serves a room; a Linux `jam` hosts
 //! in it; `jam.exe play` streams a groove into it and `jam.exe join --listen` hears it through
 //! WASAPI (Wine's PulseAudio driver into a null sink this test records): every note once, in
-//! order. Needs wine64 and mingw-w64 (`scripts/test` installs them and runs it, `--ignored`).
+//! order — through an output device chosen by the name `jam.exe devices` lists, not the
+//! default. Needs wine64 and mingw-w64 (`scripts/test` installs them and runs it, `--ignored`).
 
 use std::path::Path;
 
@@ -32,7 +33,9 @@ async fn windows_binaries_jam_with_a_linux_host_and_the_windows_listener_hears_e
     let notes = 16;
     let song = dir.join("groove.mid");
     groove_file(&song, notes, LEAD_IN_MS);
-    let pulse = Pulse::start(&dir.join("pulse"), &["ear"]);
+    // Two outputs; the system's default is the decoy: the listener is heard on "ear" only if
+    // it opened the device by the name WASAPI gives it.
+    let pulse = Pulse::start(&dir.join("pulse"), &["decoy", "ear"]);
     let assets = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets");
 
     let mut relay = wine.command(&relay_exe);
@@ -52,15 +55,36 @@ async fn windows_binaries_jam_with_a_linux_host_and_the_windows_listener_hears_e
     let invite = invite_in(&host.out_line("jam://").await);
     host.log_to(&dir.join("host.log"));
 
+    // Into a file, not a pipe: the Wine processes it starts (wineserver, services) would hold
+    // a pipe open after jam.exe ends.
+    let listing = dir.join("devices.txt");
+    let mut devices = wine.command(&jam_exe);
+    devices
+        .arg("devices")
+        .env("PULSE_SERVER", pulse.server())
+        .env("PULSE_SINK", "decoy")
+        .stdout(std::fs::File::create(&listing).expect("a file for the listing"))
+        .stderr(std::process::Stdio::null());
+    let status = tokio::time::timeout(jam_tests::PATIENCE * 3, devices.status())
+        .await
+        .expect("jam.exe devices answers in time")
+        .expect("jam.exe devices runs");
+    assert!(status.success(), "jam.exe devices: {status}");
+    let listed = std::fs::read_to_string(&listing).unwrap_or_default();
+    assert!(
+        listed.lines().any(|l| l == "ear") && listed.lines().any(|l| l.ends_with("(default)")),
+        "jam.exe devices lists the WASAPI outputs by name, the default marked: {listed:?}"
+    );
+
     let mut ear = wine.command(&jam_exe);
     // The live tests' steady buffer: a busy machine (and Wine's audio thread) must not make the
     // listener underrun (`groove::STEADY_BUFFER`).
     ear.args([
-        "join", &invite, "--name", "Ear", "--listen", "--buffer", "1024",
+        "join", &invite, "--name", "Ear", "--listen", "--buffer", "1024", "--device", "ear",
     ])
     .env("JAM_ASSETS", on_z(&assets))
     .env("PULSE_SERVER", pulse.server())
-    .env("PULSE_SINK", "ear")
+    .env("PULSE_SINK", "decoy")
     .env("RUST_LOG", "warn,jam_play=info");
     let mut ear = Program::start(ear);
     ear.err_line("joined").await;

@@ -97,6 +97,7 @@ const tauriApi = {
   listTakes: () => invoke<TakeView[]>("list_takes"),
   takeDetails: (id: number) => invoke<TakePlayerView[]>("take_details", { id }),
   exportTake: (id: number) => invoke<string>("export_take", { id }),
+  exportStems: (id: number) => invoke<string>("export_stems", { id }),
   deleteTake: (id: number) => invoke<void>("delete_take", { id }),
   replayTake: (id: number) => invoke<number>("replay_take", { id }),
   relayFigures: () => invoke<RelayFiguresView | null>("relay_figures"),

@@ -60,6 +60,9 @@ pub struct EngineConfig {
     pub max_voices: usize,
     /// Scheduled commands that can wait for their frame (default 4,096).
     pub schedule_capacity: usize,
+    /// The master bus's peak limiter (default on: what plays never clips). Off for stems,
+    /// whose sum must equal the mix: the mix is then written as floating point, unlimited.
+    pub limiter: bool,
 }
 
 impl Default for EngineConfig {
@@ -69,6 +72,7 @@ impl Default for EngineConfig {
             command_capacity: 1_024,
             max_voices: 192,
             schedule_capacity: 4_096,
+            limiter: true,
         }
     }
 }

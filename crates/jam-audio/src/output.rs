@@ -68,6 +68,13 @@ pub fn output_devices() -> Result<Vec<String>> {
     Ok(devices.map(|d| d.to_string()).collect())
 }
 
+/// The name of the default host's default output device, if it has one.
+pub fn default_output_device() -> Option<String> {
+    cpal::default_host()
+        .default_output_device()
+        .map(|d| d.to_string())
+}
+
 fn find_device(config: &OutputConfig) -> Result<cpal::Device> {
     let host = cpal::default_host();
     match &config.device {

@@ -165,7 +165,8 @@ pub struct Renderer {
     master_gain: f32,
     /// Where the vibrato's cycle is, 0–1.
     vibrato_phase: f64,
-    limiter: Limiter,
+    /// `None` when the engine was made without one ([`EngineConfig::limiter`]).
+    limiter: Option<Limiter>,
     /// Interleaved stereo mix of one block.
     mix: Box<[f32]>,
     /// First frame of the next block.
@@ -198,7 +199,7 @@ impl Renderer {
             sources: [SourceState::DEFAULT; SourceId::MAX],
             master_gain: 1.0,
             vibrato_phase: 0.0,
-            limiter: Limiter::new(config.sample_rate),
+            limiter: config.limiter.then(|| Limiter::new(config.sample_rate)),
             mix: vec![0.0; MAX_BLOCK * 2].into_boxed_slice(),
             frame: 0,
             order: 0,
@@ -285,7 +286,9 @@ impl Renderer {
         }
         for frame in self.mix[..frames * 2].chunks_exact_mut(2) {
             let (mut l, mut r) = (frame[0] * self.master_gain, frame[1] * self.master_gain);
-            self.limiter.process(&mut l, &mut r);
+            if let Some(limiter) = &mut self.limiter {
+                limiter.process(&mut l, &mut r);
+            }
             frame[0] = l;
             frame[1] = r;
         }

@@ -55,6 +55,11 @@ pub(crate) enum Command {
         #[command(flatten)]
         sound: Sound,
     },
+    /// List the audio output devices (the names --device takes), the system's default
+    /// marked, then exit.
+    Devices,
+    /// List the MIDI outputs (the names --midi-out-port takes), then exit.
+    MidiOutputs,
     /// List the jams hosted on your network (found over mDNS, no typing), then exit.
     List {
         /// How long to listen for jams, in seconds.
@@ -86,6 +91,8 @@ pub(crate) enum Command {
         audio: Audio,
         #[command(flatten)]
         sound: Sound,
+        #[command(flatten)]
+        midi_out: MidiOutArgs,
     },
     /// Stream a MIDI file into a jam in real time as a player, then leave. Channel 10 plays
     /// the drums, the others the keys part; the file's program changes choose the sounds (the
@@ -143,7 +150,7 @@ pub(crate) enum Command {
         /// The session log.
         log: PathBuf,
         /// The MIDI file to write.
-        #[arg(required_unless_present = "list")]
+        #[arg(required_unless_present_any = ["list", "stems"])]
         output: Option<PathBuf>,
         /// Which take: its id from `--list`, or `latest`.
         #[arg(long, default_value = "latest", value_name = "ID|latest")]
@@ -151,6 +158,14 @@ pub(crate) enum Command {
         /// List the takes (id, date, length, players, events) and write nothing.
         #[arg(long)]
         list: bool,
+        /// Write the take for a DAW into this folder instead: one WAV per player rendered with
+        /// their sounds (32-bit float, `01 Ann.wav`…), `mix.wav` and `take.mid`, all starting
+        /// at the take's time zero — drop them at bar 1 and they line up.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["list", "output"])]
+        stems: Option<PathBuf>,
+        /// The stems' sample rate, Hz.
+        #[arg(long, default_value_t = 48_000, requires = "stems")]
+        sample_rate: u32,
     },
 }
 
@@ -220,12 +235,39 @@ fn kit_id(id: &str) -> Result<String, String> {
         })
 }
 
+/// Where the other players' notes go as MIDI, besides the speakers.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct MidiOutArgs {
+    /// Send every other player's notes to MIDI out as you hear them: a port per player
+    /// ("Jamwire – Ann", keys on channel 1, drums on 10) and "Jamwire – All players" (a
+    /// channel each, drums on 10), for a DAW to record (Linux, macOS).
+    #[arg(long)]
+    pub(crate) midi_out: bool,
+    /// Send all players, merged, to this existing MIDI output instead (as `jam midi-outputs`
+    /// lists it; on Windows, which has no virtual ports, e.g. a loopMIDI port).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) midi_out_port: Option<String>,
+    /// Move MIDI out this many ms later (negative: earlier, −1000 to 1000), so that your
+    /// DAW's recording lines up with its audio.
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
+    pub(crate) midi_offset: f64,
+}
+
 /// How `jam` plays what it hears.
-#[derive(Debug, Clone, Copy, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub(crate) struct Audio {
     /// Don't play anything (no sound card needed).
     #[arg(long)]
     pub(crate) no_audio: bool,
+    /// Play through this output device, named as `jam devices` lists it, instead of the
+    /// system's default.
+    #[arg(long, value_name = "NAME", conflicts_with = "no_audio")]
+    pub(crate) device: Option<String>,
     /// Audio buffer, frames per callback (32–4096; 256 ≈ 5 ms at 48 kHz). A bigger buffer
     /// rides out a busy or virtual machine without crackles, at the cost of that much delay
     /// in what you hear.

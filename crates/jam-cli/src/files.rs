@@ -64,12 +64,7 @@ pub(crate) fn export(
         }
         return Ok(());
     }
-    let id = match session {
-        "latest" => takes.latest()?,
-        id => id.parse().map_err(|_| {
-            anyhow::anyhow!("--session takes a take's id (see --list) or `latest`, not {id:?}")
-        })?,
-    };
+    let id = take_id(&takes, session)?;
     let output = output.context("give the MIDI file to write, or --list")?;
     let take = takes.export_to(id, output)?;
     eprintln!(
@@ -80,6 +75,52 @@ pub(crate) fn export(
         output.display()
     );
     Ok(())
+}
+
+/// `jam export --stems DIR`: a take as one WAV per player, the mix and the MIDI file.
+pub(crate) fn export_stems(
+    log: &Path,
+    session: &str,
+    dir: &Path,
+    sample_rate: u32,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        (8_000..=192_000).contains(&sample_rate),
+        "--sample-rate must be between 8000 and 192000 Hz"
+    );
+    anyhow::ensure!(
+        log.exists(),
+        "there is no session log at {} — record one with `jam-relay --log {}`",
+        log.display(),
+        log.display()
+    );
+    let takes = Takes::read(log);
+    let id = take_id(&takes, session)?;
+    let bank = Arc::new(
+        SampleBank::load(&SampleBank::default_dir()).context("loading the instrument samples")?,
+    );
+    let started = std::time::Instant::now();
+    let written = takes.export_stems(id, &bank, sample_rate, dir)?;
+    eprintln!(
+        "jam: take {id} as {} files in {} ({:.1} s)",
+        written.len(),
+        dir.display(),
+        started.elapsed().as_secs_f64()
+    );
+    for path in written {
+        println!("{}", path.display());
+    }
+    Ok(())
+}
+
+/// The take `session` names: an id, or `latest`.
+fn take_id(takes: &Takes, session: &str) -> anyhow::Result<i64> {
+    Ok(match session {
+        "latest" => takes.latest()?,
+        id => id.parse().map_err(|_| {
+            anyhow::anyhow!("--session takes a take's id (see --list) or `latest`, not {id:?}")
+        })?,
+    })
 }
 
 /// `M:SS` (or `H:MM:SS`).

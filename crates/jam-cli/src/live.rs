@@ -16,7 +16,7 @@ use jam_play::{Core, CoreConfig, MidiTake, PlayInput, RoomEvent, RoomSink, Speak
 use jam_protocol::instrument::{nearest_kit, nearest_melodic};
 use jam_session::{SessionError, Status};
 
-use crate::args::{Audio, Sound};
+use crate::args::{Audio, MidiOutArgs, Sound};
 
 /// Completes on Ctrl-C, or SIGTERM (Unix), or the console window closing or the system
 /// shutting down (Windows).
@@ -89,16 +89,20 @@ pub(crate) fn ended(status: &Status) -> anyhow::Result<()> {
 }
 
 /// The core this tool runs on: no settings file, no takes, no MIDI devices.
-pub(crate) fn core(audio: Audio, bind: Option<SocketAddr>, ca_certs: Vec<PathBuf>) -> Core {
-    Core::start(CoreConfig {
+pub(crate) fn core(
+    audio: Audio,
+    bind: Option<SocketAddr>,
+    ca_certs: Vec<PathBuf>,
+) -> anyhow::Result<Core> {
+    Ok(Core::start(CoreConfig {
         runtime: tokio::runtime::Handle::current(),
-        speaker: open_speaker(audio),
+        speaker: open_speaker(audio)?,
         settings_path: None,
         takes: None,
         relay_bind: bind,
         midi_inputs: None,
         ca_certs,
-    })
+    }))
 }
 
 /// Reports the jam's connection until `until` completes or the jam ends for good.
@@ -194,7 +198,7 @@ pub(crate) async fn host(
     audio: Audio,
     sound: Sound,
 ) -> anyhow::Result<()> {
-    let core = core(audio, Some(bind), ca_certs);
+    let core = core(audio, Some(bind), ca_certs)?;
     choose(&core, &sound).await?;
     let jam = core.host(request, quiet()).await?;
     // The invite, and on the next line what the app's invite screen shows beside it: the link
@@ -239,16 +243,28 @@ pub(crate) async fn connect(
 }
 
 pub(crate) async fn join(
-    invite: String,
-    name: String,
-    listener: bool,
-    password: Option<String>,
+    request: JoinRequest,
     ca_certs: Vec<PathBuf>,
     audio: Audio,
     sound: Sound,
+    midi_out: MidiOutArgs,
 ) -> anyhow::Result<()> {
-    let core = core(audio, None, ca_certs);
+    let core = core(audio, None, ca_certs)?;
     choose(&core, &sound).await?;
+    if midi_out.midi_out || midi_out.midi_out_port.is_some() {
+        core.set_midi_out(Some(jam_play::midi_out::MidiOutConfig {
+            virtual_ports: midi_out.midi_out,
+            port: midi_out.midi_out_port,
+            offset_ms: midi_out.midi_offset,
+            client_name: "jam".into(),
+        }))?;
+    }
+    let JoinRequest {
+        name,
+        invite,
+        listener,
+        password,
+    } = request;
     connect(&core, invite, name, listener, password, quiet()).await?;
     let result = stay(&core, stop_signal()).await;
     core.leave().await?;
@@ -270,7 +286,7 @@ pub(crate) async fn play(
     sound: Sound,
 ) -> anyhow::Result<()> {
     let song = Song::load(file)?;
-    let core = core(audio, None, Vec::new());
+    let core = core(audio, None, Vec::new())?;
     choose(&core, &sound).await?;
     connect(&core, invite, name, false, password, quiet()).await?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(Played, Instant)>(1_024);
@@ -383,7 +399,7 @@ pub(crate) async fn record(
     password: Option<String>,
     audio: Audio,
 ) -> anyhow::Result<()> {
-    let core = core(audio, None, Vec::new());
+    let core = core(audio, None, Vec::new())?;
     let take = Arc::new(MidiTake::new(core.clock().now_ms));
     let recorder = Arc::new(Recorder {
         take: take.clone(),
@@ -401,18 +417,38 @@ pub(crate) async fn record(
     result
 }
 
-/// The default audio output with the buffer asked for, or silence (with `--no-audio`, or with
-/// the reason on stderr).
-pub(crate) fn open_speaker(audio: Audio) -> Speaker {
+/// The audio output asked for (the system's default unless `--device`) with the buffer asked
+/// for, or silence: with `--no-audio`, or when the default output can't be opened (the reason
+/// on stderr). A device named with `--device` that can't be opened is an error: whoever named
+/// it wants to hear it there.
+pub(crate) fn open_speaker(audio: Audio) -> anyhow::Result<Speaker> {
     if audio.no_audio {
-        return Speaker::silent("--no-audio");
+        return Ok(Speaker::silent("--no-audio"));
     }
+    let named = audio.device.is_some();
     let speaker = Speaker::open(&jam_audio::output::OutputConfig {
+        device: audio.device,
         buffer_frames: audio.buffer,
         ..jam_audio::output::OutputConfig::default()
     });
     if let Some(reason) = speaker.silent_reason() {
+        if named {
+            anyhow::bail!("{reason}");
+        }
         eprintln!("jam: playing silently: {reason}");
     }
-    speaker
+    Ok(speaker)
+}
+
+/// `jam devices`: the output devices, one a line, the default marked.
+pub(crate) fn devices() -> anyhow::Result<()> {
+    let default = jam_audio::output::default_output_device();
+    for name in jam_audio::output::output_devices()? {
+        if default.as_deref() == Some(name.as_str()) {
+            println!("{name}  (default)");
+        } else {
+            println!("{name}");
+        }
+    }
+    Ok(())
 }

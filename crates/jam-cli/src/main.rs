@@ -11,8 +11,8 @@ mod files;
 mod live;
 
 use args::{Cli, Command};
-use files::{export, render};
-use live::{host, join, lan_invite, list, play, record};
+use files::{export, export_stems, render};
+use live::{devices, host, join, lan_invite, list, play, record};
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -31,13 +31,27 @@ fn main() -> anyhow::Result<()> {
     {
         return render(&input, &output, sample_rate);
     }
+    if let Command::Devices = command {
+        return devices();
+    }
+    if let Command::MidiOutputs = command {
+        for name in jam_midi::output::available_outputs("jam")? {
+            println!("{name}");
+        }
+        return Ok(());
+    }
     if let Command::Export {
         log,
         output,
         session,
         list,
+        stems,
+        sample_rate,
     } = command
     {
+        if let Some(dir) = stems {
+            return export_stems(&log, &session, &dir, sample_rate);
+        }
         return export(&log, output.as_deref(), &session, list);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -78,12 +92,19 @@ fn main() -> anyhow::Result<()> {
                 password,
                 audio,
                 sound,
+                midi_out,
             } => {
                 let invite = match (invite, lan) {
                     (Some(invite), _) => invite,
                     (None, _) => lan_invite().await?,
                 };
-                join(invite, name, listen, password, ca_cert, audio, sound).await
+                let request = jam_play::views::JoinRequest {
+                    name,
+                    invite,
+                    listener: listen,
+                    password,
+                };
+                join(request, ca_cert, audio, sound, midi_out).await
             }
             Command::Play {
                 file,
@@ -100,7 +121,10 @@ fn main() -> anyhow::Result<()> {
                 password,
                 audio,
             } => record(&output, from, name, password, audio).await,
-            Command::Render { .. } | Command::Export { .. } => {
+            Command::Render { .. }
+            | Command::Export { .. }
+            | Command::Devices
+            | Command::MidiOutputs => {
                 anyhow::bail!("render and export run without a network")
             }
         }

@@ -29,6 +29,11 @@ pub enum MidiError {
         /// What the MIDI system said.
         detail: String,
     },
+    /// Virtual MIDI ports were asked for where the system has none (Windows).
+    #[error(
+        "this computer can't make MIDI ports of its own (Windows has none) — send MIDI out to an existing output instead, such as a loopMIDI port"
+    )]
+    NoVirtualPorts,
     /// A MIDI file could not be read.
     #[error("couldn't read {path}: {source}")]
     FileUnreadable {

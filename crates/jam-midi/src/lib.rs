@@ -17,6 +17,7 @@ mod error;
 pub mod input;
 #[cfg(feature = "jack")]
 pub mod jack;
+pub mod output;
 mod parser;
 mod player;
 mod render;

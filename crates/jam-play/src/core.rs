@@ -115,6 +115,8 @@ impl Core {
             groove,
             link: None,
             wheels: Default::default(),
+            midi_out_config: None,
+            midi_out: None,
         });
         let core = Core {
             inner: Arc::new(Inner {
@@ -179,6 +181,67 @@ impl Core {
     pub fn replay_take(&self, id: i64) -> Result<f64> {
         self.takes()?
             .replay(id, self.inner.stage.clone(), &self.inner.runtime)
+    }
+
+    /// Writes take `id` as stems for a DAW (one WAV per player, the mix, the MIDI file; see
+    /// [`Takes::export_stems`]) into a folder `jamwire-ROOM-take-ID stems` in the first of
+    /// `folders` that exists or can be made, and returns that folder. Takes seconds: call it
+    /// off the UI's thread.
+    pub fn export_stems(
+        &self,
+        id: i64,
+        folders: &[std::path::PathBuf],
+    ) -> Result<std::path::PathBuf> {
+        let takes = self.takes()?;
+        let bank = self
+            .inner
+            .stage
+            .lock()
+            .speaker
+            .bank()
+            .ok_or_else(|| {
+                PlayError::Audio("the instrument samples couldn't be loaded, so there is nothing to render stems with".into())
+            })?;
+        let take = takes.list()?.into_iter().find(|t| t.id == id);
+        let name = match take {
+            Some(t) => format!("jamwire-{}-take-{} stems", t.room, t.id),
+            None => format!("jamwire-take-{id} stems"),
+        };
+        let dir = folders
+            .iter()
+            .find(|d| std::fs::create_dir_all(d).is_ok())
+            .ok_or_else(|| PlayError::Export {
+                path: "your Music folder".into(),
+                detail: "there is no folder to write the stems to".into(),
+            })?
+            .join(name);
+        takes.export_stems(id, &bank, crate::stems::SAMPLE_RATE, &dir)?;
+        Ok(dir)
+    }
+
+    /// Sends every other player's notes to MIDI out (`None`: nowhere), from now on: in a jam,
+    /// at once (the ports open now, and a problem is said now); otherwise from the next jam.
+    /// Returns the merged outputs' names.
+    pub fn set_midi_out(
+        &self,
+        config: Option<crate::midi_out::MidiOutConfig>,
+    ) -> Result<Vec<String>> {
+        let in_jam = self.inner.stage.lock().link.is_some();
+        let opened = match (&config, in_jam) {
+            (Some(config), true) => Some(crate::midi_out::MidiOut::start(config.clone())?),
+            _ => None,
+        };
+        let ports = opened
+            .as_ref()
+            .map_or_else(Vec::new, |m| m.ports().to_vec());
+        let old = {
+            let mut stage = self.inner.stage.lock();
+            stage.midi_out_config = config;
+            std::mem::replace(&mut stage.midi_out, opened)
+        };
+        // Outside the lock: stopping releases its held notes and joins its thread.
+        drop(old);
+        Ok(ports)
     }
 
     // ------------------------------------------------------------------ settings

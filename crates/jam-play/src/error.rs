@@ -46,6 +46,9 @@ pub enum PlayError {
         /// Why.
         detail: String,
     },
+    /// A take couldn't be rendered as stems.
+    #[error("{0}")]
+    Bounce(#[from] crate::stems::BounceError),
     /// The settings file could not be written.
     #[error("Couldn't save your settings ({0}); they'll apply until you quit.")]
     Settings(String),
@@ -74,9 +77,10 @@ impl PlayError {
             PlayError::BadInput(_) => "badInput".into(),
             PlayError::Audio(_) => "audio".into(),
             PlayError::Midi(_) => "midi".into(),
-            PlayError::Takes(_) | PlayError::TakesUnavailable(_) | PlayError::Export { .. } => {
-                "takes".into()
-            }
+            PlayError::Takes(_)
+            | PlayError::TakesUnavailable(_)
+            | PlayError::Export { .. }
+            | PlayError::Bounce(_) => "takes".into(),
             PlayError::Settings(_) => "settings".into(),
         }
     }

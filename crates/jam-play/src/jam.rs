@@ -127,6 +127,11 @@ impl Jams {
         {
             let mut stage = self.stage.lock();
             stage.link = Some((handle.clone(), role));
+            if let Some(config) = stage.midi_out_config.clone() {
+                stage.midi_out = crate::midi_out::MidiOut::start(config)
+                    .inspect_err(|e| tracing::warn!(error = %e, "no MIDI out in this jam"))
+                    .ok();
+            }
             // Before anything we play, so that the room hears our first note in our sound.
             crate::room::tell_our_sound(&mut stage, &self.settings);
         }

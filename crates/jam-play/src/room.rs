@@ -225,7 +225,13 @@ impl<S: RoomSink> RoomTask<S> {
         }
         // The last word: why it ended (the watch may have changed after the events stopped).
         let status = StatusView::from(&*status.borrow());
-        self.stage.lock().unlink(&handle);
+        let midi_out = {
+            let mut stage = self.stage.lock();
+            stage.unlink(&handle);
+            stage.midi_out.take()
+        };
+        // Outside the lock: stopping releases every held note and joins its thread.
+        drop(midi_out);
         self.sink.send(RoomEvent::Status { status });
     }
 
@@ -249,6 +255,17 @@ impl<S: RoomSink> RoomTask<S> {
                 {
                     let mut stage = self.stage.lock();
                     stage.speaker.apply_state(&welcome);
+                    if let Some(midi) = &stage.midi_out {
+                        // A note-off may have been missed while we were away.
+                        for id in members.iter() {
+                            midi.release(id);
+                        }
+                        for p in welcome.participants.iter().filter(|p| {
+                            p.id != welcome.user_id && p.role == jam_protocol::Role::Player
+                        }) {
+                            midi.player(&p.id, &p.name);
+                        }
+                    }
                     stage.groove.tempo = tempo;
                     stage.groove.pattern = pattern.clone();
                     for (id, gain) in &volumes {
@@ -290,12 +307,23 @@ impl<S: RoomSink> RoomTask<S> {
                         stage.speaker.set_volume(id, *gain, false);
                     }
                 }
+                if participant.role == jam_protocol::Role::Player {
+                    if let Some(midi) = &self.stage.lock().midi_out {
+                        midi.player(&participant.id, &participant.name);
+                    }
+                }
                 members.retain(|m| *m != participant.id);
                 members.push(participant.id.clone());
                 self.sink.send(RoomEvent::UserJoined { participant });
             }
             SessionEvent::UserLeft(user_id) => {
-                self.stage.lock().speaker.forget(&user_id);
+                {
+                    let mut stage = self.stage.lock();
+                    stage.speaker.forget(&user_id);
+                    if let Some(midi) = &stage.midi_out {
+                        midi.release(&user_id);
+                    }
+                }
                 members.retain(|m| *m != user_id);
                 self.sink.send(RoomEvent::UserLeft { user_id });
             }
@@ -308,6 +336,9 @@ impl<S: RoomSink> RoomTask<S> {
                 {
                     let mut stage = self.stage.lock();
                     stage.speaker.play_at(&remote.sender_id, at, &event);
+                    if let Some(midi) = &stage.midi_out {
+                        midi.play_at(&remote.sender_id, at, &event);
+                    }
                     // For the next events: the output's lead only grows once known.
                     handle.set_output_lead_ms(stage.speaker.output_lead().as_secs_f64() * 1_000.0);
                     match &event {

@@ -271,31 +271,15 @@ impl Speaker {
 
     /// Palette indices of a player's choice: the defaults for sounds this palette lacks.
     fn program_of(&self, chosen: &InstrumentChange) -> (u16, u16) {
-        let Some(bank) = &self.bank else {
-            return (0, 0);
-        };
-        let palette = bank.palette();
-        (
-            palette.find(Kind::Melodic, &chosen.keys).unwrap_or(0),
-            palette.find(Kind::Kit, &chosen.drums).unwrap_or(0),
-        )
+        self.bank
+            .as_ref()
+            .map_or((0, 0), |bank| programs_of(bank, chosen))
     }
 
-    /// What a pitch or modulation wheel does to `source`'s keys part: the bend scaled by its
-    /// sound's bend range, the vibrato's depth.
+    /// What a pitch or modulation wheel does to `source`'s keys part.
     fn wheel(&self, source: SourceId, musical: &MusicalEvent) -> Option<Action> {
-        match musical {
-            MusicalEvent::PitchBend(b) => {
-                let range = self.bend_ranges.get(&source).copied().unwrap_or(2.0);
-                let semitones = f32::from(b.value) / 8192.0 * range;
-                Some(Action::PitchBend { source, semitones })
-            }
-            MusicalEvent::Modulation(m) => Some(Action::Modulation {
-                source,
-                depth: f32::from(m.value.min(127)) / 127.0,
-            }),
-            _ => None,
-        }
+        let range = self.bend_ranges.get(&source).copied().unwrap_or(2.0);
+        wheel_action(source, range, musical)
     }
 
     /// Sets what `source` plays, at `at` (or now), and remembers it.
@@ -512,9 +496,42 @@ impl Speaker {
     }
 }
 
+/// The palette programs (keys, drums) of a chosen sound; 0 (the defaults) for a name the
+/// palette doesn't have.
+pub(crate) fn programs_of(bank: &SampleBank, chosen: &InstrumentChange) -> (u16, u16) {
+    let palette = bank.palette();
+    (
+        palette.find(Kind::Melodic, &chosen.keys).unwrap_or(0),
+        palette.find(Kind::Kit, &chosen.drums).unwrap_or(0),
+    )
+}
+
+/// What a pitch or modulation wheel does to `source`'s keys part: the bend scaled by its
+/// sound's bend range (`bend_range` semitones), the vibrato's depth.
+pub(crate) fn wheel_action(
+    source: SourceId,
+    bend_range: f32,
+    musical: &MusicalEvent,
+) -> Option<Action> {
+    match musical {
+        MusicalEvent::PitchBend(b) => {
+            let semitones = f32::from(b.value) / 8192.0 * bend_range;
+            Some(Action::PitchBend { source, semitones })
+        }
+        MusicalEvent::Modulation(m) => Some(Action::Modulation {
+            source,
+            depth: f32::from(m.value.min(127)) / 127.0,
+        }),
+        _ => None,
+    }
+}
+
 /// What the engine does for a musical event, each after a delay from its start (a note with a
 /// `duration` releases itself).
-fn actions_for(source: SourceId, musical: &MusicalEvent) -> [Option<(Duration, Action)>; 2] {
+pub(crate) fn actions_for(
+    source: SourceId,
+    musical: &MusicalEvent,
+) -> [Option<(Duration, Action)>; 2] {
     let now = Duration::ZERO;
     match musical {
         MusicalEvent::DrumHit(h) => [

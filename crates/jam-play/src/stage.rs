@@ -35,6 +35,10 @@ pub(crate) struct Stage {
     pub(crate) link: Option<(SessionHandle, Role)>,
     /// Our wheels' moves not yet sent to the room (see [`WHEEL_GAP`]).
     pub(crate) wheels: Wheels,
+    /// Where MIDI out goes, if anywhere (kept between jams).
+    pub(crate) midi_out_config: Option<crate::midi_out::MidiOutConfig>,
+    /// MIDI out for the jam we are in.
+    pub(crate) midi_out: Option<crate::midi_out::MidiOut>,
 }
 
 /// The pitch and modulation wheels' moves on their way to the room, thinned to one per

@@ -160,6 +160,58 @@ impl Takes {
         Ok(path)
     }
 
+    /// Writes take `id` into `dir` (made if missing) for a DAW: one 32-bit float WAV per player
+    /// (`01 Ann.wav`, …, in order of their first note), `mix.wav`, and `take.mid` (the
+    /// multitrack MIDI file with its tempo map), all from the take's time zero and of one
+    /// length, rendered at `sample_rate` with the samples in `bank`. The stems render on as
+    /// many threads as the machine has cores, streaming to their files. Returns the files.
+    pub fn export_stems(
+        &self,
+        id: i64,
+        bank: &std::sync::Arc<jam_audio::SampleBank>,
+        sample_rate: u32,
+        dir: &Path,
+    ) -> Result<Vec<PathBuf>> {
+        let store = self.store()?;
+        let bounce = crate::stems::Bounce::new(&store.timeline(id)?, bank.clone(), sample_rate)?;
+        std::fs::create_dir_all(dir).map_err(|e| export_failed(dir, &e))?;
+        let mix = dir.join("mix.wav");
+        let frames = write_wav(&mix, sample_rate, |sink| bounce.mix(sink))?;
+        let stems: Vec<PathBuf> = bounce
+            .players()
+            .iter()
+            .enumerate()
+            .map(|(i, (_, name))| dir.join(format!("{:02} {}.wav", i + 1, file_safe(name))))
+            .collect();
+        let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        for (chunk_index, chunk) in stems.chunks(threads).enumerate() {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(k, path)| {
+                        let index = chunk_index * threads + k;
+                        let bounce = &bounce;
+                        scope.spawn(move || {
+                            write_wav(path, sample_rate, |sink| bounce.stem(index, frames, sink))
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                    .collect::<Result<Vec<u64>>>()
+            })?;
+        }
+        let midi = dir.join("take.mid");
+        let bytes = jam_takes::export::to_smf(&store, id)?;
+        std::fs::write(&midi, bytes).map_err(|e| export_failed(&midi, &e))?;
+        let mut written = stems;
+        written.push(mix);
+        written.push(midi);
+        Ok(written)
+    }
+
     /// Deletes take `id`.
     pub fn delete(&self, id: i64) -> Result<()> {
         Ok(self.store()?.delete(id)?)
@@ -182,5 +234,76 @@ impl Takes {
             }
         });
         Ok(length_ms)
+    }
+}
+
+fn export_failed(path: &Path, e: &dyn std::fmt::Display) -> PlayError {
+    PlayError::Export {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    }
+}
+
+/// Writes the stereo audio `render` streams into it as a 32-bit float WAV at `path`; returns
+/// the frames written.
+fn write_wav(
+    path: &Path,
+    sample_rate: u32,
+    render: impl FnOnce(&mut dyn FnMut(&[f32]) -> Result<()>) -> Result<u64>,
+) -> Result<u64> {
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut writer = hound::WavWriter::create(path, spec).map_err(|e| export_failed(path, &e))?;
+    let frames = render(&mut |block: &[f32]| {
+        for &s in block {
+            writer
+                .write_sample(if s.is_finite() { s } else { 0.0 })
+                .map_err(|e| export_failed(path, &e))?;
+        }
+        Ok(())
+    })?;
+    writer.finalize().map_err(|e| export_failed(path, &e))?;
+    Ok(frames)
+}
+
+/// A player's name as part of a file name on any system: letters, digits, spaces, `-` and `_`
+/// kept (a name from the network could say `../x` or `CON`), at most 40 characters, never
+/// empty.
+fn file_safe(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(40)
+        .collect();
+    let safe = safe.trim();
+    if safe.is_empty() {
+        "player".into()
+    } else {
+        safe.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_safe;
+
+    #[test]
+    fn names_from_the_network_make_safe_file_names() {
+        assert_eq!(file_safe("Ann"), "Ann");
+        assert_eq!(file_safe("../../etc/passwd"), "______etc_passwd");
+        assert_eq!(file_safe("a\\b:c*?"), "a_b_c__");
+        assert_eq!(file_safe("   "), "player");
+        assert_eq!(file_safe("Zoë Ørsted"), "Zoë Ørsted");
+        assert_eq!(file_safe(&"x".repeat(100)).chars().count(), 40);
     }
 }

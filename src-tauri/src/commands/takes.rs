@@ -35,6 +35,27 @@ pub fn export_take<R: Runtime>(
     Ok(file.display().to_string())
 }
 
+/// Writes take `id` as stems for a DAW (a WAV per player, the mix and the MIDI file, all from
+/// the take's start) into a folder in the Music folder (or Downloads, or the app's data
+/// folder) and returns the folder's path. Renders for seconds, off the UI's thread.
+#[tauri::command]
+pub async fn export_stems<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    id: i64,
+) -> Result<String> {
+    let path = app.path();
+    let folders: Vec<_> = [path.audio_dir(), path.download_dir(), path.app_data_dir()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let core = state.core.clone();
+    let dir = tauri::async_runtime::spawn_blocking(move || core.export_stems(id, &folders))
+        .await
+        .map_err(crate::error::AppError::App)??;
+    Ok(dir.display().to_string())
+}
+
 /// Deletes take `id`.
 #[tauri::command]
 pub fn delete_take(state: State<'_, AppState>, id: i64) -> Result<()> {

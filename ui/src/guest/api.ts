@@ -477,6 +477,7 @@ export const guestApi: Api = {
   listTakes: async () => [],
   takeDetails: async () => [],
   exportTake: appOnly("Takes"),
+  exportStems: appOnly("Takes"),
   deleteTake: appOnly("Takes"),
   replayTake: appOnly("Takes"),
   relayFigures: async () => null,

@@ -70,6 +70,10 @@ export class Takes {
       button("Export MIDI", async () => {
         this.say(`Saved ${await api.exportTake(t.id)}`);
       }),
+      button("Export stems", async () => {
+        this.say(`Rendering take ${t.id}: a WAV for each player and the mix…`);
+        this.say(`Stems saved in ${await api.exportStems(t.id)}`);
+      }),
       button("Delete", async () => {
         await api.deleteTake(t.id);
         this.say(`Take ${t.id} deleted.`);

@@ -1,0 +1,252 @@
+//! Live MIDI out end to end, without hardware: a host core plays, a listening core with MIDI
+//! out sends what it hears to its virtual ports, and a JACK MIDI client records those ports —
+//! against a JACK server with the dummy driver, as `scripts/test` starts one:
+//! `cargo test -p jam-play --features jack --test midi_out`.
+#![cfg(feature = "jack")]
+
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use jam_play::midi_out::{MERGED_PORT, MidiOutConfig};
+use jam_play::room::{RoomEvent, RoomSink};
+use jam_play::views::{HostRequest, JoinRequest};
+use jam_play::{Core, CoreConfig, InstrumentName, PlayInput, Speaker};
+use jam_tests::PATIENCE;
+use midir::{Ignore, MidiInput, MidiInputConnection};
+
+fn core() -> Core {
+    Core::start(CoreConfig {
+        runtime: tokio::runtime::Handle::current(),
+        speaker: Speaker::silent("test"),
+        settings_path: None,
+        takes: None,
+        relay_bind: Some("127.0.0.1:0".parse().unwrap()),
+        midi_inputs: None,
+        ca_certs: Vec::new(),
+    })
+}
+
+/// A JACK MIDI client recording one port: each message as it arrived.
+struct Recorder {
+    _connection: MidiInputConnection<()>,
+    messages: Receiver<Vec<u8>>,
+    port: String,
+}
+
+impl Recorder {
+    /// Records the port whose name contains `wanted`, once it exists (bounded wait: the ports
+    /// open on their own thread).
+    fn of(wanted: &str) -> Recorder {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let mut input = MidiInput::new("jamwire-test-recorder").expect("the JACK server");
+            input.ignore(Ignore::None);
+            let found = input.ports().into_iter().find_map(|p| {
+                let name = input.port_name(&p).ok()?;
+                name.contains(wanted).then_some((p, name))
+            });
+            if let Some((port, name)) = found {
+                let (tx, messages) = channel();
+                let connection = input
+                    .connect(
+                        &port,
+                        "in",
+                        move |_, message, _| {
+                            let _ = tx.send(message.to_vec());
+                        },
+                        (),
+                    )
+                    .expect("the recorder connects");
+                return Recorder {
+                    _connection: connection,
+                    messages,
+                    port: name,
+                };
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no MIDI port named like {wanted:?} appeared"
+            );
+            std::thread::park_timeout(Duration::from_millis(10));
+        }
+    }
+
+    /// The next `n` messages (bounded wait).
+    fn take(&self, n: usize) -> Vec<Vec<u8>> {
+        (0..n)
+            .map(|i| {
+                self.messages.recv_timeout(PATIENCE).unwrap_or_else(|_| {
+                    panic!("message {} of {n} never reached {}", i + 1, self.port)
+                })
+            })
+            .collect()
+    }
+
+    /// Whatever else arrived.
+    fn rest(&self) -> Vec<Vec<u8>> {
+        self.messages.try_iter().collect()
+    }
+}
+
+fn note(instrument: InstrumentName, note: u8, on: bool) -> PlayInput {
+    if on {
+        PlayInput::NoteOn {
+            instrument,
+            note,
+            velocity: 100,
+        }
+    } else {
+        PlayInput::NoteOff { instrument, note }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_players_notes_reach_their_own_port_and_the_merged_one_and_a_leaver_sticks_nothing() {
+    let host = core();
+    let jam = host
+        .host(
+            HostRequest {
+                name: "Ann".into(),
+                password: None,
+                port: 0,
+                record: false,
+                port_mapping: false,
+                relay: None,
+                relay_key: None,
+            },
+            |_: RoomEvent| {},
+        )
+        .await
+        .unwrap();
+    let bob = core();
+    bob.join(
+        JoinRequest {
+            name: "Bob".into(),
+            invite: jam.invite.clone(),
+            listener: false,
+            password: None,
+        },
+        |_: RoomEvent| {},
+    )
+    .await
+    .unwrap();
+
+    let ear = core();
+    ear.set_midi_out(Some(MidiOutConfig {
+        virtual_ports: true,
+        port: None,
+        offset_ms: 0.0,
+        client_name: "jamwire-test".into(),
+    }))
+    .unwrap();
+    let (sink, mut events) = jam_play::room::channel(256);
+    ear.join(
+        JoinRequest {
+            name: "Ear".into(),
+            invite: jam.invite.clone(),
+            listener: true,
+            password: None,
+        },
+        move |e: RoomEvent| sink.send(e),
+    )
+    .await
+    .unwrap();
+    tokio::time::timeout(PATIENCE, async {
+        while !matches!(events.recv().await, Some(RoomEvent::Joined { .. })) {}
+    })
+    .await
+    .expect("the listener joins");
+
+    // The players' ports are there as soon as they are in the room; the listener has none.
+    let ann = Recorder::of("Jamwire – Ann");
+    let bob_port = Recorder::of("Jamwire – Bob");
+    let merged = Recorder::of(MERGED_PORT);
+
+    // Ann: a scale on the keys and a kick; Bob: a chord held with the pedal down, then he
+    // leaves without letting go.
+    for n in [60, 62, 64, 65] {
+        host.perform(note(InstrumentName::Piano, n, true)).unwrap();
+        host.perform(note(InstrumentName::Piano, n, false)).unwrap();
+    }
+    host.perform(note(InstrumentName::Drums, 36, true)).unwrap();
+    let ann_heard = ann.take(10);
+    let mut expected: Vec<Vec<u8>> = Vec::new();
+    for n in [60, 62, 64, 65] {
+        expected.push(vec![0x90, n, 100]);
+        expected.push(vec![0x80, n, 0]);
+    }
+    expected.push(vec![0x99, 36, 100]);
+    expected.push(vec![0x89, 36, 0]);
+    assert_eq!(
+        ann_heard, expected,
+        "Ann's port: her notes on channel 1, her kick on 10, in order, once each"
+    );
+
+    bob.perform(PlayInput::Sustain { on: true }).unwrap();
+    for n in [48, 52, 55] {
+        bob.perform(note(InstrumentName::Piano, n, true)).unwrap();
+    }
+    let held = bob_port.take(4);
+    assert_eq!(
+        held,
+        [
+            vec![0xB0, 64, 127],
+            vec![0x90, 48, 100],
+            vec![0x90, 52, 100],
+            vec![0x90, 55, 100]
+        ],
+        "Bob's port: pedal and chord on channel 1"
+    );
+    bob.leave().await.unwrap();
+    // Whoever releases them (the relay's note-offs for a leaver, or MIDI out's own ledger),
+    // every note Bob held ends and his pedal comes up, on his port.
+    let deadline = Instant::now() + PATIENCE;
+    let mut after: Vec<Vec<u8>> = Vec::new();
+    let ended = |after: &[Vec<u8>]| {
+        [48u8, 52, 55]
+            .iter()
+            .all(|n| after.iter().any(|m| m[0] == 0x80 && m[1] == *n))
+            && after.iter().any(|m| m[..] == [0xB0, 64, 0])
+    };
+    while !ended(&after) {
+        assert!(
+            Instant::now() < deadline,
+            "Bob left: his notes end and his pedal comes up on his port; got {after:?}"
+        );
+        if let Ok(m) = bob_port.messages.recv_timeout(Duration::from_millis(50)) {
+            after.push(m);
+        }
+    }
+
+    // The merged port: Ann on channel 1, Bob (second to arrive) on channel 2, drums on 10.
+    let all = merged.take(10 + 4);
+    let mut channels: Vec<(u8, u8)> = all
+        .iter()
+        .filter(|m| m[0] & 0xF0 == 0x90)
+        .map(|m| (m[0] & 0x0F, m[1]))
+        .collect();
+    channels.sort_unstable();
+    assert_eq!(
+        channels,
+        [
+            (0, 60),
+            (0, 62),
+            (0, 64),
+            (0, 65),
+            (1, 48),
+            (1, 52),
+            (1, 55),
+            (9, 36)
+        ],
+        "each player on their own channel, drums on 10: {all:?}"
+    );
+    let mut rest = merged.rest();
+    rest.extend(ann.rest());
+    assert!(
+        rest.iter().all(|m| m[0] & 0xF0 != 0x90),
+        "no note played twice: {rest:?}"
+    );
+
+    ear.leave().await.unwrap();
+    host.leave().await.unwrap();
+}

@@ -57,6 +57,8 @@ pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::takes::take_details,
             commands::takes::export_take,
             commands::takes::export_stems,
+            commands::settings::set_midi_out,
+            commands::settings::midi_out_status,
             commands::takes::delete_take,
             commands::takes::replay_take,
         ])

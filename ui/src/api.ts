@@ -15,6 +15,7 @@ import type { HostRequest } from "./bindings/HostRequest";
 import type { JamView } from "./bindings/JamView";
 import type { JoinRequest } from "./bindings/JoinRequest";
 import type { LanJamView } from "./bindings/LanJamView";
+import type { MidiOutView } from "./bindings/MidiOutView";
 import type { MidiView } from "./bindings/MidiView";
 import type { OpenedInvite } from "./bindings/OpenedInvite";
 import type { Pattern } from "./bindings/Pattern";
@@ -36,6 +37,7 @@ export type {
   ErrorView,
   JamView,
   LanJamView,
+  MidiOutView,
   MidiView,
   OpenedInvite,
   PlayInput,
@@ -93,6 +95,9 @@ const tauriApi = {
   setAudio: (device: string, bufferFrames: number) => invoke<AudioView>("set_audio", { device, bufferFrames }),
   setMidiInput: (name: string, chosen: boolean) => invoke<MidiView>("set_midi_input", { name, chosen }),
   midiStatus: () => invoke<MidiView>("midi_status"),
+  setMidiOut: (on: boolean, port: string, offsetMs: number) =>
+    invoke<MidiOutView>("set_midi_out", { on, port, offsetMs }),
+  midiOutStatus: () => invoke<MidiOutView>("midi_out_status"),
   setPlayout: (mode: Timing, fixedDelayMs: number) => invoke<void>("set_playout", { mode, fixedDelayMs }),
   listTakes: () => invoke<TakeView[]>("list_takes"),
   takeDetails: (id: number) => invoke<TakePlayerView[]>("take_details", { id }),

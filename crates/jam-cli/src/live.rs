@@ -256,6 +256,8 @@ pub(crate) async fn join(
             virtual_ports: midi_out.midi_out,
             port: midi_out.midi_out_port,
             offset_ms: midi_out.midi_offset,
+            // Not offered yet: see `jam_play::midi_clock`.
+            clock: false,
             client_name: "jam".into(),
         }))?;
     }

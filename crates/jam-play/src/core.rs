@@ -115,7 +115,7 @@ impl Core {
             groove,
             link: None,
             wheels: Default::default(),
-            midi_out_config: None,
+            midi_out_config: settings.get().midi_out_config(),
             midi_out: None,
         });
         let core = Core {
@@ -244,6 +244,46 @@ impl Core {
         Ok(ports)
     }
 
+    /// MIDI out as the settings show it; `error` says why the last choice couldn't be made.
+    pub fn midi_out_view(&self, error: Option<String>) -> crate::views::MidiOutView {
+        let (outputs, listed) = match jam_midi::output::available_outputs("Jamwire") {
+            Ok(outputs) => (outputs, None),
+            Err(e) => (Vec::new(), Some(e.to_string())),
+        };
+        crate::views::MidiOutView {
+            virtual_ports: jam_midi::output::VIRTUAL_PORTS,
+            outputs,
+            error: error.or(listed),
+        }
+    }
+
+    /// Chooses where MIDI out goes (ports of our own, an existing output, the offset),
+    /// remembers it, and applies it now in a jam (from the next one otherwise). An offset out
+    /// of range changes nothing.
+    pub fn choose_midi_out(
+        &self,
+        on: bool,
+        port: &str,
+        offset_ms: f64,
+    ) -> Result<crate::views::MidiOutView> {
+        let max = crate::midi_out::MAX_OFFSET_MS;
+        if !offset_ms.is_finite() || !(-max..=max).contains(&offset_ms) {
+            return Err(PlayError::BadInput(format!(
+                "The MIDI out offset is between -{max} and {max} ms."
+            )));
+        }
+        let settings = self.update_settings(|s| {
+            s.midi_out = on;
+            s.midi_out_port = port.to_owned();
+            s.midi_out_offset_ms = offset_ms;
+        })?;
+        let error = self
+            .set_midi_out(settings.midi_out_config())
+            .err()
+            .map(|e| e.to_string());
+        Ok(self.midi_out_view(error))
+    }
+
     // ------------------------------------------------------------------ settings
 
     /// What is remembered.
@@ -292,6 +332,7 @@ impl Core {
             settings: self.settings(),
             audio: self.audio(),
             midi: self.midi_view(),
+            midi_out: self.midi_out_view(None),
             tempo,
             pattern,
             lan_jams: self.lan_jams(),

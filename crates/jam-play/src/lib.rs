@@ -27,6 +27,7 @@ mod jam;
 pub mod lan;
 pub mod link;
 mod midi;
+pub mod midi_clock;
 pub mod midi_out;
 pub mod perform;
 pub mod portmap;

@@ -21,14 +21,20 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use jam_midi::output::OutPort;
 use jam_protocol::MusicalEvent;
+use jam_protocol::groove::Tempo;
+
+use crate::sync::lock;
+
+/// An output two threads send on (the events' and the clock's).
+pub(crate) type SharedPort = Arc<Mutex<OutPort>>;
 
 /// Messages on their way to the MIDI thread (default 4,096): a burst of a whole room's chords
 /// fits many times over.
@@ -41,6 +47,8 @@ pub const DRUM_NOTE: Duration = Duration::from_millis(100);
 pub const MAX_OFFSET_MS: f64 = 1_000.0;
 /// The merged port's name.
 pub const MERGED_PORT: &str = "Jamwire – All players";
+/// The MIDI clock's port's name.
+pub const CLOCK_PORT: &str = "Jamwire – Clock";
 /// The keys channels of the merged port, in order of the players' arrival (channel 10 is the
 /// drums').
 const KEYS_CHANNELS: [u8; 15] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15];
@@ -56,6 +64,11 @@ pub struct MidiOutConfig {
     /// Every message leaves this much later (or, negative, earlier: never before it is
     /// known) than the speakers play it, ms, within ±[`MAX_OFFSET_MS`].
     pub offset_ms: f64,
+    /// MIDI clock following the room's tempo (`crate::midi_clock`): on a port of its own
+    /// ([`CLOCK_PORT`]) where there are virtual ports, and on `port`. Not offered to users yet:
+    /// under the JACK test, midir's JACK backend aborts on a short read of its ring while the
+    /// clock runs (cause not found; the ALSA and CoreMIDI backends have no such ring).
+    pub clock: bool,
     /// The MIDI client name for connecting to an existing output.
     pub client_name: String,
 }
@@ -66,6 +79,7 @@ impl Default for MidiOutConfig {
             virtual_ports: jam_midi::output::VIRTUAL_PORTS,
             port: None,
             offset_ms: 0.0,
+            clock: false,
             client_name: "Jamwire".into(),
         }
     }
@@ -94,6 +108,14 @@ pub struct MidiOut {
     thread: Option<JoinHandle<()>>,
     dropped: Arc<AtomicU64>,
     ports: Vec<String>,
+    clock: Option<Clock>,
+}
+
+/// The MIDI clock's thread and what it is told.
+struct Clock {
+    room: Arc<Mutex<Option<crate::midi_clock::Shared>>>,
+    stop: SyncSender<()>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for MidiOut {
@@ -111,19 +133,53 @@ impl MidiOut {
         if config.virtual_ports && !jam_midi::output::VIRTUAL_PORTS {
             return Err(jam_midi::MidiError::NoVirtualPorts);
         }
-        let mut merged = Vec::new();
+        let mut merged: Vec<SharedPort> = Vec::new();
         if let Some(name) = &config.port {
-            merged.push(OutPort::connect(&config.client_name, name)?);
+            merged.push(Arc::new(Mutex::new(OutPort::connect(
+                &config.client_name,
+                name,
+            )?)));
         }
         #[cfg(unix)]
         if config.virtual_ports {
-            merged.push(OutPort::virtual_port(MERGED_PORT)?);
+            merged.push(Arc::new(Mutex::new(OutPort::virtual_port(MERGED_PORT)?)));
         }
-        let ports = merged.iter().map(|p| p.name().to_owned()).collect();
+        // (Added to below only where there are virtual ports.)
+        #[cfg_attr(not(unix), allow(unused_mut))]
+        let mut ports: Vec<String> = merged.iter().map(|p| lock(p).name().to_owned()).collect();
         let offset = if config.offset_ms.is_finite() {
             config.offset_ms.clamp(-MAX_OFFSET_MS, MAX_OFFSET_MS)
         } else {
             0.0
+        };
+        let clock = if config.clock {
+            // The clock goes where the merged stream does when that is an existing output
+            // (Windows), and to a port of its own where there are virtual ports.
+            let mut clock_ports: Vec<SharedPort> = Vec::new();
+            if config.port.is_some() {
+                clock_ports.extend(merged.first().cloned());
+            }
+            #[cfg(unix)]
+            if config.virtual_ports {
+                clock_ports.push(Arc::new(Mutex::new(OutPort::virtual_port(CLOCK_PORT)?)));
+                ports.push(CLOCK_PORT.to_owned());
+            }
+            let room = Arc::new(Mutex::new(None));
+            let (stop, stopped) = std::sync::mpsc::sync_channel(1);
+            let shared = room.clone();
+            let thread = std::thread::Builder::new()
+                .name("jam-midi-clock".into())
+                .spawn(move || crate::midi_clock::run(&shared, &clock_ports, offset, &stopped))
+                .map_err(|e| jam_midi::MidiError::NoMidiSystem {
+                    detail: e.to_string(),
+                })?;
+            Some(Clock {
+                room,
+                stop,
+                thread: Some(thread),
+            })
+        } else {
+            None
         };
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
@@ -147,7 +203,20 @@ impl MidiOut {
             thread: Some(thread),
             dropped,
             ports,
+            clock,
         })
+    }
+
+    /// The room's tempo, and its relay time `relay_ms` as of `now`: the clock follows them
+    /// (the groove task calls this as it runs).
+    pub fn follow(&self, tempo: Tempo, relay_ms: f64, now: Instant) {
+        if let Some(clock) = &self.clock {
+            *lock(&clock.room) = Some(crate::midi_clock::Shared {
+                tempo,
+                relay_ms,
+                instant: now,
+            });
+        }
     }
 
     /// The merged outputs' names.
@@ -204,6 +273,12 @@ impl MidiOut {
     }
 
     fn finish(&mut self) {
+        if let Some(clock) = &mut self.clock {
+            let _ = clock.stop.try_send(());
+            if let Some(thread) = clock.thread.take() {
+                let _ = thread.join();
+            }
+        }
         let _ = self.tx.send(Msg::Stop);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -344,7 +419,7 @@ type Pending = Reverse<(Instant, u64, usize, Message)>;
 
 /// The MIDI thread's state.
 struct Out {
-    merged: Vec<OutPort>,
+    merged: Vec<SharedPort>,
     virtual_ports: bool,
     players: Vec<PlayerOut>,
     pending: BinaryHeap<Pending>,
@@ -493,8 +568,8 @@ impl Out {
             Part::Drums => DRUM_CHANNEL,
         };
         let (bytes, len) = message.bytes(merged_channel);
-        for port in &mut self.merged {
-            port.send(bytes.get(..len).unwrap_or(&bytes));
+        for port in &self.merged {
+            lock(port).send(bytes.get(..len).unwrap_or(&bytes));
         }
     }
 

@@ -91,6 +91,13 @@ pub struct Settings {
     pub own_sound: Option<OwnSoundSetting>,
     /// The keys play my own sound rather than `instrument` (which the room hears).
     pub play_own_sound: bool,
+    /// Send the other players to MIDI out on ports of Jamwire's own (a port each and all of
+    /// them merged; not on Windows, which has no virtual ports).
+    pub midi_out: bool,
+    /// An existing MIDI output that gets all the players merged; empty = none.
+    pub midi_out_port: String,
+    /// MIDI out leaves this much later (negative: earlier) than the speakers play, ms.
+    pub midi_out_offset_ms: f64,
 }
 
 /// Where my own sound comes from.
@@ -172,6 +179,9 @@ impl Default for Settings {
                 .to_vec(),
             own_sound: None,
             play_own_sound: false,
+            midi_out: false,
+            midi_out_port: String::new(),
+            midi_out_offset_ms: 0.0,
         }
     }
 }
@@ -267,6 +277,20 @@ impl SettingsStore {
                 (gain != 1.0).then(|| (p.id.clone(), gain))
             })
             .collect()
+    }
+}
+
+impl Settings {
+    /// Where MIDI out goes, as chosen; `None` when nowhere.
+    pub fn midi_out_config(&self) -> Option<crate::midi_out::MidiOutConfig> {
+        let port = (!self.midi_out_port.is_empty()).then(|| self.midi_out_port.clone());
+        (self.midi_out || port.is_some()).then(|| crate::midi_out::MidiOutConfig {
+            virtual_ports: self.midi_out && jam_midi::output::VIRTUAL_PORTS,
+            port,
+            offset_ms: self.midi_out_offset_ms,
+            clock: false,
+            ..crate::midi_out::MidiOutConfig::default()
+        })
     }
 }
 

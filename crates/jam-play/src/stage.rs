@@ -200,6 +200,9 @@ pub(crate) async fn run_groove(stage: StageHandle) {
         let mut stage = stage.lock();
         stage.flush_wheels();
         let now = stage.now_ms();
+        if let Some(midi) = &stage.midi_out {
+            midi.follow(stage.groove.tempo, now, Instant::now());
+        }
         let hits = stage.groove.due(now, GROOVE_LOOKAHEAD_MS);
         for hit in hits {
             let at = stage.instant_at(hit.at_ms);

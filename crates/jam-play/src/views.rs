@@ -35,6 +35,18 @@ pub struct MidiView {
     pub devices: Vec<MidiDeviceView>,
 }
 
+/// MIDI out, as the settings show it.
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+pub struct MidiOutView {
+    /// This system can make ports of Jamwire's own (not Windows).
+    pub virtual_ports: bool,
+    /// Existing outputs the merged stream can go to.
+    pub outputs: Vec<String>,
+    /// Why MIDI out can't work as chosen, if it can't.
+    pub error: Option<String>,
+}
+
 /// One MIDI device.
 #[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
@@ -57,6 +69,8 @@ pub struct StartupView {
     pub audio: AudioView,
     /// The MIDI inputs.
     pub midi: MidiView,
+    /// MIDI out.
+    pub midi_out: MidiOutView,
     /// The tempo (this machine's until a jam shares one).
     pub tempo: Tempo,
     /// The sequencer's pattern.

@@ -335,3 +335,35 @@ async fn my_own_sound_plays_here_and_the_room_hears_the_sound_i_pick_for_it() {
     let fresh = core();
     assert!(fresh.play_own_sound(true, None).is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn midi_out_choices_are_checked_and_remembered() {
+    let core = core();
+    let refused = core.choose_midi_out(true, "", 5_000.0).unwrap_err();
+    assert_eq!(refused.kind(), "badInput", "{refused}");
+    let settings = core.settings();
+    assert!(
+        !settings.midi_out && settings.midi_out_offset_ms == 0.0,
+        "a refused offset changes nothing: {settings:?}"
+    );
+    assert!(
+        settings.midi_out_config().is_none(),
+        "MIDI out goes nowhere by default"
+    );
+
+    // Nowhere, 20 ms early: remembered; the view says what this machine can do.
+    let view = core.choose_midi_out(false, "", -20.0).unwrap();
+    assert_eq!(view.virtual_ports, cfg!(unix));
+    let settings = core.settings();
+    assert_eq!(settings.midi_out_offset_ms, -20.0);
+    assert!(settings.midi_out_config().is_none());
+    // To an output: remembered as chosen even where it isn't there now (the next jam opens
+    // it, or says why it can't).
+    core.choose_midi_out(false, "My synth", 0.0).unwrap();
+    let config = core
+        .settings()
+        .midi_out_config()
+        .expect("MIDI out goes somewhere");
+    assert_eq!(config.port.as_deref(), Some("My synth"));
+    assert!(!config.virtual_ports);
+}

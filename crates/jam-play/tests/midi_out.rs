@@ -37,37 +37,40 @@ impl Recorder {
     /// Records the port whose name contains `wanted`, once it exists (bounded wait: the ports
     /// open on their own thread).
     fn of(wanted: &str) -> Recorder {
+        // One client, asked again and again (making and closing JACK clients in a loop can
+        // stall the server's graph).
+        let mut input = MidiInput::new("jamwire-test-recorder").expect("the JACK server");
+        input.ignore(Ignore::None);
         let deadline = Instant::now() + PATIENCE;
-        loop {
-            let mut input = MidiInput::new("jamwire-test-recorder").expect("the JACK server");
-            input.ignore(Ignore::None);
+        let (port, name) = loop {
             let found = input.ports().into_iter().find_map(|p| {
                 let name = input.port_name(&p).ok()?;
                 name.contains(wanted).then_some((p, name))
             });
-            if let Some((port, name)) = found {
-                let (tx, messages) = channel();
-                let connection = input
-                    .connect(
-                        &port,
-                        "in",
-                        move |_, message, _| {
-                            let _ = tx.send(message.to_vec());
-                        },
-                        (),
-                    )
-                    .expect("the recorder connects");
-                return Recorder {
-                    _connection: connection,
-                    messages,
-                    port: name,
-                };
+            if let Some(found) = found {
+                break found;
             }
             assert!(
                 Instant::now() < deadline,
                 "no MIDI port named like {wanted:?} appeared"
             );
             std::thread::park_timeout(Duration::from_millis(10));
+        };
+        let (tx, messages) = channel();
+        let connection = input
+            .connect(
+                &port,
+                "in",
+                move |_, message, _| {
+                    let _ = tx.send(message.to_vec());
+                },
+                (),
+            )
+            .expect("the recorder connects");
+        Recorder {
+            _connection: connection,
+            messages,
+            port: name,
         }
     }
 
@@ -136,6 +139,7 @@ async fn each_players_notes_reach_their_own_port_and_the_merged_one_and_a_leaver
         virtual_ports: true,
         port: None,
         offset_ms: 0.0,
+        clock: false,
         client_name: "jamwire-test".into(),
     }))
     .unwrap();

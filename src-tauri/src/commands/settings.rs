@@ -29,6 +29,24 @@ pub fn set_midi_input(state: State<'_, AppState>, name: String, chosen: bool) ->
     Ok(state.core.set_midi_input(&name, chosen)?)
 }
 
+/// Chooses where MIDI out goes (ports of our own, an existing output, the offset) and
+/// remembers it.
+#[tauri::command]
+pub fn set_midi_out(
+    state: State<'_, AppState>,
+    on: bool,
+    port: String,
+    offset_ms: f64,
+) -> Result<jam_play::views::MidiOutView> {
+    Ok(state.core.choose_midi_out(on, &port, offset_ms)?)
+}
+
+/// MIDI out's outputs now.
+#[tauri::command]
+pub fn midi_out_status(state: State<'_, AppState>) -> jam_play::views::MidiOutView {
+    state.core.midi_out_view(None)
+}
+
 /// The MIDI inputs now.
 #[tauri::command]
 pub fn midi_status(state: State<'_, AppState>) -> MidiView {

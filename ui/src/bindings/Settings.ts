@@ -84,4 +84,17 @@ ownSound: OwnSoundSetting | null,
 /**
  * The keys play my own sound rather than `instrument` (which the room hears).
  */
-playOwnSound: boolean, };
+playOwnSound: boolean, 
+/**
+ * Send the other players to MIDI out on ports of Jamwire's own (a port each and all of
+ * them merged; not on Windows, which has no virtual ports).
+ */
+midiOut: boolean, 
+/**
+ * An existing MIDI output that gets all the players merged; empty = none.
+ */
+midiOutPort: string, 
+/**
+ * MIDI out leaves this much later (negative: earlier) than the speakers play, ms.
+ */
+midiOutOffsetMs: number, };

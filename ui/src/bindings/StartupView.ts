@@ -2,6 +2,7 @@
 import type { AboutView } from "./AboutView";
 import type { AudioView } from "./AudioView";
 import type { LanJamView } from "./LanJamView";
+import type { MidiOutView } from "./MidiOutView";
 import type { MidiView } from "./MidiView";
 import type { Pattern } from "./Pattern";
 import type { Settings } from "./Settings";
@@ -23,6 +24,10 @@ audio: AudioView,
  * The MIDI inputs.
  */
 midi: MidiView, 
+/**
+ * MIDI out.
+ */
+midiOut: MidiOutView, 
 /**
  * The tempo (this machine's until a jam shares one).
  */

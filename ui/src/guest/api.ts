@@ -83,6 +83,9 @@ function guestSettings(): Settings {
         favourites: [],
         ownSound: null,
         playOwnSound: false,
+        midiOut: false,
+        midiOutPort: "",
+        midiOutOffsetMs: 0,
       };
 }
 
@@ -379,6 +382,7 @@ export const guestApi: Api = {
       settings: soundSettings(),
       audio: { device: "This browser's audio output", sampleRate: sound().ctx.sampleRate, bufferFrames: null, error: null, devices: [] },
       midi: midi.view(),
+      midiOut: { virtualPorts: false, outputs: [], error: "MIDI out needs the Jamwire app." },
       tempo: { bpm: 120, beatsPerBar: 4, anchorMs: 0 },
       pattern: emptyPattern(),
       lanJams: [],
@@ -478,6 +482,8 @@ export const guestApi: Api = {
   takeDetails: async () => [],
   exportTake: appOnly("Takes"),
   exportStems: appOnly("Takes"),
+  setMidiOut: appOnly("MIDI out"),
+  midiOutStatus: async () => ({ virtualPorts: false, outputs: [], error: "MIDI out needs the Jamwire app." }),
   deleteTake: appOnly("Takes"),
   replayTake: appOnly("Takes"),
   relayFigures: async () => null,

@@ -1,5 +1,5 @@
 /** The settings drawer (audio output and buffer, MIDI inputs, timing) and the footer. */
-import { api, errorMessage, type AudioView, type MidiView, type StartupView, type Timing } from "../api";
+import { api, errorMessage, type AudioView, type MidiOutView, type MidiView, type StartupView, type Timing } from "../api";
 import { $, input, select, showRoomError } from "../dom";
 import type { Store } from "../store";
 
@@ -17,6 +17,17 @@ export class SettingsView {
     select("audio-device").value = s.audioDevice;
     this.showMidi(startup.midi);
     void api.onMidiDevices((m) => this.showMidi(m));
+    input("midi-out").checked = s.midiOut;
+    input("midi-out-offset").value = String(s.midiOutOffsetMs);
+    this.showMidiOut(startup.midiOut, s.midiOutPort);
+    const midiOutChanged = () =>
+      api
+        .setMidiOut(input("midi-out").checked, select("midi-out-port").value, Number(input("midi-out-offset").value))
+        .then(
+          (m) => this.showMidiOut(m, select("midi-out-port").value),
+          (e) => ($("midi-out-error").textContent = errorMessage(e)),
+        );
+    for (const id of ["midi-out", "midi-out-port", "midi-out-offset"]) $(id).addEventListener("change", midiOutChanged);
     $("about").textContent = `Jamwire ${startup.about.version} · protocol v${startup.about.protocol}`;
 
     $("settings-open").addEventListener("click", () => this.toggle($("settings").hidden));
@@ -51,6 +62,7 @@ export class SettingsView {
   private toggle(open: boolean): void {
     $("settings").hidden = !open;
     if (open) api.midiStatus().then((m) => this.showMidi(m), () => undefined);
+    if (open) api.midiOutStatus().then((m) => this.showMidiOut(m, select("midi-out-port").value), () => undefined);
   }
 
   private showAudio(audio: AudioView): void {
@@ -62,6 +74,17 @@ export class SettingsView {
     const current = devices.value;
     devices.replaceChildren(new Option("System default", ""), ...audio.devices.map((d) => new Option(d, d)));
     devices.value = current;
+  }
+
+  /** MIDI out: our own ports where the system has them (not Windows: there, an existing output such as a loopMIDI port). */
+  private showMidiOut(out: MidiOutView, chosen: string): void {
+    $("midi-out-own").hidden = !out.virtualPorts;
+    const ports = select("midi-out-port");
+    const names = out.outputs.includes(chosen) || chosen === "" ? out.outputs : [chosen, ...out.outputs];
+    ports.replaceChildren(new Option("Nowhere", ""), ...names.map((n) => new Option(n, n)));
+    ports.value = chosen;
+    $("midi-out-error").textContent =
+      out.error ?? (out.virtualPorts ? "" : "Windows has no MIDI ports of Jamwire's own: pick a loopMIDI port (loopmidi, free) or a synth.");
   }
 
   private showMidi(midi: MidiView): void {

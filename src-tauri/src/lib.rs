@@ -59,6 +59,7 @@ pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::takes::export_stems,
             commands::settings::set_midi_out,
             commands::settings::midi_out_status,
+            commands::settings::play_through,
             commands::takes::delete_take,
             commands::takes::replay_take,
         ])

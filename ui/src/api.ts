@@ -98,6 +98,8 @@ const tauriApi = {
   setMidiOut: (on: boolean, port: string, offsetMs: number) =>
     invoke<MidiOutView>("set_midi_out", { on, port, offsetMs }),
   midiOutStatus: () => invoke<MidiOutView>("midi_out_status"),
+  playThrough: (participantId: string, name: string, port: string) =>
+    invoke<void>("play_through", { participantId, name, port }),
   setPlayout: (mode: Timing, fixedDelayMs: number) => invoke<void>("set_playout", { mode, fixedDelayMs }),
   listTakes: () => invoke<TakeView[]>("list_takes"),
   takeDetails: (id: number) => invoke<TakePlayerView[]>("take_details", { id }),

@@ -49,6 +49,8 @@ export class Store {
   volumes: Record<string, number> = {};
   /** Participants muted here, by id. */
   readonly muted = new Set<string>();
+  /** The MIDI output each player's part also plays through, by name ("Ann through my synth"). */
+  readonly through = new Map<string, string>();
   /** Our keys sound, our kit and our favourite keys sounds (palette ids). */
   instrument: string = DEFAULT_KEYS;
   kit: string = DEFAULT_KIT;

@@ -244,6 +244,30 @@ impl Core {
         Ok(ports)
     }
 
+    /// Plays participant `participant_id`'s part (`name`) also through the existing MIDI output
+    /// `port` ("Ann through my synth"), or no longer (`None`), for this jam. Jamwire's own sound
+    /// of them stays as it is (their mute button silences it). Opens MIDI out for the jam if
+    /// it wasn't.
+    pub fn play_through(&self, participant_id: &str, name: &str, port: Option<&str>) -> Result<()> {
+        let mut stage = self.inner.stage.lock();
+        if stage.link.is_none() {
+            return Err(PlayError::BadInput(
+                "Join or host a jam first: a player's part goes to a synth while they play.".into(),
+            ));
+        }
+        if stage.midi_out.is_none() {
+            let config = crate::midi_out::MidiOutConfig {
+                virtual_ports: false,
+                ..crate::midi_out::MidiOutConfig::default()
+            };
+            stage.midi_out = Some(crate::midi_out::MidiOut::start(config)?);
+        }
+        if let Some(midi) = &stage.midi_out {
+            midi.play_through(participant_id, name, port, "Jamwire")?;
+        }
+        Ok(())
+    }
+
     /// MIDI out as the settings show it; `error` says why the last choice couldn't be made.
     pub fn midi_out_view(&self, error: Option<String>) -> crate::views::MidiOutView {
         let (outputs, listed) = match jam_midi::output::available_outputs("Jamwire") {

@@ -90,6 +90,11 @@ enum Msg {
         id: String,
         name: String,
     },
+    Through {
+        id: String,
+        name: String,
+        port: Option<OutPort>,
+    },
     Event {
         id: String,
         at: Instant,
@@ -261,6 +266,27 @@ impl MidiOut {
         });
     }
 
+    /// Plays participant `id`'s part (`name`) also through the existing output `port` (a
+    /// hardware or software synth: "Ann through my synth"; keys on channel 1, drums on 10), or
+    /// no longer (`None`). The output opens now, so a problem is said now. What they hold on
+    /// the output they leave ends there.
+    pub fn play_through(
+        &self,
+        id: &str,
+        name: &str,
+        port: Option<&str>,
+        client_name: &str,
+    ) -> Result<(), jam_midi::MidiError> {
+        let port = port.map(|p| OutPort::connect(client_name, p)).transpose()?;
+        // Never dropped for a full queue: the choice must take.
+        let _ = self.tx.send(Msg::Through {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            port,
+        });
+        Ok(())
+    }
+
     /// Participant `id` left or dropped: their held notes end, their pedal comes up.
     pub fn release(&self, id: &str) {
         // Never dropped for a full queue: a stuck note is worse than a late one.
@@ -409,6 +435,8 @@ struct PlayerOut {
     port: Option<OutPort>,
     /// Their keys channel on the merged port.
     channel: u8,
+    /// An existing output their part also plays through ("Ann through my synth").
+    through: Option<OutPort>,
     /// Notes on, as sent: (part, note).
     held: Vec<(Part, u8)>,
     sustain: bool,
@@ -462,6 +490,7 @@ impl Out {
             name: String::new(),
             port: None,
             channel,
+            through: None,
             held: Vec::new(),
             sustain: false,
         });
@@ -489,6 +518,30 @@ impl Out {
                     if virtual_ports && p.port.is_none() {
                         p.port = open_player_port(&p.name, &p.id);
                     }
+                }
+            }
+            Msg::Through { id, name, port } => {
+                let index = match self.players.iter().position(|p| p.name == name) {
+                    Some(i) => i,
+                    None => self.index_of(&id),
+                };
+                // What they hold on the old output ends there.
+                let held: Vec<(Part, u8)> = self
+                    .players
+                    .get(index)
+                    .map(|p| p.held.clone())
+                    .unwrap_or_default();
+                if let Some(player) = self.players.get_mut(index) {
+                    player.id = id;
+                    player.name = name;
+                    if let Some(old) = &mut player.through {
+                        for (part, note) in held {
+                            let channel = if part == Part::Keys { 0 } else { DRUM_CHANNEL };
+                            let (bytes, len) = Message::new(part, 0x80, note, 0).bytes(channel);
+                            old.send(bytes.get(..len).unwrap_or(&bytes));
+                        }
+                    }
+                    player.through = port;
                 }
             }
             Msg::Event { id, at, event } => {
@@ -559,8 +612,11 @@ impl Out {
             Part::Keys => 0,
             Part::Drums => DRUM_CHANNEL,
         };
-        if let Some(port) = &mut player.port {
-            let (bytes, len) = message.bytes(own_channel);
+        let (bytes, len) = message.bytes(own_channel);
+        for port in [&mut player.port, &mut player.through]
+            .into_iter()
+            .flatten()
+        {
             port.send(bytes.get(..len).unwrap_or(&bytes));
         }
         let merged_channel = match message.part {

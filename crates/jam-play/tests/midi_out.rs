@@ -12,6 +12,7 @@ use jam_play::room::{RoomEvent, RoomSink};
 use jam_play::views::{HostRequest, JoinRequest};
 use jam_play::{Core, CoreConfig, InstrumentName, PlayInput, Speaker};
 use jam_tests::PATIENCE;
+use midir::os::unix::VirtualInput;
 use midir::{Ignore, MidiInput, MidiInputConnection};
 
 fn core() -> Core {
@@ -155,8 +156,16 @@ async fn each_players_notes_reach_their_own_port_and_the_merged_one_and_a_leaver
     )
     .await
     .unwrap();
-    tokio::time::timeout(PATIENCE, async {
-        while !matches!(events.recv().await, Some(RoomEvent::Joined { .. })) {}
+    let ann_id = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Some(RoomEvent::Joined { participants, .. }) = events.recv().await {
+                break participants
+                    .into_iter()
+                    .find(|p| p.name == "Ann")
+                    .expect("Ann is in the room")
+                    .id;
+            }
+        }
     })
     .await
     .expect("the listener joins");
@@ -184,6 +193,61 @@ async fn each_players_notes_reach_their_own_port_and_the_merged_one_and_a_leaver
     assert_eq!(
         ann_heard, expected,
         "Ann's port: her notes on channel 1, her kick on 10, in order, once each"
+    );
+
+    // Ann through my synth: an existing output (here a JACK client's input) gets her part
+    // too, on channel 1, until I choose otherwise.
+    let (synth_tx, synth) = channel();
+    let synth_client = MidiInput::new("jamwire-test-synth").expect("the JACK server");
+    let _synth = synth_client
+        .create_virtual(
+            "keys",
+            move |_, message, _| {
+                let _ = synth_tx.send(message.to_vec());
+            },
+            (),
+        )
+        .expect("a synth's input");
+    let deadline = Instant::now() + PATIENCE;
+    let synth_name = loop {
+        let outputs = jam_midi::output::available_outputs("jamwire-test-lister").unwrap();
+        if let Some(name) = outputs
+            .into_iter()
+            .find(|n| n.contains("jamwire-test-synth"))
+        {
+            break name;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the synth is listed as an output"
+        );
+        std::thread::park_timeout(Duration::from_millis(10));
+    };
+    ear.play_through(&ann_id, "Ann", Some(&synth_name)).unwrap();
+    host.perform(note(InstrumentName::Piano, 67, true)).unwrap();
+    host.perform(note(InstrumentName::Piano, 67, false))
+        .unwrap();
+    let through: Vec<Vec<u8>> = (0..2)
+        .map(|_| {
+            synth
+                .recv_timeout(PATIENCE)
+                .expect("Ann's note reaches my synth")
+        })
+        .collect();
+    assert_eq!(through, [vec![0x90, 67, 100], vec![0x80, 67, 0]]);
+    assert_eq!(
+        ann.take(2),
+        [vec![0x90, 67, 100], vec![0x80, 67, 0]],
+        "and her port"
+    );
+    ear.play_through(&ann_id, "Ann", None).unwrap();
+    host.perform(note(InstrumentName::Piano, 69, true)).unwrap();
+    host.perform(note(InstrumentName::Piano, 69, false))
+        .unwrap();
+    assert_eq!(ann.take(2), [vec![0x90, 69, 100], vec![0x80, 69, 0]]);
+    assert!(
+        synth.try_iter().next().is_none(),
+        "no longer through my synth once unchosen"
     );
 
     bob.perform(PlayInput::Sustain { on: true }).unwrap();
@@ -223,7 +287,7 @@ async fn each_players_notes_reach_their_own_port_and_the_merged_one_and_a_leaver
     }
 
     // The merged port: Ann on channel 1, Bob (second to arrive) on channel 2, drums on 10.
-    let all = merged.take(10 + 4);
+    let all = merged.take(10 + 4 + 4);
     let mut channels: Vec<(u8, u8)> = all
         .iter()
         .filter(|m| m[0] & 0xF0 == 0x90)
@@ -237,6 +301,8 @@ async fn each_players_notes_reach_their_own_port_and_the_merged_one_and_a_leaver
             (0, 62),
             (0, 64),
             (0, 65),
+            (0, 67),
+            (0, 69),
             (1, 48),
             (1, 52),
             (1, 55),

@@ -41,6 +41,18 @@ pub fn set_midi_out(
     Ok(state.core.choose_midi_out(on, &port, offset_ms)?)
 }
 
+/// Plays a player's part also through an existing MIDI output (`""`: no longer), in this jam.
+#[tauri::command]
+pub fn play_through(
+    state: State<'_, AppState>,
+    participant_id: String,
+    name: String,
+    port: String,
+) -> Result<()> {
+    let port = (!port.is_empty()).then_some(port.as_str());
+    Ok(state.core.play_through(&participant_id, &name, port)?)
+}
+
 /// MIDI out's outputs now.
 #[tauri::command]
 pub fn midi_out_status(state: State<'_, AppState>) -> jam_play::views::MidiOutView {

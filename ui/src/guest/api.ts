@@ -483,6 +483,7 @@ export const guestApi: Api = {
   exportTake: appOnly("Takes"),
   exportStems: appOnly("Takes"),
   setMidiOut: appOnly("MIDI out"),
+  playThrough: appOnly("MIDI out"),
   midiOutStatus: async () => ({ virtualPorts: false, outputs: [], error: "MIDI out needs the Jamwire app." }),
   deleteTake: appOnly("Takes"),
   replayTake: appOnly("Takes"),

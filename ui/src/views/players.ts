@@ -90,8 +90,37 @@ export class Players {
       send();
     });
     mute.setAttribute("aria-label", `Mute ${p.name}`);
+    if (p.role !== "listener") controls.append(this.throughPicker(p));
     li.append(controls);
     return li;
+  }
+
+  /** Where a player's part also plays: an existing MIDI output, a synth ("Ann through my synth"). The outputs are listed when the picker is opened. */
+  private throughPicker(p: Participant): HTMLSelectElement {
+    const store = this.store;
+    const picker = document.createElement("select");
+    picker.className = "through app-only";
+    picker.setAttribute("aria-label", `MIDI output ${p.name}'s part also plays through`);
+    picker.title = `Also play ${p.name}'s part through a MIDI output (a synth); M mutes Jamwire's own sound of them`;
+    const fill = (outputs: string[]) => {
+      const chosen = store.through.get(p.name) ?? "";
+      const names = chosen && !outputs.includes(chosen) ? [chosen, ...outputs] : outputs;
+      picker.replaceChildren(new Option("MIDI: —", ""), ...names.map((n) => new Option(`MIDI: ${n}`, n)));
+      picker.value = chosen;
+    };
+    fill([]);
+    picker.addEventListener("focus", () => api.midiOutStatus().then((m) => fill(m.outputs), () => undefined));
+    picker.addEventListener("change", () => {
+      const port = picker.value;
+      api.playThrough(p.id, p.name, port).then(
+        () => (port ? store.through.set(p.name, port) : store.through.delete(p.name)),
+        (e) => {
+          showRoomError(errorMessage(e));
+          picker.value = store.through.get(p.name) ?? "";
+        },
+      );
+    });
+    return picker;
   }
 
   /** What the list says we play. */

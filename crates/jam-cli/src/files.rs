@@ -37,13 +37,7 @@ pub(crate) fn export(
     session: &str,
     list: bool,
 ) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        log.exists(),
-        "there is no session log at {} — record one with `jam-relay --log {}`",
-        log.display(),
-        log.display()
-    );
-    let takes = Takes::read(log);
+    let takes = read_log(log)?;
     if list {
         let mut out = std::io::stdout().lock();
         writeln!(
@@ -88,13 +82,7 @@ pub(crate) fn export_stems(
         (8_000..=192_000).contains(&sample_rate),
         "--sample-rate must be between 8000 and 192000 Hz"
     );
-    anyhow::ensure!(
-        log.exists(),
-        "there is no session log at {} — record one with `jam-relay --log {}`",
-        log.display(),
-        log.display()
-    );
-    let takes = Takes::read(log);
+    let takes = read_log(log)?;
     let id = take_id(&takes, session)?;
     let bank = Arc::new(
         SampleBank::load(&SampleBank::default_dir()).context("loading the instrument samples")?,
@@ -111,6 +99,17 @@ pub(crate) fn export_stems(
         println!("{}", path.display());
     }
     Ok(())
+}
+
+/// The session log at `log`, which must be there.
+fn read_log(log: &Path) -> anyhow::Result<Takes> {
+    anyhow::ensure!(
+        log.exists(),
+        "there is no session log at {} — record one with `jam-relay --log {}`",
+        log.display(),
+        log.display()
+    );
+    Ok(Takes::read(log))
 }
 
 /// The take `session` names: an id, or `latest`.

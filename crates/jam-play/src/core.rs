@@ -184,39 +184,20 @@ impl Core {
     }
 
     /// Writes take `id` as stems for a DAW (one WAV per player, the mix, the MIDI file; see
-    /// [`Takes::export_stems`]) into a folder `jamwire-ROOM-take-ID stems` in the first of
-    /// `folders` that exists or can be made, and returns that folder. Takes seconds: call it
-    /// off the UI's thread.
+    /// [`Takes::export_stems_into`]) into a folder in the first of `folders` that exists or
+    /// can be made, and returns that folder. Takes seconds: call it off the UI's thread.
     pub fn export_stems(
         &self,
         id: i64,
         folders: &[std::path::PathBuf],
     ) -> Result<std::path::PathBuf> {
-        let takes = self.takes()?;
-        let bank = self
-            .inner
-            .stage
-            .lock()
-            .speaker
-            .bank()
-            .ok_or_else(|| {
-                PlayError::Audio("the instrument samples couldn't be loaded, so there is nothing to render stems with".into())
-            })?;
-        let take = takes.list()?.into_iter().find(|t| t.id == id);
-        let name = match take {
-            Some(t) => format!("jamwire-{}-take-{} stems", t.room, t.id),
-            None => format!("jamwire-take-{id} stems"),
-        };
-        let dir = folders
-            .iter()
-            .find(|d| std::fs::create_dir_all(d).is_ok())
-            .ok_or_else(|| PlayError::Export {
-                path: "your Music folder".into(),
-                detail: "there is no folder to write the stems to".into(),
-            })?
-            .join(name);
-        takes.export_stems(id, &bank, crate::stems::SAMPLE_RATE, &dir)?;
-        Ok(dir)
+        let bank = self.inner.stage.lock().speaker.bank().ok_or_else(|| {
+            PlayError::Audio(
+                "the instrument samples couldn't be loaded, so there is nothing to render stems with"
+                    .into(),
+            )
+        })?;
+        self.takes()?.export_stems_into(id, &bank, folders)
     }
 
     /// Sends every other player's notes to MIDI out (`None`: nowhere), from now on: in a jam,

@@ -148,16 +148,26 @@ impl Takes {
     /// or can be made, and returns the file's path.
     pub fn export_into(&self, id: i64, folders: &[PathBuf]) -> Result<PathBuf> {
         let take = self.store()?.session(id)?;
-        let dir = folders
-            .iter()
-            .find(|d| std::fs::create_dir_all(d).is_ok())
-            .ok_or_else(|| PlayError::Export {
-                path: "your Music folder".into(),
-                detail: "there is no folder to write the MIDI file to".into(),
-            })?;
+        let dir = first_folder(folders, "the MIDI file")?;
         let path = dir.join(format!("jamwire-{}-take-{}.mid", take.room, take.id));
         self.export_to(id, &path)?;
         Ok(path)
+    }
+
+    /// Writes take `id` as stems ([`Takes::export_stems`], at [`crate::stems::SAMPLE_RATE`])
+    /// into a folder `jamwire-ROOM-take-ID stems` in the first of `folders` that exists or can
+    /// be made, and returns that folder.
+    pub fn export_stems_into(
+        &self,
+        id: i64,
+        bank: &std::sync::Arc<jam_audio::SampleBank>,
+        folders: &[PathBuf],
+    ) -> Result<PathBuf> {
+        let take = self.store()?.session(id)?;
+        let dir = first_folder(folders, "the stems")?
+            .join(format!("jamwire-{}-take-{} stems", take.room, take.id));
+        self.export_stems(id, bank, crate::stems::SAMPLE_RATE, &dir)?;
+        Ok(dir)
     }
 
     /// Writes take `id` into `dir` (made if missing) for a DAW: one 32-bit float WAV per player
@@ -235,6 +245,17 @@ impl Takes {
         });
         Ok(length_ms)
     }
+}
+
+/// The first of `folders` that exists or can be made, to write `what` to.
+fn first_folder<'a>(folders: &'a [PathBuf], what: &str) -> Result<&'a PathBuf> {
+    folders
+        .iter()
+        .find(|d| std::fs::create_dir_all(d).is_ok())
+        .ok_or_else(|| PlayError::Export {
+            path: "your Music folder".into(),
+            detail: format!("there is no folder to write {what} to"),
+        })
 }
 
 fn export_failed(path: &Path, e: &dyn std::fmt::Display) -> PlayError {

@@ -26,12 +26,7 @@ pub fn export_take<R: Runtime>(
     state: State<'_, AppState>,
     id: i64,
 ) -> Result<String> {
-    let path = app.path();
-    let folders: Vec<_> = [path.audio_dir(), path.download_dir(), path.app_data_dir()]
-        .into_iter()
-        .flatten()
-        .collect();
-    let file = state.core.takes()?.export_into(id, &folders)?;
+    let file = state.core.takes()?.export_into(id, &export_folders(&app))?;
     Ok(file.display().to_string())
 }
 
@@ -44,16 +39,21 @@ pub async fn export_stems<R: Runtime>(
     state: State<'_, AppState>,
     id: i64,
 ) -> Result<String> {
-    let path = app.path();
-    let folders: Vec<_> = [path.audio_dir(), path.download_dir(), path.app_data_dir()]
-        .into_iter()
-        .flatten()
-        .collect();
+    let folders = export_folders(&app);
     let core = state.core.clone();
     let dir = tauri::async_runtime::spawn_blocking(move || core.export_stems(id, &folders))
         .await
         .map_err(crate::error::AppError::App)??;
     Ok(dir.display().to_string())
+}
+
+/// Where exported takes go: the Music folder, else Downloads, else the app's data folder.
+fn export_folders<R: Runtime>(app: &AppHandle<R>) -> Vec<std::path::PathBuf> {
+    let path = app.path();
+    [path.audio_dir(), path.download_dir(), path.app_data_dir()]
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// Deletes take `id`.

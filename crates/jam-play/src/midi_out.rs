@@ -41,6 +41,12 @@ pub(crate) type SharedPort = Arc<Mutex<OutPort>>;
 pub const QUEUE: usize = 4_096;
 /// MIDI messages waiting for their instant (default 16,384: several seconds of a busy room).
 pub const PENDING: usize = 16_384;
+/// Players MIDI out keeps track of in one jam (default 256: a long public jam's comings and
+/// goings); events of players beyond are dropped and counted.
+pub const MAX_PLAYERS: usize = 256;
+/// Players who get a port of their own (default 64); those after them are on the merged port
+/// only — each port is a MIDI client of the system's, and a room's churn must not exhaust them.
+pub const MAX_PLAYER_PORTS: usize = 64;
 /// How long a drum hit's note lasts on MIDI out.
 pub const DRUM_NOTE: Duration = Duration::from_millis(100);
 /// The largest offset a user may set, ms either way.
@@ -477,9 +483,14 @@ impl Out {
         }
     }
 
-    fn index_of(&mut self, id: &str) -> usize {
+    /// Player `id`'s place, made if new; `None` beyond [`MAX_PLAYERS`].
+    fn index_of(&mut self, id: &str) -> Option<usize> {
         if let Some(i) = self.players.iter().position(|p| p.id == id) {
-            return i;
+            return Some(i);
+        }
+        if self.players.len() >= MAX_PLAYERS {
+            self.dropped.fetch_add(1, Relaxed);
+            return None;
         }
         let channel = KEYS_CHANNELS
             .get(self.players.len() % KEYS_CHANNELS.len())
@@ -494,7 +505,14 @@ impl Out {
             held: Vec::new(),
             sustain: false,
         });
-        self.players.len() - 1
+        Some(self.players.len() - 1)
+    }
+
+    /// Whether player `index` may have a port of their own.
+    fn may_have_port(&self, index: usize) -> bool {
+        self.virtual_ports
+            && index < self.players.len()
+            && self.players.iter().filter(|p| p.port.is_some()).count() < MAX_PLAYER_PORTS
     }
 
     fn handle(&mut self, msg: Msg) {
@@ -511,19 +529,21 @@ impl Out {
                     }
                     return;
                 }
-                let index = self.index_of(&id);
-                let virtual_ports = self.virtual_ports;
+                let Some(index) = self.index_of(&id) else {
+                    return;
+                };
+                let may_have_port = self.may_have_port(index);
                 if let Some(p) = self.players.get_mut(index) {
                     p.name = name;
-                    if virtual_ports && p.port.is_none() {
+                    if may_have_port && p.port.is_none() {
                         p.port = open_player_port(&p.name, &p.id);
                     }
                 }
             }
             Msg::Through { id, name, port } => {
-                let index = match self.players.iter().position(|p| p.name == name) {
-                    Some(i) => i,
-                    None => self.index_of(&id),
+                let found = self.players.iter().position(|p| p.name == name);
+                let Some(index) = found.or_else(|| self.index_of(&id)) else {
+                    return;
                 };
                 // What they hold on the old output ends there.
                 let held: Vec<(Part, u8)> = self
@@ -545,7 +565,9 @@ impl Out {
                 }
             }
             Msg::Event { id, at, event } => {
-                let index = self.index_of(&id);
+                let Some(index) = self.index_of(&id) else {
+                    return;
+                };
                 let offset =
                     Duration::try_from_secs_f64(self.offset_ms.abs() / 1_000.0).unwrap_or_default();
                 let at = if self.offset_ms >= 0.0 {
@@ -587,7 +609,8 @@ impl Out {
     /// Sends `message` of player `index` on their port and the merged ones, and keeps the
     /// ledger of what they hold.
     fn deliver(&mut self, index: usize, message: Message) {
-        let virtual_ports = self.virtual_ports;
+        let needs_port = self.players.get(index).is_some_and(|p| p.port.is_none());
+        let may_have_port = needs_port && self.may_have_port(index);
         let Some(player) = self.players.get_mut(index) else {
             return;
         };
@@ -605,7 +628,7 @@ impl Out {
             (0xB0, value) if note == 64 => player.sustain = value >= 64,
             _ => {}
         }
-        if virtual_ports && player.port.is_none() {
+        if may_have_port && player.port.is_none() {
             player.port = open_player_port(&player.name, &player.id);
         }
         let own_channel = match message.part {
@@ -674,6 +697,50 @@ fn open_player_port(name: &str, id: &str) -> Option<OutPort> {
 mod tests {
     use super::*;
     use jam_protocol::event::{DrumHit, PianoNote, PitchBend};
+
+    #[test]
+    fn a_rooms_comings_and_goings_are_bounded() {
+        let mut out = Out {
+            merged: Vec::new(),
+            virtual_ports: false,
+            players: Vec::new(),
+            pending: BinaryHeap::new(),
+            order: 0,
+            offset_ms: 0.0,
+            dropped: Arc::new(AtomicU64::new(0)),
+        };
+        let hit = MusicalEvent::DrumHit(DrumHit {
+            note: 36,
+            velocity: 100,
+            timestamp: 0.0,
+        });
+        let at = Instant::now();
+        for i in 0..MAX_PLAYERS + 10 {
+            out.handle(Msg::Player {
+                id: format!("p{i}"),
+                name: format!("Player {i}"),
+            });
+            out.handle(Msg::Event {
+                id: format!("p{i}"),
+                at,
+                event: hit.clone(),
+            });
+        }
+        assert_eq!(out.players.len(), MAX_PLAYERS);
+        assert_eq!(
+            out.dropped.load(Relaxed),
+            20,
+            "10 names and 10 events beyond"
+        );
+        // The merged port's channels cycle through the 15 keys channels, never 10 (drums).
+        assert!(out.players.iter().all(|p| p.channel != DRUM_CHANNEL));
+        out.send_due(at + Duration::from_secs(1));
+        assert!(out.pending.is_empty(), "everything due was sent");
+        assert!(
+            out.players.iter().all(|p| p.held.is_empty()),
+            "each hit's note ended"
+        );
+    }
 
     #[test]
     fn events_become_midi_messages_on_their_part() {

@@ -95,8 +95,8 @@ const tauriApi = {
   setAudio: (device: string, bufferFrames: number) => invoke<AudioView>("set_audio", { device, bufferFrames }),
   setMidiInput: (name: string, chosen: boolean) => invoke<MidiView>("set_midi_input", { name, chosen }),
   midiStatus: () => invoke<MidiView>("midi_status"),
-  setMidiOut: (on: boolean, port: string, offsetMs: number) =>
-    invoke<MidiOutView>("set_midi_out", { on, port, offsetMs }),
+  setMidiOut: (on: boolean, port: string, offsetMs: number, clock: boolean) =>
+    invoke<MidiOutView>("set_midi_out", { on, port, offsetMs, clock }),
   midiOutStatus: () => invoke<MidiOutView>("midi_out_status"),
   playThrough: (participantId: string, name: string, port: string) =>
     invoke<void>("play_through", { participantId, name, port }),

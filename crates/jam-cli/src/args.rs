@@ -256,6 +256,10 @@ pub(crate) struct MidiOutArgs {
         allow_negative_numbers = true
     )]
     pub(crate) midi_offset: f64,
+    /// Send MIDI clock following the room's tempo (24 pulses a beat, starting on a bar line)
+    /// on "Jamwire – Clock" and on `--midi-out-port`, for a DAW or a drum machine to follow.
+    #[arg(long)]
+    pub(crate) midi_clock: bool,
 }
 
 /// How `jam` plays what it hears.

@@ -251,13 +251,12 @@ pub(crate) async fn join(
 ) -> anyhow::Result<()> {
     let core = core(audio, None, ca_certs)?;
     choose(&core, &sound).await?;
-    if midi_out.midi_out || midi_out.midi_out_port.is_some() {
+    if midi_out.midi_out || midi_out.midi_out_port.is_some() || midi_out.midi_clock {
         core.set_midi_out(Some(jam_play::midi_out::MidiOutConfig {
             virtual_ports: midi_out.midi_out,
             port: midi_out.midi_out_port,
             offset_ms: midi_out.midi_offset,
-            // Not offered yet: see `jam_play::midi_clock`.
-            clock: false,
+            clock: midi_out.midi_clock,
             client_name: "jam".into(),
         }))?;
     }

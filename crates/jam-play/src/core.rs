@@ -262,14 +262,15 @@ impl Core {
         }
     }
 
-    /// Chooses where MIDI out goes (ports of our own, an existing output, the offset),
-    /// remembers it, and applies it now in a jam (from the next one otherwise). An offset out
-    /// of range changes nothing.
+    /// Chooses where MIDI out goes (ports of our own, an existing output, the offset, the
+    /// clock), remembers it, and applies it now in a jam (from the next one otherwise). An
+    /// offset out of range changes nothing.
     pub fn choose_midi_out(
         &self,
         on: bool,
         port: &str,
         offset_ms: f64,
+        clock: bool,
     ) -> Result<crate::views::MidiOutView> {
         let max = crate::midi_out::MAX_OFFSET_MS;
         if !offset_ms.is_finite() || !(-max..=max).contains(&offset_ms) {
@@ -281,6 +282,7 @@ impl Core {
             s.midi_out = on;
             s.midi_out_port = port.to_owned();
             s.midi_out_offset_ms = offset_ms;
+            s.midi_clock = clock;
         })?;
         let error = self
             .set_midi_out(settings.midi_out_config())

@@ -1,5 +1,5 @@
-//! MIDI clock out, following the room (not offered to users yet — see
-//! [`crate::midi_out::MidiOutConfig::clock`]): 24 pulses a quarter note on the room's tempo and beat
+//! MIDI clock out, following the room ([`crate::midi_out::MidiOutConfig::clock`]; Settings →
+//! MIDI out, `jam join --midi-clock`): 24 pulses a quarter note on the room's tempo and beat
 //! grid (the one the metronome and the sequencer play on), so a DAW or a drum machine set to
 //! follow it plays in the jam's time.
 //!
@@ -38,12 +38,42 @@ const SONG_POSITION: u8 = 0xF2;
 
 /// What the clock thread knows of the room, refreshed by the groove task.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Shared {
-    pub(crate) tempo: Tempo,
+pub struct Shared {
+    /// The room's tempo and beat grid, from its anchor on.
+    pub tempo: Tempo,
+    /// The tempo before it, which still holds until `tempo`'s anchor (a change takes effect
+    /// on the old tempo's next beat).
+    pub previous: Option<Tempo>,
     /// A relay time and the local instant it was then: relay time now is `relay_ms` plus what
     /// has passed since `instant`.
-    pub(crate) relay_ms: f64,
-    pub(crate) instant: Instant,
+    pub relay_ms: f64,
+    /// See `relay_ms`.
+    pub instant: Instant,
+}
+
+impl Shared {
+    /// The grid the pulse after `after_ms` lies on: the previous tempo's until the current
+    /// one's anchor (a beat of the previous grid, so the two meet there), the current one's
+    /// from it on.
+    pub fn grid_after(&self, after_ms: f64) -> &Tempo {
+        match &self.previous {
+            Some(previous) if after_ms + SAME_PULSE_MS < self.tempo.anchor_ms => previous,
+            _ => &self.tempo,
+        }
+    }
+}
+
+/// Where the clock's bytes go: a MIDI output (or, for measuring it, anything that notes when
+/// they left).
+pub trait ClockSink {
+    /// Sends one message now.
+    fn send(&self, message: &[u8]);
+}
+
+impl ClockSink for SharedPort {
+    fn send(&self, message: &[u8]) {
+        lock(self).send(message);
+    }
 }
 
 /// A usable tempo: finite and positive, else the default 120.
@@ -60,12 +90,28 @@ pub fn pulse_ms(tempo: &Tempo) -> f64 {
     60_000.0 / bpm_of(tempo) / PPQN
 }
 
-/// The first pulse on `tempo`'s grid strictly after `after_ms` (relay time).
+/// How much later than `after_ms` a pulse must be to count as the next. Relay times are in
+/// the 10¹² ms range, where an `f64` steps by 0.2 µs: a pulse computed from the grid may come
+/// out a hair before or after the one it is; a microsecond is far beyond that and far below
+/// a pulse.
+const SAME_PULSE_MS: f64 = 0.001;
+
+/// The first pulse on `tempo`'s grid strictly after `after_ms` (relay time): never
+/// `after_ms` itself, however the floating point rounds (else the clock would send the same
+/// pulse again and again). `NaN` when the times are not finite.
 pub fn next_pulse(tempo: &Tempo, after_ms: f64) -> f64 {
     let p = pulse_ms(tempo);
-    // A pulse within a microsecond of `after_ms` is that one (float error), not a next.
-    let k = ((after_ms - tempo.anchor_ms) / p + 1e-6).floor() + 1.0;
-    tempo.anchor_ms + k * p
+    if !(after_ms.is_finite() && tempo.anchor_ms.is_finite()) {
+        return f64::NAN;
+    }
+    let mut k = ((after_ms - tempo.anchor_ms) / p).floor();
+    let mut at = tempo.anchor_ms + k * p;
+    // At most two steps: `k` is within one of the answer.
+    while at <= after_ms + SAME_PULSE_MS {
+        k += 1.0;
+        at = tempo.anchor_ms + k * p;
+    }
+    at
 }
 
 /// Where the clock starts when asked at `now_ms`: the first bar line at least
@@ -92,15 +138,15 @@ pub fn start_at(tempo: &Tempo, now_ms: f64) -> (f64, u16) {
 }
 
 /// The clock thread: runs until `stop` says so (or its sender is gone), then sends Stop.
-pub(crate) fn run(
+pub fn run<S: ClockSink>(
     shared: &Arc<Mutex<Option<Shared>>>,
-    ports: &[SharedPort],
+    ports: &[S],
     offset_ms: f64,
     stop: &Receiver<()>,
 ) {
     let send = |bytes: &[u8]| {
         for port in ports {
-            lock(port).send(bytes);
+            port.send(bytes);
         }
     };
     let offset = Duration::try_from_secs_f64(offset_ms.abs() / 1_000.0).unwrap_or_default();
@@ -125,17 +171,17 @@ pub(crate) fn run(
         let now_ms = room.relay_ms + since.as_secs_f64() * 1_000.0;
         let next_ms = match (last, starting) {
             (Some(last_ms), _) => {
-                let next = next_pulse(&room.tempo, last_ms);
-                if now_ms - next > pulse_ms(&room.tempo) {
+                let next = next_pulse(room.grid_after(last_ms), last_ms);
+                if now_ms - next > pulse_ms(room.grid_after(last_ms)) {
                     // Missed (a suspended machine): carry on from now, without a burst.
-                    next_pulse(&room.tempo, now_ms)
+                    next_pulse(room.grid_after(now_ms), now_ms)
                 } else {
                     next
                 }
             }
             (None, Some((at, _))) => at,
             (None, None) => {
-                let (at, position) = start_at(&room.tempo, now_ms);
+                let (at, position) = start_at(room.grid_after(now_ms), now_ms);
                 send(&[
                     SONG_POSITION,
                     u8::try_from(position & 0x7f).unwrap_or(0),
@@ -145,6 +191,15 @@ pub(crate) fn run(
                 at
             }
         };
+        if !next_ms.is_finite() {
+            // A room whose times are not numbers has no grid: wait for a better one.
+            last = None;
+            starting = None;
+            if wait(stop, NAP) {
+                break;
+            }
+            continue;
+        }
         let due = shift(
             room.instant
                 .checked_add(
@@ -251,6 +306,63 @@ mod tests {
         let k = (next - new.anchor_ms) / pulse_ms(&new);
         assert!((k - k.round()).abs() < 1e-9 && next > last, "{next}");
         assert!(next - last <= pulse_ms(&new) + 1e-9);
+    }
+
+    #[test]
+    fn each_pulse_is_later_than_the_last_at_a_real_relay_clocks_times() {
+        // Relay times are milliseconds since 1970: ~1.8e12, where f64 rounds at 0.2 µs. The
+        // pulse after a pulse is always the next one, one pulse later.
+        for bpm in [120.0, 97.3, 300.0, 20.0] {
+            let t = tempo(bpm, 4, 1_796_683_154_500.0);
+            let p = pulse_ms(&t);
+            let mut at = next_pulse(&t, 1_796_683_156_520.833_3);
+            for _ in 0..100_000 {
+                let next = next_pulse(&t, at);
+                assert!((next - at - p).abs() < 0.01, "{bpm} BPM: {at} -> {next}");
+                at = next;
+            }
+        }
+        assert!(next_pulse(&tempo(120.0, 4, f64::NAN), 0.0).is_nan());
+        assert!(next_pulse(&tempo(120.0, 4, 0.0), f64::INFINITY).is_nan());
+    }
+
+    #[test]
+    fn the_old_tempo_holds_until_the_new_ones_anchor() {
+        let old = tempo(120.0, 4, 0.0);
+        let new = old.changed_at(1_010.0, 90.0, 4);
+        let room = Shared {
+            tempo: new,
+            previous: Some(old),
+            relay_ms: 0.0,
+            instant: Instant::now(),
+        };
+        // From a pulse just after the change was asked, the old grid's pulses to its next beat
+        // (1.5 s), then the new one's.
+        let mut at = next_pulse(&old, 1_010.0);
+        let mut pulses = vec![at];
+        while at < 1_600.0 {
+            at = next_pulse(room.grid_after(at), at);
+            pulses.push(at);
+        }
+        let gaps: Vec<f64> = pulses.windows(2).map(|w| w[1] - w[0]).collect();
+        let (to_beat, from_beat) = pulses.split_at(
+            pulses
+                .iter()
+                .position(|p| (p - 1_500.0).abs() < 1e-6)
+                .unwrap(),
+        );
+        assert!(!to_beat.is_empty() && !from_beat.is_empty());
+        for (i, g) in gaps.iter().enumerate() {
+            let want = if pulses[i + 1] <= 1_500.0 + 1e-6 {
+                pulse_ms(&old)
+            } else {
+                pulse_ms(&new)
+            };
+            assert!(
+                (g - want).abs() < 1e-6,
+                "gap {i}: {g} (want {want}): {pulses:?}"
+            );
+        }
     }
 
     #[test]

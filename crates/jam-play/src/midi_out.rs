@@ -71,9 +71,8 @@ pub struct MidiOutConfig {
     /// known) than the speakers play it, ms, within ±[`MAX_OFFSET_MS`].
     pub offset_ms: f64,
     /// MIDI clock following the room's tempo (`crate::midi_clock`): on a port of its own
-    /// ([`CLOCK_PORT`]) where there are virtual ports, and on `port`. Not offered to users yet:
-    /// under the JACK test, midir's JACK backend aborts on a short read of its ring while the
-    /// clock runs (cause not found; the ALSA and CoreMIDI backends have no such ring).
+    /// ([`CLOCK_PORT`]) where there are virtual ports (whether or not the players get ports
+    /// of their own), and on `port`.
     pub clock: bool,
     /// The MIDI client name for connecting to an existing output.
     pub client_name: String,
@@ -171,7 +170,7 @@ impl MidiOut {
                 clock_ports.extend(merged.first().cloned());
             }
             #[cfg(unix)]
-            if config.virtual_ports {
+            {
                 clock_ports.push(Arc::new(Mutex::new(OutPort::virtual_port(CLOCK_PORT)?)));
                 ports.push(CLOCK_PORT.to_owned());
             }
@@ -222,8 +221,15 @@ impl MidiOut {
     /// (the groove task calls this as it runs).
     pub fn follow(&self, tempo: Tempo, relay_ms: f64, now: Instant) {
         if let Some(clock) = &self.clock {
-            *lock(&clock.room) = Some(crate::midi_clock::Shared {
+            let mut room = lock(&clock.room);
+            let previous = match &*room {
+                Some(was) if was.tempo != tempo => Some(was.tempo),
+                Some(was) => was.previous,
+                None => None,
+            };
+            *room = Some(crate::midi_clock::Shared {
                 tempo,
+                previous,
                 relay_ms,
                 instant: now,
             });

@@ -98,6 +98,9 @@ pub struct Settings {
     pub midi_out_port: String,
     /// MIDI out leaves this much later (negative: earlier) than the speakers play, ms.
     pub midi_out_offset_ms: f64,
+    /// MIDI clock out following the room's tempo, on "Jamwire – Clock" (and on the existing
+    /// output, when one is chosen).
+    pub midi_clock: bool,
 }
 
 /// Where my own sound comes from.
@@ -182,6 +185,7 @@ impl Default for Settings {
             midi_out: false,
             midi_out_port: String::new(),
             midi_out_offset_ms: 0.0,
+            midi_clock: false,
         }
     }
 }
@@ -284,12 +288,14 @@ impl Settings {
     /// Where MIDI out goes, as chosen; `None` when nowhere.
     pub fn midi_out_config(&self) -> Option<crate::midi_out::MidiOutConfig> {
         let port = (!self.midi_out_port.is_empty()).then(|| self.midi_out_port.clone());
-        (self.midi_out || port.is_some()).then(|| crate::midi_out::MidiOutConfig {
-            virtual_ports: self.midi_out && jam_midi::output::VIRTUAL_PORTS,
-            port,
-            offset_ms: self.midi_out_offset_ms,
-            clock: false,
-            ..crate::midi_out::MidiOutConfig::default()
+        (self.midi_out || port.is_some() || self.midi_clock).then(|| {
+            crate::midi_out::MidiOutConfig {
+                virtual_ports: self.midi_out && jam_midi::output::VIRTUAL_PORTS,
+                port,
+                offset_ms: self.midi_out_offset_ms,
+                clock: self.midi_clock,
+                ..crate::midi_out::MidiOutConfig::default()
+            }
         })
     }
 }

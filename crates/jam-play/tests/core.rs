@@ -339,11 +339,11 @@ async fn my_own_sound_plays_here_and_the_room_hears_the_sound_i_pick_for_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn midi_out_choices_are_checked_and_remembered() {
     let core = core();
-    let refused = core.choose_midi_out(true, "", 5_000.0).unwrap_err();
+    let refused = core.choose_midi_out(true, "", 5_000.0, true).unwrap_err();
     assert_eq!(refused.kind(), "badInput", "{refused}");
     let settings = core.settings();
     assert!(
-        !settings.midi_out && settings.midi_out_offset_ms == 0.0,
+        !settings.midi_out && settings.midi_out_offset_ms == 0.0 && !settings.midi_clock,
         "a refused offset changes nothing: {settings:?}"
     );
     assert!(
@@ -352,18 +352,45 @@ async fn midi_out_choices_are_checked_and_remembered() {
     );
 
     // Nowhere, 20 ms early: remembered; the view says what this machine can do.
-    let view = core.choose_midi_out(false, "", -20.0).unwrap();
+    let view = core.choose_midi_out(false, "", -20.0, false).unwrap();
     assert_eq!(view.virtual_ports, cfg!(unix));
     let settings = core.settings();
     assert_eq!(settings.midi_out_offset_ms, -20.0);
     assert!(settings.midi_out_config().is_none());
     // To an output: remembered as chosen even where it isn't there now (the next jam opens
     // it, or says why it can't).
-    core.choose_midi_out(false, "My synth", 0.0).unwrap();
+    core.choose_midi_out(false, "My synth", 0.0, false).unwrap();
     let config = core
         .settings()
         .midi_out_config()
         .expect("MIDI out goes somewhere");
     assert_eq!(config.port.as_deref(), Some("My synth"));
-    assert!(!config.virtual_ports);
+    assert!(!config.virtual_ports && !config.clock);
+    // The clock alone: no player ports, the clock on its own port.
+    core.choose_midi_out(false, "", 0.0, true).unwrap();
+    let config = core
+        .settings()
+        .midi_out_config()
+        .expect("the clock goes somewhere");
+    assert!(config.clock && !config.virtual_ports && config.port.is_none());
+
+    // Where there is no MIDI system (the test machines have no ALSA sequencer device and,
+    // in this build, no JACK), Settings says so and a jam with MIDI out chosen still works.
+    if cfg!(target_os = "linux") && !std::path::Path::new("/dev/snd/seq").exists() {
+        let view = core.choose_midi_out(true, "", 0.0, true).unwrap();
+        let error = view.error.expect("Settings says MIDI out can't work here");
+        assert!(error.contains("MIDI"), "{error}");
+        let jam = core
+            .host(here("Ann", false), |_: jam_play::room::RoomEvent| {})
+            .await
+            .expect("the jam starts without MIDI out");
+        core.perform(jam_play::PlayInput::NoteOn {
+            instrument: jam_play::InstrumentName::Piano,
+            note: 60,
+            velocity: 100,
+        })
+        .unwrap();
+        assert!(!jam.invite.is_empty());
+        core.leave().await.unwrap();
+    }
 }

@@ -4,93 +4,16 @@
 //! `cargo test -p jam-play --features jack --test midi_out`.
 #![cfg(feature = "jack")]
 
-use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
 use jam_play::midi_out::{MERGED_PORT, MidiOutConfig};
 use jam_play::room::{RoomEvent, RoomSink};
 use jam_play::views::{HostRequest, JoinRequest};
-use jam_play::{Core, CoreConfig, InstrumentName, PlayInput, Speaker};
+use jam_play::{InstrumentName, PlayInput};
 use jam_tests::PATIENCE;
-use midir::os::unix::VirtualInput;
-use midir::{Ignore, MidiInput, MidiInputConnection};
 
-fn core() -> Core {
-    Core::start(CoreConfig {
-        runtime: tokio::runtime::Handle::current(),
-        speaker: Speaker::silent("test"),
-        settings_path: None,
-        takes: None,
-        relay_bind: Some("127.0.0.1:0".parse().unwrap()),
-        midi_inputs: None,
-        ca_certs: Vec::new(),
-    })
-}
-
-/// A JACK MIDI client recording one port: each message as it arrived.
-struct Recorder {
-    _connection: MidiInputConnection<()>,
-    messages: Receiver<Vec<u8>>,
-    port: String,
-}
-
-impl Recorder {
-    /// Records the port whose name contains `wanted`, once it exists (bounded wait: the ports
-    /// open on their own thread).
-    fn of(wanted: &str) -> Recorder {
-        // One client, asked again and again (making and closing JACK clients in a loop can
-        // stall the server's graph).
-        let mut input = MidiInput::new("jamwire-test-recorder").expect("the JACK server");
-        input.ignore(Ignore::None);
-        let deadline = Instant::now() + PATIENCE;
-        let (port, name) = loop {
-            let found = input.ports().into_iter().find_map(|p| {
-                let name = input.port_name(&p).ok()?;
-                name.contains(wanted).then_some((p, name))
-            });
-            if let Some(found) = found {
-                break found;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no MIDI port named like {wanted:?} appeared"
-            );
-            std::thread::park_timeout(Duration::from_millis(10));
-        };
-        let (tx, messages) = channel();
-        let connection = input
-            .connect(
-                &port,
-                "in",
-                move |_, message, _| {
-                    let _ = tx.send(message.to_vec());
-                },
-                (),
-            )
-            .expect("the recorder connects");
-        Recorder {
-            _connection: connection,
-            messages,
-            port: name,
-        }
-    }
-
-    /// The next `n` messages (bounded wait).
-    fn take(&self, n: usize) -> Vec<Vec<u8>> {
-        (0..n)
-            .map(|i| {
-                self.messages.recv_timeout(PATIENCE).unwrap_or_else(|_| {
-                    panic!("message {} of {n} never reached {}", i + 1, self.port)
-                })
-            })
-            .collect()
-    }
-
-    /// Whatever else arrived.
-    fn rest(&self) -> Vec<Vec<u8>> {
-        self.messages.try_iter().collect()
-    }
-}
+mod jack;
+use jack::{Recorder, core};
 
 fn note(instrument: InstrumentName, note: u8, on: bool) -> PlayInput {
     if on {
@@ -197,43 +120,12 @@ async fn each_players_notes_reach_their_own_port_and_the_merged_one_and_a_leaver
 
     // Ann through my synth: an existing output (here a JACK client's input) gets her part
     // too, on channel 1, until I choose otherwise.
-    let (synth_tx, synth) = channel();
-    let synth_client = MidiInput::new("jamwire-test-synth").expect("the JACK server");
-    let _synth = synth_client
-        .create_virtual(
-            "keys",
-            move |_, message, _| {
-                let _ = synth_tx.send(message.to_vec());
-            },
-            (),
-        )
-        .expect("a synth's input");
-    let deadline = Instant::now() + PATIENCE;
-    let synth_name = loop {
-        let outputs = jam_midi::output::available_outputs("jamwire-test-lister").unwrap();
-        if let Some(name) = outputs
-            .into_iter()
-            .find(|n| n.contains("jamwire-test-synth"))
-        {
-            break name;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the synth is listed as an output"
-        );
-        std::thread::park_timeout(Duration::from_millis(10));
-    };
+    let (synth, synth_name) = jack::synth("jamwire-test-synth");
     ear.play_through(&ann_id, "Ann", Some(&synth_name)).unwrap();
     host.perform(note(InstrumentName::Piano, 67, true)).unwrap();
     host.perform(note(InstrumentName::Piano, 67, false))
         .unwrap();
-    let through: Vec<Vec<u8>> = (0..2)
-        .map(|_| {
-            synth
-                .recv_timeout(PATIENCE)
-                .expect("Ann's note reaches my synth")
-        })
-        .collect();
+    let through = synth.take(2);
     assert_eq!(through, [vec![0x90, 67, 100], vec![0x80, 67, 0]]);
     assert_eq!(
         ann.take(2),
@@ -246,7 +138,7 @@ async fn each_players_notes_reach_their_own_port_and_the_merged_one_and_a_leaver
         .unwrap();
     assert_eq!(ann.take(2), [vec![0x90, 69, 100], vec![0x80, 69, 0]]);
     assert!(
-        synth.try_iter().next().is_none(),
+        synth.rest().is_empty(),
         "no longer through my synth once unchosen"
     );
 
@@ -281,7 +173,7 @@ async fn each_players_notes_reach_their_own_port_and_the_merged_one_and_a_leaver
             Instant::now() < deadline,
             "Bob left: his notes end and his pedal comes up on his port; got {after:?}"
         );
-        if let Ok(m) = bob_port.messages.recv_timeout(Duration::from_millis(50)) {
+        if let Some(m) = bob_port.next_within(Duration::from_millis(50)) {
             after.push(m);
         }
     }

@@ -29,16 +29,17 @@ pub fn set_midi_input(state: State<'_, AppState>, name: String, chosen: bool) ->
     Ok(state.core.set_midi_input(&name, chosen)?)
 }
 
-/// Chooses where MIDI out goes (ports of our own, an existing output, the offset) and
-/// remembers it.
+/// Chooses where MIDI out goes (ports of our own, an existing output, the offset, the clock)
+/// and remembers it.
 #[tauri::command]
 pub fn set_midi_out(
     state: State<'_, AppState>,
     on: bool,
     port: String,
     offset_ms: f64,
+    clock: bool,
 ) -> Result<jam_play::views::MidiOutView> {
-    Ok(state.core.choose_midi_out(on, &port, offset_ms)?)
+    Ok(state.core.choose_midi_out(on, &port, offset_ms, clock)?)
 }
 
 /// Plays a player's part also through an existing MIDI output (`""`: no longer), in this jam.

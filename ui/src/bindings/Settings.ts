@@ -97,4 +97,9 @@ midiOutPort: string,
 /**
  * MIDI out leaves this much later (negative: earlier) than the speakers play, ms.
  */
-midiOutOffsetMs: number, };
+midiOutOffsetMs: number, 
+/**
+ * MIDI clock out following the room's tempo, on "Jamwire – Clock" (and on the existing
+ * output, when one is chosen).
+ */
+midiClock: boolean, };

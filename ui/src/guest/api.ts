@@ -86,6 +86,7 @@ function guestSettings(): Settings {
         midiOut: false,
         midiOutPort: "",
         midiOutOffsetMs: 0,
+        midiClock: false,
       };
 }
 

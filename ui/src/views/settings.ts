@@ -19,15 +19,21 @@ export class SettingsView {
     void api.onMidiDevices((m) => this.showMidi(m));
     input("midi-out").checked = s.midiOut;
     input("midi-out-offset").value = String(s.midiOutOffsetMs);
+    input("midi-clock").checked = s.midiClock;
     this.showMidiOut(startup.midiOut, s.midiOutPort);
     const midiOutChanged = () =>
       api
-        .setMidiOut(input("midi-out").checked, select("midi-out-port").value, Number(input("midi-out-offset").value))
+        .setMidiOut(
+          input("midi-out").checked,
+          select("midi-out-port").value,
+          Number(input("midi-out-offset").value),
+          input("midi-clock").checked,
+        )
         .then(
           (m) => this.showMidiOut(m, select("midi-out-port").value),
           (e) => ($("midi-out-error").textContent = errorMessage(e)),
         );
-    for (const id of ["midi-out", "midi-out-port", "midi-out-offset"]) $(id).addEventListener("change", midiOutChanged);
+    for (const id of ["midi-out", "midi-out-port", "midi-out-offset", "midi-clock"]) $(id).addEventListener("change", midiOutChanged);
     $("about").textContent = `Jamwire ${startup.about.version} · protocol v${startup.about.protocol}`;
 
     $("settings-open").addEventListener("click", () => this.toggle($("settings").hidden));

@@ -144,6 +144,7 @@ pub fn run<S: ClockSink>(
     offset_ms: f64,
     stop: &Receiver<()>,
 ) {
+    prefer_this_thread();
     let send = |bytes: &[u8]| {
         for port in ports {
             port.send(bytes);
@@ -226,6 +227,37 @@ pub fn run<S: ClockSink>(
     if last.is_some() || starting.is_some() {
         send(&[STOP]);
     }
+}
+
+/// Asks the system to run the calling thread — one that sleeps until an exact instant and
+/// then sends a few bytes — ahead of ordinary work, so that a busy machine delays its
+/// messages less: real-time FIFO at the lowest real-time priority where that is allowed
+/// (Linux: root, or a user whose `rtprio` limit allows it, as the `audio` group's usually
+/// does), below any audio server's threads; else the highest ordinary priority. Refused, the
+/// thread runs as it was. Returns whether it was granted anything.
+pub(crate) fn prefer_this_thread() -> bool {
+    use thread_priority::{ThreadPriority, set_current_thread_priority};
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::unix::{
+            RealtimeThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
+            thread_native_id,
+        };
+        if set_thread_priority_and_policy(
+            thread_native_id(),
+            ThreadPriority::Min,
+            ThreadSchedulePolicy::Realtime(RealtimeThreadSchedulePolicy::Fifo),
+        )
+        .is_ok()
+        {
+            return true;
+        }
+    }
+    let granted = set_current_thread_priority(ThreadPriority::Max).is_ok();
+    if !granted {
+        tracing::debug!("MIDI timing thread runs at normal priority (the system refused more)");
+    }
+    granted
 }
 
 /// Sleeps up to `for_at_most`; true when told to stop.

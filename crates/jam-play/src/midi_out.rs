@@ -470,6 +470,7 @@ struct Out {
 
 impl Out {
     fn run(mut self, rx: &Receiver<Msg>) {
+        crate::midi_clock::prefer_this_thread();
         loop {
             let wait = self
                 .pending

@@ -227,8 +227,8 @@ impl Core {
 
     /// Plays participant `participant_id`'s part (`name`) also through the existing MIDI output
     /// `port` ("Ann through my synth"), or no longer (`None`), for this jam. Jamwire's own sound
-    /// of them stays as it is (their mute button silences it). Opens MIDI out for the jam if
-    /// it wasn't.
+    /// of them stays as it is (their mute button silences it). My own id plays my part through
+    /// it, at once, as I play. Opens MIDI out for the jam if it wasn't.
     pub fn play_through(&self, participant_id: &str, name: &str, port: Option<&str>) -> Result<()> {
         let mut stage = self.inner.stage.lock();
         if stage.link.is_none() {
@@ -243,8 +243,18 @@ impl Core {
             };
             stage.midi_out = Some(crate::midi_out::MidiOut::start(config)?);
         }
+        // My own part is known by a name of its own: only its synth gets it.
+        let mine = stage
+            .link
+            .as_ref()
+            .is_some_and(|(session, _)| session.user_id() == participant_id);
+        let (id, name) = if mine {
+            (crate::midi_out::MY_PART, crate::midi_out::MY_PART)
+        } else {
+            (participant_id, name)
+        };
         if let Some(midi) = &stage.midi_out {
-            midi.play_through(participant_id, name, port, "Jamwire")?;
+            midi.play_through(id, name, port, "Jamwire")?;
         }
         Ok(())
     }

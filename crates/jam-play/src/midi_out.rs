@@ -53,6 +53,11 @@ pub const DRUM_NOTE: Duration = Duration::from_millis(100);
 pub const MAX_OFFSET_MS: f64 = 1_000.0;
 /// The merged port's name.
 pub const MERGED_PORT: &str = "Jamwire – All players";
+/// The id MIDI out knows my own part by: it goes only through the output I pick for it (no
+/// port of its own, not on the merged port — those are for the others), at once (no offset:
+/// I am playing it now).
+pub const MY_PART: &str = "~me";
+
 /// The MIDI clock's port's name.
 pub const CLOCK_PORT: &str = "Jamwire – Clock";
 /// The keys channels of the merged port, in order of the players' arrival (channel 10 is the
@@ -515,10 +520,10 @@ impl Out {
         Some(self.players.len() - 1)
     }
 
-    /// Whether player `index` may have a port of their own.
+    /// Whether player `index` may have a port of their own (never my own part).
     fn may_have_port(&self, index: usize) -> bool {
         self.virtual_ports
-            && index < self.players.len()
+            && self.players.get(index).is_some_and(|p| p.id != MY_PART)
             && self.players.iter().filter(|p| p.port.is_some()).count() < MAX_PLAYER_PORTS
     }
 
@@ -575,9 +580,10 @@ impl Out {
                 let Some(index) = self.index_of(&id) else {
                     return;
                 };
+                let offset_ms = if id == MY_PART { 0.0 } else { self.offset_ms };
                 let offset =
-                    Duration::try_from_secs_f64(self.offset_ms.abs() / 1_000.0).unwrap_or_default();
-                let at = if self.offset_ms >= 0.0 {
+                    Duration::try_from_secs_f64(offset_ms.abs() / 1_000.0).unwrap_or_default();
+                let at = if offset_ms >= 0.0 {
                     at.checked_add(offset).unwrap_or(at)
                 } else {
                     at.checked_sub(offset).unwrap_or(at)
@@ -648,6 +654,9 @@ impl Out {
             .flatten()
         {
             port.send(bytes.get(..len).unwrap_or(&bytes));
+        }
+        if player.id == MY_PART {
+            return;
         }
         let merged_channel = match message.part {
             Part::Keys => player.channel,

@@ -158,6 +158,10 @@ impl Stage {
         } else {
             self.speaker.play_local(&event);
         }
+        // My part through a synth of mine, if I chose one: at once.
+        if let Some(midi) = &self.midi_out {
+            midi.play_at(crate::midi_out::MY_PART, Instant::now(), &event);
+        }
         if let Some((session, _)) = &self.link
             && self.wheels.admit(&event, Instant::now())
         {

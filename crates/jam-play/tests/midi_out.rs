@@ -142,6 +142,46 @@ async fn each_players_notes_reach_their_own_port_and_the_merged_one_and_a_leaver
         "no longer through my synth once unchosen"
     );
 
+    // My own part through my synth: Ann picks a synth for her own playing; it gets her
+    // notes as she plays them (and the room still hears them), until she unpicks it.
+    let (my_synth, my_synth_name) = jack::synth("jamwire-test-my-synth");
+    host.play_through(&ann_id, "Ann", Some(&my_synth_name))
+        .unwrap();
+    host.perform(note(InstrumentName::Piano, 72, true)).unwrap();
+    host.perform(note(InstrumentName::Piano, 72, false))
+        .unwrap();
+    host.perform(note(InstrumentName::Drums, 38, true)).unwrap();
+    assert_eq!(
+        my_synth.take(4),
+        [
+            vec![0x90, 72, 100],
+            vec![0x80, 72, 0],
+            vec![0x99, 38, 100],
+            vec![0x89, 38, 0]
+        ],
+        "my part on my synth: keys on 1, drums on 10"
+    );
+    assert_eq!(
+        ann.take(4),
+        [
+            vec![0x90, 72, 100],
+            vec![0x80, 72, 0],
+            vec![0x99, 38, 100],
+            vec![0x89, 38, 0]
+        ],
+        "and the room still gets it"
+    );
+    host.play_through(&ann_id, "Ann", None).unwrap();
+    host.perform(note(InstrumentName::Piano, 74, true)).unwrap();
+    host.perform(note(InstrumentName::Piano, 74, false))
+        .unwrap();
+    assert_eq!(ann.take(2), [vec![0x90, 74, 100], vec![0x80, 74, 0]]);
+    let rest = my_synth.rest();
+    assert!(
+        rest.is_empty(),
+        "my synth gets nothing more once unpicked: {rest:?}"
+    );
+
     bob.perform(PlayInput::Sustain { on: true }).unwrap();
     for n in [48, 52, 55] {
         bob.perform(note(InstrumentName::Piano, n, true)).unwrap();
@@ -179,7 +219,7 @@ async fn each_players_notes_reach_their_own_port_and_the_merged_one_and_a_leaver
     }
 
     // The merged port: Ann on channel 1, Bob (second to arrive) on channel 2, drums on 10.
-    let all = merged.take(10 + 4 + 4);
+    let all = merged.take(10 + 4 + 4 + 6);
     let mut channels: Vec<(u8, u8)> = all
         .iter()
         .filter(|m| m[0] & 0xF0 == 0x90)
@@ -195,10 +235,13 @@ async fn each_players_notes_reach_their_own_port_and_the_merged_one_and_a_leaver
             (0, 65),
             (0, 67),
             (0, 69),
+            (0, 72),
+            (0, 74),
             (1, 48),
             (1, 52),
             (1, 55),
-            (9, 36)
+            (9, 36),
+            (9, 38)
         ],
         "each player on their own channel, drums on 10: {all:?}"
     );

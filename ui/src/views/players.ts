@@ -70,7 +70,16 @@ export class Players {
       sound.textContent = p.id === store.myId ? this.myLabel() : store.sounds.label(p.id);
       li.append(sound);
     }
-    if (p.id === store.myId) return li;
+    if (p.id === store.myId) {
+      // My own part can play through a synth of mine too.
+      if (p.role !== "listener") {
+        const mine = document.createElement("div");
+        mine.className = "mix";
+        mine.append(this.throughPicker(p));
+        li.append(mine);
+      }
+      return li;
+    }
     const controls = document.createElement("div");
     controls.className = "mix";
     const gain = store.volumes[p.name] ?? 1;
@@ -100,8 +109,13 @@ export class Players {
     const store = this.store;
     const picker = document.createElement("select");
     picker.className = "through app-only";
-    picker.setAttribute("aria-label", `MIDI output ${p.name}'s part also plays through`);
-    picker.title = `Also play ${p.name}'s part through a MIDI output (a synth); M mutes Jamwire's own sound of them`;
+    if (p.id === store.myId) {
+      picker.setAttribute("aria-label", "MIDI output my part also plays through");
+      picker.title = "Also play my part through a MIDI output (a synth), as I play";
+    } else {
+      picker.setAttribute("aria-label", `MIDI output ${p.name}'s part also plays through`);
+      picker.title = `Also play ${p.name}'s part through a MIDI output (a synth); M mutes Jamwire's own sound of them`;
+    }
     const fill = (outputs: string[]) => {
       const chosen = store.through.get(p.name) ?? "";
       const names = chosen && !outputs.includes(chosen) ? [chosen, ...outputs] : outputs;

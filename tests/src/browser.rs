@@ -311,3 +311,45 @@ impl Drop for Browser {
         }
     }
 }
+
+/// The native client watching the room: who joins, what they play, who leaves.
+pub struct Watcher(pub jam_session::Session);
+
+impl Watcher {
+    /// Joins the room of `invite` as "Watcher".
+    pub async fn join(invite: &str) -> Watcher {
+        Watcher::join_as(invite, "Watcher").await
+    }
+
+    /// Joins the room of `invite` as `name`.
+    pub async fn join_as(invite: &str, name: &str) -> Watcher {
+        let invite = jam_session::Invite::parse(invite).unwrap_or_else(|e| panic!("{e}"));
+        let session =
+            jam_session::Session::connect(jam_session::SessionConfig::join(&invite, name))
+                .await
+                .unwrap_or_else(|e| panic!("the watcher joins: {e}"));
+        Watcher(session)
+    }
+
+    /// Events until `stop` says so (bounded); gives them all.
+    pub async fn until(
+        &mut self,
+        what: &str,
+        mut stop: impl FnMut(&jam_session::SessionEvent) -> bool,
+    ) -> Vec<jam_session::SessionEvent> {
+        let mut seen = Vec::new();
+        tokio::time::timeout(PATIENCE, async {
+            while let Some(event) = self.0.next_event().await {
+                let done = stop(&event);
+                seen.push(event);
+                if done {
+                    return;
+                }
+            }
+            panic!("the session ended waiting for {what}");
+        })
+        .await
+        .unwrap_or_else(|_| panic!("gave up waiting for {what}"));
+        seen
+    }
+}

@@ -10,9 +10,9 @@
 
 use std::time::Duration;
 
-use jam_session::{Invite, Session, SessionConfig, SessionEvent};
+use jam_session::{Invite, SessionEvent};
 use jam_tests::PATIENCE;
-use jam_tests::browser::{Browser, Kind};
+use jam_tests::browser::{Browser, Kind, Watcher};
 use jam_tests::groove::{Program, SilentHost, jam, play_through, record_on};
 use jam_tests::heard::{Heard, Pulse, groove_file, samples};
 use tokio::process::Command;
@@ -20,41 +20,6 @@ use tokio::process::Command;
 /// One browser test at a time: each records a browser's audio in real time, and two at once on
 /// a 2-core machine make it drop out.
 static ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// The native client watching the room: who joins, what they play, who leaves.
-struct Watcher(Session);
-
-impl Watcher {
-    async fn join(invite: &str) -> Watcher {
-        let invite = Invite::parse(invite).unwrap_or_else(|e| panic!("{e}"));
-        let session = Session::connect(SessionConfig::join(&invite, "Watcher"))
-            .await
-            .unwrap_or_else(|e| panic!("the watcher joins: {e}"));
-        Watcher(session)
-    }
-
-    /// Events until `stop` says so (bounded); gives them all.
-    async fn until(
-        &mut self,
-        what: &str,
-        mut stop: impl FnMut(&SessionEvent) -> bool,
-    ) -> Vec<SessionEvent> {
-        let mut seen = Vec::new();
-        tokio::time::timeout(PATIENCE, async {
-            while let Some(event) = self.0.next_event().await {
-                let done = stop(&event);
-                seen.push(event);
-                if done {
-                    return;
-                }
-            }
-            panic!("the session ended waiting for {what}");
-        })
-        .await
-        .unwrap_or_else(|_| panic!("gave up waiting for {what}"));
-        seen
-    }
-}
 
 /// A page of another origin: a bare HTTP server on a free port answering every request with a
 /// page titled "waiting" (and no Content-Security-Policy to stop its script).

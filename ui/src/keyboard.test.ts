@@ -42,6 +42,14 @@ describe("piano keys", () => {
     expect(p.keyUp({ code: "Space" })).toEqual([{ type: "sustain", on: false }]);
   });
 
+  it("leaves Space and Enter to a control reached with the keyboard, and still plays the letters", () => {
+    const p = new KeyboardPlayer();
+    expect(p.keyDown(key("Space"), "control")).toEqual([]);
+    expect(p.keyDown(key("Enter"), "control")).toEqual([]);
+    expect(p.keyUp({ code: "Space" })).toEqual([]);
+    expect(p.keyDown(key("KeyA"), "control")).toEqual([{ type: "noteOn", instrument: "piano", note: 60, velocity: 96 }]);
+  });
+
   it("never plays while typing or with a shortcut modifier", () => {
     const p = new KeyboardPlayer();
     expect(p.keyDown(key("KeyA"), "text")).toEqual([]);

@@ -76,7 +76,10 @@ export interface KeyInput {
 }
 
 /** Where keyboard focus is, as far as playing is concerned. */
-export type Focus = "piano" | "drums" | "text";
+/** Where the focus is: a text field (no keys play), the drums, a control reached with the
+ * keyboard (Space and Enter are its own; the other keys still play the piano), or anywhere else
+ * (the piano). */
+export type Focus = "piano" | "drums" | "text" | "control";
 
 /** Turns key presses into musical actions, remembering which note each held key started. */
 export class KeyboardPlayer {
@@ -89,6 +92,7 @@ export class KeyboardPlayer {
   /** A key went down. Returns what to play (nothing for unmapped keys, repeats and typing). */
   keyDown(e: KeyInput, focus: Focus): KeyAction[] {
     if (focus === "text" || e.ctrlKey || e.altKey || e.metaKey) return [];
+    if (focus === "control" && (e.code === "Space" || e.code === "Enter" || e.code === "NumpadEnter")) return [];
     if (e.repeat || this.held.has(e.code)) return [];
     if (focus === "drums" || e.shiftKey) {
       const pad = DRUM_BY_CODE.get(e.code);

@@ -2,6 +2,7 @@
 import { api, errorMessage, inApp } from "./api";
 import { showStartError } from "./dom";
 import { Store } from "./store";
+import { Announcer } from "./views/announcer";
 import { Chat } from "./views/chat";
 import { Instruments } from "./views/instruments";
 import { Players } from "./views/players";
@@ -17,7 +18,9 @@ async function boot(): Promise<void> {
   if (!inApp) document.body.classList.add("guest");
   const store = new Store();
   const room = new Room(store);
-  // Players first: the others colour what they draw by the roster it keeps.
+  // The announcer before the player list (a leaver's name is still known), the player list
+  // before the rest: they colour what they draw by the roster it keeps.
+  new Announcer(store).mount();
   new Players(store).mount();
   new Instruments(store).mount();
   new Sequencer(store).mount();

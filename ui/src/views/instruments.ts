@@ -79,7 +79,7 @@ export class Instruments {
     this.renderDrums();
     window.addEventListener("keydown", (e) => {
       const focus = this.focusOf(e.target);
-      if (focus !== "text" && e.code === "Space") e.preventDefault();
+      if (focus !== "text" && focus !== "control" && e.code === "Space") e.preventDefault();
       const actions = this.store.player.keyDown(e, focus);
       if (actions.length > 0) e.preventDefault();
       this.apply(actions);
@@ -126,6 +126,9 @@ export class Instruments {
     const el = target instanceof HTMLElement ? target : null;
     if (isTextField(el)) return "text";
     if (el?.closest("#drums")) return "drums";
+    // A control reached with the keyboard (a sequencer step, a button, a checkbox) gets Space
+    // and Enter; one clicked with the mouse leaves them to the keys (Space: sustain).
+    if (el && !el.closest("#piano") && el.matches("button, input, [tabindex]") && focusVisible(el)) return "control";
     return "piano";
   }
 
@@ -173,18 +176,26 @@ export class Instruments {
       const el = document.createElement("button");
       el.className = key.black ? "key black" : "key white";
       el.dataset.note = String(key.note);
-      el.setAttribute("aria-label", key.name);
       el.style.setProperty("--i", String(key.whiteIndex));
+      // Named by its note ("C4"), which a C shows and the others carry unseen; the computer
+      // key that plays it is a shortcut, shown but not part of the name.
       const letter = document.createElement("span");
       letter.className = "letter";
-      letter.textContent = player.labelFor(key.note) ?? "";
+      letter.setAttribute("aria-hidden", "true");
+      const shortcut = player.labelFor(key.note) ?? "";
+      letter.textContent = shortcut;
+      if (shortcut) el.setAttribute("aria-keyshortcuts", shortcut);
       el.append(letter);
-      if (key.note % 12 === 0) {
-        const octave = document.createElement("span");
-        octave.className = "octave";
-        octave.textContent = key.name;
-        el.append(octave);
-      }
+      const name = document.createElement("span");
+      name.className = key.note % 12 === 0 ? "octave" : "visually-hidden";
+      name.textContent = key.name;
+      el.append(name);
+      // Enter or Space on a focused key (keyboard users): a short note.
+      el.addEventListener("click", (e) => {
+        if (e.detail !== 0) return;
+        this.play({ type: "noteOn", instrument: "piano", note: key.note, velocity: player.velocity });
+        setTimeout(() => this.play({ type: "noteOff", instrument: "piano", note: key.note }), 300);
+      });
       el.addEventListener("pointerdown", (e) => {
         e.preventDefault();
         el.setPointerCapture?.(e.pointerId);
@@ -211,10 +222,11 @@ export class Instruments {
       const el = document.createElement("button");
       el.className = "pad";
       el.dataset.note = String(pad.note);
-      el.setAttribute("aria-label", `${pad.label} (${pad.key})`);
+      el.setAttribute("aria-keyshortcuts", `Shift+${pad.key}`);
       const label = document.createElement("span");
       label.textContent = pad.label;
       const key = document.createElement("kbd");
+      key.setAttribute("aria-hidden", "true");
       key.textContent = pad.key;
       el.append(label, key);
       const hit = () => this.play({ type: "noteOn", instrument: "drums", note: pad.note, velocity: this.store.player.velocity });
@@ -245,4 +257,13 @@ export function flashParticipant(id: string): void {
   if (!row) return;
   row.classList.add("active");
   setTimeout(() => row.classList.remove("active"), 150);
+}
+
+/** Whether `el` has the keyboard's focus ring (`:focus-visible`; false where unsupported). */
+function focusVisible(el: HTMLElement): boolean {
+  try {
+    return el.matches(":focus-visible");
+  } catch {
+    return false;
+  }
 }

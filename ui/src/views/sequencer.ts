@@ -37,34 +37,127 @@ export class Sequencer {
     $("click-toggle").addEventListener("change", () =>
       api.setClick(input("click-toggle").checked).catch((e) => showRoomError(errorMessage(e))),
     );
+    $("sequencer").addEventListener("keydown", (e) => this.onGridKey(e));
     $("seq-toggle").addEventListener("click", () => this.change({ ...this.store.pattern, running: !this.store.pattern.running }));
     $("seq-clear").addEventListener("click", () => this.change({ ...emptyPattern(), running: this.store.pattern.running }));
   }
 
+  /**
+   * The grid as ARIA's grid pattern: a header row of step numbers, then a row per sound with its
+   * name as the row header and a toggle button per step. One step is in the tab order at a time
+   * (the one last focused); the arrow keys, Home and End move between steps, Space or Enter
+   * toggles one. A screen reader hears "Snare, step 5, toggle button, pressed".
+   */
   private render(): void {
     const pattern = this.store.pattern;
     const grid = $("sequencer");
+    const focused = document.activeElement instanceof HTMLElement && grid.contains(document.activeElement)
+      ? document.activeElement
+      : null;
+    const [focusNote, focusStep] = focused
+      ? [focused.dataset.note, focused.dataset.step]
+      : [grid.dataset.focusNote, grid.dataset.focusStep];
     grid.replaceChildren();
+    const header = document.createElement("div");
+    header.className = "seq-row seq-head";
+    header.setAttribute("role", "row");
+    const corner = document.createElement("span");
+    corner.setAttribute("role", "columnheader");
+    corner.className = "seq-label";
+    corner.textContent = "Sound";
+    header.append(corner);
+    for (let step = 0; step < STEPS; step++) {
+      const number = document.createElement("span");
+      number.setAttribute("role", "columnheader");
+      number.className = `seq-step-number${step % 4 === 0 ? " beat-start" : ""}`;
+      number.textContent = String(step + 1);
+      header.append(number);
+    }
+    grid.append(header);
+    let roving: HTMLButtonElement | null = null;
     for (const row of SEQUENCER_ROWS) {
+      const line = document.createElement("div");
+      line.className = "seq-row";
+      line.setAttribute("role", "row");
       const label = document.createElement("span");
       label.className = "seq-label";
+      label.setAttribute("role", "rowheader");
       label.textContent = row.label;
-      grid.append(label);
+      line.append(label);
       for (let step = 0; step < STEPS; step++) {
         const on = isOn(pattern, row.note, step);
+        const gridcell = document.createElement("span");
+        gridcell.setAttribute("role", "gridcell");
         const cell = document.createElement("button");
         cell.className = `step${step % 4 === 0 ? " beat-start" : ""}${on ? " on" : ""}`;
         cell.dataset.note = String(row.note);
         cell.dataset.step = String(step);
-        cell.setAttribute("aria-label", `${row.label} step ${step + 1}`);
+        cell.setAttribute("aria-label", `${row.label}, step ${step + 1}`);
         cell.setAttribute("aria-pressed", String(on));
+        cell.tabIndex = -1;
         cell.disabled = this.store.listener;
         cell.addEventListener("click", () => this.change(toggleStep(this.store.pattern, row.note, step)));
-        grid.append(cell);
+        cell.addEventListener("focus", () => this.rove(cell));
+        if (String(row.note) === focusNote && String(step) === focusStep) roving = cell;
+        gridcell.append(cell);
+        line.append(gridcell);
       }
+      grid.append(line);
+    }
+    roving ??= grid.querySelector<HTMLButtonElement>("button.step");
+    if (roving) {
+      roving.tabIndex = 0;
+      if (focused) roving.focus();
     }
     $("seq-toggle").textContent = pattern.running ? "■ Stop" : "▶ Start";
     this.lastColumn = -1;
+  }
+
+  /** `cell` is the grid's one step in the tab order now. */
+  private rove(cell: HTMLButtonElement): void {
+    const grid = $("sequencer");
+    for (const other of grid.querySelectorAll<HTMLButtonElement>("button.step[tabindex='0']")) {
+      if (other !== cell) other.tabIndex = -1;
+    }
+    cell.tabIndex = 0;
+    grid.dataset.focusNote = cell.dataset.note;
+    grid.dataset.focusStep = cell.dataset.step;
+  }
+
+  /** The arrow keys, Home and End move between steps (Ctrl+Home/End: the first/last row). */
+  private onGridKey(e: KeyboardEvent): void {
+    const cell = e.target instanceof HTMLButtonElement && e.target.classList.contains("step") ? e.target : null;
+    if (!cell) return;
+    const rows = SEQUENCER_ROWS.map((r) => String(r.note));
+    let row = rows.indexOf(cell.dataset.note ?? "");
+    let step = Number(cell.dataset.step);
+    switch (e.key) {
+      case "ArrowRight":
+        step = Math.min(STEPS - 1, step + 1);
+        break;
+      case "ArrowLeft":
+        step = Math.max(0, step - 1);
+        break;
+      case "ArrowDown":
+        row = Math.min(rows.length - 1, row + 1);
+        break;
+      case "ArrowUp":
+        row = Math.max(0, row - 1);
+        break;
+      case "Home":
+        step = 0;
+        if (e.ctrlKey) row = 0;
+        break;
+      case "End":
+        step = STEPS - 1;
+        if (e.ctrlKey) row = rows.length - 1;
+        break;
+      default:
+        return;
+    }
+    e.preventDefault();
+    const next = $("sequencer").querySelector<HTMLButtonElement>(`button.step[data-note="${rows[row]}"][data-step="${step}"]`);
+    next?.focus();
   }
 
   /** Our change: shown at once, undone if the Rust side refuses it. */

@@ -39,6 +39,13 @@ export class SettingsView {
     $("settings-open").addEventListener("click", () => this.toggle($("settings").hidden));
     $("settings-open-room").addEventListener("click", () => this.toggle($("settings").hidden));
     $("settings-close").addEventListener("click", () => this.toggle(false));
+    // Escape closes the settings wherever the focus is in them.
+    $("settings").addEventListener("keydown", (e) => {
+      if (e.key === "Escape") {
+        e.preventDefault();
+        this.toggle(false);
+      }
+    });
     const audioChanged = () => {
       // The Rust side gives a new output everyone's volume and mute again.
       api.setAudio(select("audio-device").value, Number(select("buffer-frames").value)).then(
@@ -65,8 +72,24 @@ export class SettingsView {
     $("fixed-delay").addEventListener("change", playoutChanged);
   }
 
+  /** What had the focus when the settings opened: it gets it back when they close. */
+  private opener: HTMLElement | null = null;
+
   private toggle(open: boolean): void {
-    $("settings").hidden = !open;
+    const panel = $("settings");
+    if (open && panel.hidden) {
+      this.opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+    }
+    panel.hidden = !open;
+    if (open) {
+      // The focus goes into the panel, to its heading (read first, then Tab to the controls).
+      const title = $("settings-title");
+      title.tabIndex = -1;
+      title.focus();
+    } else if (this.opener?.isConnected) {
+      this.opener.focus();
+      this.opener = null;
+    }
     if (open) api.midiStatus().then((m) => this.showMidi(m), () => undefined);
     if (open) api.midiOutStatus().then((m) => this.showMidiOut(m, select("midi-out-port").value), () => undefined);
   }

@@ -22,7 +22,7 @@ JAM_APT_PACKAGES=(build-essential pkg-config libssl-dev libasound2-dev libasound
 #                                the running app, and the desktop, AppStream and unit checks
 JAM_TEST_APT_PACKAGES=(jackd2 libjack-jackd2-dev xvfb webkit2gtk-driver pulseaudio pulseaudio-utils imagemagick xdotool
   iproute2 nftables miniupnpd-nftables dbus desktop-file-utils appstream systemd chromium chromium-driver firefox-esr
-  gcc-mingw-w64-x86-64-posix wine64)
+  gcc-mingw-w64-x86-64-posix wine64 at-spi2-core python3-pyatspi)
 
 jam_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

@@ -398,6 +398,36 @@ impl Instance {
         id.as_str().unwrap_or_default().to_owned()
     }
 
+    /// axe-core (`ui/node_modules/axe-core`) over the window as it is now: the serious and
+    /// critical violations, each as "WHERE: rule (impact): help — the first elements".
+    async fn axe(&self, screen: &str) -> Vec<String> {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/node_modules/axe-core/axe.min.js");
+        let source = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{} (npm install in ui/): {e}", path.display()));
+        self.client
+            .execute(&source, vec![])
+            .await
+            .expect("axe-core loads");
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1]; \
+                 axe.run(document, { resultTypes: ['violations'] }).then((r) => done( \
+                 r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical') \
+                 .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 4) \
+                 .map((n) => n.target.join(' ')).join(', ')}`)), (e) => done([`axe failed: ${e}`]));",
+                vec![],
+            )
+            .await
+            .expect("axe-core runs");
+        let found: Vec<String> = serde_json::from_value(found).expect("a list");
+        found
+            .into_iter()
+            .map(|v| format!("{screen}: {v}"))
+            .collect()
+    }
+
     async fn value_of(&self, css: &str) -> String {
         self.wait_for(css)
             .await
@@ -530,6 +560,8 @@ async fn two_apps_host_join_play_hear_and_listen() {
     let a = launch("a", display, server, dir).await;
     a.type_into("#name", "Ann").await;
     a.screenshot("start-screen.png").await;
+    // Accessibility (axe-core) of each screen of the app's window, reported at the end.
+    let mut violations = a.axe("start screen").await;
     a.click("#host-button").await;
     a.wait_for("#room:not([hidden])").await;
     let invite = a.text("#invite-text").await;
@@ -563,6 +595,12 @@ async fn two_apps_host_join_play_hear_and_listen() {
     b.wait_for("#room:not([hidden])").await;
     a.wait_count("#participants li", 2).await;
     b.wait_count("#participants li", 2).await;
+    violations.extend(a.axe("the host's room").await);
+    violations.extend(b.axe("a player's room").await);
+    a.click("#settings-open-room").await;
+    a.wait_for("#settings:not([hidden])").await;
+    violations.extend(a.axe("settings").await);
+    a.click("#settings-close").await;
     // The host records by default, and everyone is told.
     b.wait_for("#rec-mark:not([hidden])").await;
     let ann = b.colour_of("Ann").await;
@@ -822,6 +860,12 @@ async fn two_apps_host_join_play_hear_and_listen() {
     // Opened, it shows who played: Ben twice, first playing then listening.
     a.click("#takes li .what").await;
     a.wait_count("#takes li .who li", 3).await;
+    violations.extend(a.axe("the takes").await);
+    assert!(
+        violations.is_empty(),
+        "serious or critical accessibility violations in the app:\n{}",
+        violations.join("\n")
+    );
     let who = a.text("#takes li .who").await;
     assert!(
         who.contains("Ann (player)") && who.contains("Ben (listener)"),
@@ -877,6 +921,123 @@ async fn two_apps_host_join_play_hear_and_listen() {
 /// A friend without the app: the host's room shows a browser link; headless Chromium opens it,
 /// joins, and the two play to each other — the guest in the app's player list, its pad lit
 /// in its colour and heard in the app, the app's note lit in the browser.
+/// The accessibility tree the app publishes on the AT-SPI bus (what Orca reads), as
+/// `scripts/lib/atspi-tree.py` prints it: (role, name) pairs. Empty until the app is there.
+fn atspi_tree(bus: &str, display: &str) -> Vec<(String, String)> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/lib/atspi-tree.py");
+    let Ok(out) = Command::new("/usr/bin/python3")
+        .arg(&script)
+        .arg("jamwire")
+        .env("DBUS_SESSION_BUS_ADDRESS", bus)
+        .env("DISPLAY", display)
+        .stderr(Stdio::null())
+        .output()
+    else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| {
+            (
+                v["role"].as_str().unwrap_or_default().to_owned(),
+                v["name"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// With the accessibility bus running (as a desktop with a screen reader has it), the app's
+/// controls appear on AT-SPI with their names and roles: the Host button, then in the room a
+/// piano key named "C4", the tempo field and the chat box.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_apps_controls_reach_the_accessibility_bus_with_names_and_roles() {
+    let Desk {
+        dir,
+        display,
+        server,
+        ..
+    } = &desk("atspi").await;
+    let (_bus_daemon, bus) = session_bus(dir);
+    let _a11y = Proc(
+        Command::new("/usr/libexec/at-spi-bus-launcher")
+            .arg("--launch-immediately")
+            .env("DBUS_SESSION_BUS_ADDRESS", &bus)
+            .env("DISPLAY", display)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("at-spi-bus-launcher (Debian's at-spi2-core)"),
+    );
+    // A screen reader says it is there: toolkits then publish their trees.
+    until("the accessibility bus", || async {
+        Command::new("dbus-send")
+            .args([
+                "--session",
+                "--print-reply",
+                "--dest=org.a11y.Bus",
+                "/org/a11y/bus",
+                "org.freedesktop.DBus.Properties.Set",
+                "string:org.a11y.Status",
+                "string:ScreenReaderEnabled",
+                "variant:boolean:true",
+            ])
+            .env("DBUS_SESSION_BUS_ADDRESS", &bus)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+            .then_some(())
+    })
+    .await;
+    let how = Launch {
+        dbus: Some(bus.clone()),
+        ..Launch::default()
+    };
+    let a = launch_with("a", display, server, dir, &how).await;
+    a.wait_for("#host-button").await;
+    let has = |tree: &[(String, String)], role: &str, name: &str| {
+        tree.iter().any(|(r, n)| r == role && n == name)
+    };
+    let tree = until("the Host button on the bus", || async {
+        let tree = atspi_tree(&bus, display);
+        has(&tree, "push button", "Host").then_some(tree)
+    })
+    .await;
+    assert!(
+        has(&tree, "entry", "Your name"),
+        "the name field: {:?}",
+        tree.iter()
+            .filter(|(r, _)| r == "entry")
+            .collect::<Vec<_>>()
+    );
+
+    a.type_into("#name", "Ann").await;
+    a.click("#host-button").await;
+    a.wait_for("#room:not([hidden])").await;
+    let tree = until("the room's controls on the bus", || async {
+        let tree = atspi_tree(&bus, display);
+        has(&tree, "push button", "C4").then_some(tree)
+    })
+    .await;
+    for (role, name) in [
+        // WebKitGTK publishes a number field as an entry.
+        ("entry", "Tempo (BPM)"),
+        ("entry", "Chat message"),
+        ("toggle button", "Kick, step 1"),
+    ] {
+        assert!(
+            has(&tree, role, name),
+            "{role} {name:?} on the bus; it has: {:?}",
+            tree.iter()
+                .filter(|(r, n)| !n.is_empty() && (r == role || n == name))
+                .collect::<Vec<_>>()
+        );
+    }
+    let _ = a.client.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_app_hosts_and_a_browser_guest_joins_from_its_link() {
     let Desk {

@@ -230,6 +230,15 @@ async fn a_keyboard_only_guest_jams_and_the_page_has_no_serious_accessibility_vi
         "closing the settings gives the focus back to what opened them"
     );
 
+    // The keys panel: `?` opens it (modal), Escape closes it.
+    browser.press("?").await;
+    browser.wait_for("#help[open]").await;
+    for v in serious_violations(&browser, &axe).await {
+        report.push(format!("keys panel: {v}"));
+    }
+    browser.press(ESCAPE).await;
+    browser.wait_for("#help:not([open])").await;
+
     // Leave.
     tab_to(&browser, "#leave-button").await;
     browser.press(ENTER).await;

@@ -34,3 +34,24 @@ export function isTextField(el: Element | null): boolean {
     (el.tagName === "INPUT" || el.tagName === "TEXTAREA" || el.tagName === "SELECT" || el.isContentEditable)
   );
 }
+
+/**
+ * Names each control wrapped in a `<label>` by the label's own words alone ("Your name"). The
+ * accessible-name rules add a wrapped control's value to its label's text, and WebKit adds its
+ * placeholder: a screen reader would say "Your name Keys", "Port 7878". Controls that have a
+ * name of their own (`aria-label`, `aria-labelledby`) are left as they are.
+ */
+export function nameWrappedControls(root: ParentNode = document): void {
+  for (const control of root.querySelectorAll<HTMLElement>("label input, label select, label textarea")) {
+    if (control.hasAttribute("aria-label") || control.hasAttribute("aria-labelledby")) continue;
+    const label = control.closest("label");
+    if (!label) continue;
+    const words = [...label.childNodes]
+      .filter((n) => n.nodeType === Node.TEXT_NODE || (n instanceof HTMLElement && !n.matches("input, select, textarea, button")))
+      .map((n) => n.textContent ?? "")
+      .join(" ")
+      .replace(/\s+/g, " ")
+      .trim();
+    if (words) control.setAttribute("aria-label", words);
+  }
+}

@@ -482,6 +482,36 @@ impl Instance {
         .await
     }
 
+    /// Presses and releases `keys` one after another (WebDriver key values: `\u{E004}` is Tab).
+    async fn press(&self, keys: &str) {
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        let mut actions = KeyActions::new("keys".into());
+        for key in keys.chars() {
+            actions = actions
+                .then(KeyAction::Down { value: key })
+                .then(KeyAction::Up { value: key });
+        }
+        self.client
+            .perform_actions(actions)
+            .await
+            .expect("keys pressed");
+    }
+
+    /// Presses Tab until the focus is on an element matching `css` (at most 200 times).
+    async fn tab_to(&self, css: &str) {
+        let check = format!(
+            "return document.activeElement !== null && document.activeElement.matches({});",
+            serde_json::to_string(css).unwrap()
+        );
+        for _ in 0..200 {
+            if self.client.execute(&check, vec![]).await.unwrap() == json!(true) {
+                return;
+            }
+            self.press("\u{E004}").await;
+        }
+        panic!("Tab never reached {css}");
+    }
+
     /// Holds a key of the computer keyboard for `held`, as a musician plays a note.
     async fn hold_key(&self, key: char, held: Duration) {
         use fantoccini::actions::{InputSource, KeyAction, KeyActions};
@@ -921,6 +951,77 @@ async fn two_apps_host_join_play_hear_and_listen() {
 /// A friend without the app: the host's room shows a browser link; headless Chromium opens it,
 /// joins, and the two play to each other — the guest in the app's player list, its pad lit
 /// in its colour and heard in the app, the app's note lit in the browser.
+/// The app by keyboard alone — no mouse event at all: type a name, host, change the tempo,
+/// program the sequencer, chat, open and close the settings and the keys panel, leave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_is_played_with_the_keyboard_alone() {
+    const ENTER: &str = "\u{E007}";
+    const ESCAPE: &str = "\u{E00C}";
+    let Desk {
+        dir,
+        display,
+        server,
+        ..
+    } = &desk("keyboard").await;
+    let a = launch("a", display, server, dir).await;
+    a.wait_for("#host-button").await;
+    a.tab_to("#name").await;
+    a.press("Ann").await;
+    a.tab_to("#host-button").await;
+    a.press(ENTER).await;
+    a.wait_for("#room:not([hidden])").await;
+
+    a.tab_to("#bpm").await;
+    a.press(&"\u{E003}".repeat(3)).await;
+    a.press("96").await;
+    a.press(ENTER).await;
+    until("the tempo to change", || async {
+        (a.value_of("#bpm").await == "96").then_some(())
+    })
+    .await;
+
+    a.tab_to("#sequencer button.step").await;
+    a.press(&"\u{E015}".repeat(7)).await; // down to the kick
+    a.press(" ").await;
+    a.press(&"\u{E014}".repeat(8)).await; // right to step 9
+    a.press(ENTER).await;
+    for step in [0, 8] {
+        a.wait_for(&format!(
+            "#sequencer button.step[data-note='36'][data-step='{step}'][aria-pressed='true']"
+        ))
+        .await;
+    }
+
+    a.tab_to("#chat-input").await;
+    a.press("by keys").await;
+    a.press(ENTER).await;
+    until("the chat line", || async {
+        a.text("#chat-log").await.contains("by keys").then_some(())
+    })
+    .await;
+
+    a.tab_to("#settings-open-room").await;
+    a.press(ENTER).await;
+    a.wait_for("#settings:not([hidden])").await;
+    a.press(ESCAPE).await;
+    a.wait_for("#settings[hidden]").await;
+    assert_eq!(
+        a.focused().await,
+        "settings-open-room",
+        "the focus comes back"
+    );
+    a.press("?").await;
+    a.wait_for("#help[open]").await;
+    a.press(ESCAPE).await;
+    a.wait_for("#help:not([open])").await;
+
+    a.tab_to("#leave-button").await;
+    a.press(ENTER).await;
+    a.wait_for("#start:not([hidden])").await;
+    let _ = a.client.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// The accessibility tree the app publishes on the AT-SPI bus (what Orca reads), as
 /// `scripts/lib/atspi-tree.py` prints it: (role, name) pairs. Empty until the app is there.
 fn atspi_tree(bus: &str, display: &str) -> Vec<(String, String)> {

@@ -239,6 +239,43 @@ async fn a_keyboard_only_guest_jams_and_the_page_has_no_serious_accessibility_vi
     browser.press(ESCAPE).await;
     browser.wait_for("#help:not([open])").await;
 
+    // A 360 px phone, and a 1280 × 900 window at 200 % zoom (640 × 450 CSS pixels): the room
+    // fits the width (no sideways scrolling), and axe finds nothing new.
+    for (width, height, what) in [(360, 780, "360 px wide"), (640, 450, "200 % zoom")] {
+        browser
+            .client
+            .set_window_size(width, height)
+            .await
+            .expect("the window resizes");
+        let overflow = browser
+            .eval(
+                "const s = document.querySelector('.scroll'); \
+                 return Math.max(s.scrollWidth - s.clientWidth, \
+                 document.documentElement.scrollWidth - document.documentElement.clientWidth);",
+            )
+            .await;
+        if overflow.as_i64().is_none_or(|o| o > 0) {
+            let wide = browser
+                .eval(
+                    "return [...document.querySelectorAll('#room *')].filter((e) => \
+                     e.getBoundingClientRect().right > document.documentElement.clientWidth + 1 \
+                     && e.getClientRects().length > 0).slice(0, 8).map((e) => \
+                     `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}.${e.className} \
+                     (right ${Math.round(e.getBoundingClientRect().right)})`);",
+                )
+                .await;
+            panic!("{what}: the room is {overflow} px wider than the window: {wide}");
+        }
+        for v in serious_violations(&browser, &axe).await {
+            report.push(format!("room, {what}: {v}"));
+        }
+    }
+    browser
+        .client
+        .set_window_size(1280, 900)
+        .await
+        .expect("the window resizes");
+
     // Leave.
     tab_to(&browser, "#leave-button").await;
     browser.press(ENTER).await;

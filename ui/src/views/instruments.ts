@@ -19,12 +19,14 @@ function keyElement(instrument: Instrument, note: number): HTMLElement | null {
   return document.querySelector<HTMLElement>(`#${instrument} [data-note="${note}"]`);
 }
 
-/** Lights a key or pad in a player's colour; drums (and notes with a length) go out by themselves. */
-export function light(instrument: Instrument, note: number, colour: string, who: string, forMs?: number | null): void {
+/** Lights a key or pad in a player's colour, with their initial as a second cue (colour is never
+ * the only one); drums (and notes with a length) go out by themselves. */
+export function light(instrument: Instrument, note: number, colour: string, who: string, forMs?: number | null, name = ""): void {
   const el = keyElement(instrument, note);
   if (!el) return;
   el.style.setProperty("--lit", colour);
   el.classList.add("lit");
+  el.dataset.litInitial = [...name.trim()][0]?.toUpperCase() ?? "";
   el.dataset.litBy = who;
   el.dataset.lastColour = colour;
   el.dataset.lastBy = who;
@@ -96,7 +98,7 @@ export class Instruments {
       switch (input.type) {
         case "noteOn":
           flashParticipant(e.senderId);
-          later(() => light(input.instrument, input.note, colour, e.senderId, e.durationMs));
+          later(() => light(input.instrument, input.note, colour, e.senderId, e.durationMs, this.store.nameOf(e.senderId)));
           break;
         case "noteOff":
           later(() => unlight(input.instrument, input.note, e.senderId));
@@ -107,7 +109,9 @@ export class Instruments {
     });
     this.store.onRoom("joined", (e) => {
       unlightAll();
-      for (const held of e.heldNotes) light("piano", held.note, this.store.roster.colour(held.userId), held.userId);
+      for (const held of e.heldNotes) {
+        light("piano", held.note, this.store.roster.colour(held.userId), held.userId, undefined, this.store.nameOf(held.userId));
+      }
     });
     this.store.onRoom("userLeft", (e) => unlightAll(e.userId));
     this.store.on("entered", () => this.applyListenerMode());
@@ -136,7 +140,9 @@ export class Instruments {
   play(input: PlayInput): void {
     const store = this.store;
     if (store.listener) return;
-    if (input.type === "noteOn") light(input.instrument, input.note, store.myColour(), store.myId ?? "me");
+    if (input.type === "noteOn") {
+      light(input.instrument, input.note, store.myColour(), store.myId ?? "me", undefined, store.myId ? store.nameOf(store.myId) : "");
+    }
     if (input.type === "noteOff" && input.instrument === "piano") unlight("piano", input.note);
     if (input.type === "sustain") $("sustain-mark").hidden = !input.on;
     if (store.jam) store.activity.record("out", describe(input), performance.now());

@@ -91,6 +91,10 @@ export class Players {
       store.volumes[p.name] = value;
       api.setVolume(p.id, p.name, value, store.muted.has(p.id)).catch((e) => showRoomError(errorMessage(e)));
     };
+    // A screen reader says "Volume of Ann, 80 %".
+    const valueText = () => slider.setAttribute("aria-valuetext", `${slider.value} %`);
+    valueText();
+    slider.addEventListener("input", valueText);
     slider.addEventListener("input", send);
     mute.addEventListener("click", () => {
       if (store.muted.has(p.id)) store.muted.delete(p.id);

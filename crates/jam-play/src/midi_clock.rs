@@ -76,10 +76,12 @@ impl ClockSink for SharedPort {
     }
 }
 
-/// A usable tempo: finite and positive, else the default 120.
+/// A usable tempo: within the protocol's 20–400 BPM (a room's tempo always is; this keeps a
+/// pulse long enough to step by at relay times), else the default 120.
 fn bpm_of(tempo: &Tempo) -> f64 {
+    use jam_protocol::event::{MAX_BPM, MIN_BPM};
     if tempo.bpm.is_finite() && tempo.bpm > 0.0 {
-        tempo.bpm
+        tempo.bpm.clamp(MIN_BPM, MAX_BPM)
     } else {
         120.0
     }
@@ -106,12 +108,19 @@ pub fn next_pulse(tempo: &Tempo, after_ms: f64) -> f64 {
     }
     let mut k = ((after_ms - tempo.anchor_ms) / p).floor();
     let mut at = tempo.anchor_ms + k * p;
-    // At most two steps: `k` is within one of the answer.
-    while at <= after_ms + SAME_PULSE_MS {
+    // At most two steps: `k` is within one of the answer (bounded all the same).
+    for _ in 0..4 {
+        if at > after_ms + SAME_PULSE_MS {
+            return at;
+        }
         k += 1.0;
         at = tempo.anchor_ms + k * p;
     }
-    at
+    if at > after_ms + SAME_PULSE_MS {
+        at
+    } else {
+        f64::NAN
+    }
 }
 
 /// Where the clock starts when asked at `now_ms`: the first bar line at least
@@ -404,6 +413,14 @@ mod tests {
             assert!(pulse_ms(&t).is_finite() && pulse_ms(&t) > 0.0);
             let (at, p) = start_at(&t, 0.0);
             assert!(at.is_finite() && p < 16_384);
+        }
+        // Tempos no room can have (the protocol allows 20–400) still give a next pulse, later,
+        // at real relay times: never a loop that can't step, never the same pulse again.
+        for bpm in [1e9, 1e-9, 0.5, 10_000.0] {
+            let t = tempo(bpm, 4, 1_796_683_154_500.0);
+            let after = 1_796_683_156_520.0;
+            let next = next_pulse(&t, after);
+            assert!(next.is_finite() && next > after, "{bpm}: {next}");
         }
     }
 }
